@@ -1,0 +1,27 @@
+"""Settings of e911d: environment (``E911_`` prefix, ``__`` nesting) and an optional TOML file."""
+
+from config.settings import (
+    ChecksSettings,
+    ConfigError,
+    HttpSettings,
+    KafkaSettings,
+    LogSettings,
+    PostgresSettings,
+    Settings,
+    TopicSettings,
+    load_settings,
+    masked_settings,
+)
+
+__all__ = [
+    "ChecksSettings",
+    "ConfigError",
+    "HttpSettings",
+    "KafkaSettings",
+    "LogSettings",
+    "PostgresSettings",
+    "Settings",
+    "TopicSettings",
+    "load_settings",
+    "masked_settings",
+]

@@ -1,0 +1,213 @@
+"""The batch consumer loop: one ``getmany`` → decode → dead letters → one handler call.
+
+The handler (given by the daemon) writes the batch's state and the next offsets in one
+database transaction; on assignment the loop seeks to the offsets the handler kept. So
+the database, not Kafka's committed offsets, says what has been consumed, and a crash
+at any point replays at most the batch in flight.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+import structlog
+from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, ConsumerRebalanceListener, TopicPartition
+from aiokafka.errors import KafkaError
+
+from consumers.events import (
+    DirectoryEvent,
+    Invalid,
+    SessionEvent,
+    decode_directory_event,
+    decode_session_event,
+)
+
+log = structlog.get_logger("e911d.consumer")
+
+TP = tuple[str, int]
+
+DLQ_TOPIC = "e911.dlq.topic"
+DLQ_PARTITION = "e911.dlq.partition"
+DLQ_OFFSET = "e911.dlq.offset"
+DLQ_REASON = "e911.dlq.reason"
+DLQ_DETAIL = "e911.dlq.detail"
+
+
+@dataclass(slots=True)
+class InboundBatch:
+    """Decoded events of one poll, in partition order, and the offsets to store."""
+
+    session_events: list[tuple[int, SessionEvent]] = field(default_factory=list)
+    directory_events: list[DirectoryEvent] = field(default_factory=list)
+    next_offsets: dict[TP, int] = field(default_factory=dict)
+
+
+@dataclass(frozen=True, slots=True)
+class ConsumerHandlers:
+    """What the daemon does with what the loop reads."""
+
+    on_batch: Callable[[InboundBatch], Awaitable[None]]
+    on_assigned: Callable[[set[TP]], Awaitable[dict[TP, int]]]
+    on_revoked: Callable[[set[TP]], Awaitable[None]]
+    on_event: Callable[[str, str], None]
+    on_invalid: Callable[[str, int, int, Invalid], None]
+    on_listener_error: Callable[[str, BaseException], None]
+
+
+@dataclass(frozen=True, slots=True)
+class ConsumerConfig:
+    session_topic: str
+    directory_topic: str
+    dead_letter_topic: str
+    group_id: str
+    max_event_bytes: int
+    poll_max_records: int
+    poll_timeout_ms: int
+    kafka_options: dict[str, Any]
+
+
+class _Listener(ConsumerRebalanceListener):  # type: ignore[misc]
+    """aiokafka swallows listener exceptions, so this one counts and reports them."""
+
+    def __init__(self, loop: ConsumerLoop) -> None:
+        self._loop = loop
+
+    async def on_partitions_revoked(self, revoked: set[TopicPartition]) -> None:
+        tps = {(tp.topic, tp.partition) for tp in revoked}
+        try:
+            # Let the batch in hand reach the database first, so whoever gets these
+            # partitions next starts from offsets that include it.
+            async with self._loop.processing:
+                await self._loop.handlers.on_revoked(tps)
+        except Exception as exc:
+            self._loop.handlers.on_listener_error("revoked", exc)
+
+    async def on_partitions_assigned(self, assigned: set[TopicPartition]) -> None:
+        tps = {(tp.topic, tp.partition) for tp in assigned}
+        try:
+            stored = await self._loop.handlers.on_assigned(tps)
+            consumer = self._loop.consumer
+            for tp in assigned:
+                offset = stored.get((tp.topic, tp.partition))
+                if offset is None:
+                    await consumer.seek_to_beginning(tp)
+                else:
+                    consumer.seek(tp, offset)
+            log.info("partitions_assigned", partitions=sorted(f"{t}:{p}" for t, p in tps))
+        except Exception as exc:
+            self._loop.handlers.on_listener_error("assigned", exc)
+
+
+class ConsumerLoop:
+    def __init__(
+        self, config: ConsumerConfig, handlers: ConsumerHandlers, producer: AIOKafkaProducer
+    ) -> None:
+        self.config = config
+        self.handlers = handlers
+        self._producer = producer
+        self.consumer = AIOKafkaConsumer(
+            group_id=config.group_id,
+            enable_auto_commit=False,
+            auto_offset_reset="earliest",
+            max_partition_fetch_bytes=max(1_048_576, config.max_event_bytes * 4),
+            **config.kafka_options,
+        )
+        self._stopping = asyncio.Event()
+        # Held while a batch is applied (never around getmany), see _Listener.
+        self.processing = asyncio.Lock()
+        self.batches = 0
+
+    async def start(self) -> None:
+        await self.consumer.start()
+        self.consumer.subscribe(
+            [self.config.session_topic, self.config.directory_topic], listener=_Listener(self)
+        )
+
+    def request_stop(self) -> None:
+        self._stopping.set()
+
+    async def run(self) -> None:
+        """Consume until :meth:`request_stop`; the batch in hand is always finished."""
+        while not self._stopping.is_set():
+            records = await self.consumer.getmany(
+                timeout_ms=self.config.poll_timeout_ms, max_records=self.config.poll_max_records
+            )
+            if not records:
+                continue
+            async with self.processing:
+                offsets = await self._process(records)
+            self.batches += 1
+            await self._commit(offsets)
+
+    async def close(self) -> None:
+        """Leave the group (partitions move to the other instances at once)."""
+        try:
+            await self.consumer.stop()
+        except KafkaError as exc:
+            log.warning("consumer_stop_failed", error=repr(exc))
+
+    async def _process(self, records: dict[TopicPartition, list[Any]]) -> dict[TP, int]:
+        batch = InboundBatch()
+        dead: list[tuple[Any, Invalid]] = []
+        cfg = self.config
+        for tp, messages in records.items():
+            for msg in messages:
+                if tp.topic == cfg.session_topic:
+                    event: SessionEvent | DirectoryEvent | Invalid = decode_session_event(
+                        msg.value, cfg.max_event_bytes
+                    )
+                    if isinstance(event, SessionEvent):
+                        batch.session_events.append((tp.partition, event))
+                else:
+                    event = decode_directory_event(msg.value, cfg.max_event_bytes)
+                    if isinstance(event, DirectoryEvent):
+                        batch.directory_events.append(event)
+                if isinstance(event, Invalid):
+                    dead.append((msg, event))
+                    self.handlers.on_invalid(tp.topic, tp.partition, msg.offset, event)
+                else:
+                    self.handlers.on_event(tp.topic, str(event.kind))
+            if messages:
+                batch.next_offsets[(tp.topic, tp.partition)] = messages[-1].offset + 1
+        if dead:
+            await self._dead_letter(dead)
+        await self.handlers.on_batch(batch)
+        return batch.next_offsets
+
+    async def _commit(self, offsets: dict[TP, int]) -> None:
+        """Kafka's committed offsets are informational (lag dashboards, tooling); the
+        database copy written by on_batch is the one the loop seeks to."""
+        owned = {(tp.topic, tp.partition) for tp in self.consumer.assignment()}
+        mine = {TopicPartition(t, p): o for (t, p), o in offsets.items() if (t, p) in owned}
+        if not mine:
+            return
+        try:
+            await self.consumer.commit(mine)
+        except KafkaError as exc:
+            log.info("kafka_commit_skipped", error=repr(exc))
+
+    async def _dead_letter(self, dead: list[tuple[Any, Invalid]]) -> None:
+        """Copy each bad message unchanged, with where it came from and why; wait for acks.
+
+        The offsets are stored only after the broker has the copies, so a crash here
+        repeats a dead letter rather than losing one.
+        """
+        futures = []
+        for msg, invalid in dead:
+            headers = [
+                *(msg.headers or ()),
+                (DLQ_TOPIC, msg.topic.encode()),
+                (DLQ_PARTITION, str(msg.partition).encode()),
+                (DLQ_OFFSET, str(msg.offset).encode()),
+                (DLQ_REASON, str(invalid.reason).encode()),
+                (DLQ_DETAIL, invalid.detail.encode("utf-8", "replace")[:500]),
+            ]
+            futures.append(
+                await self._producer.send(
+                    self.config.dead_letter_topic, value=msg.value, key=msg.key, headers=headers
+                )
+            )
+        await asyncio.gather(*futures)

@@ -1,0 +1,255 @@
+"""Alert state and the events that announce it (SPEC §3.3).
+
+Every transition is written with its outbox row on the caller's transaction, so an
+alert that was decided is never lost between deciding and publishing.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import uuid
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import asyncpg
+import msgspec
+
+from daemon.db import load_queries
+from daemon.model import Location, ResolveReason, Verdict
+
+SQL = load_queries("alerts.sql")
+
+# Fixed namespace: alert ids must be the same on every instance and after restarts.
+ALERT_NAMESPACE = uuid.UUID("0c8f3d0e-5b0a-4f57-9a55-6c2f3d9e911d")
+RAISED = "e911.alert.raised"
+RESOLVED = "e911.alert.resolved"
+
+
+def alert_id_for(session_id: str, logged_in_at: dt.datetime, episode: int, fingerprint: str) -> str:
+    """Deterministic for (session, fingerprint, episode), so redeliveries are recognisable.
+
+    The login time is part of the session's identity: a session id reused after its
+    tombstone was purged starts new episodes, never old ids.
+    """
+    name = f"{session_id}\x1f{logged_in_at.isoformat()}\x1f{episode}\x1f{fingerprint}"
+    return str(uuid.uuid5(ALERT_NAMESPACE, name))
+
+
+def resolved_event_id(alert_id: str) -> str:
+    return str(uuid.uuid5(ALERT_NAMESPACE, f"{alert_id}\x1fresolved"))
+
+
+def iso(t: dt.datetime) -> str:
+    return t.astimezone(dt.UTC).isoformat().replace("+00:00", "Z")
+
+
+def cloud_event(
+    *, type_: str, event_id: str, source: str, time: dt.datetime, data: dict[str, Any]
+) -> bytes:
+    return msgspec.json.encode(
+        {
+            "specversion": "1.0",
+            "id": event_id,
+            "source": source,
+            "type": type_,
+            "time": iso(time),
+            "datacontenttype": "application/json",
+            "data": data,
+        }
+    )
+
+
+def _loc(loc: Location | None) -> dict[str, str] | None:
+    return None if loc is None else {"location_id": loc.location_id, "name": loc.name}
+
+
+@dataclass(frozen=True, slots=True)
+class SessionRef:
+    session_id: str
+    account_id: str
+    user_id: str
+    partition: int
+
+
+@dataclass(frozen=True, slots=True)
+class OutboxEvent:
+    partition: int
+    topic: str
+    key: bytes
+    value: bytes
+
+
+@dataclass(frozen=True, slots=True)
+class RaisedAlert:
+    alert_id: str
+    session: SessionRef
+    fingerprint: str
+    episode: int
+    data: dict[str, Any]
+    raised_at: dt.datetime
+
+
+def raised_alert(
+    session: SessionRef,
+    ip: str,
+    logged_in_at: dt.datetime,
+    episode: int,
+    verdict: Verdict,
+    checked_at: dt.datetime,
+) -> RaisedAlert:
+    fingerprint = verdict.fingerprint
+    recommendation = verdict.recommendation
+    if fingerprint is None or recommendation is None:
+        raise ValueError("only a mismatch raises an alert")
+    alert_id = alert_id_for(session.session_id, logged_in_at, episode, fingerprint)
+    data = {
+        "alert_id": alert_id,
+        "account_id": session.account_id,
+        "user_id": session.user_id,
+        "session_id": session.session_id,
+        "ip": ip,
+        "assigned_location": _loc(verdict.assigned_location),
+        "recommendation": {
+            "kind": str(recommendation.kind),
+            "locations": [_loc(loc) for loc in recommendation.locations],
+        },
+        "checked_at": iso(checked_at),
+    }
+    return RaisedAlert(alert_id, session, fingerprint, episode, data, checked_at)
+
+
+@dataclass(frozen=True, slots=True)
+class ResolvedAlert:
+    alert_id: str
+    session: SessionRef
+    reason: ResolveReason
+    resolved_at: dt.datetime
+
+
+class AlertStore:
+    """The alerts and outbox tables; every call runs on the caller's transaction."""
+
+    def __init__(self, topic: str, source: str) -> None:
+        self.topic = topic
+        self.source = source
+
+    def raised_event(self, alert: RaisedAlert) -> OutboxEvent:
+        value = cloud_event(
+            type_=RAISED,
+            event_id=alert.alert_id,
+            source=self.source,
+            time=alert.raised_at,
+            data=alert.data,
+        )
+        return OutboxEvent(
+            alert.session.partition, self.topic, alert.session.user_id.encode(), value
+        )
+
+    def resolved_event(self, alert: ResolvedAlert) -> OutboxEvent:
+        data = {
+            "alert_id": alert.alert_id,
+            "account_id": alert.session.account_id,
+            "user_id": alert.session.user_id,
+            "session_id": alert.session.session_id,
+            "reason": str(alert.reason),
+            "resolved_at": iso(alert.resolved_at),
+        }
+        value = cloud_event(
+            type_=RESOLVED,
+            event_id=resolved_event_id(alert.alert_id),
+            source=self.source,
+            time=alert.resolved_at,
+            data=data,
+        )
+        return OutboxEvent(
+            alert.session.partition, self.topic, alert.session.user_id.encode(), value
+        )
+
+    async def apply(
+        self,
+        conn: asyncpg.Connection,
+        resolved: Sequence[ResolvedAlert],
+        raised: Sequence[RaisedAlert],
+    ) -> None:
+        """Resolutions first: the open-alert unique index allows one open per session."""
+        if resolved:
+            await conn.executemany(
+                SQL["resolve_alert"],
+                [(a.alert_id, a.resolved_at, str(a.reason)) for a in resolved],
+            )
+        if raised:
+            await conn.executemany(
+                SQL["insert_alert"],
+                [
+                    (
+                        a.alert_id,
+                        a.session.session_id,
+                        a.session.account_id,
+                        a.session.user_id,
+                        a.session.partition,
+                        a.fingerprint,
+                        a.episode,
+                        a.data,
+                        a.raised_at,
+                    )
+                    for a in raised
+                ],
+            )
+        events = [self.resolved_event(a) for a in resolved] + [self.raised_event(a) for a in raised]
+        if events:
+            await conn.executemany(
+                SQL["enqueue"], [(e.partition, e.topic, e.key, e.value) for e in events]
+            )
+
+    async def resolve_sessions(
+        self,
+        conn: asyncpg.Connection,
+        session_ids: Sequence[str],
+        reason: ResolveReason,
+        at: dt.datetime,
+    ) -> list[ResolvedAlert]:
+        """Resolve whatever alert the given sessions have open (session end)."""
+        if not session_ids:
+            return []
+        records = await conn.fetch(SQL["open_alerts_of_sessions"], list(session_ids))
+        resolved = [_resolved(r, reason, at) for r in records]
+        await self.apply(conn, resolved, [])
+        return resolved
+
+    async def dismiss(
+        self,
+        conn: asyncpg.Connection,
+        session_id: str,
+        alert_id: str,
+        at: dt.datetime,
+    ) -> ResolvedAlert | None:
+        """Resolve the alert if it is the session's open one; anything else is ignored."""
+        record = await conn.fetchrow(SQL["open_alert_by_id"], alert_id, session_id)
+        if record is None:
+            return None
+        resolved = _resolved(record, ResolveReason.DISMISSED, at)
+        await self.apply(conn, [resolved], [])
+        return resolved
+
+    async def snoozed(
+        self, conn: asyncpg.Connection, session_ids: Sequence[str], since: dt.datetime
+    ) -> dict[str, frozenset[str]]:
+        records = await conn.fetch(SQL["snoozed_fingerprints"], list(session_ids), since)
+        out: dict[str, set[str]] = {}
+        for r in records:
+            out.setdefault(r["session_id"], set()).add(r["fingerprint"])
+        return {k: frozenset(v) for k, v in out.items()}
+
+    async def count_open(self, conn: asyncpg.Connection, partitions: Sequence[int]) -> int:
+        value: int = await conn.fetchval(SQL["count_open"], list(partitions))
+        return value
+
+    async def purge(self, conn: asyncpg.Connection, cutoff: dt.datetime) -> int:
+        status: str = await conn.execute(SQL["purge_resolved"], cutoff)
+        return int(status.split()[-1])
+
+
+def _resolved(r: asyncpg.Record, reason: ResolveReason, at: dt.datetime) -> ResolvedAlert:
+    ref = SessionRef(r["session_id"], r["account_id"], r["user_id"], r["kafka_partition"])
+    return ResolvedAlert(r["alert_id"], ref, reason, at)

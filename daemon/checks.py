@@ -1,0 +1,105 @@
+"""Running a batch of checks: read, decide (pure), write transitions, in one transaction.
+
+The open alert is read from the database under the session's row lock, never from
+memory, so two instances that briefly both own a partition during a handover still
+cannot raise the same alert twice.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import ipaddress
+from collections import Counter
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+
+import asyncpg
+import structlog
+
+from daemon.alerts import AlertStore, RaisedAlert, ResolvedAlert, SessionRef, raised_alert
+from daemon.db import load_queries
+from daemon.directory import DirectoryCache
+from daemon.evaluation import decide, evaluate
+from daemon.model import Account, OpenAlert, Outcome, ResolveReason, User, Verdict
+
+log = structlog.get_logger("e911d.checks")
+SQL = load_queries("checks.sql")
+
+
+@dataclass(slots=True)
+class CheckReport:
+    outcomes: Counter[str] = field(default_factory=Counter)
+    raised: list[RaisedAlert] = field(default_factory=list)
+    resolved: list[ResolvedAlert] = field(default_factory=list)
+    checked: list[str] = field(default_factory=list)
+    verdicts: dict[str, Verdict] = field(default_factory=dict)
+
+
+@dataclass(frozen=True, slots=True)
+class CheckConfig:
+    dismiss_snooze: dt.timedelta
+
+
+class CheckRunner:
+    def __init__(self, alerts: AlertStore, cache: DirectoryCache, config: CheckConfig) -> None:
+        self._alerts = alerts
+        self._cache = cache
+        self._config = config
+
+    async def run(
+        self,
+        conn: asyncpg.Connection,
+        session_ids: Sequence[str],
+        now: dt.datetime,
+        resolve_reason: ResolveReason | None = None,
+    ) -> CheckReport:
+        """Check the given sessions on ``conn``'s transaction; ended ones are skipped."""
+        report = CheckReport()
+        rows = await conn.fetch(SQL["check_rows"], sorted(set(session_ids)))
+        if not rows:
+            return report
+        versions = {r["account_id"]: r["dir_version"] for r in rows if r["account_known"]}
+        snapshots = await self._cache.get_many(conn, versions)
+        snoozed: dict[str, frozenset[str]] = {}
+        if self._config.dismiss_snooze > dt.timedelta(0):
+            snoozed = await self._alerts.snoozed(
+                conn, [r["session_id"] for r in rows], now - self._config.dismiss_snooze
+            )
+        seq_updates: list[tuple[str, int]] = []
+        for r in rows:
+            sid = r["session_id"]
+            account = Account(r["account_id"], r["account_enabled"]) if r["account_known"] else None
+            user = (
+                User(r["account_id"], r["user_id"], r["user_enabled"], r["e911_location_id"])
+                if r["user_known"]
+                else None
+            )
+            ip_text: str = r["ip"]
+            verdict = evaluate(
+                snapshots.get(r["account_id"]), account, user, ipaddress.ip_address(ip_text)
+            )
+            open_alert = (
+                OpenAlert(r["alert_id"], r["fingerprint"]) if r["alert_id"] is not None else None
+            )
+            decision = decide(verdict, open_alert, snoozed.get(sid, frozenset()), resolve_reason)
+            report.outcomes[str(verdict.outcome)] += 1
+            report.checked.append(sid)
+            report.verdicts[sid] = verdict
+            ref = SessionRef(sid, r["account_id"], r["user_id"], r["kafka_partition"])
+            if decision.resolve is not None and open_alert is not None:
+                report.resolved.append(
+                    ResolvedAlert(open_alert.alert_id, ref, decision.resolve, now)
+                )
+            if decision.raise_fingerprint is not None:
+                episode = r["alert_seq"] + 1
+                seq_updates.append((sid, episode))
+                report.raised.append(
+                    raised_alert(ref, ip_text, r["logged_in_at"], episode, verdict, now)
+                )
+            if verdict.outcome is Outcome.MISMATCH and decision.snoozed:
+                log.info("alert_snoozed", session_id=sid, account_id=r["account_id"])
+        if report.resolved or report.raised:
+            await self._alerts.apply(conn, report.resolved, report.raised)
+        if seq_updates:
+            await conn.executemany(SQL["set_alert_seq"], seq_updates)
+        return report

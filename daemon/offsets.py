@@ -1,0 +1,28 @@
+"""Consumed offsets kept in PostgreSQL, written with the state they produced."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+
+import asyncpg
+
+from daemon.db import load_queries
+
+SQL = load_queries("offsets.sql")
+TP = tuple[str, int]
+
+
+async def store_offsets(conn: asyncpg.Connection, group_id: str, offsets: dict[TP, int]) -> None:
+    if offsets:
+        await conn.executemany(
+            SQL["store_offset"], [(group_id, t, p, o) for (t, p), o in sorted(offsets.items())]
+        )
+
+
+async def load_offsets(conn: asyncpg.Connection, group_id: str, tps: Iterable[TP]) -> dict[TP, int]:
+    wanted = set(tps)
+    if not wanted:
+        return {}
+    records = await conn.fetch(SQL["load_offsets"], group_id, sorted({t for t, _ in wanted}))
+    found = {(r["topic"], r["partition"]): r["next_offset"] for r in records}
+    return {tp: o for tp, o in found.items() if tp in wanted}

@@ -1,0 +1,199 @@
+"""Session state: folding a batch of session events into rows (pure), and storing them.
+
+The fold is pure so that its idempotence (a replayed topic gives the same final state)
+is tested with plain values; :class:`SessionStore` only moves rows in and out of
+PostgreSQL.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field, replace
+
+import asyncpg
+import structlog
+
+from consumers.events import SessionEvent, SessionEventKind
+from daemon.db import load_queries
+
+log = structlog.get_logger("e911d.sessions")
+SQL = load_queries("sessions.sql")
+
+
+@dataclass(frozen=True, slots=True)
+class SessionRow:
+    session_id: str
+    account_id: str
+    user_id: str
+    ip: str
+    logged_in_at: dt.datetime
+    last_event_at: dt.datetime
+    partition: int
+    ended_at: dt.datetime | None = None
+    alert_seq: int = 0
+
+    @property
+    def active(self) -> bool:
+        return self.ended_at is None
+
+
+@dataclass(frozen=True, slots=True)
+class Dismissal:
+    session_id: str
+    alert_id: str
+    time: dt.datetime
+
+
+@dataclass(slots=True)
+class FoldResult:
+    """Final rows of the touched sessions, and what changed for the schedule."""
+
+    rows: dict[str, SessionRow] = field(default_factory=dict)
+    started: set[str] = field(default_factory=set)
+    ended: set[str] = field(default_factory=set)
+    dismissals: list[Dismissal] = field(default_factory=list)
+    ignored: int = 0
+
+
+def fold_session_events(
+    existing: dict[str, SessionRow],
+    events: Iterable[tuple[int, SessionEvent]],
+    now: dt.datetime,
+    session_ttl: dt.timedelta,
+) -> FoldResult:
+    """Apply events (with their Kafka partition) in order to the current rows.
+
+    Rules that make replays harmless: an event never rewinds a newer state
+    (``last_event_at``); a logout leaves a tombstone so a late or replayed login of the
+    same session stays ended; a login older than the session TTL is already expired.
+    """
+    result = FoldResult()
+    rows = result.rows
+    before_active = {sid for sid, row in existing.items() if row.active}
+    for partition, ev in events:
+        sid = ev.session_id
+        row = rows.get(sid, existing.get(sid))
+        t = ev.time
+        if ev.kind is SessionEventKind.ALERT_DISMISSED:
+            if ev.alert_id is not None and row is not None and row.active:
+                result.dismissals.append(Dismissal(sid, ev.alert_id, t))
+            else:
+                result.ignored += 1
+            continue
+        if row is not None and (row.account_id, row.user_id) != (ev.account_id, ev.user_id):
+            log.warning(
+                "session_owner_mismatch",
+                session_id=sid,
+                account_id=ev.account_id,
+                user_id=ev.user_id,
+            )
+            result.ignored += 1
+            continue
+        if ev.kind is SessionEventKind.LOGOUT:
+            if row is None:
+                rows[sid] = SessionRow(
+                    sid,
+                    ev.account_id,
+                    ev.user_id,
+                    "0.0.0.0",  # noqa: S104  a tombstone has no address
+                    t,
+                    t,
+                    partition,
+                    ended_at=t,
+                )
+            elif row.active:
+                if t >= row.logged_in_at:
+                    rows[sid] = replace(row, ended_at=t, last_event_at=max(t, row.last_event_at))
+                else:
+                    result.ignored += 1
+            elif row.ended_at is not None and t > row.ended_at:
+                rows[sid] = replace(row, ended_at=t, last_event_at=max(t, row.last_event_at))
+            else:
+                result.ignored += 1
+            continue
+        # login or ip_changed; an ip_changed for an unknown session starts one.
+        assert ev.ip is not None  # noqa: S101  guaranteed by the decoder
+        ip = str(ev.ip)
+        expired = t < now - session_ttl
+        if row is None or (row.ended_at is not None and t > row.ended_at):
+            seq = row.alert_seq if row is not None else 0
+            rows[sid] = SessionRow(
+                sid,
+                ev.account_id,
+                ev.user_id,
+                ip,
+                t,
+                t,
+                partition,
+                ended_at=t if expired else None,
+                alert_seq=seq,
+            )
+        elif row.active and t >= row.last_event_at:
+            rows[sid] = replace(row, ip=ip, last_event_at=t, partition=partition)
+        else:
+            result.ignored += 1
+    for sid, row in rows.items():
+        if row.active and sid not in before_active:
+            result.started.add(sid)
+        elif not row.active and sid in before_active:
+            result.ended.add(sid)
+    return result
+
+
+def _row(r: asyncpg.Record) -> SessionRow:
+    return SessionRow(
+        session_id=r["session_id"],
+        account_id=r["account_id"],
+        user_id=r["user_id"],
+        ip=r["ip"],
+        logged_in_at=r["logged_in_at"],
+        last_event_at=r["last_event_at"],
+        partition=r["kafka_partition"],
+        ended_at=r["ended_at"],
+        alert_seq=r["alert_seq"],
+    )
+
+
+class SessionStore:
+    """Rows of the sessions table; every call runs on the caller's transaction."""
+
+    async def lock(self, conn: asyncpg.Connection, ids: Sequence[str]) -> dict[str, SessionRow]:
+        records = await conn.fetch(SQL["lock_sessions"], list(ids))
+        return {r["session_id"]: _row(r) for r in records}
+
+    async def save(self, conn: asyncpg.Connection, rows: Iterable[SessionRow]) -> None:
+        await conn.executemany(
+            SQL["upsert_session"],
+            [
+                (
+                    r.session_id,
+                    r.account_id,
+                    r.user_id,
+                    r.ip,
+                    r.logged_in_at,
+                    r.last_event_at,
+                    r.partition,
+                    r.ended_at,
+                    r.alert_seq,
+                )
+                for r in rows
+            ],
+        )
+
+    async def active_in_partitions(
+        self, conn: asyncpg.Connection, partitions: Sequence[int]
+    ) -> list[tuple[str, dt.datetime, int]]:
+        records = await conn.fetch(SQL["active_in_partitions"], list(partitions))
+        return [(r["session_id"], r["logged_in_at"], r["kafka_partition"]) for r in records]
+
+    async def expire(
+        self, conn: asyncpg.Connection, partitions: Sequence[int], cutoff: dt.datetime
+    ) -> list[str]:
+        """End sessions with no event since ``cutoff``; returns their ids."""
+        records = await conn.fetch(SQL["expire_sessions"], list(partitions), cutoff)
+        return [r["session_id"] for r in records]
+
+    async def purge_tombstones(self, conn: asyncpg.Connection, cutoff: dt.datetime) -> int:
+        status: str = await conn.execute(SQL["purge_tombstones"], cutoff)
+        return int(status.split()[-1])

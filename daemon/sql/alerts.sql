@@ -1,0 +1,49 @@
+-- name: resolve_alert
+UPDATE alerts SET resolved_at = $2, reason = $3
+WHERE alert_id = $1 AND resolved_at IS NULL;
+
+-- name: insert_alert
+INSERT INTO alerts (alert_id, session_id, account_id, user_id, kafka_partition,
+                    fingerprint, episode, payload, raised_at)
+VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9);
+
+-- name: enqueue
+INSERT INTO outbox (kafka_partition, topic, key, value) VALUES ($1, $2, $3, $4);
+
+-- name: open_alerts_of_sessions
+SELECT alert_id, session_id, account_id, user_id, kafka_partition
+FROM alerts
+WHERE session_id = ANY($1::text[]) AND resolved_at IS NULL
+ORDER BY session_id;
+
+-- name: open_alert_by_id
+SELECT alert_id, session_id, account_id, user_id, kafka_partition
+FROM alerts
+WHERE alert_id = $1 AND session_id = $2 AND resolved_at IS NULL;
+
+-- name: snoozed_fingerprints
+SELECT DISTINCT session_id, fingerprint
+FROM alerts
+WHERE session_id = ANY($1::text[]) AND reason = 'dismissed' AND resolved_at >= $2;
+
+-- name: count_open
+SELECT count(*) FROM alerts WHERE kafka_partition = ANY($1::int[]) AND resolved_at IS NULL;
+
+-- name: purge_resolved
+DELETE FROM alerts WHERE resolved_at IS NOT NULL AND resolved_at < $1;
+
+-- name: outbox_batch
+-- SKIP LOCKED: during a handover two relays may briefly own a partition; each row is
+-- still published by one of them at a time.
+SELECT id, topic, key, value
+FROM outbox
+WHERE kafka_partition = ANY($1::int[])
+ORDER BY id
+LIMIT $2
+FOR UPDATE SKIP LOCKED;
+
+-- name: outbox_delete
+DELETE FROM outbox WHERE id = ANY($1::bigint[]);
+
+-- name: outbox_pending
+SELECT count(*) FROM outbox;

@@ -1,0 +1,133 @@
+"""When each owned session is next due, for up to millions of sessions.
+
+One APScheduler job per session would cost ~800 bytes and a sorted-list shift per
+run; a binary heap of small tuples costs about a tenth of that and drains in order.
+Entries are never removed in place: a session that ends or moves to another instance
+is dropped from the index and its heap entries are skipped when they surface.
+"""
+
+from __future__ import annotations
+
+import heapq
+import math
+from dataclasses import dataclass
+
+
+def schedule_anchor(logged_in_at: float, initial_delay: float) -> float:
+    """The first due time: ``T + initial_delay``."""
+    return logged_in_at + initial_delay
+
+
+def next_due_after(logged_in_at: float, initial_delay: float, interval: float, now: float) -> float:
+    """The first ``T + initial_delay + k*interval`` (k ≥ 0) strictly after ``now``.
+
+    Used after a check ran, so that a session whose checks were missed (the daemon
+    was down) runs once now and then resumes its cadence, never a burst.
+    """
+    first = logged_in_at + initial_delay
+    if now < first:
+        return first
+    k = math.floor((now - first) / interval) + 1
+    due = first + k * interval
+    while due <= now:  # float rounding
+        k += 1
+        due = first + k * interval
+    return due
+
+
+def first_due_at_or_after(
+    logged_in_at: float, initial_delay: float, interval: float, now: float
+) -> float:
+    """The earliest due time not yet passed, or ``now`` when checks are overdue.
+
+    A session loaded after a restart gets its overdue check at once (once).
+    """
+    first = logged_in_at + initial_delay
+    return first if now <= first else now
+
+
+@dataclass(frozen=True, slots=True)
+class Due:
+    session_id: str
+    partition: int
+    due_at: float
+
+
+class CheckSchedule:
+    """Heap of ``(due_at, seq, session_id)`` plus an index of the live sessions."""
+
+    __slots__ = ("_heap", "_index", "_seq", "initial_delay", "interval")
+
+    def __init__(self, initial_delay: float, interval: float) -> None:
+        if interval <= 0:
+            raise ValueError("interval must be positive")
+        self.initial_delay = initial_delay
+        self.interval = interval
+        self._heap: list[tuple[float, int, str]] = []
+        # session_id -> (logged_in_at, partition, token); the token makes old heap
+        # entries of a session that was removed and added again stale.
+        self._index: dict[str, tuple[float, int, int]] = {}
+        self._seq = 0
+
+    def __len__(self) -> int:
+        return len(self._index)
+
+    def __contains__(self, session_id: object) -> bool:
+        return session_id in self._index
+
+    def add(self, session_id: str, logged_in_at: float, partition: int, now: float) -> None:
+        """Track a session; a session already tracked keeps its schedule."""
+        if session_id in self._index:
+            return
+        self._seq += 1
+        self._index[session_id] = (logged_in_at, partition, self._seq)
+        due = first_due_at_or_after(logged_in_at, self.initial_delay, self.interval, now)
+        heapq.heappush(self._heap, (due, self._seq, session_id))
+
+    def remove(self, session_id: str) -> None:
+        self._index.pop(session_id, None)
+
+    def drop_partitions(self, partitions: set[int]) -> int:
+        """Forget the sessions of partitions this instance no longer owns."""
+        gone = [sid for sid, (_, part, _) in self._index.items() if part in partitions]
+        for sid in gone:
+            del self._index[sid]
+        if len(self._heap) > 4 * max(len(self._index), 1024):
+            self._compact()
+        return len(gone)
+
+    def _compact(self) -> None:
+        self._heap = [e for e in self._heap if self._live(e)]
+        heapq.heapify(self._heap)
+
+    def _live(self, entry: tuple[float, int, str]) -> bool:
+        meta = self._index.get(entry[2])
+        return meta is not None and meta[2] == entry[1]
+
+    def next_due(self) -> float | None:
+        while self._heap and not self._live(self._heap[0]):
+            heapq.heappop(self._heap)
+        return self._heap[0][0] if self._heap else None
+
+    def pop_due(self, now: float, limit: int) -> list[Due]:
+        """Take up to ``limit`` sessions due at or before ``now`` and reschedule them.
+
+        The next due time is computed from the anchor, so a late tick never shifts the
+        cadence and missed ticks are not replayed.
+        """
+        out: list[Due] = []
+        heap = self._heap
+        index = self._index
+        while heap and len(out) < limit and heap[0][0] <= now:
+            due_at, token, sid = heapq.heappop(heap)
+            meta = index.get(sid)
+            if meta is None or meta[2] != token:
+                continue
+            logged_in_at, partition, _ = meta
+            out.append(Due(sid, partition, due_at))
+            nxt = next_due_after(logged_in_at, self.initial_delay, self.interval, now)
+            heapq.heappush(heap, (nxt, token, sid))
+        return out
+
+    def sessions_of(self, partitions: set[int]) -> list[str]:
+        return [sid for sid, (_, part, _) in self._index.items() if part in partitions]

@@ -1,0 +1,161 @@
+"""Fixtures: a real broker and a real PostgreSQL, started and stopped by the suite.
+
+Each test gets its own database and its own topic names, so tests never see each
+other's state. ``E911_TEST_POSTGRES_DSN`` points the suite at an external PostgreSQL
+(a DSN of a role allowed to create databases) instead of the embedded one.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import os
+import uuid
+from collections.abc import AsyncIterator, Callable, Iterator
+from typing import Any
+
+import asyncpg
+import pytest
+
+from config import Settings, load_settings
+from consumers.topics import ensure_topics
+from daemon.app import App
+from daemon.embedded import EmbeddedBroker, EmbeddedPostgres
+from tests.support import Topics
+
+
+@pytest.fixture(scope="session")
+def broker() -> Iterator[EmbeddedBroker]:
+    b = EmbeddedBroker().start()
+    yield b
+    b.stop()
+
+
+@pytest.fixture(scope="session")
+def pg_admin_dsn() -> Iterator[str]:
+    external = os.environ.get("E911_TEST_POSTGRES_DSN")
+    if external:
+        yield external
+        return
+    pg = EmbeddedPostgres().start()
+    yield pg.dsn
+    pg.stop()
+
+
+def _dsn_with_database(dsn: str, database: str) -> str:
+    if "?" in dsn:
+        base, query = dsn.split("?", 1)
+        query = "?" + query
+    else:
+        base, query = dsn, ""
+    scheme, rest = base.split("://", 1)
+    head = rest.split("/", 1)[0]
+    return f"{scheme}://{head}/{database}{query}"
+
+
+@pytest.fixture
+async def database(pg_admin_dsn: str) -> AsyncIterator[str]:
+    """A fresh, empty database for one test; dropped afterwards."""
+    name = f"e911_test_{uuid.uuid4().hex[:12]}"
+    admin = await asyncpg.connect(pg_admin_dsn)
+    try:
+        await admin.execute(f'CREATE DATABASE "{name}"')
+    finally:
+        await admin.close()
+    yield _dsn_with_database(pg_admin_dsn, name)
+    admin = await asyncpg.connect(pg_admin_dsn)
+    try:
+        await admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+    finally:
+        await admin.close()
+
+
+@pytest.fixture
+async def topics(broker: EmbeddedBroker) -> Topics:
+    t = Topics.unique()
+    await ensure_topics(
+        {"bootstrap_servers": broker.bootstrap_servers},
+        [t.session_events, t.directory_events, t.alerts, t.dead_letter],
+        partitions=4,
+        replication=1,
+    )
+    return t
+
+
+FAST_CHECKS = {
+    "initial_delay_seconds": 2.0,
+    "interval_seconds": 1.5,
+    "tick_seconds": 0.2,
+    "sweep_interval_seconds": 0.5,
+    "relay_interval_seconds": 0.5,
+}
+
+
+@pytest.fixture
+def make_settings(broker: EmbeddedBroker, database: str, topics: Topics) -> Callable[..., Settings]:
+    group = f"g{uuid.uuid4().hex[:8]}"
+
+    def make(**overrides: Any) -> Settings:
+        base: dict[str, Any] = {
+            "kafka": {
+                "bootstrap_servers": broker.bootstrap_servers,
+                "group_id": group,
+                "topics": topics.as_settings(),
+                "topic_partitions": 4,
+                "poll_timeout_ms": 100,
+                "session_timeout_ms": 6000,
+                "heartbeat_interval_ms": 500,
+            },
+            "postgres": {"dsn": database, "pool_min_size": 1, "pool_max_size": 4},
+            "checks": dict(FAST_CHECKS),
+            "http": {"host": "127.0.0.1", "port": 0},
+            "log": {"format": "json", "level": "info"},
+            "shutdown_timeout_seconds": 5.0,
+        }
+        for key, value in overrides.items():
+            if isinstance(value, dict) and isinstance(base.get(key), dict):
+                base[key] = {**base[key], **value}
+            else:
+                base[key] = value
+        return load_settings(environ={}, overrides=base)
+
+    return make
+
+
+class RunningApp:
+    """An App running in a task of the test's event loop."""
+
+    def __init__(self, app: App) -> None:
+        self.app = app
+        self.task: asyncio.Task[int] = asyncio.create_task(app.run())
+
+    async def ready(self, timeout: float = 30.0) -> None:
+        async with asyncio.timeout(timeout):
+            while True:
+                if self.task.done():
+                    raise AssertionError(f"app exited early with {self.task.result()}")
+                if self.app.started.is_set() and self.app.ownership.loaded:
+                    return
+                await asyncio.sleep(0.05)
+
+    async def stop(self) -> int:
+        self.app.request_stop()
+        return await asyncio.wait_for(self.task, 15)
+
+
+@pytest.fixture
+async def start_app() -> AsyncIterator[Callable[[Settings], Any]]:
+    running: list[RunningApp] = []
+
+    async def start(settings: Settings, wait_ready: bool = True) -> RunningApp:
+        r = RunningApp(App(settings))
+        running.append(r)
+        if wait_ready:
+            await r.ready()
+        return r
+
+    yield start
+    for r in running:
+        if not r.task.done():
+            with contextlib.suppress(Exception):
+                await r.stop()

@@ -1,0 +1,260 @@
+"""Helpers shared by integration and e2e tests: events, producing, watching topics."""
+
+from __future__ import annotations
+
+import asyncio
+import datetime as dt
+import json
+import uuid
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
+
+
+def now() -> dt.datetime:
+    return dt.datetime.now(dt.UTC)
+
+
+def ce(type_: str, data: dict[str, Any], time: dt.datetime | None = None, **extra: Any) -> bytes:
+    body: dict[str, Any] = {
+        "specversion": "1.0",
+        "id": str(uuid.uuid4()),
+        "source": "urn:test",
+        "type": type_,
+        "datacontenttype": "application/json",
+        "data": data,
+        **extra,
+    }
+    if time is not None:
+        body["time"] = time.isoformat().replace("+00:00", "Z")
+    return json.dumps(body).encode()
+
+
+def login(account: str, user: str, session: str, ip: str, at: dt.datetime | None = None) -> bytes:
+    return ce(
+        "e911.session.login",
+        {"account_id": account, "user_id": user, "session_id": session, "ip": ip},
+        at or now(),
+    )
+
+
+def ip_changed(
+    account: str, user: str, session: str, ip: str, at: dt.datetime | None = None
+) -> bytes:
+    return ce(
+        "e911.session.ip_changed",
+        {"account_id": account, "user_id": user, "session_id": session, "ip": ip},
+        at or now(),
+    )
+
+
+def logout(account: str, user: str, session: str, at: dt.datetime | None = None) -> bytes:
+    return ce(
+        "e911.session.logout",
+        {"account_id": account, "user_id": user, "session_id": session},
+        at or now(),
+    )
+
+
+def dismissed(account: str, user: str, session: str, alert_id: str) -> bytes:
+    return ce(
+        "e911.alert.dismissed",
+        {"account_id": account, "user_id": user, "session_id": session, "alert_id": alert_id},
+        now(),
+    )
+
+
+def directory(
+    account: str = "acme",
+    *,
+    account_on: bool = True,
+    users: dict[str, tuple[bool, str | None]] | None = None,
+) -> list[bytes]:
+    """A small directory: hq (203.0.113.0/24), home (198.51.100.0/24), lab (no groups)."""
+    events = [
+        ce("e911.account.upserted", {"account_id": account, "e911_recommendations": account_on}),
+    ]
+    for lid, name in (("hq", "Headquarters"), ("home", "Home office"), ("lab", "Lab")):
+        events.append(
+            ce(
+                "e911.location.upserted",
+                {
+                    "account_id": account,
+                    "location_id": lid,
+                    "name": name,
+                    "address": {"street": "1 Main St", "city": "Springfield", "country": "US"},
+                },
+            )
+        )
+    events.append(
+        ce(
+            "e911.ip_group.upserted",
+            {
+                "account_id": account,
+                "ip_group_id": "hq-net",
+                "name": "HQ",
+                "location_id": "hq",
+                "addresses": ["203.0.113.0/24"],
+            },
+        )
+    )
+    events.append(
+        ce(
+            "e911.ip_group.upserted",
+            {
+                "account_id": account,
+                "ip_group_id": "home-net",
+                "name": "Home",
+                "location_id": "home",
+                "addresses": ["198.51.100.0-198.51.100.255"],
+            },
+        )
+    )
+    for uid, (enabled, loc) in (users or {"u1": (False, "hq")}).items():
+        events.append(
+            ce(
+                "e911.user.upserted",
+                {
+                    "account_id": account,
+                    "user_id": uid,
+                    "e911_recommendations": enabled,
+                    "e911_location_id": loc,
+                },
+            )
+        )
+    return events
+
+
+@dataclass
+class Topics:
+    session_events: str
+    directory_events: str
+    alerts: str
+    dead_letter: str
+
+    @classmethod
+    def unique(cls) -> Topics:
+        p = f"t{uuid.uuid4().hex[:10]}"
+        return cls(f"{p}.sessions", f"{p}.directory", f"{p}.alerts", f"{p}.dlq")
+
+    def as_settings(self) -> dict[str, str]:
+        return {
+            "session_events": self.session_events,
+            "directory_events": self.directory_events,
+            "alerts": self.alerts,
+            "dead_letter": self.dead_letter,
+        }
+
+
+class Producer:
+    def __init__(self, bootstrap: str) -> None:
+        self._producer = AIOKafkaProducer(bootstrap_servers=bootstrap)
+
+    async def __aenter__(self) -> Producer:
+        await self._producer.start()
+        return self
+
+    async def __aexit__(self, *exc: object) -> None:
+        await self._producer.stop()
+
+    async def send(
+        self, topic: str, value: bytes | None, key: str = "k", headers: list[Any] | None = None
+    ) -> None:
+        await self._producer.send_and_wait(topic, value, key=key.encode(), headers=headers)
+
+    async def send_all(self, topic: str, values: list[bytes], key: str = "k") -> None:
+        for v in values:
+            await self.send(topic, v, key)
+
+
+@dataclass
+class Received:
+    key: bytes | None
+    value: bytes | None
+    headers: dict[str, bytes]
+    timestamp_ms: int
+    received_at: dt.datetime
+
+    @property
+    def event(self) -> dict[str, Any]:
+        assert self.value is not None
+        parsed: dict[str, Any] = json.loads(self.value)
+        return parsed
+
+    @property
+    def type(self) -> str:
+        return str(self.event["type"])
+
+    @property
+    def data(self) -> dict[str, Any]:
+        data: dict[str, Any] = self.event["data"]
+        return data
+
+
+@dataclass
+class TopicWatcher:
+    """Reads a topic from the beginning in the background; tests wait on what arrives."""
+
+    bootstrap: str
+    topic: str
+    messages: list[Received] = field(default_factory=list)
+    _changed: asyncio.Condition = field(default_factory=asyncio.Condition)
+    _task: asyncio.Task[None] | None = None
+
+    async def __aenter__(self) -> TopicWatcher:
+        consumer = AIOKafkaConsumer(
+            self.topic,
+            bootstrap_servers=self.bootstrap,
+            group_id=None,
+            auto_offset_reset="earliest",
+            metadata_max_age_ms=500,
+        )
+        await consumer.start()
+
+        async def pump() -> None:
+            try:
+                async for msg in consumer:
+                    rec = Received(
+                        msg.key, msg.value, dict(msg.headers or ()), msg.timestamp, now()
+                    )
+                    async with self._changed:
+                        self.messages.append(rec)
+                        self._changed.notify_all()
+            finally:
+                await consumer.stop()
+
+        self._task = asyncio.create_task(pump())
+        return self
+
+    async def __aexit__(self, *exc: object) -> None:
+        if self._task is not None:
+            self._task.cancel()
+            try:
+                await self._task
+            except asyncio.CancelledError:
+                pass
+
+    async def wait_for(
+        self, predicate: Callable[[list[Received]], bool], timeout: float = 20.0
+    ) -> list[Received]:
+        async with asyncio.timeout(timeout):
+            async with self._changed:
+                await self._changed.wait_for(lambda: predicate(self.messages))
+        return list(self.messages)
+
+    def of_type(self, type_: str, session_id: str | None = None) -> list[Received]:
+        return [
+            m
+            for m in self.messages
+            if m.value is not None
+            and m.type == type_
+            and (session_id is None or m.data.get("session_id") == session_id)
+        ]
+
+    async def wait_count(
+        self, type_: str, n: int, session_id: str | None = None, timeout: float = 20.0
+    ) -> list[Received]:
+        await self.wait_for(lambda _m: len(self.of_type(type_, session_id)) >= n, timeout)
+        return self.of_type(type_, session_id)
