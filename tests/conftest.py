@@ -129,8 +129,8 @@ class RunningApp:
         self.app = app
         self.task: asyncio.Task[int] = asyncio.create_task(app.run())
 
-    async def ready(self, timeout: float = 30.0) -> None:
-        async with asyncio.timeout(timeout):
+    async def ready(self, within: float = 30.0) -> None:
+        async with asyncio.timeout(within):
             while True:
                 if self.task.done():
                     raise AssertionError(f"app exited early with {self.task.result()}")

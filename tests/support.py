@@ -148,6 +148,26 @@ class Topics:
         }
 
 
+def sample(app: Any, name: str, **labels: str) -> float:
+    """A metric value of a running App (0 when the series does not exist yet)."""
+    value = app.metrics.registry.get_sample_value(name, labels)
+    return 0.0 if value is None else float(value)
+
+
+async def eventually(
+    condition: Callable[[], Any], within: float = 20.0, step: float = 0.05
+) -> None:
+    """Poll a cheap condition of in-process state (metrics, rows) until it holds."""
+    async with asyncio.timeout(within):
+        while True:
+            result = condition()
+            if asyncio.iscoroutine(result):
+                result = await result
+            if result:
+                return
+            await asyncio.sleep(step)
+
+
 class Producer:
     def __init__(self, bootstrap: str) -> None:
         self._producer = AIOKafkaProducer(bootstrap_servers=bootstrap)
@@ -237,9 +257,9 @@ class TopicWatcher:
                 pass
 
     async def wait_for(
-        self, predicate: Callable[[list[Received]], bool], timeout: float = 20.0
+        self, predicate: Callable[[list[Received]], bool], within: float = 20.0
     ) -> list[Received]:
-        async with asyncio.timeout(timeout):
+        async with asyncio.timeout(within):
             async with self._changed:
                 await self._changed.wait_for(lambda: predicate(self.messages))
         return list(self.messages)
@@ -254,7 +274,7 @@ class TopicWatcher:
         ]
 
     async def wait_count(
-        self, type_: str, n: int, session_id: str | None = None, timeout: float = 20.0
+        self, type_: str, n: int, session_id: str | None = None, within: float = 20.0
     ) -> list[Received]:
-        await self.wait_for(lambda _m: len(self.of_type(type_, session_id)) >= n, timeout)
+        await self.wait_for(lambda _m: len(self.of_type(type_, session_id)) >= n, within)
         return self.of_type(type_, session_id)

@@ -1,0 +1,270 @@
+"""Alert lifecycle on the real broker and database (SPEC §2.3, §3.3).
+
+Directory (tests.support.directory): hq = 203.0.113.0/24, home = 198.51.100.0/24
+(given as a range), lab has no IP groups.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+
+import asyncpg
+
+from tests.support import (
+    Producer,
+    TopicWatcher,
+    ce,
+    directory,
+    dismissed,
+    eventually,
+    ip_changed,
+    login,
+    logout,
+    sample,
+)
+
+HQ_IP = "203.0.113.9"
+HOME_IP = "198.51.100.7"
+ELSEWHERE = "192.0.2.77"
+
+
+async def _setup(broker, topics, make_settings, start_app, **dir_kwargs):
+    running = await start_app(make_settings())
+    p = Producer(broker.bootstrap_servers)
+    await p.__aenter__()
+    w = TopicWatcher(broker.bootstrap_servers, topics.alerts)
+    await w.__aenter__()
+    await p.send_all(topics.directory_events, directory(**dir_kwargs), key="acme")
+    return running, p, w
+
+
+async def _teardown(running, p, w):
+    await w.__aexit__(None, None, None)
+    await p.__aexit__(None, None, None)
+    assert await running.stop() == 0
+
+
+async def test_mismatch_raised_at_login_plus_delay_and_logout_resolves(
+    broker, topics, make_settings, start_app
+):
+    running, p, alerts = await _setup(broker, topics, make_settings, start_app)
+    try:
+        t0 = time.time()
+        await p.send(topics.session_events, login("acme", "u1", "s1", HOME_IP), key="u1")
+        raised = await alerts.wait_count("e911.alert.raised", 1, within=15)
+        elapsed = time.time() - t0
+        assert 1.8 <= elapsed <= 4.5, elapsed  # initial delay is 2 s, tick 0.2 s
+        msg = raised[0]
+        event = msg.event
+        assert event["specversion"] == "1.0"
+        assert event["id"] == msg.data["alert_id"]
+        assert msg.key == b"u1"
+        assert msg.headers["content-type"] == b"application/cloudevents+json"
+        assert msg.data["ip"] == HOME_IP
+        assert msg.data["session_id"] == "s1"
+        assert msg.data["account_id"] == "acme"
+        assert msg.data["assigned_location"] == {"location_id": "hq", "name": "Headquarters"}
+        assert msg.data["recommendation"] == {
+            "kind": "ip_group_match",
+            "locations": [{"location_id": "home", "name": "Home office"}],
+        }
+        await p.send(topics.session_events, logout("acme", "u1", "s1"), key="u1")
+        resolved = await alerts.wait_count("e911.alert.resolved", 1, within=10)
+        assert resolved[0].data["reason"] == "session_ended"
+        assert resolved[0].data["alert_id"] == msg.data["alert_id"]
+        assert sample(running.app, "e911_alerts_resolved_total", reason="session_ended") == 1
+    finally:
+        await _teardown(running, p, alerts)
+
+
+async def test_match_raises_nothing_and_unchanged_mismatch_is_raised_once(
+    broker, topics, make_settings, start_app
+):
+    running, p, alerts = await _setup(
+        broker, topics, make_settings, start_app, users={"u1": (False, "hq"), "u2": (False, "hq")}
+    )
+    app = running.app
+    try:
+        await p.send(topics.session_events, login("acme", "u1", "s-match", HQ_IP), key="u1")
+        await p.send(topics.session_events, login("acme", "u2", "s-miss", HOME_IP), key="u2")
+        # Four checks of each session: initial + three intervals.
+        await eventually(lambda: sample(app, "e911_checks_total", outcome="match") >= 4, 20)
+        await eventually(lambda: sample(app, "e911_checks_total", outcome="mismatch") >= 4, 20)
+        await alerts.wait_count("e911.alert.raised", 1, within=5)
+        assert alerts.of_type("e911.alert.raised", "s-match") == []
+        assert len(alerts.of_type("e911.alert.raised", "s-miss")) == 1
+        assert sample(app, "e911_alerts_raised_total") == 1
+    finally:
+        await _teardown(running, p, alerts)
+
+
+async def test_supersede_then_match_resolves(broker, topics, make_settings, start_app):
+    running, p, alerts = await _setup(broker, topics, make_settings, start_app)
+    try:
+        await p.send(topics.session_events, login("acme", "u1", "s1", HOME_IP), key="u1")
+        first = (await alerts.wait_count("e911.alert.raised", 1))[0]
+        # Not on any known network; hq has IP groups → all_locations, another fingerprint.
+        await p.send(topics.session_events, ip_changed("acme", "u1", "s1", ELSEWHERE), key="u1")
+        raised = await alerts.wait_count("e911.alert.raised", 2)
+        resolved = await alerts.wait_count("e911.alert.resolved", 1)
+        assert resolved[0].data["alert_id"] == first.data["alert_id"]
+        assert resolved[0].data["reason"] == "superseded"
+        second = raised[1]
+        assert second.data["alert_id"] != first.data["alert_id"]
+        assert second.data["recommendation"]["kind"] == "all_locations"
+        assert [loc["location_id"] for loc in second.data["recommendation"]["locations"]] == [
+            "hq",
+            "home",
+            "lab",
+        ]  # ordered by name: Headquarters, Home office, Lab
+        await p.send(topics.session_events, ip_changed("acme", "u1", "s1", HQ_IP), key="u1")
+        resolved = await alerts.wait_count("e911.alert.resolved", 2)
+        assert resolved[1].data["alert_id"] == second.data["alert_id"]
+        assert resolved[1].data["reason"] == "location_matched"
+    finally:
+        await _teardown(running, p, alerts)
+
+
+async def test_ip_change_does_not_move_the_schedule(broker, topics, make_settings, start_app):
+    running, p, alerts = await _setup(broker, topics, make_settings, start_app)
+    try:
+        t0 = time.time()
+        await p.send(topics.session_events, login("acme", "u1", "s1", HQ_IP), key="u1")
+        # A move 1 s after login: the first check still comes at login + 2 s, not + 3 s.
+        await asyncio.sleep(1.0)
+        await p.send(topics.session_events, ip_changed("acme", "u1", "s1", HOME_IP), key="u1")
+        await alerts.wait_count("e911.alert.raised", 1, within=10)
+        assert time.time() - t0 < 2.9
+    finally:
+        await _teardown(running, p, alerts)
+
+
+async def test_undetermined_and_unknown_user_raise_nothing(
+    broker, topics, make_settings, start_app
+):
+    running, p, alerts = await _setup(
+        broker, topics, make_settings, start_app, users={"u-lab": (False, "lab")}
+    )
+    app = running.app
+    try:
+        await p.send(topics.session_events, login("acme", "u-lab", "s1", ELSEWHERE), key="u-lab")
+        await p.send(topics.session_events, login("acme", "ghost", "s2", HOME_IP), key="ghost")
+        await p.send(topics.session_events, login("nope", "u1", "s3", HOME_IP), key="u1")
+        await eventually(lambda: sample(app, "e911_checks_total", outcome="undetermined") >= 2)
+        await eventually(lambda: sample(app, "e911_checks_total", outcome="unknown_user") >= 4)
+        assert sample(app, "e911_alerts_raised_total") == 0
+        assert alerts.messages == []
+    finally:
+        await _teardown(running, p, alerts)
+
+
+async def test_account_toggle_overrides_user_and_disabling_resolves(
+    broker, topics, make_settings, start_app
+):
+    # Account on, user's own toggle off: enabled.
+    running, p, alerts = await _setup(
+        broker, topics, make_settings, start_app, account_on=True, users={"u1": (False, "hq")}
+    )
+    app = running.app
+    try:
+        await p.send(topics.session_events, login("acme", "u1", "s1", HOME_IP), key="u1")
+        first = (await alerts.wait_count("e911.alert.raised", 1))[0]
+        # Account toggle off gives the user their own (off) setting back.
+        await p.send(
+            topics.directory_events,
+            ce("e911.account.upserted", {"account_id": "acme", "e911_recommendations": False}),
+            key="acme",
+        )
+        resolved = await alerts.wait_count("e911.alert.resolved", 1)
+        assert resolved[0].data["reason"] == "recommendations_disabled"
+        assert resolved[0].data["alert_id"] == first.data["alert_id"]
+        await eventually(lambda: sample(app, "e911_checks_total", outcome="disabled") >= 2)
+        # The user's own toggle on: enabled again, a new episode of the same mismatch.
+        await p.send(
+            topics.directory_events,
+            ce(
+                "e911.user.upserted",
+                {
+                    "account_id": "acme",
+                    "user_id": "u1",
+                    "e911_recommendations": True,
+                    "e911_location_id": "hq",
+                },
+            ),
+            key="acme",
+        )
+        raised = await alerts.wait_count("e911.alert.raised", 2)
+        assert raised[1].data["alert_id"] != first.data["alert_id"]
+    finally:
+        await _teardown(running, p, alerts)
+
+
+async def test_no_assigned_location(broker, topics, make_settings, start_app):
+    running, p, alerts = await _setup(
+        broker, topics, make_settings, start_app, users={"u1": (True, None), "u2": (True, None)}
+    )
+    try:
+        await p.send(topics.session_events, login("acme", "u1", "s1", HOME_IP), key="u1")
+        await p.send(topics.session_events, login("acme", "u2", "s2", ELSEWHERE), key="u2")
+        await alerts.wait_count("e911.alert.raised", 2)
+        a1 = alerts.of_type("e911.alert.raised", "s1")[0].data
+        a2 = alerts.of_type("e911.alert.raised", "s2")[0].data
+        assert a1["assigned_location"] is None
+        assert a1["recommendation"]["kind"] == "ip_group_match"
+        assert [x["location_id"] for x in a1["recommendation"]["locations"]] == ["home"]
+        assert a2["recommendation"]["kind"] == "all_locations"
+        assert len(a2["recommendation"]["locations"]) == 3
+    finally:
+        await _teardown(running, p, alerts)
+
+
+async def test_dismissal_resolves_and_snoozes_the_same_fingerprint(
+    broker, topics, make_settings, start_app
+):
+    running, p, alerts = await _setup(broker, topics, make_settings, start_app)
+    app = running.app
+    try:
+        await p.send(topics.session_events, login("acme", "u1", "s1", HOME_IP), key="u1")
+        first = (await alerts.wait_count("e911.alert.raised", 1))[0].data
+        # A dismissal naming another alert changes nothing.
+        await p.send(topics.session_events, dismissed("acme", "u1", "s1", "not-it"), key="u1")
+        await p.send(
+            topics.session_events, dismissed("acme", "u1", "s1", first["alert_id"]), key="u1"
+        )
+        resolved = await alerts.wait_count("e911.alert.resolved", 1)
+        assert resolved[0].data["reason"] == "dismissed"
+        assert resolved[0].data["alert_id"] == first["alert_id"]
+        checks_before = sample(app, "e911_checks_total", outcome="mismatch")
+        await eventually(
+            lambda: sample(app, "e911_checks_total", outcome="mismatch") >= checks_before + 3
+        )
+        assert len(alerts.of_type("e911.alert.raised")) == 1  # snoozed
+        # A different mismatch is raised as usual.
+        await p.send(topics.session_events, ip_changed("acme", "u1", "s1", ELSEWHERE), key="u1")
+        raised = await alerts.wait_count("e911.alert.raised", 2)
+        assert raised[1].data["recommendation"]["kind"] == "all_locations"
+        assert len(alerts.of_type("e911.alert.resolved")) == 1
+    finally:
+        await _teardown(running, p, alerts)
+
+
+async def test_session_ttl_expiry_resolves(broker, topics, make_settings, start_app, database):
+    running = await start_app(make_settings(checks={"session_ttl_seconds": 4.0}))
+    async with (
+        Producer(broker.bootstrap_servers) as p,
+        TopicWatcher(broker.bootstrap_servers, topics.alerts) as alerts,
+    ):
+        await p.send_all(topics.directory_events, directory(), key="acme")
+        await p.send(topics.session_events, login("acme", "u1", "s1", HOME_IP), key="u1")
+        await alerts.wait_count("e911.alert.raised", 1)
+        resolved = await alerts.wait_count("e911.alert.resolved", 1, within=10)
+        assert resolved[0].data["reason"] == "session_ended"
+        conn = await asyncpg.connect(database)
+        try:
+            ended = await conn.fetchval("SELECT ended_at FROM sessions WHERE session_id = 's1'")
+        finally:
+            await conn.close()
+        assert ended is not None
+        assert "s1" not in running.app.schedule
+    assert await running.stop() == 0
