@@ -91,11 +91,10 @@ class _Listener(ConsumerRebalanceListener):  # type: ignore[misc]
             stored = await self._loop.handlers.on_assigned(tps)
             consumer = self._loop.consumer
             for tp in assigned:
-                offset = stored.get((tp.topic, tp.partition))
-                if offset is None:
-                    await consumer.seek_to_beginning(tp)
-                else:
-                    consumer.seek(tp, offset)
+                # Nothing stored: read from the start (offset 0; if retention removed it,
+                # auto_offset_reset=earliest takes the first one left). Kafka's own
+                # committed offsets are never trusted over the database.
+                consumer.seek(tp, stored.get((tp.topic, tp.partition), 0))
             log.info("partitions_assigned", partitions=sorted(f"{t}:{p}" for t, p in tps))
         except Exception as exc:
             self._loop.handlers.on_listener_error("assigned", exc)
@@ -152,6 +151,7 @@ class ConsumerLoop:
     async def _process(self, records: dict[TopicPartition, list[Any]]) -> dict[TP, int]:
         batch = InboundBatch()
         dead: list[tuple[Any, Invalid]] = []
+        seen: list[tuple[str, str]] = []
         cfg = self.config
         for tp, messages in records.items():
             for msg in messages:
@@ -167,14 +167,18 @@ class ConsumerLoop:
                         batch.directory_events.append(event)
                 if isinstance(event, Invalid):
                     dead.append((msg, event))
-                    self.handlers.on_invalid(tp.topic, tp.partition, msg.offset, event)
                 else:
-                    self.handlers.on_event(tp.topic, str(event.kind))
+                    seen.append((tp.topic, str(event.kind)))
             if messages:
                 batch.next_offsets[(tp.topic, tp.partition)] = messages[-1].offset + 1
         if dead:
             await self._dead_letter(dead)
         await self.handlers.on_batch(batch)
+        # Counted once the batch is durable, so a metric never runs ahead of the state.
+        for msg, invalid in dead:
+            self.handlers.on_invalid(msg.topic, msg.partition, msg.offset, invalid)
+        for topic, kind in seen:
+            self.handlers.on_event(topic, kind)
         return batch.next_offsets
 
     async def _commit(self, offsets: dict[TP, int]) -> None:

@@ -101,6 +101,7 @@ class App:
         self._tasks: dict[str, asyncio.Task[None]] = {}
         self._relay_wake = asyncio.Event()
         self._tick_lock = asyncio.Lock()
+        self._sweep_lock = asyncio.Lock()
         self._relay_lock = asyncio.Lock()
         self._kafka_ok = False
         self._db_ok = False
@@ -274,8 +275,10 @@ class App:
                 )
         with contextlib.suppress(TimeoutError):
             async with asyncio.timeout(max(0.1, deadline - time.monotonic() - 1.5)):
-                async with self._tick_lock:
-                    pass
+                # Jobs in flight (a tick, a sweep) finish; no new one starts (_stop is set).
+                for lock in (self._tick_lock, self._sweep_lock):
+                    async with lock:
+                        pass
                 if self._fatal is None or not isinstance(self._fatal, asyncpg.PostgresError):
                     await self.relay_once()
         for name, task in self._tasks.items():
@@ -413,6 +416,8 @@ class App:
 
     async def tick(self) -> None:
         """Drain every due session in chunks; one transaction per chunk."""
+        if self._stop.is_set():
+            return
         async with self._tick_lock:
             batch_size = self.settings.checks.batch_size
             while not self._stop.is_set():
@@ -462,6 +467,12 @@ class App:
 
     async def sweep(self) -> None:
         """Expire idle sessions, purge old tombstones and resolved alerts."""
+        if self._stop.is_set():
+            return
+        async with self._sweep_lock:
+            await self._sweep()
+
+    async def _sweep(self) -> None:
         assert self.pool is not None  # noqa: S101
         pool = self.pool
         now = utcnow()
@@ -501,7 +512,7 @@ class App:
                 self._kafka_ok = False
                 self.metrics.kafka_errors.labels(operation="relay").inc()
                 log.warning("relay_failed", error=repr(exc))
-            except (asyncpg.PostgresError, OSError) as exc:
+            except (asyncpg.PostgresError, asyncpg.InterfaceError, OSError) as exc:
                 self.metrics.db_errors.labels(operation="relay").inc()
                 log.warning("relay_failed", error=repr(exc))
 
@@ -537,13 +548,15 @@ class App:
 
     async def update_gauges(self) -> None:
         assert self.pool is not None  # noqa: S101
+        if self._stop.is_set():
+            return
         try:
             async with self.pool.acquire() as conn:
                 parts = sorted(self.ownership.partitions)
                 self.metrics.alerts_open.set(await self.alerts.count_open(conn, parts))
                 self.metrics.outbox_pending.set(await conn.fetchval(ALERT_SQL["outbox_pending"]))
             self._db_ok = True
-        except (asyncpg.PostgresError, OSError, TimeoutError) as exc:
+        except (asyncpg.PostgresError, asyncpg.InterfaceError, OSError, TimeoutError) as exc:
             self._db_ok = False
             self.metrics.db_errors.labels(operation="gauges").inc()
             log.warning("database_probe_failed", error=repr(exc))
@@ -589,7 +602,7 @@ class App:
                 async with self.pool.acquire() as conn:
                     await conn.fetchval("SELECT 1")
             ok = True
-        except (asyncpg.PostgresError, OSError, TimeoutError):
+        except (asyncpg.PostgresError, asyncpg.InterfaceError, OSError, TimeoutError):
             ok = False
         self._db_ok = ok
         return ok
