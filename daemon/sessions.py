@@ -116,7 +116,9 @@ def fold_session_events(
         assert ev.ip is not None  # noqa: S101  guaranteed by the decoder
         ip = str(ev.ip)
         expired = t < now - session_ttl
-        if row is None or (row.ended_at is not None and t > row.ended_at):
+        # An ended session re-opens only for an event newer than everything it has seen,
+        # so a replay of out-of-order events (skewed clocks) ends in the same state.
+        if row is None or (row.ended_at is not None and t > max(row.ended_at, row.last_event_at)):
             seq = row.alert_seq if row is not None else 0
             rows[sid] = SessionRow(
                 sid,

@@ -1,0 +1,302 @@
+"""Folding session events into rows (SPEC §2.2, §3.1): pure and idempotent."""
+
+from __future__ import annotations
+
+import datetime as dt
+import ipaddress
+
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from consumers.events import SessionEvent, SessionEventKind
+from daemon.sessions import Dismissal, FoldResult, SessionRow, fold_session_events
+
+K = SessionEventKind
+T0 = dt.datetime(2026, 11, 26, 9, 0, tzinfo=dt.UTC)
+NOW = T0 + dt.timedelta(hours=1)
+TTL = dt.timedelta(hours=12)
+
+
+def at(minutes: float) -> dt.datetime:
+    return T0 + dt.timedelta(minutes=minutes)
+
+
+def ev(
+    kind: SessionEventKind,
+    minutes: float,
+    ip: str | None = "10.0.0.1",
+    *,
+    sid: str = "s1",
+    account: str = "acme",
+    user: str = "alice",
+    alert_id: str | None = None,
+    partition: int = 0,
+) -> tuple[int, SessionEvent]:
+    has_ip = kind in (K.LOGIN, K.IP_CHANGED)
+    return (
+        partition,
+        SessionEvent(
+            kind,
+            f"e-{kind.value}-{minutes}-{ip}",
+            at(minutes),
+            account,
+            user,
+            sid,
+            ip=ipaddress.ip_address(ip) if has_ip and ip else None,
+            alert_id=alert_id,
+        ),
+    )
+
+
+def fold(
+    events: list[tuple[int, SessionEvent]],
+    existing: dict[str, SessionRow] | None = None,
+    now: dt.datetime = NOW,
+) -> FoldResult:
+    return fold_session_events(existing or {}, events, now, TTL)
+
+
+def row(minutes: float = 0, **kw: object) -> SessionRow:
+    base: dict[str, object] = {
+        "session_id": "s1",
+        "account_id": "acme",
+        "user_id": "alice",
+        "ip": "10.0.0.1",
+        "logged_in_at": at(minutes),
+        "last_event_at": at(minutes),
+        "partition": 0,
+    }
+    base.update(kw)
+    return SessionRow(**base)  # type: ignore[arg-type]
+
+
+def test_login_starts_a_session_anchored_at_the_event_time() -> None:
+    result = fold([ev(K.LOGIN, 5, "198.51.100.7", partition=3)])
+    r = result.rows["s1"]
+    assert r == SessionRow("s1", "acme", "alice", "198.51.100.7", at(5), at(5), 3)
+    assert r.active
+    assert result.started == {"s1"}
+    assert result.ended == set()
+    assert result.ignored == 0
+
+
+def test_ip_changed_for_an_unknown_session_starts_one() -> None:
+    result = fold([ev(K.IP_CHANGED, 7, "2001:db8::1")])
+    r = result.rows["s1"]
+    assert r.logged_in_at == at(7)
+    assert r.ip == "2001:db8::1"
+    assert r.active
+    assert result.started == {"s1"}
+
+
+def test_ip_changed_updates_ip_but_not_logged_in_at() -> None:
+    result = fold([ev(K.LOGIN, 0, "10.0.0.1"), ev(K.IP_CHANGED, 3, "10.0.0.2", partition=1)])
+    r = result.rows["s1"]
+    assert r.ip == "10.0.0.2"
+    assert r.logged_in_at == at(0)
+    assert r.last_event_at == at(3)
+    assert r.partition == 1
+    # Against an existing row, too: it is not "started" again.
+    again = fold([ev(K.IP_CHANGED, 9, "10.0.0.3")], {"s1": row(0)})
+    assert again.rows["s1"].ip == "10.0.0.3"
+    assert again.rows["s1"].logged_in_at == at(0)
+    assert again.started == set()
+
+
+def test_an_older_event_does_not_overwrite_a_newer_ip() -> None:
+    result = fold(
+        [
+            ev(K.LOGIN, 0, "10.0.0.1"),
+            ev(K.IP_CHANGED, 10, "10.0.0.2"),
+            ev(K.IP_CHANGED, 5, "10.9.9.9"),
+        ]
+    )
+    r = result.rows["s1"]
+    assert r.ip == "10.0.0.2"
+    assert r.last_event_at == at(10)
+    assert result.ignored == 1
+    # A replayed (older) login does not rewind it either.
+    replay = fold([ev(K.LOGIN, 0, "10.0.0.1")], result.rows)
+    assert replay.rows == {}
+    assert replay.ignored == 1
+
+
+def test_logout_ends_the_session() -> None:
+    result = fold([ev(K.LOGOUT, 30)], {"s1": row(0)})
+    r = result.rows["s1"]
+    assert r.ended_at == at(30)
+    assert not r.active
+    assert result.ended == {"s1"}
+    assert result.started == set()
+
+
+def test_login_and_logout_in_one_batch_is_neither_started_nor_ended() -> None:
+    result = fold([ev(K.LOGIN, 0), ev(K.LOGOUT, 1)])
+    assert result.rows["s1"].ended_at == at(1)
+    assert result.started == set()
+    assert result.ended == set()
+
+
+def test_login_not_after_a_tombstone_is_ignored() -> None:
+    tomb = row(0, ended_at=at(30), last_event_at=at(30))
+    for minutes in (10, 30):
+        result = fold([ev(K.LOGIN, minutes)], {"s1": tomb})
+        assert result.rows == {}
+        assert result.started == set()
+        assert result.ignored == 1
+
+
+def test_later_login_reopens_the_session_with_a_fresh_anchor_and_keeps_alert_seq() -> None:
+    tomb = row(0, ended_at=at(30), last_event_at=at(30), alert_seq=4, ip="10.0.0.1")
+    result = fold([ev(K.LOGIN, 45, "10.0.0.9", partition=2)], {"s1": tomb})
+    r = result.rows["s1"]
+    assert r.active
+    assert r.logged_in_at == at(45)
+    assert r.last_event_at == at(45)
+    assert r.ip == "10.0.0.9"
+    assert r.alert_seq == 4
+    assert r.partition == 2
+    assert result.started == {"s1"}
+
+
+def test_logout_of_an_unknown_session_leaves_a_tombstone() -> None:
+    result = fold([ev(K.LOGOUT, 20)])
+    tomb = result.rows["s1"]
+    assert tomb.ended_at == at(20)
+    assert not tomb.active
+    assert result.started == set()
+    assert result.ended == set()
+    # The late login (delivered after the logout) stays ended.
+    late = fold([ev(K.LOGIN, 5)], result.rows)
+    assert late.rows == {}
+    assert late.started == set()
+    both = fold([ev(K.LOGOUT, 20), ev(K.LOGIN, 5)])
+    assert both.rows["s1"].ended_at == at(20)
+    assert both.started == set()
+
+
+def test_login_older_than_the_ttl_is_stored_already_ended() -> None:
+    old = NOW - TTL - dt.timedelta(seconds=1)
+    minutes = (old - T0).total_seconds() / 60
+    result = fold([ev(K.LOGIN, minutes)])
+    r = result.rows["s1"]
+    assert r.ended_at == r.logged_in_at == old
+    assert result.started == set()
+    # Just inside the TTL it is active.
+    fresh = NOW - TTL + dt.timedelta(seconds=1)
+    inside = fold([ev(K.LOGIN, (fresh - T0).total_seconds() / 60)])
+    assert inside.rows["s1"].active
+    assert inside.started == {"s1"}
+
+
+def test_event_of_another_account_or_user_is_ignored() -> None:
+    existing = {"s1": row(0)}
+    for account, user in (("other", "alice"), ("acme", "mallory")):
+        for kind in (K.LOGIN, K.IP_CHANGED, K.LOGOUT):
+            result = fold([ev(kind, 5, "10.6.6.6", account=account, user=user)], existing)
+            assert result.rows == {}, kind
+            assert result.ignored == 1
+            assert result.ended == set()
+
+
+def test_event_of_another_owner_does_not_take_over_a_tombstone() -> None:
+    result = fold([ev(K.LOGOUT, 5), ev(K.LOGIN, 10, user="mallory")])
+    assert result.rows["s1"].user_id == "alice"
+    assert not result.rows["s1"].active
+    assert result.ignored == 1
+
+
+def test_dismissal_of_an_active_session() -> None:
+    result = fold([ev(K.ALERT_DISMISSED, 5, None, alert_id="al-1")], {"s1": row(0)})
+    assert result.dismissals == [Dismissal("s1", "al-1", at(5))]
+    assert result.rows == {}
+    # Of an ended or unknown session: ignored.
+    tomb = row(0, ended_at=at(1))
+    ended = fold([ev(K.ALERT_DISMISSED, 5, None, alert_id="al-1")], {"s1": tomb})
+    assert ended.dismissals == []
+    assert ended.ignored == 1
+    unknown = fold([ev(K.ALERT_DISMISSED, 5, None, alert_id="al-1")])
+    assert unknown.dismissals == []
+    assert unknown.rows == {}
+
+
+def test_sessions_are_independent() -> None:
+    result = fold([ev(K.LOGIN, 0, sid="a"), ev(K.LOGIN, 1, sid="b"), ev(K.LOGOUT, 2, sid="a")])
+    assert not result.rows["a"].active
+    assert result.rows["b"].active
+    assert result.started == {"b"}
+
+
+def test_replay_after_out_of_order_logout_is_idempotent() -> None:
+    """A logout older than the last ip change must give the same state on replay.
+
+    Events: login 09:01, ip_changed 09:10, logout 09:05 (a skewed producer clock).
+    """
+    events = [ev(K.LOGIN, 1), ev(K.IP_CHANGED, 10, "10.0.0.2"), ev(K.LOGOUT, 5)]
+    once = fold(events)
+    again = fold(events, once.rows)
+    assert {**once.rows, **again.rows} == once.rows
+    assert fold(events + events).rows == once.rows
+
+
+# ---- idempotence property -----------------------------------------------------------
+
+SIDS = ["s1", "s2", "s3"]
+kinds = st.sampled_from([K.LOGIN, K.IP_CHANGED, K.LOGOUT, K.ALERT_DISMISSED])
+
+
+@st.composite
+def event_lists(draw: st.DrawFn) -> list[tuple[int, SessionEvent]]:
+    out: list[tuple[int, SessionEvent]] = []
+    for _ in range(draw(st.integers(0, 12))):
+        kind = draw(kinds)
+        # Minutes relative to T0; a few far in the past to exercise the TTL.
+        minutes = draw(st.sampled_from([-1000, *range(0, 12)]))
+        out.append(
+            ev(
+                kind,
+                minutes,
+                draw(st.sampled_from(["10.0.0.1", "10.0.0.2", "2001:db8::1"])),
+                sid=draw(st.sampled_from(SIDS)),
+                user=draw(st.sampled_from(["alice", "alice", "alice", "bob"])),
+                alert_id="al" if kind is K.ALERT_DISMISSED else None,
+                partition=draw(st.integers(0, 1)),
+            )
+        )
+    return out
+
+
+def apply(
+    existing: dict[str, SessionRow], events: list[tuple[int, SessionEvent]]
+) -> tuple[dict[str, SessionRow], FoldResult]:
+    result = fold_session_events(existing, events, NOW, TTL)
+    return {**existing, **result.rows}, result
+
+
+@settings(max_examples=300, deadline=None)
+@given(event_lists())
+def test_property_fold_is_idempotent(events: list[tuple[int, SessionEvent]]) -> None:
+    once, first = apply({}, events)
+    twice, second = apply(once, events)
+    assert twice == once
+    assert second.started == set()
+    assert second.ended == set()
+    doubled, _ = apply({}, events + events)
+    assert doubled == once
+    # Row invariants.
+    for r in once.values():
+        assert r.last_event_at >= r.logged_in_at
+        assert r.ended_at is None or r.ended_at >= r.logged_in_at
+    assert first.started <= {sid for sid, r in once.items() if r.active}
+
+
+@settings(max_examples=200, deadline=None)
+@given(event_lists(), st.integers(0, 12))
+def test_property_batch_boundaries_do_not_matter(
+    events: list[tuple[int, SessionEvent]], cut: int
+) -> None:
+    """Folding in two batches gives the rows of folding in one."""
+    whole, _ = apply({}, events)
+    first, _ = apply({}, events[:cut])
+    split, _ = apply(first, events[cut:])
+    assert split == whole
