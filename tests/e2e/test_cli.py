@@ -1,0 +1,245 @@
+"""The console script as an operator runs it: a subprocess configured by environment,
+fed by an independent Kafka client, observed through Kafka and HTTP."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import signal
+import sys
+import time
+import uuid
+from pathlib import Path
+
+import asyncpg
+import pytest
+
+from daemon.embedded import free_port
+from tests.support import Producer, TopicWatcher, directory, login, logout
+
+E911D = str(Path(sys.executable).with_name("e911d"))
+
+pytestmark = pytest.mark.e2e
+
+
+def daemon_env(broker, topics, database: str, group: str, port: int) -> dict[str, str]:
+    env = {k: v for k, v in os.environ.items() if not k.startswith("E911_")}
+    env.update(
+        {
+            "E911_KAFKA__BOOTSTRAP_SERVERS": broker.bootstrap_servers,
+            "E911_KAFKA__GROUP_ID": group,
+            "E911_KAFKA__TOPICS__SESSION_EVENTS": topics.session_events,
+            "E911_KAFKA__TOPICS__DIRECTORY_EVENTS": topics.directory_events,
+            "E911_KAFKA__TOPICS__ALERTS": topics.alerts,
+            "E911_KAFKA__TOPICS__DEAD_LETTER": topics.dead_letter,
+            "E911_KAFKA__SESSION_TIMEOUT_MS": "6000",
+            "E911_KAFKA__HEARTBEAT_INTERVAL_MS": "500",
+            "E911_KAFKA__POLL_TIMEOUT_MS": "100",
+            "E911_POSTGRES__DSN": database,
+            "E911_CHECKS__INITIAL_DELAY_SECONDS": "3",
+            "E911_CHECKS__INTERVAL_SECONDS": "2",
+            "E911_CHECKS__TICK_SECONDS": "0.2",
+            "E911_CHECKS__RELAY_INTERVAL_SECONDS": "0.5",
+            "E911_HTTP__HOST": "127.0.0.1",
+            "E911_HTTP__PORT": str(port),
+            "E911_LOG__FORMAT": "json",
+        }
+    )
+    return env
+
+
+async def http_get(port: int, path: str) -> tuple[int, str]:
+    reader, writer = await asyncio.open_connection("127.0.0.1", port)
+    writer.write(f"GET {path} HTTP/1.1\r\nHost: x\r\n\r\n".encode())
+    await writer.drain()
+    raw = await reader.read()
+    writer.close()
+    head, _, body = raw.decode().partition("\r\n\r\n")
+    return int(head.split()[1]), body
+
+
+def _append(log: Path):  # type: ignore[no-untyped-def]
+    return log.open("ab")
+
+
+async def start_daemon(env: dict[str, str], port: int, log: Path) -> asyncio.subprocess.Process:
+    out = _append(log)
+    proc = await asyncio.create_subprocess_exec(
+        E911D, "run", env=env, stdout=out, stderr=asyncio.subprocess.STDOUT
+    )
+    out.close()
+    async with asyncio.timeout(40):
+        while True:
+            if proc.returncode is not None:
+                raise AssertionError(f"e911d exited {proc.returncode}: {log.read_text()[-3000:]}")
+            try:
+                status, _ = await http_get(port, "/readyz")
+                if status == 200:
+                    return proc
+            except OSError:
+                pass
+            await asyncio.sleep(0.1)
+
+
+def metric(body: str, line_prefix: str) -> float:
+    total = 0.0
+    for line in body.splitlines():
+        if line.startswith(line_prefix):
+            total += float(line.rsplit(" ", 1)[1])
+    return total
+
+
+async def test_daemon_end_to_end_with_kill_and_sigterm(broker, topics, database, tmp_path):
+    port = free_port()
+    env = daemon_env(broker, topics, database, f"g{uuid.uuid4().hex[:8]}", port)
+    log = tmp_path / "e911d.log"
+    proc = await start_daemon(env, port, log)
+    async with (
+        Producer(broker.bootstrap_servers) as p,
+        TopicWatcher(broker.bootstrap_servers, topics.alerts) as alerts,
+    ):
+        await p.send_all(
+            topics.directory_events,
+            directory(users={"miss": (False, "hq"), "match": (False, "hq")}),
+            "acme",
+        )
+        t0 = time.time()
+        await p.send(topics.session_events, login("acme", "miss", "s-miss", "198.51.100.7"), "miss")
+        await p.send(topics.session_events, login("acme", "match", "s-ok", "203.0.113.7"), "match")
+        raised = await alerts.wait_count("e911.alert.raised", 1, within=20)
+        delay = raised[0].received_at.timestamp() - t0
+        assert 2.8 <= delay <= 6.0, delay  # login + 3 s initial delay
+        assert raised[0].data["session_id"] == "s-miss"
+
+        # kill -9: no goodbye, no flush. The next process resumes from PostgreSQL.
+        proc.kill()
+        assert await proc.wait() == -signal.SIGKILL
+        proc = await start_daemon(env, port, log)
+        async with asyncio.timeout(30):
+            while True:
+                _, body = await http_get(port, "/metrics")
+                if (
+                    metric(body, 'e911_checks_total{outcome="mismatch"}') >= 2
+                    and metric(body, 'e911_checks_total{outcome="match"}') >= 2
+                ):
+                    break
+                await asyncio.sleep(0.2)
+        assert metric(body, "e911_sessions_active") == 2
+        # At least once: a redelivery keeps its id, but no second alert is ever raised.
+        ids = {m.data["alert_id"] for m in alerts.of_type("e911.alert.raised")}
+        assert len(ids) == 1
+        assert alerts.of_type("e911.alert.raised", "s-ok") == []
+
+        await p.send(topics.session_events, logout("acme", "miss", "s-miss"), "miss")
+        resolved = await alerts.wait_count("e911.alert.resolved", 1, within=10)
+        assert resolved[0].data["reason"] == "session_ended"
+        assert resolved[0].data["alert_id"] in ids
+
+        t_stop = time.monotonic()
+        proc.send_signal(signal.SIGTERM)
+        code = await asyncio.wait_for(proc.wait(), 12)
+        assert code == 0, log.read_text()[-3000:]
+        assert time.monotonic() - t_stop < 10
+    text = log.read_text()
+    assert '"event": "daemon_stopped"' in text
+    assert '"event": "alert_raised"' in text and '"session_id": "s-miss"' in text
+
+
+async def run_cli(*args: str, env: dict[str, str] | None = None) -> tuple[int, str, str]:
+    proc = await asyncio.create_subprocess_exec(
+        E911D,
+        *args,
+        env=env,
+        stdout=asyncio.subprocess.PIPE,
+        stderr=asyncio.subprocess.PIPE,
+    )
+    out, err = await asyncio.wait_for(proc.communicate(), 120)
+    assert proc.returncode is not None
+    return proc.returncode, out.decode(), err.decode()
+
+
+def base_env() -> dict[str, str]:
+    return {k: v for k, v in os.environ.items() if not k.startswith("E911_")}
+
+
+async def test_bad_configuration_fails_fast_naming_the_key(tmp_path):
+    code, _, err = await run_cli("run", env={**base_env(), "E911_CHECKS__INTERVL_SECONDS": "5"})
+    assert code == 2
+    assert "E911_CHECKS__INTERVL_SECONDS" in err
+    code, _, err = await run_cli("run", env={**base_env(), "E911_HTTP__PORT": "not-a-port"})
+    assert code == 2
+    assert "http.port" in err
+    bad = tmp_path / "bad.toml"
+    bad.write_text("[checks]\ninitial_delay_seconds = -1\n")
+    code, _, err = await run_cli("run", "--config", str(bad), env=base_env())
+    assert code == 2
+    assert "checks.initial_delay_seconds" in err
+
+
+async def test_config_prints_effective_settings_with_secrets_masked(tmp_path):
+    cfg = tmp_path / "e911d.toml"
+    cfg.write_text('[checks]\ninterval_seconds = 42\n[kafka]\nbootstrap_servers = "k:1"\n')
+    env = {
+        **base_env(),
+        "E911_POSTGRES__DSN": "postgresql://svc:hunter2@db:5432/e911d",
+        "E911_KAFKA__BOOTSTRAP_SERVERS": "k:2",
+    }
+    code, out, _ = await run_cli("config", "--config", str(cfg), env=env)
+    assert code == 0
+    assert "hunter2" not in out
+    assert "postgresql://svc:***@db:5432/e911d" in out
+    assert "interval_seconds = 42.0" in out
+    assert 'bootstrap_servers = "k:2"' in out  # environment wins over the file
+
+
+async def test_migrate_command(database):
+    code, out, _ = await run_cli("migrate", env={**base_env(), "E911_POSTGRES__DSN": database})
+    assert code == 0
+    assert "0001_schema" in out
+    code, out, _ = await run_cli("migrate", env={**base_env(), "E911_POSTGRES__DSN": database})
+    assert code == 0
+    assert "none needed" in out
+    conn = await asyncpg.connect(database)
+    try:
+        assert await conn.fetchval("SELECT count(*) FROM schema_migrations") == 1
+    finally:
+        await conn.close()
+
+
+def _processes(name: str) -> set[int]:
+    pids = set()
+    for entry in Path("/proc").iterdir():
+        if entry.name.isdigit():
+            try:
+                cmd = (entry / "cmdline").read_bytes()
+            except OSError:
+                continue
+            if name.encode() in cmd:
+                pids.add(int(entry.name))
+    return pids
+
+
+async def test_dev_shows_alerts_and_leaves_no_process():
+    brokers_before = _processes("tansu")
+    postgres_before = _processes("postgres")
+    code, out, err = await run_cli(
+        "dev",
+        "--initial-delay",
+        "2",
+        "--interval",
+        "2",
+        "--duration",
+        "15",
+        "--http-port",
+        "0",
+        env=base_env(),
+    )
+    assert code == 0, err[-3000:]
+    assert "logs in at" in out
+    assert "ALERT RAISED" in out
+    assert "e911d dev: stopped" in out
+    async with asyncio.timeout(10):  # children stopped by dev may take a moment to exit
+        while not (
+            _processes("tansu") <= brokers_before and _processes("postgres") <= postgres_before
+        ):
+            await asyncio.sleep(0.1)

@@ -1,0 +1,105 @@
+"""Migrations and the schema they produce, on a real PostgreSQL."""
+
+from __future__ import annotations
+
+import asyncio
+
+import asyncpg
+
+from daemon.db import migrate, migration_files
+
+EXPECTED_TABLES = {
+    "schema_migrations",
+    "accounts",
+    "users",
+    "locations",
+    "ip_groups",
+    "ip_group_networks",
+    "directory_versions",
+    "sessions",
+    "alerts",
+    "outbox",
+    "consumer_offsets",
+}
+
+
+async def test_migrations_apply_to_an_empty_database_and_are_idempotent(database):
+    conn = await asyncpg.connect(database)
+    try:
+        applied = await migrate(conn)
+        assert applied == [name for name, _ in migration_files()]
+        assert await migrate(conn) == []
+        tables = {
+            r["tablename"]
+            for r in await conn.fetch("SELECT tablename FROM pg_tables WHERE schemaname='public'")
+        }
+        assert tables == EXPECTED_TABLES
+        columns = {
+            r["column_name"]: r["data_type"]
+            for r in await conn.fetch(
+                "SELECT column_name, data_type FROM information_schema.columns "
+                "WHERE table_name = 'ip_group_networks'"
+            )
+        }
+        assert columns["network"] == "cidr"
+        versions = await conn.fetch("SELECT version FROM schema_migrations")
+        assert [r["version"] for r in versions] == applied
+    finally:
+        await conn.close()
+
+
+async def test_concurrent_migrations_serialise(database):
+    conns = [await asyncpg.connect(database) for _ in range(3)]
+    try:
+        results = await asyncio.gather(*(migrate(c) for c in conns))
+        assert sorted(len(r) for r in results) == [0, 0, len(migration_files())]
+    finally:
+        for c in conns:
+            await c.close()
+
+
+async def test_directory_triggers_bump_the_version_whoever_writes(database):
+    """A change written by plain SQL from another process is seen by version."""
+    conn = await asyncpg.connect(database)
+    try:
+        await migrate(conn)
+        await conn.execute(
+            "INSERT INTO locations (account_id, location_id, name, address) "
+            "VALUES ('a', 'l', 'L', '{}')"
+        )
+        v1 = await conn.fetchval("SELECT version FROM directory_versions WHERE account_id='a'")
+        await conn.execute(
+            "INSERT INTO ip_groups (account_id, ip_group_id, name, location_id) "
+            "VALUES ('a', 'g', 'G', 'l')"
+        )
+        await conn.execute(
+            "INSERT INTO ip_group_networks (account_id, ip_group_id, network) "
+            "VALUES ('a', 'g', '10.0.0.0/8')"
+        )
+        v2 = await conn.fetchval("SELECT version FROM directory_versions WHERE account_id='a'")
+        await conn.execute("DELETE FROM ip_groups WHERE account_id='a'")  # cascades networks
+        v3 = await conn.fetchval("SELECT version FROM directory_versions WHERE account_id='a'")
+        assert v1 < v2 < v3
+        assert await conn.fetchval("SELECT count(*) FROM ip_group_networks") == 0
+    finally:
+        await conn.close()
+
+
+async def test_one_open_alert_per_session_is_enforced(database):
+    conn = await asyncpg.connect(database)
+    try:
+        await migrate(conn)
+        insert = (
+            "INSERT INTO alerts (alert_id, session_id, account_id, user_id, kafka_partition, "
+            "fingerprint, episode, payload, raised_at) "
+            "VALUES ($1, 's', 'a', 'u', 0, 'f', 1, '{}', now())"
+        )
+        await conn.execute(insert, "a1")
+        try:
+            await conn.execute(insert, "a2")
+        except asyncpg.UniqueViolationError:
+            pass
+        else:
+            raise AssertionError("a second open alert for one session was accepted")
+    finally:
+        await conn.close()
