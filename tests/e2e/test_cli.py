@@ -62,6 +62,10 @@ def _append(log: Path):  # type: ignore[no-untyped-def]
     return log.open("ab")
 
 
+def _tail(log: Path) -> str:
+    return log.read_text()[-3000:]
+
+
 async def start_daemon(env: dict[str, str], port: int, log: Path) -> asyncio.subprocess.Process:
     out = _append(log)
     proc = await asyncio.create_subprocess_exec(
@@ -71,7 +75,7 @@ async def start_daemon(env: dict[str, str], port: int, log: Path) -> asyncio.sub
     async with asyncio.timeout(40):
         while True:
             if proc.returncode is not None:
-                raise AssertionError(f"e911d exited {proc.returncode}: {log.read_text()[-3000:]}")
+                raise AssertionError(f"e911d exited {proc.returncode}: {_tail(log)}")
             try:
                 status, _ = await http_get(port, "/readyz")
                 if status == 200:
@@ -138,7 +142,7 @@ async def test_daemon_end_to_end_with_kill_and_sigterm(broker, topics, database,
         t_stop = time.monotonic()
         proc.send_signal(signal.SIGTERM)
         code = await asyncio.wait_for(proc.wait(), 12)
-        assert code == 0, log.read_text()[-3000:]
+        assert code == 0, _tail(log)
         assert time.monotonic() - t_stop < 10
     text = log.read_text()
     assert '"event": "daemon_stopped"' in text
@@ -239,7 +243,7 @@ async def test_dev_shows_alerts_and_leaves_no_process():
     assert "ALERT RAISED" in out
     assert "e911d dev: stopped" in out
     async with asyncio.timeout(10):  # children stopped by dev may take a moment to exit
-        while not (
-            _processes("tansu") <= brokers_before and _processes("postgres") <= postgres_before
-        ):
+        while True:
+            if _processes("tansu") <= brokers_before and _processes("postgres") <= postgres_before:
+                break
             await asyncio.sleep(0.1)
