@@ -144,8 +144,8 @@ class ConsumerLoop:
     async def close(self) -> None:
         """Leave the group (partitions move to the other instances at once)."""
         try:
-            await self.consumer.stop()
-        except KafkaError as exc:
+            await asyncio.wait_for(self.consumer.stop(), 3)
+        except (KafkaError, TimeoutError) as exc:
             log.warning("consumer_stop_failed", error=repr(exc))
 
     async def _process(self, records: dict[TopicPartition, list[Any]]) -> dict[TP, int]:

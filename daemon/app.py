@@ -348,12 +348,12 @@ class App:
         wall = time.time()
         for sid in fold.ended:
             self.schedule.remove(sid)
-            log.info("session_ended", session_id=sid)
+            log.debug("session_ended", session_id=sid)
         for sid in fold.started:
             row = fold.rows[sid]
             if row.partition in self.ownership.partitions:
                 self.schedule.add(sid, row.logged_in_at.timestamp(), row.partition, wall)
-                log.info(
+                log.debug(
                     "session_started",
                     session_id=sid,
                     account_id=row.account_id,
@@ -512,7 +512,7 @@ class App:
                 self._kafka_ok = False
                 self.metrics.kafka_errors.labels(operation="relay").inc()
                 log.warning("relay_failed", error=repr(exc))
-            except (asyncpg.PostgresError, asyncpg.InterfaceError, OSError) as exc:
+            except (asyncpg.PostgresError, asyncpg.InterfaceError, OSError, TimeoutError) as exc:
                 self.metrics.db_errors.labels(operation="relay").inc()
                 log.warning("relay_failed", error=repr(exc))
 

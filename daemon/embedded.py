@@ -114,6 +114,16 @@ class EmbeddedPostgres:
     def dsn_for(self, database: str) -> str:
         return self.dsn.replace("/postgres?", f"/{database}?", 1)
 
+    def stop_server(self) -> None:
+        """Stop PostgreSQL but keep its data (outage drills); start_server brings it back."""
+        if self._server is not None:
+            self._server.cleanup()
+
+    def start_server(self) -> None:
+        import pgserver
+
+        self._server = pgserver.get_server(str(self.directory), cleanup_mode="stop")  # type: ignore[attr-defined]
+
     def stop(self) -> None:
         if self._server is not None:
             with contextlib.suppress(Exception):

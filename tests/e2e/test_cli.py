@@ -223,25 +223,36 @@ def _processes(name: str) -> set[int]:
     return pids
 
 
-async def test_dev_shows_alerts_and_leaves_no_process():
+async def test_dev_shows_alerts_within_a_minute_and_ctrl_c_leaves_no_process():
+    """`make run` runs `e911d dev` with its defaults (10 s / 5 s)."""
     brokers_before = _processes("tansu")
     postgres_before = _processes("postgres")
-    code, out, err = await run_cli(
+    t0 = time.monotonic()
+    proc = await asyncio.create_subprocess_exec(
+        E911D,
         "dev",
-        "--initial-delay",
-        "2",
-        "--interval",
-        "2",
-        "--duration",
-        "15",
         "--http-port",
         "0",
         env=base_env(),
+        stdout=asyncio.subprocess.PIPE,
+        stderr=asyncio.subprocess.PIPE,
     )
-    assert code == 0, err[-3000:]
-    assert "logs in at" in out
-    assert "ALERT RAISED" in out
-    assert "e911d dev: stopped" in out
+    assert proc.stdout is not None and proc.stderr is not None
+    lines: list[str] = []
+    async with asyncio.timeout(60):
+        while True:
+            raw = await proc.stdout.readline()
+            assert raw, "dev exited early: " + "".join(lines[-20:])
+            lines.append(raw.decode())
+            if "ALERT RAISED" in lines[-1]:
+                break
+    first_alert = time.monotonic() - t0
+    assert first_alert < 60
+    assert any("logs in at" in line for line in lines)
+    proc.send_signal(signal.SIGINT)  # Ctrl-C
+    out, err = await asyncio.wait_for(proc.communicate(), 15)
+    assert proc.returncode == 0, err.decode()[-3000:]
+    assert "e911d dev: stopped" in out.decode()
     async with asyncio.timeout(10):  # children stopped by dev may take a moment to exit
         while True:
             if _processes("tansu") <= brokers_before and _processes("postgres") <= postgres_before:

@@ -1,0 +1,52 @@
+"""A database outage: the daemon waits, says it is not ready, loses nothing, recovers."""
+
+from __future__ import annotations
+
+import asyncio
+
+from daemon.embedded import EmbeddedPostgres
+from tests.integration.test_http import http_get
+from tests.support import Producer, TopicWatcher, directory, eventually, login, sample
+
+
+async def test_database_outage_loses_nothing(broker, topics, make_settings, start_app, tmp_path):
+    pg = EmbeddedPostgres(directory=tmp_path / "pg").start()
+    try:
+        settings = make_settings(postgres={"dsn": pg.dsn})
+        running = await start_app(settings)
+        app = running.app
+        assert app.http is not None
+        port = app.http.port
+        async with (
+            Producer(broker.bootstrap_servers) as p,
+            TopicWatcher(broker.bootstrap_servers, topics.alerts) as alerts,
+        ):
+            await p.send_all(topics.directory_events, directory(), "acme")
+            await eventually(
+                lambda: (
+                    sample(
+                        app,
+                        "e911_events_total",
+                        topic=topics.directory_events,
+                        type="e911.user.upserted",
+                    )
+                    == 1
+                )
+            )
+            await asyncio.to_thread(pg.stop_server)
+            status, body = await http_get(port, "/readyz")
+            assert status == 503 and "database fail" in body
+            # Consumed while the database is away: held and retried, not dropped.
+            await p.send(topics.session_events, login("acme", "u1", "s1", "198.51.100.7"), "u1")
+            await eventually(lambda: sample(app, "e911_database_up") == 0, within=10)
+            assert not running.task.done()
+            assert (await http_get(port, "/healthz"))[0] == 200
+
+            await asyncio.to_thread(pg.start_server)
+            raised = await alerts.wait_count("e911.alert.raised", 1, within=30)
+            assert raised[0].data["session_id"] == "s1"
+            status, _ = await http_get(port, "/readyz")
+            assert status == 200
+        assert await running.stop() == 0
+    finally:
+        pg.stop()
