@@ -30,7 +30,7 @@ test: check
 	$(BIN)/pytest -q -p no:cacheprovider
 
 bench: $(STAMP)
-	@echo "no benchmarks yet: see benchmarks/README.md"
+	$(BIN)/python -m benchmarks
 
 clean:
 	rm -rf $(VENV) .mypy_cache .ruff_cache .pytest_cache .hypothesis
