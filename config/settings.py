@@ -84,6 +84,8 @@ class ChecksSettings(_Section):
     sweep_interval_seconds: float = Field(default=30.0, gt=0, le=3_600)
     alert_retention_seconds: float = Field(default=7 * 86_400.0, gt=0)
     relay_interval_seconds: float = Field(default=1.0, gt=0, le=60)
+    # Session events stamped further than this in the future are dead-lettered.
+    max_clock_skew_seconds: float = Field(default=300.0, ge=0, le=86_400)
 
 
 class HttpSettings(_Section):

@@ -396,7 +396,14 @@ def _data(env: _Envelope, schema: type[msgspec.Struct]) -> Any:
         return Invalid(InvalidReason.INVALID_DATA, _msg(exc))
 
 
-def decode_session_event(value: bytes | None, max_bytes: int) -> SessionEvent | Invalid:
+def decode_session_event(
+    value: bytes | None, max_bytes: int, not_after: dt.datetime | None = None
+) -> SessionEvent | Invalid:
+    """``not_after``: the latest acceptable event time (now plus the allowed clock skew).
+
+    A session event stamped in the future would anchor a schedule hours away and make
+    every correctly stamped later event look stale, freezing the session's IP.
+    """
     env = _envelope(value, max_bytes)
     if isinstance(env, Invalid):
         return env
@@ -411,6 +418,12 @@ def decode_session_event(value: bytes | None, max_bytes: int) -> SessionEvent | 
     except ValueError as exc:
         return Invalid(InvalidReason.INVALID_TIME, _msg(exc))
     assert when is not None  # noqa: S101  required=True
+    if not_after is not None and when > not_after:
+        ahead = (when - not_after).total_seconds()
+        return Invalid(
+            InvalidReason.INVALID_TIME,
+            f"time {env.time!r} is {ahead:.0f} s beyond the allowed skew",
+        )
     ip = None
     if isinstance(data, _SessionIpData):
         try:

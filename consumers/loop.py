@@ -9,6 +9,7 @@ at any point replays at most the batch in flight.
 from __future__ import annotations
 
 import asyncio
+import datetime as dt
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from typing import Any
@@ -67,6 +68,7 @@ class ConsumerConfig:
     poll_max_records: int
     poll_timeout_ms: int
     kafka_options: dict[str, Any]
+    max_clock_skew: dt.timedelta = dt.timedelta(minutes=5)
 
 
 class _Listener(ConsumerRebalanceListener):  # type: ignore[misc]
@@ -153,11 +155,12 @@ class ConsumerLoop:
         dead: list[tuple[Any, Invalid]] = []
         seen: list[tuple[str, str]] = []
         cfg = self.config
+        not_after = dt.datetime.now(dt.UTC) + cfg.max_clock_skew
         for tp, messages in records.items():
             for msg in messages:
                 if tp.topic == cfg.session_topic:
                     event: SessionEvent | DirectoryEvent | Invalid = decode_session_event(
-                        msg.value, cfg.max_event_bytes
+                        msg.value, cfg.max_event_bytes, not_after
                     )
                     if isinstance(event, SessionEvent):
                         batch.session_events.append((tp.partition, event))

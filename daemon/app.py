@@ -180,6 +180,7 @@ class App:
         stack.push_async_callback(self._stop_producer)
         self._kafka_ok = True
 
+        c = s.checks
         self.consumer = ConsumerLoop(
             ConsumerConfig(
                 session_topic=topics.session_events,
@@ -189,6 +190,7 @@ class App:
                 max_event_bytes=s.kafka.max_event_bytes,
                 poll_max_records=s.kafka.poll_max_records,
                 poll_timeout_ms=s.kafka.poll_timeout_ms,
+                max_clock_skew=dt.timedelta(seconds=c.max_clock_skew_seconds),
                 kafka_options={
                     **opts,
                     "session_timeout_ms": s.kafka.session_timeout_ms,
@@ -208,7 +210,6 @@ class App:
         await self._start_kafka_client("consumer", self.consumer.start)
         stack.push_async_callback(self.consumer.close)
 
-        c = s.checks
         self.ticker.every("checks", c.tick_seconds, self.tick)
         self.ticker.every("sweep", c.sweep_interval_seconds, self.sweep)
         self.ticker.every("gauges", min(5.0, c.sweep_interval_seconds), self.update_gauges)

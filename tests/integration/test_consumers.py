@@ -249,6 +249,10 @@ HOSTILE = [
     (login("a", "u", "s", "fe80::1%eth0"), "invalid_ip"),
     (login("a", "u", "s", "010.0.0.1"), "invalid_ip"),
     (
+        login("a", "u", "s", "1.2.3.4", dt.datetime.now(dt.UTC) + dt.timedelta(hours=1)),
+        "invalid_time",
+    ),
+    (
         ce(
             "e911.session.login",
             {"account_id": "a", "user_id": "u", "session_id": "s", "ip": "1.2.3.4"},

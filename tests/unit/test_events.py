@@ -693,3 +693,27 @@ def test_fuzz_envelope_shaped(body: dict[str, Any]) -> None:
 def test_fuzz_known_type_random_data(type_: str, data: dict[str, Any], time: Any) -> None:
     base = {**SESSION, "account_id": "a"}
     _check(encode(envelope(type_, {**base, **data}, time=time)))
+
+
+def test_session_event_from_the_future_is_invalid_time() -> None:
+    """A clock far ahead would freeze the session (every later event looks stale)."""
+    import datetime as dt
+    import json
+
+    from consumers.events import InvalidReason, SessionEvent, decode_session_event
+
+    when = dt.datetime(2026, 11, 26, 10, 0, tzinfo=dt.UTC)
+    value = json.dumps(
+        {
+            "specversion": "1.0",
+            "id": "e1",
+            "source": "urn:t",
+            "type": "e911.session.login",
+            "time": when.isoformat(),
+            "data": {"account_id": "a", "user_id": "u", "session_id": "s", "ip": "192.0.2.1"},
+        }
+    ).encode()
+    later = decode_session_event(value, 65536, not_after=when - dt.timedelta(seconds=1))
+    assert not isinstance(later, SessionEvent)
+    assert later.reason is InvalidReason.INVALID_TIME
+    assert isinstance(decode_session_event(value, 65536, not_after=when), SessionEvent)
