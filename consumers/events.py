@@ -36,6 +36,9 @@ class InvalidReason(enum.StrEnum):
     INVALID_DATA = "invalid_data"
     INVALID_IP = "invalid_ip"
     INVALID_TIME = "invalid_time"
+    # Decoded fine but refused by the database for good (a constraint, a value it cannot
+    # store); found by replaying the refused batch one event at a time.
+    REJECTED = "rejected"
 
 
 @dataclass(frozen=True, slots=True)

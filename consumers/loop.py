@@ -21,6 +21,7 @@ from aiokafka.errors import KafkaError
 from consumers.events import (
     DirectoryEvent,
     Invalid,
+    InvalidReason,
     SessionEvent,
     decode_directory_event,
     decode_session_event,
@@ -44,6 +45,22 @@ class InboundBatch:
     session_events: list[tuple[int, SessionEvent]] = field(default_factory=list)
     directory_events: list[DirectoryEvent] = field(default_factory=list)
     next_offsets: dict[TP, int] = field(default_factory=dict)
+
+
+class BatchRejected(Exception):
+    """Raised by ``on_batch`` when the store refuses the batch for a permanent reason."""
+
+
+def _batch(
+    items: list[tuple[Any, SessionEvent | DirectoryEvent]], offsets: dict[TP, int]
+) -> InboundBatch:
+    batch = InboundBatch(next_offsets=dict(offsets))
+    for msg, event in items:
+        if isinstance(event, SessionEvent):
+            batch.session_events.append((msg.partition, event))
+        else:
+            batch.directory_events.append(event)
+    return batch
 
 
 @dataclass(frozen=True, slots=True)
@@ -151,38 +168,56 @@ class ConsumerLoop:
             log.warning("consumer_stop_failed", error=repr(exc))
 
     async def _process(self, records: dict[TopicPartition, list[Any]]) -> dict[TP, int]:
-        batch = InboundBatch()
-        dead: list[tuple[Any, Invalid]] = []
-        seen: list[tuple[str, str]] = []
         cfg = self.config
         not_after = dt.datetime.now(dt.UTC) + cfg.max_clock_skew
+        good: list[tuple[Any, SessionEvent | DirectoryEvent]] = []
+        dead: list[tuple[Any, Invalid]] = []
+        offsets: dict[TP, int] = {}
         for tp, messages in records.items():
             for msg in messages:
+                event: SessionEvent | DirectoryEvent | Invalid
                 if tp.topic == cfg.session_topic:
-                    event: SessionEvent | DirectoryEvent | Invalid = decode_session_event(
-                        msg.value, cfg.max_event_bytes, not_after
-                    )
-                    if isinstance(event, SessionEvent):
-                        batch.session_events.append((tp.partition, event))
+                    event = decode_session_event(msg.value, cfg.max_event_bytes, not_after)
                 else:
                     event = decode_directory_event(msg.value, cfg.max_event_bytes)
-                    if isinstance(event, DirectoryEvent):
-                        batch.directory_events.append(event)
                 if isinstance(event, Invalid):
                     dead.append((msg, event))
                 else:
-                    seen.append((tp.topic, str(event.kind)))
+                    good.append((msg, event))
             if messages:
-                batch.next_offsets[(tp.topic, tp.partition)] = messages[-1].offset + 1
+                offsets[(tp.topic, tp.partition)] = messages[-1].offset + 1
         if dead:
             await self._dead_letter(dead)
-        await self.handlers.on_batch(batch)
+        try:
+            await self.handlers.on_batch(_batch(good, offsets))
+        except BatchRejected as exc:
+            log.error("batch_rejected", error=str(exc), events=len(good))
+            rejected = await self._one_by_one(good, offsets)
+            dead.extend(rejected)
+            bad = {id(m) for m, _ in rejected}
+            good = [(m, e) for m, e in good if id(m) not in bad]
         # Counted once the batch is durable, so a metric never runs ahead of the state.
         for msg, invalid in dead:
             self.handlers.on_invalid(msg.topic, msg.partition, msg.offset, invalid)
-        for topic, kind in seen:
-            self.handlers.on_event(topic, kind)
-        return batch.next_offsets
+        for msg, event in good:
+            self.handlers.on_event(msg.topic, str(event.kind))
+        return offsets
+
+    async def _one_by_one(
+        self, good: list[tuple[Any, SessionEvent | DirectoryEvent]], offsets: dict[TP, int]
+    ) -> list[tuple[Any, Invalid]]:
+        """A batch the database refused for good: find the event(s) it refuses, dead-letter
+        them, apply the rest, so one poison event never blocks a partition."""
+        rejected: list[tuple[Any, Invalid]] = []
+        for msg, event in good:
+            try:
+                await self.handlers.on_batch(_batch([(msg, event)], {}))
+            except BatchRejected as exc:
+                invalid = Invalid(InvalidReason.REJECTED, str(exc)[:300])
+                await self._dead_letter([(msg, invalid)])
+                rejected.append((msg, invalid))
+        await self.handlers.on_batch(InboundBatch(next_offsets=offsets))
+        return rejected
 
     async def _commit(self, offsets: dict[TP, int]) -> None:
         """Kafka's committed offsets are informational (lag dashboards, tooling); the

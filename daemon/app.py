@@ -22,11 +22,17 @@ from aiokafka.errors import KafkaConnectionError, KafkaError
 
 from config import Settings
 from consumers.events import Invalid
-from consumers.loop import ConsumerConfig, ConsumerHandlers, ConsumerLoop, InboundBatch
+from consumers.loop import (
+    BatchRejected,
+    ConsumerConfig,
+    ConsumerHandlers,
+    ConsumerLoop,
+    InboundBatch,
+)
 from consumers.topics import ensure_topics
 from daemon.alerts import AlertStore, ResolvedAlert
 from daemon.checks import CheckConfig, CheckReport, CheckRunner
-from daemon.db import PoolConfig, connect_pool, load_queries, migrate, retrying
+from daemon.db import DatabaseError, PoolConfig, connect_pool, load_queries, migrate, retrying
 from daemon.directory import DirectoryCache, apply_change
 from daemon.http import HttpDeps, HttpServer
 from daemon.metrics import Metrics
@@ -345,7 +351,12 @@ class App:
                 await store_offsets(conn, self.settings.kafka.group_id, batch.next_offsets)
                 return fold, resolved
 
-        fold, resolved = await retrying("apply_batch", tx, stop=self._stop)
+        try:
+            fold, resolved = await retrying("apply_batch", tx, stop=self._stop)
+        except DatabaseError as exc:
+            if exc.transient:
+                raise
+            raise BatchRejected(str(exc)) from exc
         wall = time.time()
         for sid in fold.ended:
             self.schedule.remove(sid)

@@ -159,6 +159,8 @@ async def retrying(
             log.warning("database_retry", operation=what, attempt=attempt, error=str(exc))
             await asyncio.sleep(delay)
             delay = min(delay * 2, max_delay)
+        except asyncpg.PostgresError as exc:
+            raise DatabaseError(f"{what}: {type(exc).__name__}: {exc}", transient=False) from exc
 
 
 @asynccontextmanager

@@ -380,3 +380,41 @@ async def test_replaying_the_topic_raises_nothing_twice(
     rows = await _fetch(database, "SELECT host(ip) AS ip FROM sessions")
     assert [r["ip"] for r in rows] == ["198.51.100.8"]
     assert await running.stop() == 0
+
+
+async def test_event_refused_by_the_database_is_dead_lettered_not_blocking(
+    broker, topics, make_settings, start_app, database
+):
+    """A decodable event the database refuses for good (here: a constraint another
+    team added) is found, dead-lettered as `rejected`, and the rest of the batch lands."""
+    running = await start_app(make_settings())
+    app = running.app
+    conn = await asyncpg.connect(database)
+    try:
+        await conn.execute(
+            "ALTER TABLE sessions ADD CONSTRAINT no_poison CHECK (session_id <> 'poison')"
+        )
+    finally:
+        await conn.close()
+    async with (
+        Producer(broker.bootstrap_servers) as p,
+        TopicWatcher(broker.bootstrap_servers, topics.dead_letter) as dlq,
+    ):
+        for sid in ("good-1", "poison", "good-2"):
+            await p.send(topics.session_events, login("a", "u1", sid, "192.0.2.1"), "u1")
+        dead = await dlq.wait_for(lambda m: len(m) >= 1)
+        await eventually(lambda: "good-1" in app.schedule and "good-2" in app.schedule)
+    assert dead[0].headers["e911.dlq.reason"] == b"rejected"
+    assert b"no_poison" in dead[0].headers["e911.dlq.detail"]
+    assert json.loads(dead[0].value)["data"]["session_id"] == "poison"
+    assert sample(app, "e911_events_invalid_total", reason="rejected") == 1
+    assert not running.task.done()
+    rows = await _fetch(database, "SELECT session_id FROM sessions ORDER BY session_id")
+    assert [r["session_id"] for r in rows] == ["good-1", "good-2"]
+    offsets = await _fetch(
+        database,
+        "SELECT sum(next_offset) AS n FROM consumer_offsets WHERE topic = $1",
+        topics.session_events,
+    )
+    assert offsets[0]["n"] == 3
+    assert await running.stop() == 0
