@@ -121,9 +121,20 @@ class App:
     async def run(self) -> int:
         """Run until asked to stop (0) or until a component fails (1)."""
         async with AsyncExitStack() as stack:
-            try:
-                await self._start(stack)
-            except Exception as exc:
+            # A stop request during start-up (a database still unreachable, say) must
+            # not wait for every retry to run out.
+            starting = asyncio.create_task(self._start(stack), name="e911d-start")
+            stopping = asyncio.create_task(self._stop.wait(), name="e911d-stop-wait")
+            await asyncio.wait({starting, stopping}, return_when=asyncio.FIRST_COMPLETED)
+            stopping.cancel()
+            if not starting.done():
+                starting.cancel()
+                with contextlib.suppress(asyncio.CancelledError, Exception):
+                    await starting
+                log.info("daemon_stopped", during="startup")
+                return 0
+            exc = starting.exception()
+            if exc is not None:
                 log.error("startup_failed", error=str(exc), error_type=type(exc).__name__)
                 return 1
             self.started.set()

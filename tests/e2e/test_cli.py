@@ -258,3 +258,27 @@ async def test_dev_shows_alerts_within_a_minute_and_ctrl_c_leaves_no_process():
             if _processes("tansu") <= brokers_before and _processes("postgres") <= postgres_before:
                 break
             await asyncio.sleep(0.1)
+
+
+async def test_sigterm_while_waiting_for_the_database_exits_cleanly():
+    env = {
+        **base_env(),
+        "E911_POSTGRES__DSN": f"postgresql://postgres@127.0.0.1:{free_port()}/e911d",
+        "E911_HTTP__PORT": "0",
+        "E911_LOG__FORMAT": "json",
+    }
+    proc = await asyncio.create_subprocess_exec(
+        E911D, "run", env=env, stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.STDOUT
+    )
+    assert proc.stdout is not None
+    async with asyncio.timeout(30):
+        while True:
+            line = await proc.stdout.readline()
+            assert line, "e911d exited before retrying the database"
+            if b'"database_connect_retry"' in line:
+                break
+    t0 = time.monotonic()
+    proc.send_signal(signal.SIGTERM)
+    await asyncio.wait_for(proc.communicate(), 10)
+    assert proc.returncode == 0
+    assert time.monotonic() - t0 < 10
