@@ -267,6 +267,11 @@ class App:
             self._fail(f"task {name} ended early", FatalError(name))
 
     def _fail(self, what: str, exc: BaseException) -> None:
+        if self._stop.is_set() and self._fatal is None:
+            # Work cut short by a requested stop is redone by whoever owns the
+            # partition next (offsets and schedules live in PostgreSQL): not a failure.
+            log.warning("component_stopped_with_error", component=what, error=repr(exc))
+            return
         log.error("component_failed", component=what, error=repr(exc))
         if self._fatal is None:
             self._fatal = exc
@@ -297,8 +302,11 @@ class App:
                 for lock in (self._tick_lock, self._sweep_lock):
                     async with lock:
                         pass
-                if self._fatal is None or not isinstance(self._fatal, asyncpg.PostgresError):
+                try:
                     await self.relay_once()
+                except (KafkaError, asyncpg.PostgresError, asyncpg.InterfaceError, OSError) as exc:
+                    # Left in the outbox: the next owner of the partition publishes it.
+                    log.warning("final_relay_failed", error=repr(exc))
         for name, task in self._tasks.items():
             if not task.done():
                 log.info("task_cancelled", task=name)
