@@ -365,6 +365,7 @@ class App:
                     hit = await self.alerts.dismiss(conn, d.session_id, d.alert_id, now)
                     if hit is None:
                         fold.ignored += 1
+                        fold.dismissals_ignored += 1
                     else:
                         resolved.append(hit)
                 await store_offsets(conn, self.settings.kafka.group_id, batch.next_offsets)
@@ -393,6 +394,8 @@ class App:
                 )
         self.metrics.sessions_active.set(len(self.schedule))
         self._record_resolved(resolved)
+        if fold.dismissals_ignored:
+            self.metrics.dismissals_ignored.inc(fold.dismissals_ignored)
         if resolved:
             self._relay_wake.set()
         kind = "directory" if batch.directory_events else "sessions"

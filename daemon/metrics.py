@@ -88,6 +88,11 @@ class Metrics:
             buckets=(0.001, 0.005, 0.01, 0.05, 0.1, 0.25, 0.5, 1, 2, 5),
             registry=r,
         )
+        self.dismissals_ignored = Counter(
+            "e911_dismissals_ignored_total",
+            "Dismissals naming no open alert of the session (wrong id, already resolved)",
+            registry=r,
+        )
         self.rebalance_errors = Counter(
             "e911_rebalance_errors_total", "Rebalance listener failures", registry=r
         )

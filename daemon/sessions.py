@@ -54,6 +54,7 @@ class FoldResult:
     ended: set[str] = field(default_factory=set)
     dismissals: list[Dismissal] = field(default_factory=list)
     ignored: int = 0
+    dismissals_ignored: int = 0
 
 
 def fold_session_events(
@@ -80,6 +81,7 @@ def fold_session_events(
                 result.dismissals.append(Dismissal(sid, ev.alert_id, t))
             else:
                 result.ignored += 1
+                result.dismissals_ignored += 1
             continue
         if row is not None and (row.account_id, row.user_id) != (ev.account_id, ev.user_id):
             log.warning(

@@ -233,6 +233,7 @@ async def test_dismissal_resolves_and_snoozes_the_same_fingerprint(
             topics.session_events, dismissed("acme", "u1", "s1", first["alert_id"]), key="u1"
         )
         resolved = await alerts.wait_count("e911.alert.resolved", 1)
+        assert sample(app, "e911_dismissals_ignored_total") == 1
         assert resolved[0].data["reason"] == "dismissed"
         assert resolved[0].data["alert_id"] == first["alert_id"]
         checks_before = sample(app, "e911_checks_total", outcome="mismatch")
