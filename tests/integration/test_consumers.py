@@ -281,6 +281,46 @@ HOSTILE = [
 ]
 
 
+DIRECTORY_HOSTILE = [
+    (b"\x00\x01not json", "invalid_json"),
+    (b'"just a string"', "not_cloudevent"),
+    (ce("e911.account.exploded", {"account_id": "acme"}), "unknown_type"),
+    (
+        ce(
+            "e911.user.upserted",
+            {"account_id": "acme", "user_id": "u9", "e911_recommendations": "yes"},
+        ),
+        "invalid_data",
+    ),
+    (
+        ce(
+            "e911.location.upserted",
+            {
+                "account_id": "acme",
+                "location_id": "x",
+                "name": "X",
+                "address": {"street": "s", "city": "c", "country": "US"},
+                "coordinates": {"lat": 123.0, "lon": 0},
+            },
+        ),
+        "invalid_data",
+    ),
+    (
+        ce(
+            "e911.ip_group.upserted",
+            {
+                "account_id": "acme",
+                "ip_group_id": "big",
+                "name": "n",
+                "location_id": None,
+                "addresses": [f"10.{i // 256}.{i % 256}.0/24" for i in range(6000)],
+            },
+        ),
+        "oversized",
+    ),
+]
+
+
 async def test_bad_input_goes_to_dead_letter_and_never_blocks(
     broker, topics, make_settings, start_app, database
 ):
@@ -304,10 +344,14 @@ async def test_bad_input_goes_to_dead_letter_and_never_blocks(
             },
         )
         await p.send(topics.directory_events, bad_group, key="acme")
+        for value, _ in DIRECTORY_HOSTILE:
+            await p.send(topics.directory_events, value, key="acme")
         # Good events after the bad ones, on the same partitions, are still processed.
         await p.send(topics.session_events, login("a", "u1", "good", "203.0.113.1"), "u1")
         await p.send_all(topics.directory_events, directory(), "acme")
-        received = await dlq.wait_for(lambda m: len(m) >= len(HOSTILE) + 2, within=20)
+        received = await dlq.wait_for(
+            lambda m: len(m) >= len(HOSTILE) + len(DIRECTORY_HOSTILE) + 2, within=20
+        )
         await eventually(lambda: "good" in app.schedule)
     by_value = {}
     for m in received:
@@ -320,15 +364,28 @@ async def test_bad_input_goes_to_dead_letter_and_never_blocks(
         assert int(m.headers["e911.dlq.partition"]) in range(4)
         assert m.headers["trace"] == b"t-1"  # original headers kept
         assert m.key == b"u1"
+    for value, reason in DIRECTORY_HOSTILE:
+        m = by_value[value]
+        assert m.headers["e911.dlq.reason"].decode() == reason, (value[:60], m.headers)
+        assert m.headers["e911.dlq.topic"].decode() == topics.directory_events
+        assert m.key == b"acme"
     group_dl = by_value[bad_group]
     assert group_dl.headers["e911.dlq.reason"] == b"invalid_ip"
     assert group_dl.headers["e911.dlq.topic"].decode() == topics.directory_events
-    assert sample(app, "e911_events_invalid_total", reason="invalid_json") == 4
-    assert sample(app, "e911_events_invalid_total", reason="not_cloudevent") == 4  # + null
+    assert sample(app, "e911_events_invalid_total", reason="invalid_json") == 5
+    assert sample(app, "e911_events_invalid_total", reason="not_cloudevent") == 5  # + null
     assert sample(app, "e911_events_invalid_total", reason="invalid_ip") == 4
-    assert sample(app, "e911_events_invalid_total", reason="oversized") == 1
-    ips = await _fetch(database, "SELECT 1 FROM ip_groups WHERE ip_group_id = 'g'")
+    assert sample(app, "e911_events_invalid_total", reason="oversized") == 2
+    ips = await _fetch(database, "SELECT 1 FROM ip_groups WHERE ip_group_id IN ('g', 'big')")
     assert ips == []
+    assert await _fetch(database, "SELECT 1 FROM users WHERE user_id = 'u9'") == []
+    # The good directory events after the bad ones are applied too.
+
+    async def locations_loaded() -> bool:
+        rows = await _fetch(database, "SELECT 1 FROM locations WHERE account_id = 'acme'")
+        return len(rows) == 3
+
+    await eventually(locations_loaded, within=10)
     assert await running.stop() == 0
 
 
