@@ -94,7 +94,8 @@ def _print_config(settings: Settings, as_json: bool) -> None:
             if prefix and scalars:
                 print(f"[{prefix}]")
             for k, v in scalars.items():
-                print(f"{k} = {json.dumps(v)}")
+                # TOML has no null: an unset optional key is shown as a comment.
+                print(f"# {k} is unset" if v is None else f"{k} = {json.dumps(v)}")
             if scalars:
                 print()
             for k, v in tables.items():
@@ -138,6 +139,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         print(f"e911d: database: {exc}", file=sys.stderr)
         return EXIT_FAILED
     except KeyboardInterrupt:
+        return EXIT_OK
+    except BrokenPipeError:  # e.g. `e911d config | head`
+        sys.stderr.close()
         return EXIT_OK
     raise AssertionError(f"unknown command {args.command}")
 

@@ -8,6 +8,7 @@ import os
 import signal
 import sys
 import time
+import tomllib
 import uuid
 from pathlib import Path
 
@@ -194,6 +195,9 @@ async def test_config_prints_effective_settings_with_secrets_masked(tmp_path):
     assert "postgresql://svc:***@db:5432/e911d" in out
     assert "interval_seconds = 42.0" in out
     assert 'bootstrap_servers = "k:2"' in out  # environment wins over the file
+    parsed = tomllib.loads(out)  # valid TOML (unset keys are comments)
+    assert parsed["checks"]["interval_seconds"] == 42.0
+    assert "sasl_password" not in parsed["kafka"]
 
 
 async def test_migrate_command(database):
