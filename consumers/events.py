@@ -25,7 +25,6 @@ Name = Annotated[str, msgspec.Meta(max_length=512, pattern=r"\A[^\x00-\x08\x0b-\
 # Any string: its length and form are checked by parse_ip, so every bad IP is invalid_ip.
 IpText = str
 MAX_ADDRESSES_PER_GROUP: Final = 10_000
-CLOUDEVENTS_CONTENT_TYPE: Final = "application/cloudevents+json"
 
 
 class InvalidReason(enum.StrEnum):

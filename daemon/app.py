@@ -17,7 +17,7 @@ from typing import Any
 
 import asyncpg
 import structlog
-from aiokafka import AIOKafkaProducer, TopicPartition
+from aiokafka import AIOKafkaProducer
 from aiokafka.errors import KafkaConnectionError, KafkaError
 
 from config import Settings
@@ -652,6 +652,3 @@ class App:
 
     def sessions_scheduled(self) -> int:
         return len(self.schedule)
-
-    def assigned(self) -> set[TopicPartition]:
-        return set() if self.consumer is None else set(self.consumer.consumer.assignment())

@@ -7,7 +7,7 @@ import asyncio
 import json
 import signal
 import sys
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
 
 import structlog
@@ -54,17 +54,17 @@ def _load(path: Path | None, overrides: dict[str, object] | None = None) -> Sett
     return load_settings(path, overrides=overrides)
 
 
-def _install_signals(stop: asyncio.Event | None, request_stop: object) -> None:
+def _install_signals(request_stop: Callable[[], None]) -> None:
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGTERM, signal.SIGINT):
-        loop.add_signal_handler(sig, request_stop)  # type: ignore[arg-type]
+        loop.add_signal_handler(sig, request_stop)
 
 
 async def _run(settings: Settings) -> int:
     from daemon.app import App
 
     app = App(settings)
-    _install_signals(None, app.request_stop)
+    _install_signals(app.request_stop)
     return await app.run()
 
 
