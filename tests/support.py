@@ -148,6 +148,17 @@ class Topics:
         }
 
 
+async def http_get(port: int, path: str, method: str = "GET") -> tuple[int, str]:
+    """One plain HTTP/1.1 request to the daemon's operations port: (status, body)."""
+    reader, writer = await asyncio.open_connection("127.0.0.1", port)
+    writer.write(f"{method} {path} HTTP/1.1\r\nHost: x\r\n\r\n".encode())
+    await writer.drain()
+    raw = await reader.read()
+    writer.close()
+    head, _, body = raw.decode().partition("\r\n\r\n")
+    return int(head.split()[1]), body
+
+
 def sample(app: Any, name: str, **labels: str) -> float:
     """A metric value of a running App (0 when the series does not exist yet)."""
     value = app.metrics.registry.get_sample_value(name, labels)

@@ -16,7 +16,7 @@ import asyncpg
 import pytest
 
 from daemon.embedded import free_port
-from tests.support import Producer, TopicWatcher, directory, login, logout
+from tests.support import Producer, TopicWatcher, directory, http_get, login, logout
 
 E911D = str(Path(sys.executable).with_name("e911d"))
 
@@ -47,16 +47,6 @@ def daemon_env(broker, topics, database: str, group: str, port: int) -> dict[str
         }
     )
     return env
-
-
-async def http_get(port: int, path: str) -> tuple[int, str]:
-    reader, writer = await asyncio.open_connection("127.0.0.1", port)
-    writer.write(f"GET {path} HTTP/1.1\r\nHost: x\r\n\r\n".encode())
-    await writer.drain()
-    raw = await reader.read()
-    writer.close()
-    head, _, body = raw.decode().partition("\r\n\r\n")
-    return int(head.split()[1]), body
 
 
 def _append(log: Path):  # type: ignore[no-untyped-def]

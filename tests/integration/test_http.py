@@ -4,17 +4,7 @@ from __future__ import annotations
 
 import asyncio
 
-from tests.support import Producer, TopicWatcher, directory, login
-
-
-async def http_get(port: int, path: str, method: str = "GET") -> tuple[int, str]:
-    reader, writer = await asyncio.open_connection("127.0.0.1", port)
-    writer.write(f"{method} {path} HTTP/1.1\r\nHost: x\r\n\r\n".encode())
-    await writer.drain()
-    raw = await reader.read()
-    writer.close()
-    head, _, body = raw.decode().partition("\r\n\r\n")
-    return int(head.split()[1]), body
+from tests.support import Producer, TopicWatcher, directory, http_get, login
 
 
 async def test_health_ready_and_metrics(broker, topics, make_settings, start_app):

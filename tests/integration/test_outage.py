@@ -5,8 +5,15 @@ from __future__ import annotations
 import asyncio
 
 from daemon.embedded import EmbeddedPostgres
-from tests.integration.test_http import http_get
-from tests.support import Producer, TopicWatcher, directory, eventually, login, sample
+from tests.support import (
+    Producer,
+    TopicWatcher,
+    directory,
+    eventually,
+    http_get,
+    login,
+    sample,
+)
 
 
 async def test_database_outage_loses_nothing(broker, topics, make_settings, start_app, tmp_path):
