@@ -20,6 +20,14 @@ _LEVELS = {
 }
 
 
+class _SkippedTickFilter(logging.Filter):
+    """A tick that finds the previous one still draining is skipped by design
+    (max_instances=1: the running one drains everything due); not worth a warning."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        return "maximum number of running instances reached" not in record.getMessage()
+
+
 def configure_logging(fmt: str = "auto", level: str = "info", stream: Any = None) -> None:
     stream = stream or sys.stderr
     use_console = fmt == "console" or (
@@ -63,3 +71,6 @@ def configure_logging(fmt: str = "auto", level: str = "info", stream: Any = None
     # Library chatter at INFO (every rebalance step, every job run) drowns our events.
     for noisy in ("aiokafka", "apscheduler", "asyncpg"):
         logging.getLogger(noisy).setLevel(max(_LEVELS[level], logging.WARNING))
+    scheduler_logger = logging.getLogger("apscheduler.scheduler")
+    if not any(isinstance(f, _SkippedTickFilter) for f in scheduler_logger.filters):
+        scheduler_logger.addFilter(_SkippedTickFilter())

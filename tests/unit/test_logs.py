@@ -37,6 +37,9 @@ def test_json_lines_for_our_events_and_library_loggers(restore_logging: None) ->
     )
     logging.getLogger("aiokafka.consumer").warning("Heartbeat failed for group %s", "g1")
     logging.getLogger("asyncpg.pool").info("chatty library info is dropped")
+    logging.getLogger("apscheduler.scheduler").warning(
+        "Execution of job %s skipped: maximum number of running instances reached (1)", "checks"
+    )
     lines = [json.loads(line) for line in out.getvalue().splitlines()]
     assert len(lines) == 2
     ours, theirs = lines
