@@ -47,6 +47,24 @@ class InboundBatch:
     next_offsets: dict[TP, int] = field(default_factory=dict)
 
 
+async def close_within(closing: Awaitable[None], seconds: float, what: str) -> None:
+    """Close an aiokafka client without letting it hang or leak its errors.
+
+    With the broker gone, aiokafka's stop() can wait on retries or re-raise the
+    CancelledError of its own fetch tasks; neither may stop our shutdown.
+    """
+    task = asyncio.ensure_future(closing)
+    try:
+        await asyncio.wait_for(asyncio.shield(task), seconds)
+    except (TimeoutError, KafkaError, OSError, asyncio.CancelledError) as exc:
+        current = asyncio.current_task()
+        if current is not None and current.cancelling():
+            raise  # we are being cancelled ourselves: not aiokafka's doing
+        log.warning("kafka_client_close_failed", client=what, error=repr(exc))
+        if not task.done():
+            task.cancel()
+
+
 class BatchRejected(Exception):
     """Raised by ``on_batch`` when the store refuses the batch for a permanent reason."""
 
@@ -162,10 +180,7 @@ class ConsumerLoop:
 
     async def close(self) -> None:
         """Leave the group (partitions move to the other instances at once)."""
-        try:
-            await asyncio.wait_for(self.consumer.stop(), 3)
-        except (KafkaError, TimeoutError) as exc:
-            log.warning("consumer_stop_failed", error=repr(exc))
+        await close_within(self.consumer.stop(), 3.0, "consumer")
 
     async def _process(self, records: dict[TopicPartition, list[Any]]) -> dict[TP, int]:
         cfg = self.config

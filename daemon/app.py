@@ -28,6 +28,7 @@ from consumers.loop import (
     ConsumerHandlers,
     ConsumerLoop,
     InboundBatch,
+    close_within,
 )
 from consumers.topics import ensure_topics
 from daemon.alerts import AlertStore, ResolvedAlert
@@ -322,8 +323,7 @@ class App:
 
     async def _stop_producer(self) -> None:
         if self.producer is not None:
-            with contextlib.suppress(Exception):
-                await asyncio.wait_for(self.producer.stop(), 2)
+            await close_within(self.producer.stop(), 2.0, "producer")
 
     # ---- consumed events ------------------------------------------------------------
 

@@ -57,3 +57,35 @@ async def test_database_outage_loses_nothing(broker, topics, make_settings, star
         assert await running.stop() == 0
     finally:
         pg.stop()
+
+
+async def test_broker_outage_is_not_ready_but_alive(topics, make_settings, start_app):
+    """With its broker gone the daemon stays up, says it is not ready, and still stops
+    cleanly on request."""
+    from consumers.topics import ensure_topics
+    from daemon.embedded import EmbeddedBroker
+
+    own = EmbeddedBroker().start()
+    try:
+        await ensure_topics(
+            {"bootstrap_servers": own.bootstrap_servers},
+            [topics.session_events, topics.directory_events, topics.alerts, topics.dead_letter],
+            partitions=4,
+            replication=1,
+        )
+        running = await start_app(make_settings(kafka={"bootstrap_servers": own.bootstrap_servers}))
+        app = running.app
+        assert app.http is not None
+        assert (await http_get(app.http.port, "/readyz"))[0] == 200
+        await asyncio.to_thread(own.stop)
+        status, body = await http_get(app.http.port, "/readyz")
+        assert status == 503 and "kafka fail" in body
+        assert (await http_get(app.http.port, "/healthz"))[0] == 200
+        await app.update_gauges()
+        assert sample(app, "e911_kafka_up") == 0
+        assert not running.task.done()
+        t0 = asyncio.get_running_loop().time()
+        assert await running.stop() == 0
+        assert asyncio.get_running_loop().time() - t0 < 10
+    finally:
+        own.stop()
