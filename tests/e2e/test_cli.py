@@ -205,14 +205,16 @@ async def test_migrate_command(database):
 
 
 def _processes(name: str) -> set[int]:
+    """Pids whose executable path ends in ``/name``: a broker, or a PostgreSQL
+    postmaster (its short-lived children rename themselves "postgres: ...")."""
     pids = set()
     for entry in Path("/proc").iterdir():
         if entry.name.isdigit():
             try:
-                cmd = (entry / "cmdline").read_bytes()
+                argv0 = (entry / "cmdline").read_bytes().split(b"\x00", 1)[0]
             except OSError:
                 continue
-            if name.encode() in cmd:
+            if b"/" in argv0 and argv0.rsplit(b"/", 1)[-1].startswith(name.encode()):
                 pids.add(int(entry.name))
     return pids
 
