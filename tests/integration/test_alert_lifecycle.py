@@ -272,3 +272,29 @@ async def test_session_ttl_expiry_resolves(broker, topics, make_settings, start_
         assert ended is not None
         assert "s1" not in running.app.schedule
     assert await running.stop() == 0
+
+
+async def test_directory_written_by_plain_sql_is_used_at_the_next_check(
+    broker, topics, make_settings, start_app, database
+):
+    """Another system writes the tables directly: the cached snapshot is refreshed
+    (directory version bumped by triggers) and the next check uses the new data."""
+    running, p, alerts = await _setup(broker, topics, make_settings, start_app)
+    try:
+        await p.send(topics.session_events, login("acme", "u1", "s1", ELSEWHERE), key="u1")
+        first = (await alerts.wait_count("e911.alert.raised", 1))[0].data
+        assert first["recommendation"]["kind"] == "all_locations"
+        conn = await asyncpg.connect(database)
+        try:
+            # HQ's network now also covers the user's address.
+            await conn.execute(
+                "INSERT INTO ip_group_networks (account_id, ip_group_id, network) "
+                "VALUES ('acme', 'hq-net', '192.0.2.0/24')"
+            )
+        finally:
+            await conn.close()
+        resolved = await alerts.wait_count("e911.alert.resolved", 1)
+        assert resolved[0].data["alert_id"] == first["alert_id"]
+        assert resolved[0].data["reason"] == "location_matched"
+    finally:
+        await _teardown(running, p, alerts)
