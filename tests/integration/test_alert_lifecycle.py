@@ -72,8 +72,13 @@ async def test_mismatch_raised_at_login_plus_delay_and_logout_resolves(
         }
         await p.send(topics.session_events, logout("acme", "u1", "s1"), key="u1")
         resolved = await alerts.wait_count("e911.alert.resolved", 1, within=10)
-        assert resolved[0].data["reason"] == "session_ended"
-        assert resolved[0].data["alert_id"] == msg.data["alert_id"]
+        data = resolved[0].data
+        assert data["reason"] == "session_ended"
+        assert data["alert_id"] == msg.data["alert_id"]
+        assert (data["account_id"], data["user_id"], data["session_id"]) == ("acme", "u1", "s1")
+        assert data["resolved_at"].endswith("Z")
+        assert resolved[0].key == b"u1"
+        assert resolved[0].event["id"] not in (msg.data["alert_id"], "")  # its own, stable id
         assert sample(running.app, "e911_alerts_resolved_total", reason="session_ended") == 1
     finally:
         await _teardown(running, p, alerts)
