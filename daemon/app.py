@@ -332,7 +332,6 @@ class App:
 
     def _count_invalid(self, topic: str, partition: int, offset: int, invalid: Invalid) -> None:
         self.metrics.events_invalid.labels(reason=str(invalid.reason)).inc()
-        self.metrics.dead_letters.inc()
         log.warning(
             "event_invalid",
             topic=topic,

@@ -60,27 +60,35 @@ class CheckRunner:
             return report
         versions = {r["account_id"]: r["dir_version"] for r in rows if r["account_known"]}
         snapshots = await self._cache.get_many(conn, versions)
-        snoozed: dict[str, frozenset[str]] = {}
-        if self._config.dismiss_snooze > dt.timedelta(0):
-            snoozed = await self._alerts.snoozed(
-                conn, [r["session_id"] for r in rows], now - self._config.dismiss_snooze
-            )
-        seq_updates: list[tuple[str, int]] = []
+        checked: list[tuple[asyncpg.Record, Verdict, OpenAlert | None]] = []
         for r in rows:
-            sid = r["session_id"]
             account = Account(r["account_id"], r["account_enabled"]) if r["account_known"] else None
             user = (
                 User(r["account_id"], r["user_id"], r["user_enabled"], r["e911_location_id"])
                 if r["user_known"]
                 else None
             )
-            ip_text: str = r["ip"]
             verdict = evaluate(
-                snapshots.get(r["account_id"]), account, user, ipaddress.ip_address(ip_text)
+                snapshots.get(r["account_id"]), account, user, ipaddress.ip_address(r["ip"])
             )
             open_alert = (
                 OpenAlert(r["alert_id"], r["fingerprint"]) if r["alert_id"] is not None else None
             )
+            checked.append((r, verdict, open_alert))
+        # Snoozes matter only to a new mismatch: most checks (a match, an unchanged
+        # mismatch) skip this query.
+        raising = [
+            r["session_id"]
+            for r, v, a in checked
+            if v.fingerprint is not None and (a is None or a.fingerprint != v.fingerprint)
+        ]
+        snoozed: dict[str, frozenset[str]] = {}
+        if raising and self._config.dismiss_snooze > dt.timedelta(0):
+            snoozed = await self._alerts.snoozed(conn, raising, now - self._config.dismiss_snooze)
+        seq_updates: list[tuple[str, int]] = []
+        for r, verdict, open_alert in checked:
+            sid = r["session_id"]
+            ip_text: str = r["ip"]
             decision = decide(verdict, open_alert, snoozed.get(sid, frozenset()), resolve_reason)
             report.outcomes[str(verdict.outcome)] += 1
             report.checked.append(sid)

@@ -50,10 +50,6 @@ def _parser() -> argparse.ArgumentParser:
     return parser
 
 
-def _load(path: Path | None, overrides: dict[str, object] | None = None) -> Settings:
-    return load_settings(path, overrides=overrides)
-
-
 def _install_signals(request_stop: Callable[[], None]) -> None:
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGTERM, signal.SIGINT):
@@ -122,7 +118,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         overrides: dict[str, object] = {}
         if args.command == "run" and args.no_migrate:
             overrides["migrate_on_start"] = False
-        settings = _load(args.config, overrides)
+        settings = load_settings(args.config, overrides=overrides)
     except ConfigError as exc:
         print(f"e911d: {exc}", file=sys.stderr)
         return EXIT_CONFIG

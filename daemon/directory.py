@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import ipaddress
 from collections import OrderedDict
-from collections.abc import Iterable, Sequence
+from collections.abc import Sequence
 
 import asyncpg
 import msgspec
@@ -105,17 +105,9 @@ class DirectoryCache:
     def __init__(self, max_accounts: int = 100_000) -> None:
         self._max = max_accounts
         self._snapshots: OrderedDict[str, AccountDirectory] = OrderedDict()
-        self.loads = 0
 
     def __len__(self) -> int:
         return len(self._snapshots)
-
-    def invalidate(self, account_ids: Iterable[str]) -> None:
-        for account_id in account_ids:
-            self._snapshots.pop(account_id, None)
-
-    def clear(self) -> None:
-        self._snapshots.clear()
 
     async def get_many(
         self, conn: asyncpg.Connection, versions: dict[str, int]
@@ -135,7 +127,6 @@ class DirectoryCache:
                 out[snap.account_id] = snap
                 self._snapshots[snap.account_id] = snap
                 self._snapshots.move_to_end(snap.account_id)
-            self.loads += len(stale)
             while len(self._snapshots) > self._max:
                 self._snapshots.popitem(last=False)
         return out

@@ -48,28 +48,40 @@ class PrefixMatch:
 
 @dataclass(slots=True)
 class _Table:
-    """Networks of one address family, bucketed by prefix length."""
+    """Networks of one address family, bucketed by prefix length.
+
+    ``freeze`` compiles every network into its answer once per snapshot, so a lookup
+    (once per check) is a few dict probes and no allocation.
+    """
 
     max_bits: int
-    by_len: dict[int, dict[int, tuple[set[str], list[str]]]] = field(default_factory=dict)
-    lengths_desc: list[int] = field(default_factory=list)
+    building: dict[int, dict[int, tuple[set[str], set[str]]]] = field(default_factory=dict)
+    compiled: list[tuple[int, dict[int, PrefixMatch]]] = field(default_factory=list)
 
     def add(self, network_int: int, prefix_len: int, location_id: str, group_id: str) -> None:
-        bucket = self.by_len.setdefault(prefix_len, {})
-        locs, groups = bucket.setdefault(network_int, (set(), []))
+        bucket = self.building.setdefault(prefix_len, {})
+        locs, groups = bucket.setdefault(network_int, (set(), set()))
         locs.add(location_id)
-        if group_id not in groups:
-            groups.append(group_id)
+        groups.add(group_id)
 
     def freeze(self) -> None:
-        self.lengths_desc = sorted(self.by_len, reverse=True)
+        self.compiled = [
+            (
+                ((1 << length) - 1) << (self.max_bits - length),
+                {
+                    net: PrefixMatch(length, frozenset(locs), tuple(sorted(groups)))
+                    for net, (locs, groups) in self.building[length].items()
+                },
+            )
+            for length in sorted(self.building, reverse=True)
+        ]
+        self.building = {}
 
     def lookup(self, ip_int: int) -> PrefixMatch | None:
-        for length in self.lengths_desc:
-            mask = ((1 << length) - 1) << (self.max_bits - length) if length else 0
-            hit = self.by_len[length].get(ip_int & mask)
+        for mask, bucket in self.compiled:
+            hit = bucket.get(ip_int & mask)
             if hit is not None:
-                return PrefixMatch(length, frozenset(hit[0]), tuple(sorted(hit[1])))
+                return hit
         return None
 
 

@@ -29,9 +29,6 @@ class Metrics:
             ["reason"],
             registry=r,
         )
-        self.dead_letters = Counter(
-            "e911_dead_letters_total", "Messages written to the dead-letter topic", registry=r
-        )
         self.sessions_active = Gauge(
             "e911_sessions_active", "Sessions scheduled on this instance", registry=r
         )

@@ -26,7 +26,7 @@ def next_due_after(logged_in_at: float, initial_delay: float, interval: float, n
     Used after a check ran, so that a session whose checks were missed (the daemon
     was down) runs once now and then resumes its cadence, never a burst.
     """
-    first = logged_in_at + initial_delay
+    first = schedule_anchor(logged_in_at, initial_delay)
     if now < first:
         return first
     k = math.floor((now - first) / interval) + 1
@@ -44,7 +44,7 @@ def first_due_at_or_after(
 
     A session loaded after a restart gets its overdue check at once (once).
     """
-    first = logged_in_at + initial_delay
+    first = schedule_anchor(logged_in_at, initial_delay)
     return first if now <= first else now
 
 
@@ -91,7 +91,7 @@ class CheckSchedule:
 
     def drop_partitions(self, partitions: set[int]) -> int:
         """Forget the sessions of partitions this instance no longer owns."""
-        gone = [sid for sid, (_, part, _) in self._index.items() if part in partitions]
+        gone = self.sessions_of(partitions)
         for sid in gone:
             del self._index[sid]
         if len(self._heap) > 4 * max(len(self._index), 1024):

@@ -179,6 +179,11 @@ async def eventually(
             await asyncio.sleep(step)
 
 
+async def wait_consumed(app: Any, topic: str, type_: str, n: int, within: float = 20.0) -> None:
+    """Until ``n`` events of a type from a topic are durably applied by the app."""
+    await eventually(lambda: sample(app, "e911_events_total", topic=topic, type=type_) == n, within)
+
+
 class Producer:
     def __init__(self, bootstrap: str) -> None:
         self._producer = AIOKafkaProducer(bootstrap_servers=bootstrap)

@@ -19,6 +19,7 @@ from tests.support import (
     login,
     logout,
     sample,
+    wait_consumed,
 )
 
 
@@ -43,17 +44,7 @@ async def test_session_events_become_rows_with_offsets(
         await p.send(topics.session_events, ip_changed("a", "u2", "s2", "2001:db8::1", t2), "u2")
         await p.send(topics.session_events, login("a", "u3", "s3", "::ffff:192.0.2.4"), "u3")
         await p.send(topics.session_events, logout("a", "u3", "s3"), "u3")
-        await eventually(
-            lambda: (
-                sample(
-                    running.app,
-                    "e911_events_total",
-                    topic=topics.session_events,
-                    type="e911.session.logout",
-                )
-                == 1
-            )
-        )
+        await wait_consumed(running.app, topics.session_events, "e911.session.logout", 1)
     rows = {
         r["session_id"]: r
         for r in await _fetch(
@@ -132,17 +123,7 @@ async def test_directory_events_are_projected(broker, topics, make_settings, sta
             ),
             "acme",
         )
-        await eventually(
-            lambda: (
-                sample(
-                    running.app,
-                    "e911_events_total",
-                    topic=topics.directory_events,
-                    type="e911.user.location_changed",
-                )
-                == 1
-            )
-        )
+        await wait_consumed(running.app, topics.directory_events, "e911.user.location_changed", 1)
     nets = await _fetch(
         database,
         "SELECT text(network) AS n FROM ip_group_networks WHERE ip_group_id = 'mixed'",
@@ -183,17 +164,7 @@ async def test_directory_events_are_projected(broker, topics, make_settings, sta
         await p.send(
             topics.directory_events, ce("e911.account.deleted", {"account_id": "other"}), "other"
         )
-        await eventually(
-            lambda: (
-                sample(
-                    running.app,
-                    "e911_events_total",
-                    topic=topics.directory_events,
-                    type="e911.account.deleted",
-                )
-                == 1
-            )
-        )
+        await wait_consumed(running.app, topics.directory_events, "e911.account.deleted", 1)
     nets = await _fetch(
         database, "SELECT text(network) AS n FROM ip_group_networks WHERE ip_group_id = 'mixed'"
     )
@@ -203,17 +174,7 @@ async def test_directory_events_are_projected(broker, topics, make_settings, sta
         await p.send(
             topics.directory_events, ce("e911.account.deleted", {"account_id": "acme"}), "acme"
         )
-        await eventually(
-            lambda: (
-                sample(
-                    running.app,
-                    "e911_events_total",
-                    topic=topics.directory_events,
-                    type="e911.account.deleted",
-                )
-                == 2
-            )
-        )
+        await wait_consumed(running.app, topics.directory_events, "e911.account.deleted", 2)
     for table in ("accounts", "users", "locations", "ip_groups", "ip_group_networks"):
         assert await _fetch(database, f"SELECT 1 FROM {table} WHERE account_id = 'acme'") == []  # noqa: S608
     assert await running.stop() == 0
@@ -421,17 +382,7 @@ async def test_replaying_the_topic_raises_nothing_twice(
         await eventually(
             lambda: sample(running.app, "e911_checks_total", outcome="mismatch") >= checks + 3
         )
-        await eventually(
-            lambda: (
-                sample(
-                    running.app,
-                    "e911_events_total",
-                    topic=topics.session_events,
-                    type="e911.session.login",
-                )
-                == replays
-            )
-        )
+        await wait_consumed(running.app, topics.session_events, "e911.session.login", replays)
     assert len(alerts.of_type("e911.alert.raised")) == 1
     assert alerts.of_type("e911.alert.resolved") == []
     rows = await _fetch(database, "SELECT host(ip) AS ip FROM sessions")
