@@ -77,7 +77,13 @@ def fold_session_events(
         row = rows.get(sid, existing.get(sid))
         t = ev.time
         if ev.kind is SessionEventKind.ALERT_DISMISSED:
-            if ev.alert_id is not None and row is not None and row.active:
+            # Only the session's own user may dismiss its alert: a dismissal naming
+            # someone else's session is ignored, never applied.
+            owner = row is not None and (row.account_id, row.user_id) == (
+                ev.account_id,
+                ev.user_id,
+            )
+            if ev.alert_id is not None and row is not None and row.active and owner:
                 result.dismissals.append(Dismissal(sid, ev.alert_id, t))
             else:
                 result.ignored += 1

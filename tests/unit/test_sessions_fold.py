@@ -5,6 +5,7 @@ from __future__ import annotations
 import datetime as dt
 import ipaddress
 
+import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
@@ -218,6 +219,16 @@ def test_dismissal_of_an_active_session() -> None:
     unknown = fold([ev(K.ALERT_DISMISSED, 5, None, alert_id="al-1")])
     assert unknown.dismissals == []
     assert unknown.rows == {}
+
+
+@pytest.mark.parametrize(("account", "user"), [("acme", "mallory"), ("evil", "alice")])
+def test_dismissal_by_another_user_or_account_is_ignored(account: str, user: str) -> None:
+    result = fold(
+        [ev(K.ALERT_DISMISSED, 5, None, alert_id="al-1", account=account, user=user)],
+        {"s1": row(0)},
+    )
+    assert result.dismissals == []
+    assert result.dismissals_ignored == 1
 
 
 def test_sessions_are_independent() -> None:
