@@ -32,6 +32,7 @@ test: check
 bench: $(STAMP)
 	$(BIN)/python -m benchmarks
 	$(BIN)/python -m benchmarks.pipeline
+	$(BIN)/python -m benchmarks.reaction
 
 clean:
 	rm -rf $(VENV) .mypy_cache .ruff_cache .pytest_cache .hypothesis

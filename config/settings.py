@@ -86,6 +86,11 @@ class ChecksSettings(_Section):
     relay_interval_seconds: float = Field(default=1.0, gt=0, le=60)
     # Session events stamped further than this in the future are dead-lettered.
     max_clock_skew_seconds: float = Field(default=300.0, ge=0, le=86_400)
+    # Directory notices arriving within this window are re-evaluated in one pass, so
+    # a bulk import is one pass per account rather than one per row.
+    reevaluate_debounce_seconds: float = Field(default=0.05, ge=0, le=5)
+    # How often the LISTEN connection is probed; a lost one is also noticed at once.
+    listener_keepalive_seconds: float = Field(default=5.0, gt=0, le=300)
 
 
 class HttpSettings(_Section):

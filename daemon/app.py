@@ -38,12 +38,17 @@ from daemon.directory import DirectoryCache, apply_change
 from daemon.http import HttpDeps, HttpServer
 from daemon.metrics import Metrics
 from daemon.model import ResolveReason
+from daemon.notify import DirectoryListener, ListenerConfig, ListenerHooks, Notice, PendingChanges
 from daemon.offsets import load_offsets, store_offsets
 from daemon.sessions import SessionStore, fold_session_events
 from schedulers import CheckSchedule, Ticker
 
 log = structlog.get_logger("e911d.app")
 ALERT_SQL = load_queries("alerts.sql")
+REEVALUATE_SQL = load_queries("reevaluate.sql")
+# Catching up after the listener reconnects reads changes from a little before the
+# last moment it was known healthy: a row's updated_at is its transaction's start.
+CATCH_UP_MARGIN = dt.timedelta(seconds=60)
 TP = tuple[str, int]
 CE_HEADERS = [("content-type", b"application/cloudevents+json")]
 
@@ -110,6 +115,11 @@ class App:
         self._tick_lock = asyncio.Lock()
         self._sweep_lock = asyncio.Lock()
         self._relay_lock = asyncio.Lock()
+        self._reevaluate_lock = asyncio.Lock()
+        self._pending = PendingChanges()
+        self._notice_wake = asyncio.Event()
+        self._first_notice_at: float | None = None
+        self.listener: DirectoryListener | None = None
         self._kafka_ok = False
         self._db_ok = False
         self._ttl = dt.timedelta(seconds=c.session_ttl_seconds)
@@ -177,6 +187,15 @@ class App:
         if s.migrate_on_start:
             async with self.pool.acquire() as conn:
                 await migrate(conn)
+        self.listener = DirectoryListener(
+            ListenerConfig(
+                s.postgres.dsn.get_secret_value(),
+                keepalive_seconds=s.checks.listener_keepalive_seconds,
+            ),
+            ListenerHooks(self._on_notice, self.catch_up, self.metrics.listener_up.set),
+        )
+        await self.listener.connect_once()
+        stack.push_async_callback(self.listener.close)
 
         opts = kafka_options(s)
         topics = s.kafka.topics
@@ -236,6 +255,8 @@ class App:
 
         self._spawn("consumer", self.consumer.run())
         self._spawn("relay", self._relay_loop())
+        self._spawn("listener", self.listener.run(self._stop))
+        self._spawn("reevaluate", self._reevaluate_loop())
 
     async def _start_kafka_client(self, what: str, start: Callable[[], Awaitable[None]]) -> None:
         delay = 0.2
@@ -291,6 +312,7 @@ class App:
         if self.consumer is not None:
             self.consumer.request_stop()
         self.ticker.shutdown()
+        self._notice_wake.set()  # the re-evaluation loop sees the stop and returns
         consumer_task = self._tasks.get("consumer")
         if consumer_task is not None and not consumer_task.done():
             with contextlib.suppress(TimeoutError, Exception):
@@ -300,7 +322,7 @@ class App:
         with contextlib.suppress(TimeoutError):
             async with asyncio.timeout(max(0.1, deadline - time.monotonic() - 1.5)):
                 # Jobs in flight (a tick, a sweep) finish; no new one starts (_stop is set).
-                for lock in (self._tick_lock, self._sweep_lock):
+                for lock in (self._tick_lock, self._sweep_lock, self._reevaluate_lock):
                     async with lock:
                         pass
                 try:
@@ -466,9 +488,7 @@ class App:
                 if len(due) < batch_size:
                     return
 
-    async def check_sessions(
-        self, session_ids: Sequence[str], resolve_reason: ResolveReason | None = None
-    ) -> CheckReport:
+    async def check_sessions(self, session_ids: Sequence[str]) -> CheckReport:
         assert self.pool is not None  # noqa: S101
         pool = self.pool
         if not session_ids:
@@ -476,7 +496,7 @@ class App:
 
         async def tx() -> CheckReport:
             async with pool.acquire() as conn, conn.transaction():
-                return await self.checks.run(conn, session_ids, utcnow(), resolve_reason)
+                return await self.checks.run(conn, session_ids, utcnow())
 
         report = await retrying("checks", tx, stop=self._stop)
         for outcome, n in report.outcomes.items():
@@ -530,6 +550,107 @@ class App:
         if resolved:
             self._relay_wake.set()
         self.metrics.sessions_active.set(len(self.schedule))
+
+    # ---- directory notices: re-evaluate at once ---------------------------------------
+
+    def _on_notice(self, notice: Notice) -> None:
+        self.metrics.directory_notices.labels(kind=notice.kind).inc()
+        self._pending.add(notice)
+        if self._first_notice_at is None:
+            self._first_notice_at = time.perf_counter()
+        self._notice_wake.set()
+
+    async def catch_up(self, healthy_at: dt.datetime | None) -> None:
+        """After a reconnection: treat whatever changed while deaf as just notified."""
+        if healthy_at is None or self.pool is None:
+            return
+        self.cache.clear()
+        try:
+            async with asyncio.timeout(10), self.pool.acquire() as conn:
+                rows = await conn.fetch(
+                    REEVALUATE_SQL["changed_since"], healthy_at - CATCH_UP_MARGIN
+                )
+        except (asyncpg.PostgresError, asyncpg.InterfaceError, OSError, TimeoutError) as exc:
+            # The scheduled checks still see every change, within one interval.
+            self.metrics.db_errors.labels(operation="catch_up").inc()
+            log.warning("directory_catch_up_failed", error=repr(exc))
+            return
+        for r in rows:
+            self._on_notice(Notice(r["kind"], r["account_id"], r["user_id"]))
+        log.info("directory_caught_up", changes=len(rows))
+
+    async def _reevaluate_loop(self) -> None:
+        debounce = self.settings.checks.reevaluate_debounce_seconds
+        while True:
+            await self._notice_wake.wait()
+            if self._stop.is_set():
+                return
+            if debounce:
+                await asyncio.sleep(debounce)  # let a burst of notices arrive: one pass
+            self._notice_wake.clear()
+            changes = self._pending.drain()
+            first, self._first_notice_at = self._first_notice_at, None
+            if not changes:
+                continue
+            async with self._reevaluate_lock:
+                if self._stop.is_set():
+                    return
+                try:
+                    await self.reevaluate(changes)
+                except DatabaseError as exc:
+                    if not exc.transient:
+                        raise
+                    # The scheduled checks pick these sessions up within one interval.
+                    self.metrics.db_errors.labels(operation="reevaluate").inc()
+                    log.warning("reevaluation_failed", error=str(exc))
+                    continue
+            if first is not None:
+                self.metrics.reevaluation_delay.observe(time.perf_counter() - first)
+
+    async def reevaluate(self, changes: PendingChanges) -> int:
+        """Check at once the owned sessions a directory change affects; schedules stay put."""
+        assert self.pool is not None  # noqa: S101
+        pool = self.pool
+        if changes.everything:
+            self.cache.clear()
+        self.cache.invalidate(changes.invalidated_accounts())
+        parts = sorted(self.ownership.partitions)
+        if not parts or not (changes.accounts or changes.users):
+            return 0
+        users = sorted(changes.users)
+        # A session before its first check is left to it: the initial delay lets a
+        # fresh login settle (VPN, roaming) before anyone is told they are elsewhere.
+        first_due = utcnow() - dt.timedelta(seconds=self.settings.checks.initial_delay_seconds)
+
+        async def find() -> list[str]:
+            async with pool.acquire() as conn:
+                rows = []
+                if changes.accounts:
+                    rows += await conn.fetch(
+                        REEVALUATE_SQL["sessions_of_accounts"], sorted(changes.accounts), parts
+                    )
+                if users:
+                    rows += await conn.fetch(
+                        REEVALUATE_SQL["sessions_of_users"],
+                        [a for a, _ in users],
+                        [u for _, u in users],
+                        parts,
+                    )
+                return sorted({r["session_id"] for r in rows if r["logged_in_at"] <= first_due})
+
+        ordered = await retrying("reevaluate_find", find, stop=self._stop)
+        size = self.settings.checks.batch_size
+        for i in range(0, len(ordered), size):
+            await self.check_sessions(ordered[i : i + size])
+        self.metrics.reevaluations.inc(len(ordered))
+        if ordered:
+            log.info(
+                "sessions_reevaluated",
+                sessions=len(ordered),
+                accounts=len(changes.accounts),
+                users=len(users),
+            )
+        return len(ordered)
 
     # ---- outbox relay ---------------------------------------------------------------
 
@@ -645,6 +766,7 @@ class App:
             "database": await self._probe_db(),
             "kafka": await self._probe_kafka(),
             "partitions_loaded": self.ownership.loaded and self.started.is_set(),
+            "directory_listener": self.listener is not None and self.listener.connected.is_set(),
             "running": self._fatal is None and not self._stop.is_set(),
         }
         return all(checks.values()), checks

@@ -20,7 +20,7 @@ from daemon.alerts import AlertStore, RaisedAlert, ResolvedAlert, SessionRef, ra
 from daemon.db import load_queries
 from daemon.directory import DirectoryCache
 from daemon.evaluation import decide, evaluate
-from daemon.model import Account, OpenAlert, Outcome, ResolveReason, User, Verdict
+from daemon.model import Account, OpenAlert, Outcome, User, Verdict
 
 log = structlog.get_logger("e911d.checks")
 SQL = load_queries("checks.sql")
@@ -51,7 +51,6 @@ class CheckRunner:
         conn: asyncpg.Connection,
         session_ids: Sequence[str],
         now: dt.datetime,
-        resolve_reason: ResolveReason | None = None,
     ) -> CheckReport:
         """Check the given sessions on ``conn``'s transaction; ended ones are skipped."""
         report = CheckReport()
@@ -72,7 +71,9 @@ class CheckRunner:
                 snapshots.get(r["account_id"]), account, user, ipaddress.ip_address(r["ip"])
             )
             open_alert = (
-                OpenAlert(r["alert_id"], r["fingerprint"]) if r["alert_id"] is not None else None
+                OpenAlert(r["alert_id"], r["fingerprint"], r["alert_location_id"])
+                if r["alert_id"] is not None
+                else None
             )
             checked.append((r, verdict, open_alert))
         # Snoozes matter only to a new mismatch: most checks (a match, an unchanged
@@ -89,7 +90,7 @@ class CheckRunner:
         for r, verdict, open_alert in checked:
             sid = r["session_id"]
             ip_text: str = r["ip"]
-            decision = decide(verdict, open_alert, snoozed.get(sid, frozenset()), resolve_reason)
+            decision = decide(verdict, open_alert, snoozed.get(sid, frozenset()))
             report.outcomes[str(verdict.outcome)] += 1
             report.checked.append(sid)
             report.verdicts[sid] = verdict

@@ -4,14 +4,15 @@ Checks read an in-memory :class:`AccountDirectory` per account. Triggers bump
 ``directory_versions`` on every change to locations and IP groups, whoever writes
 them (this projector, an import, another system's SQL), and each check batch reads
 those versions with its sessions: a stale snapshot is reloaded before it is used, on
-every instance.
+every instance. The same triggers NOTIFY (see :mod:`daemon.notify`), which drops the
+snapshot and re-evaluates the account's sessions at once.
 """
 
 from __future__ import annotations
 
 import ipaddress
 from collections import OrderedDict
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 
 import asyncpg
 import msgspec
@@ -108,6 +109,17 @@ class DirectoryCache:
 
     def __len__(self) -> int:
         return len(self._snapshots)
+
+    def __contains__(self, account_id: object) -> bool:
+        return account_id in self._snapshots
+
+    def invalidate(self, account_ids: Iterable[str]) -> None:
+        """Forget snapshots a notice says are stale (the version check stays a backstop)."""
+        for account_id in account_ids:
+            self._snapshots.pop(account_id, None)
+
+    def clear(self) -> None:
+        self._snapshots.clear()
 
     async def get_many(
         self, conn: asyncpg.Connection, versions: dict[str, int]

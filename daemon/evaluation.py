@@ -197,13 +197,17 @@ def decide(
     verdict: Verdict,
     open_alert: OpenAlert | None,
     snoozed_fingerprints: frozenset[str] = frozenset(),
-    resolve_reason: ResolveReason | None = None,
 ) -> AlertDecision:
     """SPEC §2.3 step 5: never a second alert for an unchanged mismatch.
 
-    ``resolve_reason`` overrides the reason of a resolution that a user action caused
-    (e.g. ``location_updated``); ``snoozed_fingerprints`` are mismatches the user
-    dismissed recently and must not be shown again yet.
+    An alert settled while the user's assigned location differs from the one it was
+    raised against is resolved as ``location_updated`` (the user fixed it), otherwise
+    as ``location_matched`` (the user moved). The reason comes from the stored state,
+    not from how the daemon heard of the change, so a missed notice, a catch-up or a
+    scheduled check all give the same answer. A mismatch that persists is still
+    ``superseded`` and a disabled user ``recommendations_disabled``: those say what
+    the subscriber must do next. ``snoozed_fingerprints`` are mismatches the user
+    dismissed recently.
     """
     outcome = verdict.outcome
     if outcome is Outcome.UNKNOWN_USER:
@@ -211,18 +215,20 @@ def decide(
     if outcome is Outcome.DISABLED:
         if open_alert is None:
             return KEEP
-        return AlertDecision(resolve=resolve_reason or ResolveReason.RECOMMENDATIONS_DISABLED)
+        return AlertDecision(resolve=ResolveReason.RECOMMENDATIONS_DISABLED)
     if outcome in (Outcome.MATCH, Outcome.UNDETERMINED):
         if open_alert is None:
             return KEEP
-        return AlertDecision(resolve=resolve_reason or ResolveReason.LOCATION_MATCHED)
+        assigned = verdict.assigned_location
+        now_assigned = assigned.location_id if assigned is not None else None
+        if open_alert.assigned_location_id != now_assigned:
+            return AlertDecision(resolve=ResolveReason.LOCATION_UPDATED)
+        return AlertDecision(resolve=ResolveReason.LOCATION_MATCHED)
     fingerprint = verdict.fingerprint
     assert fingerprint is not None  # noqa: S101  a mismatch always carries a recommendation
     if open_alert is not None and open_alert.fingerprint == fingerprint:
         return KEEP
-    resolve = None
-    if open_alert is not None:
-        resolve = resolve_reason or ResolveReason.SUPERSEDED
+    resolve = None if open_alert is None else ResolveReason.SUPERSEDED
     if fingerprint in snoozed_fingerprints:
         return AlertDecision(resolve=resolve, snoozed=True)
     return AlertDecision(resolve=resolve, raise_fingerprint=fingerprint)

@@ -90,6 +90,28 @@ class Metrics:
             "Dismissals naming no open alert of the session (wrong id, already resolved)",
             registry=r,
         )
+        self.directory_notices = Counter(
+            "e911_directory_notices_total",
+            "Directory change notices heard from PostgreSQL, by kind",
+            ["kind"],
+            registry=r,
+        )
+        self.reevaluations = Counter(
+            "e911_reevaluations_total",
+            "Sessions re-evaluated at once because their directory entry changed",
+            registry=r,
+        )
+        self.reevaluation_delay = Histogram(
+            "e911_reevaluation_delay_seconds",
+            "From the first notice of a pass to its alert transitions committed",
+            buckets=(0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10),
+            registry=r,
+        )
+        self.listener_up = Gauge(
+            "e911_directory_listener_up",
+            "1 while the LISTEN connection for directory notices is healthy",
+            registry=r,
+        )
         self.rebalance_errors = Counter(
             "e911_rebalance_errors_total", "Rebalance listener failures", registry=r
         )

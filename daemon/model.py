@@ -76,6 +76,9 @@ class OpenAlert:
 
     alert_id: str
     fingerprint: str
+    # The location the user was assigned when the alert was raised: if it differs now,
+    # whatever settles the alert was the user's (or admin's) update, not a move.
+    assigned_location_id: str | None
 
 
 @dataclass(frozen=True, slots=True)

@@ -8,7 +8,8 @@ SELECT s.session_id, s.account_id, s.user_id, host(s.ip) AS ip, s.logged_in_at,
        coalesce(u.e911_recommendations, false) AS user_enabled,
        u.e911_location_id,
        coalesce(v.version, 0) AS dir_version,
-       al.alert_id, al.fingerprint
+       al.alert_id, al.fingerprint,
+       al.payload -> 'assigned_location' ->> 'location_id' AS alert_location_id
 FROM sessions s
 LEFT JOIN accounts a ON a.account_id = s.account_id
 LEFT JOIN users u ON u.account_id = s.account_id AND u.user_id = s.user_id

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import json
 
 import asyncpg
 
@@ -83,6 +84,63 @@ async def test_directory_triggers_bump_the_version_whoever_writes(database):
         assert await conn.fetchval("SELECT count(*) FROM ip_group_networks") == 0
     finally:
         await conn.close()
+
+
+async def test_directory_triggers_notify_what_a_check_reads(database):
+    """Every writer's change is announced once per transaction; no-op updates are not."""
+    writer = await asyncpg.connect(database)
+    listener = await asyncpg.connect(database)
+    heard: asyncio.Queue[dict[str, object]] = asyncio.Queue()
+    try:
+        await migrate(writer)
+        await listener.add_listener(
+            "e911_directory", lambda _c, _p, _ch, payload: heard.put_nowait(json.loads(payload))
+        )
+
+        async def expect(*statements: str) -> list[dict[str, object]]:
+            async with writer.transaction():
+                for stmt in statements:
+                    await writer.execute(stmt)
+            await writer.execute("SELECT pg_notify('e911_directory', '\"fence\"')")
+            got = []
+            while (item := await asyncio.wait_for(heard.get(), 5)) != "fence":
+                got.append(item)
+            return got
+
+        assert await expect("INSERT INTO accounts VALUES ('a', false)") == [
+            {"k": "account", "a": "a"}
+        ]
+        # Only the toggle matters for an account; touching it says nothing.
+        assert await expect("UPDATE accounts SET updated_at = now()") == []
+        assert await expect("UPDATE accounts SET e911_recommendations = true") == [
+            {"k": "account", "a": "a"}
+        ]
+        assert await expect("INSERT INTO users (account_id, user_id) VALUES ('a', 'u')") == [
+            {"k": "user", "a": "a", "u": "u"}
+        ]
+        assert await expect("UPDATE users SET updated_at = now()") == []
+        assert await expect("UPDATE users SET e911_location_id = 'l'") == [
+            {"k": "user", "a": "a", "u": "u"}
+        ]
+        # A bulk change of one account's locations and groups is one notice.
+        assert await expect(
+            "INSERT INTO locations (account_id, location_id, name, address) "
+            "SELECT 'a', 'l' || i, 'L', '{}' FROM generate_series(1, 50) i",
+            "INSERT INTO ip_groups (account_id, ip_group_id, name, location_id) "
+            "VALUES ('a', 'g', 'G', 'l1')",
+            "INSERT INTO ip_group_networks VALUES ('a', 'g', '10.0.0.0/8')",
+        ) == [{"k": "directory", "a": "a"}]
+        assert await expect("DELETE FROM users WHERE user_id = 'u'") == [
+            {"k": "user", "a": "a", "u": "u"}
+        ]
+        # updated_at follows every update, whoever forgets to set it (for catching up).
+        before = await writer.fetchval("SELECT updated_at FROM locations WHERE location_id='l1'")
+        await writer.execute("UPDATE locations SET name = 'L1' WHERE location_id = 'l1'")
+        after = await writer.fetchval("SELECT updated_at FROM locations WHERE location_id='l1'")
+        assert after > before
+    finally:
+        await listener.close()
+        await writer.close()
 
 
 async def test_one_open_alert_per_session_is_enforced(database):

@@ -17,6 +17,7 @@ async def test_health_ready_and_metrics(broker, topics, make_settings, start_app
     status, body = await http_get(port, "/readyz")
     assert status == 200, body
     assert "database ok" in body and "kafka ok" in body and "partitions_loaded ok" in body
+    assert "directory_listener ok" in body
     assert (await http_get(port, "/nope"))[0] == 404
     assert (await http_get(port, "/metrics", "POST"))[0] == 405
 

@@ -399,11 +399,11 @@ OTHER_FP = fingerprint_of("hq", ["branch"])
 def test_decide_unknown_user_changes_nothing() -> None:
     verdict = Verdict(Outcome.UNKNOWN_USER)
     assert decide(verdict, None).changes_nothing
-    assert decide(verdict, OpenAlert("al", FP)).changes_nothing
+    assert decide(verdict, OpenAlert("al", FP, "hq")).changes_nothing
 
 
 def test_decide_disabled_resolves_an_open_alert() -> None:
-    decision = decide(Verdict(Outcome.DISABLED), OpenAlert("al", FP))
+    decision = decide(Verdict(Outcome.DISABLED), OpenAlert("al", FP, "hq"))
     assert decision.resolve is ResolveReason.RECOMMENDATIONS_DISABLED
     assert decision.raise_fingerprint is None
     assert decide(Verdict(Outcome.DISABLED), None).changes_nothing
@@ -411,7 +411,7 @@ def test_decide_disabled_resolves_an_open_alert() -> None:
 
 @pytest.mark.parametrize("outcome", [Outcome.MATCH, Outcome.UNDETERMINED])
 def test_decide_match_or_undetermined_resolves_location_matched(outcome: Outcome) -> None:
-    decision = decide(Verdict(outcome, assigned_location=HQ), OpenAlert("al", FP))
+    decision = decide(Verdict(outcome, assigned_location=HQ), OpenAlert("al", FP, "hq"))
     assert decision.resolve is ResolveReason.LOCATION_MATCHED
     assert decision.raise_fingerprint is None
     assert decide(Verdict(outcome, assigned_location=HQ), None).changes_nothing
@@ -425,15 +425,15 @@ def test_decide_mismatch_without_open_alert_raises() -> None:
 
 
 def test_decide_unchanged_mismatch_never_raises_twice() -> None:
-    decision = decide(mismatch(HQ, HOME), OpenAlert("al", FP))
+    decision = decide(mismatch(HQ, HOME), OpenAlert("al", FP, "hq"))
     assert decision.changes_nothing
     assert decision.raise_fingerprint is None
     # Even when that fingerprint is snoozed, the open alert stays as it is.
-    assert decide(mismatch(HQ, HOME), OpenAlert("al", FP), frozenset({FP})).changes_nothing
+    assert decide(mismatch(HQ, HOME), OpenAlert("al", FP, "hq"), frozenset({FP})).changes_nothing
 
 
 def test_decide_changed_mismatch_supersedes() -> None:
-    decision = decide(mismatch(HQ, HOME), OpenAlert("al", OTHER_FP))
+    decision = decide(mismatch(HQ, HOME), OpenAlert("al", OTHER_FP, "hq"))
     assert decision.resolve is ResolveReason.SUPERSEDED
     assert decision.raise_fingerprint == FP
 
@@ -450,35 +450,45 @@ def test_decide_snoozed_fingerprint_is_not_raised() -> None:
 
 
 def test_decide_snoozed_fingerprint_still_resolves_a_different_open_alert() -> None:
-    decision = decide(mismatch(HQ, HOME), OpenAlert("al", OTHER_FP), frozenset({FP}))
+    decision = decide(mismatch(HQ, HOME), OpenAlert("al", OTHER_FP, "hq"), frozenset({FP}))
     assert decision.resolve is ResolveReason.SUPERSEDED
     assert decision.raise_fingerprint is None
     assert decision.snoozed is True
 
 
 @pytest.mark.parametrize(
-    ("verdict", "open_fp"),
+    ("verdict", "open_alert", "reason"),
     [
-        (mismatch(HQ, HOME), OTHER_FP),
-        (Verdict(Outcome.MATCH, assigned_location=HQ), FP),
-        (Verdict(Outcome.UNDETERMINED, assigned_location=HQ), FP),
-        (Verdict(Outcome.DISABLED), FP),
+        # Raised against hq; the user now has home and matches: they fixed it.
+        (Verdict(Outcome.MATCH, assigned_location=HOME), OpenAlert("al", FP, "hq"), "updated"),
+        (Verdict(Outcome.UNDETERMINED, assigned_location=LAB), OpenAlert("al", FP, "hq"), "upd"),
+        # Same assigned location as when raised: the user moved.
+        (Verdict(Outcome.MATCH, assigned_location=HQ), OpenAlert("al", FP, "hq"), "matched"),
+        # Raised with no location; now assigned and matching.
+        (Verdict(Outcome.MATCH, assigned_location=HQ), OpenAlert("al", FP, None), "updated"),
+        # A mismatch that persists is superseded, and a disabled user stays disabled,
+        # even after a location change: those tell the subscriber what to do next.
+        (mismatch(HOME, HQ), OpenAlert("al", FP, "hq"), "superseded"),
+        (Verdict(Outcome.DISABLED), OpenAlert("al", FP, "hq"), "disabled"),
     ],
 )
-def test_decide_uses_the_resolve_reason_override(verdict: Verdict, open_fp: str) -> None:
-    decision = decide(
-        verdict, OpenAlert("al", open_fp), resolve_reason=ResolveReason.LOCATION_UPDATED
-    )
-    assert decision.resolve is ResolveReason.LOCATION_UPDATED
+def test_resolution_reason_follows_the_assigned_location_the_alert_was_raised_for(
+    verdict: Verdict, open_alert: OpenAlert, reason: str
+) -> None:
+    expected = {
+        "updated": ResolveReason.LOCATION_UPDATED,
+        "upd": ResolveReason.LOCATION_UPDATED,
+        "matched": ResolveReason.LOCATION_MATCHED,
+        "superseded": ResolveReason.SUPERSEDED,
+        "disabled": ResolveReason.RECOMMENDATIONS_DISABLED,
+    }[reason]
+    assert decide(verdict, open_alert).resolve is expected
 
 
-def test_decide_override_without_open_alert_resolves_nothing() -> None:
-    decision = decide(
-        Verdict(Outcome.MATCH, assigned_location=HQ),
-        None,
-        resolve_reason=ResolveReason.LOCATION_UPDATED,
-    )
-    assert decision.changes_nothing
+def test_a_location_change_that_still_mismatches_raises_the_new_alert() -> None:
+    decision = decide(mismatch(LAB, HOME), OpenAlert("al", FP, "hq"))
+    assert decision.resolve is ResolveReason.SUPERSEDED
+    assert decision.raise_fingerprint == mismatch(LAB, HOME).fingerprint
 
 
 def test_evaluate_then_decide_end_to_end() -> None:
@@ -486,7 +496,7 @@ def test_evaluate_then_decide_end_to_end() -> None:
     first = evaluate(d, account(), user("hq"), ip("198.51.100.9"))
     raised = decide(first, None)
     assert raised.raise_fingerprint == fingerprint_of("hq", ["home"])
-    open_alert = OpenAlert("al", raised.raise_fingerprint)
+    open_alert = OpenAlert("al", raised.raise_fingerprint, "hq")
     assert decide(
         evaluate(d, account(), user("hq"), ip("198.51.100.10")), open_alert
     ).changes_nothing
@@ -645,10 +655,14 @@ def test_property_verdicts_follow_the_reference(
     # (d) applying a decision and deciding again with the resulting state changes nothing.
     for open_fp in (None, "stale-fingerprint", verdict.fingerprint):
         for snoozed in (frozenset(), frozenset({verdict.fingerprint or "x"})):
-            open_alert = None if open_fp is None else OpenAlert("al", open_fp)
+            open_alert = None if open_fp is None else OpenAlert("al", open_fp, "hq")
             first = decide(verdict, open_alert, snoozed)
             if first.raise_fingerprint is not None:
-                state = OpenAlert("al2", first.raise_fingerprint)
+                state = OpenAlert(
+                    "al2",
+                    first.raise_fingerprint,
+                    verdict.assigned_location.location_id if verdict.assigned_location else None,
+                )
             elif first.resolve is not None:
                 state = None
             else:

@@ -1,0 +1,263 @@
+"""User actions and directory changes take effect at once, on every instance (SPEC §2.3).
+
+The scheduled interval here is long (120 s), so anything resolved or raised after the
+first check can only come from the immediate re-evaluation that a PostgreSQL NOTIFY
+triggers: nothing waits for the next tick.
+
+Directory (tests.support.directory): hq = 203.0.113.0/24, home = 198.51.100.0/24,
+lab has no IP groups.
+"""
+
+from __future__ import annotations
+
+import time
+
+import asyncpg
+
+from tests.support import (
+    Producer,
+    TopicWatcher,
+    ce,
+    directory,
+    eventually,
+    login,
+    sample,
+)
+
+HOME_IP = "198.51.100.7"
+LONG = {"initial_delay_seconds": 1.0, "interval_seconds": 120.0}
+
+
+def location_changed(user: str, location: str | None) -> bytes:
+    return ce(
+        "e911.user.location_changed",
+        {
+            "account_id": "acme",
+            "user_id": user,
+            "e911_location_id": location,
+            "changed_via": "app",
+        },
+    )
+
+
+async def _two_instances(make_settings, start_app):
+    settings = make_settings(checks=LONG)
+    a = await start_app(settings)
+    b = await start_app(settings, wait_ready=False)
+
+    def split() -> bool:
+        pa, pb = a.app.ownership.partitions, b.app.ownership.partitions
+        return bool(
+            a.app.ownership.loaded
+            and b.app.ownership.loaded
+            and pa
+            and pb
+            and not pa & pb
+            and pa | pb == {0, 1, 2, 3}
+        )
+
+    await eventually(split, within=30)
+    return a, b
+
+
+async def _sql(database: str, statement: str, *args: object) -> float:
+    """Run one statement from another connection (another process's writer)."""
+    conn = await asyncpg.connect(database)
+    try:
+        await conn.execute(statement, *args)
+        return time.perf_counter()
+    finally:
+        await conn.close()
+
+
+async def test_location_change_resolves_at_once_without_moving_the_schedule(
+    broker, topics, make_settings, start_app
+):
+    running = await start_app(make_settings(checks=LONG))
+    app = running.app
+    async with (
+        Producer(broker.bootstrap_servers) as p,
+        TopicWatcher(broker.bootstrap_servers, topics.alerts) as alerts,
+    ):
+        await p.send_all(topics.directory_events, directory(), "acme")
+        await p.send(topics.session_events, login("acme", "u1", "s1", HOME_IP), key="u1")
+        first = (await alerts.wait_count("e911.alert.raised", 1))[0].data
+        assert first["assigned_location"]["location_id"] == "hq"
+        due = app.schedule.next_due()
+
+        # The user picks the recommended location in the app: resolved at once.
+        started = time.perf_counter()
+        await p.send(topics.directory_events, location_changed("u1", "home"), key="acme")
+        resolved = (await alerts.wait_count("e911.alert.resolved", 1, within=5))[0]
+        elapsed = time.perf_counter() - started
+        assert resolved.data["alert_id"] == first["alert_id"]
+        assert resolved.data["reason"] == "location_updated"
+        assert resolved.key == b"u1"
+        assert elapsed < 1.0, elapsed  # produced → resolved event received
+        assert app.schedule.next_due() == due  # the schedule did not move
+        assert sample(app, "e911_reevaluations_total") >= 1
+
+        # A new location that still mismatches raises at once ...
+        await p.send(topics.directory_events, location_changed("u1", "lab"), key="acme")
+        raised = await alerts.wait_count("e911.alert.raised", 2, within=5)
+        assert raised[1].data["assigned_location"]["location_id"] == "lab"
+        assert [loc["location_id"] for loc in raised[1].data["recommendation"]["locations"]] == [
+            "home"
+        ]
+        # ... and a change to another mismatching location supersedes it.
+        await p.send(topics.directory_events, location_changed("u1", "hq"), key="acme")
+        resolved = await alerts.wait_count("e911.alert.resolved", 2, within=5)
+        assert resolved[1].data["reason"] == "superseded"
+        assert resolved[1].data["alert_id"] == raised[1].data["alert_id"]
+        third = (await alerts.wait_count("e911.alert.raised", 3, within=5))[2].data
+        assert third["assigned_location"]["location_id"] == "hq"
+        assert app.schedule.next_due() == due
+        # Only the first check was a scheduled one.
+        assert sample(app, "e911_check_lateness_seconds_count") == 1
+    assert await running.stop() == 0
+
+
+async def test_account_toggle_written_by_sql_applies_at_once_on_every_instance(
+    broker, topics, make_settings, start_app, database
+):
+    a, b = await _two_instances(make_settings, start_app)
+    users = {f"user{i}": (i % 2 == 0, "hq") for i in range(12)}  # even users: own toggle on
+    async with (
+        Producer(broker.bootstrap_servers) as p,
+        TopicWatcher(broker.bootstrap_servers, topics.alerts) as alerts,
+    ):
+        await p.send_all(topics.directory_events, directory(users=users), "acme")
+        for u in users:
+            await p.send(topics.session_events, login("acme", u, f"s-{u}", HOME_IP), u)
+        await alerts.wait_count("e911.alert.raised", len(users), within=20)
+        assert a.app.sessions_scheduled() > 0 and b.app.sessions_scheduled() > 0
+        raised_ids = {
+            m.data["session_id"]: m.data["alert_id"] for m in alerts.of_type("e911.alert.raised")
+        }
+
+        # The admin turns the account toggle off in the console (a plain SQL write).
+        committed = await _sql(
+            database, "UPDATE accounts SET e911_recommendations = false WHERE account_id = 'acme'"
+        )
+        off = sorted(u for u, (own, _) in users.items() if not own)
+        resolved = await alerts.wait_count("e911.alert.resolved", len(off), within=5)
+        elapsed = time.perf_counter() - committed
+        assert sorted(m.data["user_id"] for m in resolved) == off
+        assert {m.data["reason"] for m in resolved} == {"recommendations_disabled"}
+        assert all(m.data["alert_id"] == raised_ids[m.data["session_id"]] for m in resolved)
+        assert elapsed < 2.0, elapsed
+        for inst in (a, b):  # both instances heard it and re-evaluated their sessions
+            assert sample(inst.app, "e911_directory_notices_total", kind="account") >= 1
+            assert sample(inst.app, "e911_reevaluations_total") >= 1
+
+        # Back on: the users whose own toggle is off are raised again at once.
+        await _sql(
+            database, "UPDATE accounts SET e911_recommendations = true WHERE account_id = 'acme'"
+        )
+        raised = await alerts.wait_count("e911.alert.raised", len(users) + len(off), within=5)
+        again = sorted(m.data["user_id"] for m in raised[len(users) :])
+        assert again == off
+        assert len(alerts.of_type("e911.alert.resolved")) == len(off)
+    assert await a.stop() == 0
+    assert await b.stop() == 0
+
+
+async def test_ip_group_change_by_sql_reaches_every_instance_within_a_second(
+    broker, topics, make_settings, start_app, database
+):
+    a, b = await _two_instances(make_settings, start_app)
+    users = {f"user{i}": (False, "hq") for i in range(12)}
+    async with (
+        Producer(broker.bootstrap_servers) as p,
+        TopicWatcher(broker.bootstrap_servers, topics.alerts) as alerts,
+    ):
+        await p.send_all(topics.directory_events, directory(users=users), "acme")
+        for u in users:
+            await p.send(topics.session_events, login("acme", u, f"s-{u}", HOME_IP), u)
+        await alerts.wait_count("e911.alert.raised", len(users), within=20)
+        notices = [sample(i.app, "e911_directory_notices_total", kind="directory") for i in (a, b)]
+        # Both instances have the account's snapshot cached from the first checks.
+        assert "acme" in a.app.cache and "acme" in b.app.cache
+
+        # Another system re-ties the home network to HQ: every user now matches.
+        committed = await _sql(
+            database, "UPDATE ip_groups SET location_id = 'hq' WHERE ip_group_id = 'home-net'"
+        )
+
+        async def heard_by_both() -> bool:
+            return all(
+                sample(i.app, "e911_directory_notices_total", kind="directory") > n
+                for i, n in zip((a, b), notices, strict=True)
+            )
+
+        await eventually(heard_by_both, within=1.0, step=0.005)
+        heard = time.perf_counter() - committed
+        resolved = await alerts.wait_count("e911.alert.resolved", len(users), within=5)
+        elapsed = time.perf_counter() - committed
+        assert {m.data["reason"] for m in resolved} == {"location_matched"}
+        assert heard < 1.0, heard
+        assert elapsed < 2.0, elapsed
+    assert await a.stop() == 0
+    assert await b.stop() == 0
+
+
+async def test_listener_reconnects_after_its_connection_is_killed(
+    broker, topics, make_settings, start_app, database
+):
+    running = await start_app(make_settings(checks={**LONG, "listener_keepalive_seconds": 0.5}))
+    app = running.app
+    assert app.listener is not None
+    async with (
+        Producer(broker.bootstrap_servers) as p,
+        TopicWatcher(broker.bootstrap_servers, topics.alerts) as alerts,
+    ):
+        await p.send_all(topics.directory_events, directory(), "acme")
+        await p.send(topics.session_events, login("acme", "u1", "s1", HOME_IP), key="u1")
+        await alerts.wait_count("e911.alert.raised", 1)
+        pid = app.listener.backend_pid
+        assert pid is not None
+        await _sql(database, "SELECT pg_terminate_backend($1)", pid)
+        await eventually(
+            lambda: (
+                app.listener.backend_pid not in (None, pid)
+                and sample(app, "e911_directory_listener_up") == 1
+            ),
+            within=10,
+        )
+        await _sql(database, "UPDATE users SET e911_location_id = 'home' WHERE user_id = 'u1'")
+        resolved = (await alerts.wait_count("e911.alert.resolved", 1, within=5))[0]
+        assert resolved.data["reason"] == "location_updated"
+    assert await running.stop() == 0
+
+
+async def test_changes_missed_while_not_listening_are_caught_up(
+    broker, topics, make_settings, start_app, database
+):
+    running = await start_app(make_settings(checks=LONG))
+    app = running.app
+    async with (
+        Producer(broker.bootstrap_servers) as p,
+        TopicWatcher(broker.bootstrap_servers, topics.alerts) as alerts,
+    ):
+        await p.send_all(topics.directory_events, directory(), "acme")
+        await p.send(topics.session_events, login("acme", "u1", "s1", HOME_IP), key="u1")
+        await alerts.wait_count("e911.alert.raised", 1)
+        conn = await asyncpg.connect(database)
+        try:
+            healthy_at = await conn.fetchval("SELECT now()")
+            # A write that fires no trigger: as if it happened while we were deaf.
+            async with conn.transaction():
+                await conn.execute("SET LOCAL session_replication_role = replica")
+                await conn.execute(
+                    "UPDATE users SET e911_location_id = 'home', updated_at = now()"
+                    " WHERE user_id = 'u1'"
+                )
+        finally:
+            await conn.close()
+        before = sample(app, "e911_directory_notices_total", kind="user")
+        await app.catch_up(healthy_at)
+        assert sample(app, "e911_directory_notices_total", kind="user") == before + 1
+        resolved = (await alerts.wait_count("e911.alert.resolved", 1, within=5))[0]
+        # The reason comes from the stored state, not from how the change was heard.
+        assert resolved.data["reason"] == "location_updated"
+    assert await running.stop() == 0
