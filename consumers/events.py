@@ -507,3 +507,12 @@ def decode_directory_event(value: bytes | None, max_bytes: int) -> DirectoryEven
     if isinstance(change, Invalid):
         return change
     return DirectoryEvent(DirectoryEventKind(env.type), env.id, when, change)
+
+
+# The upsert data schemas and their conversion to changes, shared with the directory
+# file import so that a file can never be looser (or stricter) than an event.
+AccountUpsertedData = _AccountUpserted
+UserUpsertedData = _UserUpserted
+LocationUpsertedData = _LocationUpserted
+IpGroupUpsertedData = _IpGroupUpserted
+directory_change = _directory_change

@@ -41,6 +41,31 @@ def _parser() -> argparse.ArgumentParser:
     with_config(sub.add_parser("migrate", help="apply database migrations and exit"))
     cfg = with_config(sub.add_parser("config", help="print the effective configuration"))
     cfg.add_argument("--json", action="store_true", help="JSON instead of TOML-like text")
+    directory = sub.add_parser("directory", help="import or export the directory as a file")
+    dir_sub = directory.add_subparsers(dest="directory_command", required=True)
+    imp = with_config(dir_sub.add_parser("import", help="load a YAML or JSON directory file"))
+    imp.add_argument("file", type=Path, help="YAML (.yaml/.yml) or JSON (.json) file")
+    imp.add_argument(
+        "--dry-run", action="store_true", help="validate and print what would change; write nothing"
+    )
+    imp.add_argument(
+        "--prune",
+        action="store_true",
+        help="also delete what the file's accounts hold in the database but the file omits",
+    )
+    exp = with_config(dir_sub.add_parser("export", help="write the directory as a file"))
+    exp.add_argument(
+        "--account", action="append", default=[], help="only this account (repeatable)"
+    )
+    exp.add_argument("--format", choices=("yaml", "json"), default="yaml")
+    exp.add_argument("--output", "-o", type=Path, help="file to write (default: stdout)")
+    explain = with_config(
+        sub.add_parser("explain", help="why a user on an IP gets which outcome, from the database")
+    )
+    explain.add_argument("--account", required=True, help="account_id")
+    explain.add_argument("--user", required=True, help="user_id")
+    explain.add_argument("--ip", required=True, help="the session's IP address")
+    explain.add_argument("--json", action="store_true", help="machine-readable output")
     dev = sub.add_parser("dev", help="everything on one machine: broker, database, demo, daemon")
     dev.add_argument("--initial-delay", type=float, default=10.0, help="seconds (default 10)")
     dev.add_argument("--interval", type=float, default=5.0, help="seconds (default 5)")
@@ -131,6 +156,28 @@ def main(argv: Sequence[str] | None = None) -> int:
             return asyncio.run(_migrate(settings))
         if args.command == "run":
             return asyncio.run(_run(settings))
+        if args.command == "directory":
+            from daemon import directory_file
+
+            if args.directory_command == "import":
+                return asyncio.run(
+                    directory_file.import_command(
+                        settings, args.file, dry_run=args.dry_run, prune=args.prune
+                    )
+                )
+            return asyncio.run(
+                directory_file.export_command(
+                    settings, accounts=args.account, fmt=args.format, output=args.output
+                )
+            )
+        if args.command == "explain":
+            from daemon import explain
+
+            return asyncio.run(
+                explain.explain_command(
+                    settings, account=args.account, user=args.user, ip=args.ip, as_json=args.json
+                )
+            )
     except DatabaseError as exc:
         print(f"e911d: database: {exc}", file=sys.stderr)
         return EXIT_FAILED

@@ -15,6 +15,7 @@ from pathlib import Path
 import asyncpg
 import pytest
 
+from daemon.db import migration_files
 from daemon.embedded import free_port
 from tests.support import Producer, TopicWatcher, directory, http_get, login, logout
 
@@ -199,7 +200,9 @@ async def test_migrate_command(database):
     assert "none needed" in out
     conn = await asyncpg.connect(database)
     try:
-        assert await conn.fetchval("SELECT count(*) FROM schema_migrations") == 1
+        assert await conn.fetchval("SELECT count(*) FROM schema_migrations") == len(
+            migration_files()
+        )
     finally:
         await conn.close()
 

@@ -1,0 +1,35 @@
+-- Read by `e911d explain`, all in one read-only snapshot so the answer is consistent.
+
+-- name: account
+SELECT account_id, e911_recommendations FROM accounts WHERE account_id = $1;
+
+-- name: user
+SELECT e911_recommendations, e911_location_id
+FROM users
+WHERE account_id = $1 AND user_id = $2;
+
+-- name: locations
+SELECT location_id, name FROM locations WHERE account_id = $1 ORDER BY name, location_id;
+
+-- name: ip_groups
+-- Every group with the raw addresses as given and the exact networks the daemon
+-- matches against (ip_group_networks), as text so they parse like directory.sql's.
+SELECT g.ip_group_id, g.name, g.location_id, g.addresses,
+       coalesce(array_agg(text(n.network) ORDER BY n.network)
+                FILTER (WHERE n.network IS NOT NULL), '{}') AS networks
+FROM ip_groups g
+LEFT JOIN ip_group_networks n
+       ON n.account_id = g.account_id AND n.ip_group_id = g.ip_group_id
+WHERE g.account_id = $1
+GROUP BY g.ip_group_id, g.name, g.location_id, g.addresses
+ORDER BY g.ip_group_id;
+
+-- name: sessions
+-- The user's active sessions with whatever alert each has open (at most one).
+SELECT s.session_id, host(s.ip) AS ip, s.logged_in_at,
+       al.alert_id, al.fingerprint, al.raised_at
+FROM sessions s
+LEFT JOIN alerts al ON al.session_id = s.session_id AND al.resolved_at IS NULL
+WHERE s.account_id = $1 AND s.user_id = $2 AND s.ended_at IS NULL
+ORDER BY s.logged_in_at, s.session_id
+LIMIT 100;

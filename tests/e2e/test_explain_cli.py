@@ -1,0 +1,266 @@
+"""`e911d explain` as a support engineer runs it: the console script, configured by
+environment, reading a real database filled the way the daemon fills it."""
+
+from __future__ import annotations
+
+import asyncio
+import datetime as dt
+import json
+import os
+import sys
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from consumers.events import (
+    AccountUpserted,
+    Address,
+    DirectoryChange,
+    IpGroupUpserted,
+    LocationUpserted,
+    UserUpserted,
+    parse_address_item,
+)
+from daemon.db import PoolConfig, connect_pool, migrate
+from daemon.directory import apply_change
+from daemon.embedded import free_port
+from daemon.model import fingerprint_of
+
+E911D = str(Path(sys.executable).with_name("e911d"))
+
+pytestmark = pytest.mark.e2e
+
+HQ_IP = "203.0.113.9"
+HOME_IP = "198.51.100.7"
+ELSEWHERE = "192.0.2.77"
+
+
+def env_for(dsn: str) -> dict[str, str]:
+    env = {k: v for k, v in os.environ.items() if not k.startswith("E911_")}
+    env["E911_POSTGRES__DSN"] = dsn
+    return env
+
+
+async def run_explain(dsn: str, *args: str) -> tuple[int, str, str]:
+    proc = await asyncio.create_subprocess_exec(
+        E911D,
+        "explain",
+        *args,
+        env=env_for(dsn),
+        stdout=asyncio.subprocess.PIPE,
+        stderr=asyncio.subprocess.PIPE,
+    )
+    out, err = await asyncio.wait_for(proc.communicate(), 30)
+    assert proc.returncode is not None
+    return proc.returncode, out.decode(), err.decode()
+
+
+async def explain_json(dsn: str, user: str, ip: str, account: str = "acme") -> dict[str, Any]:
+    code, out, err = await run_explain(
+        dsn, "--account", account, "--user", user, "--ip", ip, "--json"
+    )
+    assert code == 0, err
+    data: dict[str, Any] = json.loads(out)
+    return data
+
+
+async def explain_text(dsn: str, user: str, ip: str, account: str = "acme") -> str:
+    code, out, err = await run_explain(dsn, "--account", account, "--user", user, "--ip", ip)
+    assert code == 0, err
+    assert "Traceback" not in err
+    return out
+
+
+ADDRESS = Address(street="1 Main St", city="Springfield", country="US")
+
+
+def _group(gid: str, location_id: str | None, *items: str) -> IpGroupUpserted:
+    nets = [n for item in items for n in parse_address_item(item)]
+    return IpGroupUpserted("acme", gid, gid, location_id, tuple(nets), tuple(items))
+
+
+DIRECTORY: list[DirectoryChange] = [
+    AccountUpserted("acme", True),
+    AccountUpserted("quiet", False),
+    LocationUpserted("acme", "hq", "Headquarters", ADDRESS, None),
+    LocationUpserted("acme", "home", "Home office", ADDRESS, None),
+    LocationUpserted("acme", "lab", "Lab", ADDRESS, None),
+    LocationUpserted("quiet", "hq", "Headquarters", ADDRESS, None),
+    _group("hq-net", "hq", "203.0.113.0/24"),
+    _group("home-net", "home", "198.51.100.0-198.51.100.255"),
+    _group("wide", None, "198.51.0.0/16"),
+    UserUpserted("acme", "u1", False, "hq"),
+    UserUpserted("acme", "nowhere", False, None),
+    UserUpserted("quiet", "u1", False, "hq"),
+]
+
+
+@pytest.fixture
+async def directory_db(database: str) -> str:
+    """acme (toggle on): hq (203.0.113.0/24), home (198.51.100.0/24 given as a range,
+    inside an unbound /16), lab (no IP group); users u1 (own toggle off, at hq) and
+    nowhere (no location). quiet (toggle off): u1 (own toggle off). Plus a session of
+    acme/u1 with an open alert, as the daemon would have left them."""
+    # Through the daemon's pool: its connections know how to store jsonb addresses.
+    pool = await connect_pool(PoolConfig(database, 1, 1))
+    try:
+        async with pool.acquire() as conn:
+            await migrate(conn)
+            for change in DIRECTORY:
+                await apply_change(conn, change)
+            t = dt.datetime(2026, 11, 26, 9, 0, tzinfo=dt.UTC)
+            await conn.execute(
+                "INSERT INTO sessions (session_id, account_id, user_id, ip, logged_in_at,"
+                " last_event_at, kafka_partition) VALUES ('s1', 'acme', 'u1', $1, $2, $2, 0)",
+                HOME_IP,
+                t,
+            )
+            await conn.execute(
+                "INSERT INTO alerts (alert_id, session_id, account_id, user_id, kafka_partition,"
+                " fingerprint, episode, payload, raised_at)"
+                " VALUES ('alert-1', 's1', 'acme', 'u1', 0, $1, 1, '{}'::jsonb, $2)",
+                fingerprint_of("hq", ["home"]),
+                t,
+            )
+    finally:
+        await pool.close()
+    return database
+
+
+async def test_mismatch_ip_group_match(directory_db: str) -> None:
+    data = await explain_json(directory_db, "u1", HOME_IP)
+    fp = fingerprint_of("hq", ["home"])
+    assert data["outcome"] == "mismatch"
+    assert data["recommendation"] == {
+        "kind": "ip_group_match",
+        "locations": [{"location_id": "home", "name": "Home office"}],
+    }
+    assert data["fingerprint"] == fp
+    assert data["effective_setting"] == {
+        "enabled": True,
+        "reason": "on: the account toggle is on and overrides the user's own (off)",
+    }
+    assert data["assigned_location"]["location_id"] == "hq"
+    assert data["assigned_location"]["name"] == "Headquarters"
+    groups = {g["ip_group_id"]: g for g in data["containing_groups"]}
+    assert set(groups) == {"home-net", "wide"}
+    assert groups["home-net"]["network"] == "198.51.100.0/24"
+    assert groups["home-net"]["prefix_len"] == 24
+    assert groups["home-net"]["address"] == "198.51.100.0-198.51.100.255"
+    assert groups["home-net"]["winner"] is True
+    assert groups["wide"]["counted"] is False
+    assert groups["wide"]["ignored_reason"] == "tied to no location: ignored by the rules"
+    assert data["winner"]["prefix_len"] == 24
+    assert data["explanation"] == (
+        "mismatch: the IP is on the network of Home office (198.51.100.0/24, /24) "
+        "but the assigned location is Headquarters"
+    )
+    assert data["sessions"] == [
+        {
+            "session_id": "s1",
+            "ip": HOME_IP,
+            "same_ip": True,
+            "logged_in_at": "2026-11-26T09:00:00Z",
+            "open_alert": {
+                "alert_id": "alert-1",
+                "fingerprint": fp,
+                "raised_at": "2026-11-26T09:00:00Z",
+                "same_fingerprint": True,
+            },
+        }
+    ]
+    text = await explain_text(directory_db, "u1", HOME_IP)
+    assert "Outcome      mismatch" in text
+    assert "Recommended  ip_group_match: Home office (home)" in text
+    assert f"Fingerprint  {fp}" in text
+    assert "Why          mismatch: the IP is on the network of Home office" in text
+    assert "home-net (home-net) -> home (Home office)  <- winner" in text
+    assert "open alert alert-1 (same fingerprint as above)" in text
+
+
+async def test_mismatch_all_locations(directory_db: str) -> None:
+    data = await explain_json(directory_db, "u1", ELSEWHERE)
+    assert data["outcome"] == "mismatch"
+    assert data["recommendation"]["kind"] == "all_locations"
+    assert [loc["location_id"] for loc in data["recommendation"]["locations"]] == [
+        "hq",
+        "home",
+        "lab",
+    ]
+    assert data["fingerprint"] == fingerprint_of("hq", ["hq", "home", "lab"])
+    assert data["containing_groups"] == []
+    assert data["winner"] is None
+    text = await explain_text(directory_db, "nowhere", ELSEWHERE)
+    assert "Assigned     none" in text
+    assert "Recommended  all_locations: Headquarters (hq), Home office (home), Lab (lab)" in text
+    assert "the user has no assigned location and the IP is on none" in text
+
+
+async def test_match_and_ipv4_mapped_input(directory_db: str) -> None:
+    data = await explain_json(directory_db, "u1", "::ffff:" + HQ_IP)
+    assert data["outcome"] == "match"
+    assert data["ip"] == {"input": "::ffff:" + HQ_IP, "normalized": HQ_IP, "ipv4_mapped": True}
+    assert data["recommendation"] is None
+    assert data["fingerprint"] is None
+    assert data["winner"]["locations"] == [{"location_id": "hq", "name": "Headquarters"}]
+    text = await explain_text(directory_db, "u1", HQ_IP)
+    assert "Outcome      match" in text
+    assert "which is the assigned location" in text
+    assert "Fingerprint" not in text
+
+
+async def test_disabled(directory_db: str) -> None:
+    data = await explain_json(directory_db, "u1", HOME_IP, account="quiet")
+    assert data["outcome"] == "disabled"
+    assert data["effective_setting"] == {
+        "enabled": False,
+        "reason": "off: the account toggle is off, so the user's own toggle decides (off)",
+    }
+    assert data["recommendation"] is None
+    text = await explain_text(directory_db, "u1", HOME_IP, account="quiet")
+    assert "Outcome      disabled" in text
+    assert "Account      quiet: account toggle off" in text
+
+
+async def test_unknown_user_and_unknown_account_exit_0(directory_db: str) -> None:
+    data = await explain_json(directory_db, "ghost", HOME_IP)
+    assert data["outcome"] == "unknown_user"
+    assert data["user"] == {
+        "user_id": "ghost",
+        "known": False,
+        "e911_recommendations": None,
+        "e911_location_id": None,
+    }
+    assert data["effective_setting"]["enabled"] is None
+    text = await explain_text(directory_db, "u1", HOME_IP, account="nope")
+    assert "Account      nope: not in the directory" in text
+    assert "Outcome      unknown_user" in text
+
+
+async def test_invalid_ip_exits_2_naming_the_value(directory_db: str) -> None:
+    for bad in ("010.0.0.1", "fe80::1%eth0", "banana"):
+        code, out, err = await run_explain(
+            directory_db, "--account", "acme", "--user", "u1", "--ip", bad
+        )
+        assert code == 2
+        assert out == ""
+        assert repr(bad) in err
+        assert "Traceback" not in err
+
+
+async def test_missing_schema_exits_1_and_says_run_migrate(database: str) -> None:
+    code, out, err = await run_explain(database, "--account", "acme", "--user", "u1", "--ip", HQ_IP)
+    assert code == 1
+    assert out == ""
+    assert "run `e911d migrate`" in err
+    assert "Traceback" not in err
+
+
+async def test_unreachable_database_exits_1() -> None:
+    dsn = f"postgresql://postgres@127.0.0.1:{free_port()}/e911d"
+    code, out, err = await run_explain(dsn, "--account", "acme", "--user", "u1", "--ip", HQ_IP)
+    assert code == 1
+    assert out == ""
+    assert "e911d: database:" in err
+    assert "Traceback" not in err
