@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import asyncio
 
+import asyncpg
+
 from daemon.embedded import EmbeddedPostgres
 from tests.support import (
     Producer,
@@ -54,6 +56,19 @@ async def test_database_outage_loses_nothing(broker, topics, make_settings, star
             assert raised[0].data["session_id"] == "s1"
             status, _ = await http_get(port, "/readyz")
             assert status == 200
+            # The LISTEN connection came back too: a fix written by SQL is heard.
+            await eventually(lambda: sample(app, "e911_directory_listener_up") == 1, within=15)
+            heard = sample(app, "e911_directory_notices_total", kind="user")
+            conn = await asyncpg.connect(pg.dsn)
+            try:
+                await conn.execute("UPDATE users SET e911_location_id = 'home'")
+            finally:
+                await conn.close()
+            await eventually(
+                lambda: sample(app, "e911_directory_notices_total", kind="user") > heard, within=5
+            )
+            resolved = await alerts.wait_count("e911.alert.resolved", 1, within=10)
+            assert resolved[0].data["reason"] == "location_updated"
         assert await running.stop() == 0
     finally:
         pg.stop()
