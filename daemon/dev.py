@@ -132,15 +132,40 @@ def describe_alert(event: dict[str, Any]) -> str:
     return f"ALERT RESOLVED  {data.get('user_id')}: {data.get('reason')}"
 
 
-async def _print_alerts(bootstrap: str, topic: str, out: TextIO) -> None:
+@dataclass(frozen=True, slots=True)
+class Suggestion:
+    """A recommendation a simulated user may accept in the app."""
+
+    account_id: str
+    user_id: str
+    location_id: str
+    name: str
+
+
+def suggestion_of(event: dict[str, Any]) -> Suggestion | None:
+    data = event.get("data", {})
+    rec = data.get("recommendation") or {}
+    if event.get("type") != "e911.alert.raised" or rec.get("kind") != "ip_group_match":
+        return None
+    first = rec["locations"][0]
+    return Suggestion(data["account_id"], data["user_id"], first["location_id"], first["name"])
+
+
+async def _print_alerts(
+    bootstrap: str, topic: str, out: TextIO, suggestions: asyncio.Queue[Suggestion]
+) -> None:
     consumer = AIOKafkaConsumer(
         topic, bootstrap_servers=bootstrap, auto_offset_reset="earliest", group_id=None
     )
     await consumer.start()
     try:
         async for msg in consumer:
-            with contextlib.suppress(ValueError, TypeError, AttributeError):
-                print(f"  {describe_alert(json.loads(msg.value))}", file=out, flush=True)
+            with contextlib.suppress(ValueError, TypeError, AttributeError, KeyError):
+                event = json.loads(msg.value)
+                print(f"  {describe_alert(event)}", file=out, flush=True)
+                suggestion = suggestion_of(event)
+                if suggestion is not None:
+                    suggestions.put_nowait(suggestion)
     finally:
         await consumer.stop()
 
@@ -174,7 +199,10 @@ async def _dev(options: DevOptions, bootstrap: str, dsn: str, out: TextIO) -> in
     directory = demo_directory()
     producer = AIOKafkaProducer(bootstrap_servers=bootstrap)
     await producer.start()
-    printer = asyncio.create_task(_print_alerts(bootstrap, settings.kafka.topics.alerts, out))
+    suggestions: asyncio.Queue[Suggestion] = asyncio.Queue()
+    printer = asyncio.create_task(
+        _print_alerts(bootstrap, settings.kafka.topics.alerts, out, suggestions)
+    )
     try:
         for key, value in directory_events(directory):
             await producer.send_and_wait(
@@ -209,6 +237,23 @@ async def _dev(options: DevOptions, bootstrap: str, dsn: str, out: TextIO) -> in
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(asyncio.shield(app_task), 3.0)
                 break
+            if not suggestions.empty() and sim.rng.random() < 0.4:
+                # Someone fixes their E911 location in the app: resolved at once.
+                s = suggestions.get_nowait()
+                fix = cloud_event(
+                    "e911.user.location_changed",
+                    {
+                        "account_id": s.account_id,
+                        "user_id": s.user_id,
+                        "e911_location_id": s.location_id,
+                        "changed_via": "app",
+                    },
+                )
+                await producer.send_and_wait(
+                    settings.kafka.topics.directory_events, fix, key=s.account_id.encode()
+                )
+                print(f"  {s.user_id} accepts the recommendation: {s.name}", file=out, flush=True)
+                continue
             for key, value, text in sim.step():
                 await producer.send_and_wait(
                     settings.kafka.topics.session_events, value, key=key.encode()
