@@ -379,6 +379,12 @@ def _envelope(value: bytes | None, max_bytes: int) -> _Envelope | Invalid:
     if len(value) > max_bytes:
         return Invalid(InvalidReason.OVERSIZED, f"{len(value)} bytes > limit {max_bytes}")
     try:
+        # msgspec decodes strings lazily (raw data is decoded later, unknown fields
+        # never), so bad UTF-8 would slip through or blow up downstream: check it all.
+        value.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        return Invalid(InvalidReason.INVALID_JSON, f"not UTF-8: {_msg(exc)}")
+    try:
         env = _envelope_decoder.decode(value)
     except msgspec.ValidationError as exc:
         return Invalid(InvalidReason.NOT_CLOUDEVENT, _msg(exc))
@@ -394,7 +400,7 @@ def _envelope(value: bytes | None, max_bytes: int) -> _Envelope | Invalid:
 def _data(env: _Envelope, schema: type[msgspec.Struct]) -> Any:
     try:
         return _decoders[schema].decode(env.data)
-    except (msgspec.DecodeError, RecursionError) as exc:
+    except (msgspec.DecodeError, RecursionError, UnicodeDecodeError) as exc:
         return Invalid(InvalidReason.INVALID_DATA, _msg(exc))
 
 
