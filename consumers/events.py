@@ -306,6 +306,11 @@ def parse_address_item(text: str) -> list[IPNetwork]:
     if "/" in text:
         if "%" in text or text != text.strip():
             raise _BadIp(f"{text!r} is not a CIDR")
+        prefix = text.partition("/")[2]
+        # ipaddress also takes netmasks (/255.0.0.0), host masks and /08: one spelling
+        # only, so that what an operator reads is what is matched.
+        if not (prefix.isascii() and prefix.isdigit()) or (len(prefix) > 1 and prefix[0] == "0"):
+            raise _BadIp(f"{text!r} is not a CIDR: the prefix must be a length in bits, like /24")
         try:
             net = ipaddress.ip_network(text, strict=True)
         except ValueError as exc:

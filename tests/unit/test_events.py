@@ -377,6 +377,13 @@ def test_parse_ip_refuses(text: str) -> None:
         "10.0.0.0/8 ",
         "10.0.0.1-",
         "garbage",
+        # One spelling of a prefix: no netmasks, host masks, leading zeros or signs.
+        "10.0.0.0/255.0.0.0",
+        "10.0.0.0/0.255.255.255",
+        "10.0.0.0/08",
+        "10.0.0.0/+8",
+        "10.0.0.0/",
+        "10.0.0.0/٨",
     ],
 )
 def test_parse_address_item_refuses(text: str) -> None:
