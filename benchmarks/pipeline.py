@@ -25,20 +25,16 @@ import time
 import uuid
 from collections.abc import Sequence
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Any
 
-import asyncpg
 from aiokafka import AIOKafkaProducer
 
+from benchmarks.harness import scratch_database, until, write_section
 from config import load_settings
 from daemon.app import App
 from daemon.embedded import EmbeddedBroker, EmbeddedPostgres
 from daemon.logs import configure_logging
 
-README = Path(__file__).with_name("README.md")
-START = "<!-- pipeline:start -->"
-END = "<!-- pipeline:end -->"
 USERS = 1_000
 INITIAL_DELAY = 20.0
 
@@ -121,22 +117,16 @@ def _directory(now: dt.datetime) -> list[bytes]:
     return events
 
 
-async def _wait(cond: Any, within: float) -> None:
-    async with asyncio.timeout(within):
-        while True:
-            if cond():
-                return
-            await asyncio.sleep(0.02)
-
-
 async def _one(
     candidate: str, batch_size: int, sessions: int, bootstrap: str, admin_dsn: str
 ) -> PipelineResult:
-    name = f"bench_{uuid.uuid4().hex[:8]}"
-    admin = await asyncpg.connect(admin_dsn)
-    await admin.execute(f'CREATE DATABASE "{name}"')
-    await admin.close()
-    dsn = admin_dsn.replace("/postgres?", f"/{name}?", 1)
+    async with scratch_database(admin_dsn) as dsn:
+        return await _measure(candidate, batch_size, sessions, bootstrap, dsn)
+
+
+async def _measure(
+    candidate: str, batch_size: int, sessions: int, bootstrap: str, dsn: str
+) -> PipelineResult:
     prefix = f"bench{uuid.uuid4().hex[:6]}"
     settings = load_settings(
         environ={},
@@ -165,14 +155,14 @@ async def _one(
     )
     app = App(settings)
     task = asyncio.create_task(app.run())
-    await _wait(lambda: app.ownership.loaded, 60)
+    await until(lambda: app.ownership.loaded, 60)
     topics = settings.kafka.topics
     producer = AIOKafkaProducer(bootstrap_servers=bootstrap, linger_ms=20)
     await producer.start()
     now = dt.datetime.now(dt.UTC)
     sent = [await producer.send(topics.directory_events, v, key=b"acme") for v in _directory(now)]
     await asyncio.gather(*sent)
-    await _wait(
+    await until(
         lambda: (
             app.metrics.registry.get_sample_value(
                 "e911_events_total",
@@ -195,7 +185,7 @@ async def _one(
         )
         futures.append(await producer.send(topics.session_events, value, key=user.encode()))
     await asyncio.gather(*futures)
-    await _wait(lambda: len(app.schedule) >= sessions, 300)
+    await until(lambda: len(app.schedule) >= sessions, 300)
     ingest = time.monotonic() - t0
     reg = app.metrics.registry
 
@@ -209,9 +199,9 @@ async def _one(
         )
 
     due_at = login_at.timestamp() + INITIAL_DELAY
-    await _wait(lambda: checked() >= sessions, INITIAL_DELAY + 600)
+    await until(lambda: checked() >= sessions, INITIAL_DELAY + 600)
     drain = time.time() - due_at
-    await _wait(lambda: value("e911_alert_events_published_total") >= sessions // 2, 300)
+    await until(lambda: value("e911_alert_events_published_total") >= sessions // 2, 300)
     publish = time.time() - due_at
     lateness = value("e911_check_lateness_seconds_sum") / max(
         1.0, value("e911_check_lateness_seconds_count")
@@ -220,9 +210,6 @@ async def _one(
     await producer.stop()
     app.request_stop()
     await task
-    admin = await asyncpg.connect(admin_dsn)
-    await admin.execute(f'DROP DATABASE "{name}" WITH (FORCE)')
-    await admin.close()
     return PipelineResult(candidate, sessions, ingest, drain, publish, lateness, raised)
 
 
@@ -240,18 +227,6 @@ def table(results: Sequence[PipelineResult]) -> str:
         "|---|--:|--:|--:|--:|--:|--:|--:|--:|"
     )
     return "\n".join([head, *(r.row() for r in results)])
-
-
-def write_readme(text: str) -> None:
-    readme = README.read_text(encoding="utf-8")
-    block = f"{START}\n{text}\n{END}"
-    if START in readme and END in readme:
-        before = readme.split(START, 1)[0]
-        after = readme.split(END, 1)[1]
-        readme = before + block + after
-    else:
-        readme = readme.rstrip("\n") + "\n\n" + block + "\n"
-    README.write_text(readme, encoding="utf-8")
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -282,7 +257,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     )
     print(text)
     if not args.no_write_readme:
-        write_readme(text)
+        write_section("pipeline", text)
     return 0
 
 

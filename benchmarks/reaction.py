@@ -30,20 +30,17 @@ import time
 import uuid
 from collections.abc import Sequence
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Any
 
 import asyncpg
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
 
+from benchmarks.harness import scratch_database, until, write_section
 from config import load_settings
 from daemon.app import App
 from daemon.embedded import EmbeddedBroker, EmbeddedPostgres
 from daemon.logs import configure_logging
 
-README = Path(__file__).with_name("README.md")
-START = "<!-- reaction:start -->"
-END = "<!-- reaction:end -->"
 HOME_IP = "198.51.100.7"
 
 
@@ -110,12 +107,6 @@ def _directory() -> list[bytes]:
     return events
 
 
-async def _until(cond: Any, within: float) -> None:
-    async with asyncio.timeout(within):
-        while not cond():  # noqa: ASYNC110  polling in-process state set by another task
-            await asyncio.sleep(0.05)
-
-
 class AlertTap:
     """A subscriber of the alert topic that hands over each event as it arrives."""
 
@@ -148,11 +139,11 @@ class AlertTap:
 
 
 async def run(runs: int, bootstrap: str, admin_dsn: str) -> list[Latencies]:
-    name = f"bench_{uuid.uuid4().hex[:8]}"
-    admin = await asyncpg.connect(admin_dsn)
-    await admin.execute(f'CREATE DATABASE "{name}"')
-    await admin.close()
-    dsn = admin_dsn.replace("/postgres?", f"/{name}?", 1)
+    async with scratch_database(admin_dsn) as dsn:
+        return await _measure(runs, bootstrap, dsn)
+
+
+async def _measure(runs: int, bootstrap: str, dsn: str) -> list[Latencies]:
     prefix = f"react{uuid.uuid4().hex[:6]}"
     settings = load_settings(
         environ={},
@@ -185,7 +176,7 @@ async def run(runs: int, bootstrap: str, admin_dsn: str) -> list[Latencies]:
     kafka_resolve: list[float] = []
     sql_raise: list[float] = []
     try:
-        await _until(lambda: app.ownership.loaded, 60)
+        await until(lambda: app.ownership.loaded, 60)
         await tap.start()
         for value in _directory():
             await producer.send_and_wait(topics.directory_events, value, key=b"acme")
@@ -224,9 +215,6 @@ async def run(runs: int, bootstrap: str, admin_dsn: str) -> list[Latencies]:
         await producer.stop()
         app.request_stop()
         await task
-        admin = await asyncpg.connect(admin_dsn)
-        await admin.execute(f'DROP DATABASE "{name}" WITH (FORCE)')
-        await admin.close()
     return [
         Latencies(
             "`user.location_changed` produced → `alert.resolved` received", tuple(kafka_resolve)
@@ -245,18 +233,6 @@ def table(results: Sequence[Latencies]) -> str:
         "| 270,000 | 300,000 | 0 |"
     )
     return "\n".join([head, *(r.row() for r in results), baseline])
-
-
-def write_readme(text: str) -> None:
-    readme = README.read_text(encoding="utf-8")
-    block = f"{START}\n{text}\n{END}"
-    if START in readme and END in readme:
-        before = readme.split(START, 1)[0]
-        after = readme.split(END, 1)[1]
-        readme = before + block + after
-    else:
-        readme = readme.rstrip("\n") + "\n\n" + block + "\n"
-    README.write_text(readme, encoding="utf-8")
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -285,7 +261,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     )
     print(text)
     if not args.no_write_readme:
-        write_readme(text)
+        write_section("reaction", text)
     return 0
 
 

@@ -1,0 +1,50 @@
+"""Plumbing the daemon benchmarks share: a scratch database, waiting, the README section.
+
+Kept apart so that each benchmark file holds only what it measures.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import uuid
+from collections.abc import AsyncIterator, Callable
+from pathlib import Path
+
+import asyncpg
+
+README = Path(__file__).with_name("README.md")
+
+
+@contextlib.asynccontextmanager
+async def scratch_database(admin_dsn: str) -> AsyncIterator[str]:
+    """A fresh database on the embedded PostgreSQL, dropped afterwards; yields its DSN."""
+    name = f"bench_{uuid.uuid4().hex[:8]}"
+    admin = await asyncpg.connect(admin_dsn)
+    await admin.execute(f'CREATE DATABASE "{name}"')
+    await admin.close()
+    try:
+        yield admin_dsn.replace("/postgres?", f"/{name}?", 1)
+    finally:
+        admin = await asyncpg.connect(admin_dsn)
+        await admin.execute(f'DROP DATABASE "{name}" WITH (FORCE)')
+        await admin.close()
+
+
+async def until(condition: Callable[[], object], within: float) -> None:
+    """Poll in-process state that another task changes (metrics, the schedule)."""
+    async with asyncio.timeout(within):
+        while not condition():  # noqa: ASYNC110  no event exists for these states
+            await asyncio.sleep(0.02)
+
+
+def write_section(name: str, text: str, readme: Path = README) -> None:
+    """Replace the text between ``<!-- name:start -->`` and ``<!-- name:end -->``."""
+    start, end = f"<!-- {name}:start -->", f"<!-- {name}:end -->"
+    content = readme.read_text(encoding="utf-8")
+    block = f"{start}\n{text}\n{end}"
+    if start in content and end in content:
+        content = content.split(start, 1)[0] + block + content.split(end, 1)[1]
+    else:
+        content = content.rstrip("\n") + "\n\n" + block + "\n"
+    readme.write_text(content, encoding="utf-8")
