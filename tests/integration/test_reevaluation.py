@@ -261,3 +261,45 @@ async def test_changes_missed_while_not_listening_are_caught_up(
         # The reason comes from the stored state, not from how the change was heard.
         assert resolved.data["reason"] == "location_updated"
     assert await running.stop() == 0
+
+
+async def test_user_toggle_applies_at_once_both_ways(
+    broker, topics, make_settings, start_app, database
+):
+    running = await start_app(make_settings(checks=LONG))
+    app = running.app
+    async with (
+        Producer(broker.bootstrap_servers) as p,
+        TopicWatcher(broker.bootstrap_servers, topics.alerts) as alerts,
+    ):
+        # The account toggle is off, so each user's own toggle decides.
+        users = {"u1": (True, "hq")}
+        await p.send_all(topics.directory_events, directory(account_on=False, users=users), "acme")
+        await p.send(topics.session_events, login("acme", "u1", "s1", HOME_IP), key="u1")
+        first = (await alerts.wait_count("e911.alert.raised", 1))[0].data
+
+        started = time.perf_counter()
+        await p.send(
+            topics.directory_events,
+            ce(
+                "e911.user.upserted",
+                {
+                    "account_id": "acme",
+                    "user_id": "u1",
+                    "e911_recommendations": False,
+                    "e911_location_id": "hq",
+                },
+            ),
+            key="acme",
+        )
+        resolved = (await alerts.wait_count("e911.alert.resolved", 1, within=5))[0].data
+        assert time.perf_counter() - started < 2.0
+        assert resolved["alert_id"] == first["alert_id"]
+        assert resolved["reason"] == "recommendations_disabled"
+
+        # Turned back on by SQL: the mismatch is raised again at once, as a new alert.
+        await _sql(database, "UPDATE users SET e911_recommendations = true")
+        again = (await alerts.wait_count("e911.alert.raised", 2, within=5))[1].data
+        assert again["alert_id"] != first["alert_id"]
+        assert sample(app, "e911_check_lateness_seconds_count") == 1  # one scheduled check
+    assert await running.stop() == 0
