@@ -171,13 +171,23 @@ class AlertStore:
         conn: asyncpg.Connection,
         resolved: Sequence[ResolvedAlert],
         raised: Sequence[RaisedAlert],
-    ) -> None:
-        """Resolutions first: the open-alert unique index allows one open per session."""
+    ) -> list[ResolvedAlert]:
+        """Resolutions first: the open-alert unique index allows one open per session.
+
+        Returns the resolutions that took effect: an alert already resolved by someone
+        else (a dismissal, another check) gets no second event.
+        """
         if resolved:
-            await conn.executemany(
-                SQL["resolve_alert"],
-                [(a.alert_id, a.resolved_at, str(a.reason)) for a in resolved],
-            )
+            done = {
+                r["alert_id"]
+                for r in await conn.fetch(
+                    SQL["resolve_alerts"],
+                    [a.alert_id for a in resolved],
+                    [a.resolved_at for a in resolved],
+                    [str(a.reason) for a in resolved],
+                )
+            }
+            resolved = [a for a in resolved if a.alert_id in done]
         if raised:
             await conn.executemany(
                 SQL["insert_alert"],
@@ -201,6 +211,7 @@ class AlertStore:
             await conn.executemany(
                 SQL["enqueue"], [(e.partition, e.topic, e.key, e.value) for e in events]
             )
+        return list(resolved)
 
     async def resolve_sessions(
         self,
@@ -213,9 +224,7 @@ class AlertStore:
         if not session_ids:
             return []
         records = await conn.fetch(SQL["open_alerts_of_sessions"], list(session_ids))
-        resolved = [_resolved(r, reason, at) for r in records]
-        await self.apply(conn, resolved, [])
-        return resolved
+        return await self.apply(conn, [_resolved(r, reason, at) for r in records], [])
 
     async def dismiss(
         self,
@@ -228,9 +237,8 @@ class AlertStore:
         record = await conn.fetchrow(SQL["open_alert_by_id"], alert_id, session_id)
         if record is None:
             return None
-        resolved = _resolved(record, ResolveReason.DISMISSED, at)
-        await self.apply(conn, [resolved], [])
-        return resolved
+        done = await self.apply(conn, [_resolved(record, ResolveReason.DISMISSED, at)], [])
+        return done[0] if done else None
 
     async def snoozed(
         self, conn: asyncpg.Connection, session_ids: Sequence[str], since: dt.datetime

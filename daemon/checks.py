@@ -1,8 +1,9 @@
 """Running a batch of checks: read, decide (pure), write transitions, in one transaction.
 
-The open alert is read from the database under the session's row lock, never from
-memory, so two instances that briefly both own a partition during a handover still
-cannot raise the same alert twice.
+The open alert is read from the database after the session's row lock is taken, never
+from memory, so two checks of one session (the tick and an immediate re-evaluation,
+or two instances that briefly both own a partition during a handover) are serialised
+and the second sees what the first decided: no alert is raised or resolved twice.
 """
 
 from __future__ import annotations
@@ -54,9 +55,10 @@ class CheckRunner:
     ) -> CheckReport:
         """Check the given sessions on ``conn``'s transaction; ended ones are skipped."""
         report = CheckReport()
-        rows = await conn.fetch(SQL["check_rows"], sorted(set(session_ids)))
-        if not rows:
+        locked = await conn.fetch(SQL["lock_check_sessions"], sorted(set(session_ids)))
+        if not locked:
             return report
+        rows = await conn.fetch(SQL["check_rows"], [r["session_id"] for r in locked])
         versions = {r["account_id"]: r["dir_version"] for r in rows if r["account_known"]}
         snapshots = await self._cache.get_many(conn, versions)
         checked: list[tuple[asyncpg.Record, Verdict, OpenAlert | None]] = []
@@ -108,7 +110,7 @@ class CheckRunner:
             if verdict.outcome is Outcome.MISMATCH and decision.snoozed:
                 log.info("alert_snoozed", session_id=sid, account_id=r["account_id"])
         if report.resolved or report.raised:
-            await self._alerts.apply(conn, report.resolved, report.raised)
+            report.resolved = await self._alerts.apply(conn, report.resolved, report.raised)
         if seq_updates:
             await conn.executemany(SQL["set_alert_seq"], seq_updates)
         return report

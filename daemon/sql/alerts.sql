@@ -1,6 +1,9 @@
--- name: resolve_alert
-UPDATE alerts SET resolved_at = $2, reason = $3
-WHERE alert_id = $1 AND resolved_at IS NULL;
+-- name: resolve_alerts
+-- Only alerts still open are resolved; the caller publishes an event for those alone.
+UPDATE alerts a SET resolved_at = r.resolved_at, reason = r.reason
+FROM unnest($1::text[], $2::timestamptz[], $3::text[]) AS r(alert_id, resolved_at, reason)
+WHERE a.alert_id = r.alert_id AND a.resolved_at IS NULL
+RETURNING a.alert_id;
 
 -- name: insert_alert
 INSERT INTO alerts (alert_id, session_id, account_id, user_id, kafka_partition,

@@ -1,5 +1,15 @@
+-- name: lock_check_sessions
+-- Taken first, in its own statement (sorted: no deadlock). Under READ COMMITTED a
+-- statement that waited for a lock still reads the other tables as they were before
+-- it waited; check_rows runs after the locks are held, so it sees whatever the
+-- transaction it waited for committed (an alert just raised, resolved or dismissed).
+SELECT session_id FROM sessions
+WHERE session_id = ANY($1::text[]) AND ended_at IS NULL
+ORDER BY session_id
+FOR UPDATE;
+
 -- name: check_rows
--- Everything one check needs, read under the session row lock (sorted: no deadlock).
+-- Everything one check needs, read while lock_check_sessions holds the rows.
 SELECT s.session_id, s.account_id, s.user_id, host(s.ip) AS ip, s.logged_in_at,
        s.kafka_partition, s.alert_seq,
        (a.account_id IS NOT NULL) AS account_known,
@@ -16,8 +26,7 @@ LEFT JOIN users u ON u.account_id = s.account_id AND u.user_id = s.user_id
 LEFT JOIN directory_versions v ON v.account_id = s.account_id
 LEFT JOIN alerts al ON al.session_id = s.session_id AND al.resolved_at IS NULL
 WHERE s.session_id = ANY($1::text[]) AND s.ended_at IS NULL
-ORDER BY s.session_id
-FOR UPDATE OF s;
+ORDER BY s.session_id;
 
 -- name: set_alert_seq
 UPDATE sessions SET alert_seq = $2 WHERE session_id = $1;
