@@ -615,7 +615,7 @@ class App:
             self.cache.clear()
         self.cache.invalidate(changes.invalidated_accounts())
         parts = sorted(self.ownership.partitions)
-        if not parts or not (changes.accounts or changes.users):
+        if not parts or not (changes.everything or changes.accounts or changes.users):
             return 0
         users = sorted(changes.users)
         # A session before its first check is left to it: the initial delay lets a
@@ -625,11 +625,13 @@ class App:
         async def find() -> list[str]:
             async with pool.acquire() as conn:
                 rows = []
-                if changes.accounts:
+                if changes.everything:
+                    rows += await conn.fetch(REEVALUATE_SQL["sessions_of_partitions"], parts)
+                elif changes.accounts:
                     rows += await conn.fetch(
                         REEVALUATE_SQL["sessions_of_accounts"], sorted(changes.accounts), parts
                     )
-                if users:
+                if users and not changes.everything:
                     rows += await conn.fetch(
                         REEVALUATE_SQL["sessions_of_users"],
                         [a for a, _ in users],

@@ -4,6 +4,12 @@ SELECT session_id, logged_in_at
 FROM sessions
 WHERE account_id = ANY($1::text[]) AND kafka_partition = ANY($2::int[]) AND ended_at IS NULL;
 
+-- name: sessions_of_partitions
+-- Every owned, live session: after a notice that says "everything changed".
+SELECT session_id, logged_in_at
+FROM sessions
+WHERE kafka_partition = ANY($1::int[]) AND ended_at IS NULL;
+
 -- name: sessions_of_users
 -- The owned, live sessions of changed users.
 SELECT s.session_id, s.logged_in_at

@@ -133,6 +133,17 @@ async def test_directory_triggers_notify_what_a_check_reads(database):
         assert await expect("DELETE FROM users WHERE user_id = 'u'") == [
             {"k": "user", "a": "a", "u": "u"}
         ]
+        # TRUNCATE fires no row trigger: it says "everything" and bumps every version.
+        version = await writer.fetchval("SELECT version FROM directory_versions")
+        assert await expect("TRUNCATE ip_group_networks") == [{"k": "all"}]
+        assert await writer.fetchval("SELECT version FROM directory_versions") == version + 1
+        # An insert that brings its own (old) updated_at still says when it happened.
+        await writer.execute(
+            "INSERT INTO users (account_id, user_id, updated_at) VALUES ('a', 'old', 'epoch')"
+        )
+        assert await writer.fetchval(
+            "SELECT updated_at > now() - interval '1 minute' FROM users WHERE user_id = 'old'"
+        )
         # updated_at follows every update, whoever forgets to set it (for catching up).
         before = await writer.fetchval("SELECT updated_at FROM locations WHERE location_id='l1'")
         await writer.execute("UPDATE locations SET name = 'L1' WHERE location_id = 'l1'")

@@ -303,3 +303,24 @@ async def test_user_toggle_applies_at_once_both_ways(
         assert again["alert_id"] != first["alert_id"]
         assert sample(app, "e911_check_lateness_seconds_count") == 1  # one scheduled check
     assert await running.stop() == 0
+
+
+async def test_truncating_a_directory_table_reevaluates_every_owned_session(
+    broker, topics, make_settings, start_app, database
+):
+    running = await start_app(make_settings(checks=LONG))
+    app = running.app
+    async with (
+        Producer(broker.bootstrap_servers) as p,
+        TopicWatcher(broker.bootstrap_servers, topics.alerts) as alerts,
+    ):
+        await p.send_all(topics.directory_events, directory(), "acme")
+        await p.send(topics.session_events, login("acme", "u1", "s1", HOME_IP), key="u1")
+        await alerts.wait_count("e911.alert.raised", 1)
+        assert "acme" in app.cache
+        # No network is left: the assigned location cannot be told apart any more.
+        await _sql(database, "TRUNCATE ip_group_networks")
+        resolved = (await alerts.wait_count("e911.alert.resolved", 1, within=5))[0].data
+        assert resolved["reason"] == "location_matched"
+        assert sample(app, "e911_directory_notices_total", kind="all") == 1
+    assert await running.stop() == 0

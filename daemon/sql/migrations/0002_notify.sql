@@ -10,9 +10,10 @@
 --   account    the account toggle changed, or the account appeared or went away
 --   user       a user's toggle or assigned location changed, or the user came or went
 --   directory  a location, IP group or IP group network changed
---   all        ids too long for a NOTIFY payload (8000 bytes; inputs are validated to
---              256 characters, so only hand-written SQL gets here): drop every cached
---              snapshot, and let the scheduled checks pick the change up
+--   all        a TRUNCATE of a directory table, or ids too long for a NOTIFY payload
+--              (8000 bytes; inputs are validated to 256 characters, so only
+--              hand-written SQL gets there): every snapshot goes and every session is
+--              re-evaluated
 
 CREATE FUNCTION e911_notify(kind text, acct text, usr text) RETURNS void
 LANGUAGE plpgsql AS $$
@@ -85,6 +86,28 @@ BEGIN
 END;
 $$;
 
+-- TRUNCATE fires no row trigger: say "everything changed", and bump every version so
+-- that scheduled checks reload their snapshots even if the notice is missed.
+CREATE FUNCTION e911_notify_truncate() RETURNS trigger
+LANGUAGE plpgsql AS $$
+BEGIN
+    UPDATE directory_versions SET version = version + 1, updated_at = now();
+    PERFORM pg_notify('e911_directory', '{"k": "all"}');
+    RETURN NULL;
+END;
+$$;
+
+CREATE TRIGGER accounts_truncate AFTER TRUNCATE ON accounts
+    FOR EACH STATEMENT EXECUTE FUNCTION e911_notify_truncate();
+CREATE TRIGGER users_truncate AFTER TRUNCATE ON users
+    FOR EACH STATEMENT EXECUTE FUNCTION e911_notify_truncate();
+CREATE TRIGGER locations_truncate AFTER TRUNCATE ON locations
+    FOR EACH STATEMENT EXECUTE FUNCTION e911_notify_truncate();
+CREATE TRIGGER ip_groups_truncate AFTER TRUNCATE ON ip_groups
+    FOR EACH STATEMENT EXECUTE FUNCTION e911_notify_truncate();
+CREATE TRIGGER ip_group_networks_truncate AFTER TRUNCATE ON ip_group_networks
+    FOR EACH STATEMENT EXECUTE FUNCTION e911_notify_truncate();
+
 CREATE TRIGGER accounts_notify AFTER INSERT OR UPDATE OR DELETE ON accounts
     FOR EACH ROW EXECUTE FUNCTION e911_notify_account();
 CREATE TRIGGER users_notify AFTER INSERT OR UPDATE OR DELETE ON users
@@ -97,8 +120,9 @@ CREATE TRIGGER ip_group_networks_notify AFTER INSERT OR UPDATE OR DELETE ON ip_g
     FOR EACH ROW EXECUTE FUNCTION e911_notify_directory();
 
 -- What a reconnecting listener reads to catch up on the notices it missed: every
--- directory row says when it last changed, whoever changed it, and so does each
--- account's directory version (deletes leave no row behind, but they bump it).
+-- directory row says when it last changed, whoever changed it and whatever
+-- updated_at they wrote, and so does each account's directory version (deletes leave
+-- no row behind, but they bump it).
 CREATE FUNCTION e911_touch() RETURNS trigger
 LANGUAGE plpgsql AS $$
 BEGIN
@@ -107,13 +131,13 @@ BEGIN
 END;
 $$;
 
-CREATE TRIGGER accounts_touch BEFORE UPDATE ON accounts
+CREATE TRIGGER accounts_touch BEFORE INSERT OR UPDATE ON accounts
     FOR EACH ROW EXECUTE FUNCTION e911_touch();
-CREATE TRIGGER users_touch BEFORE UPDATE ON users
+CREATE TRIGGER users_touch BEFORE INSERT OR UPDATE ON users
     FOR EACH ROW EXECUTE FUNCTION e911_touch();
-CREATE TRIGGER locations_touch BEFORE UPDATE ON locations
+CREATE TRIGGER locations_touch BEFORE INSERT OR UPDATE ON locations
     FOR EACH ROW EXECUTE FUNCTION e911_touch();
-CREATE TRIGGER ip_groups_touch BEFORE UPDATE ON ip_groups
+CREATE TRIGGER ip_groups_touch BEFORE INSERT OR UPDATE ON ip_groups
     FOR EACH ROW EXECUTE FUNCTION e911_touch();
 
 ALTER TABLE directory_versions ADD COLUMN updated_at timestamptz NOT NULL DEFAULT now();
