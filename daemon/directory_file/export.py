@@ -115,6 +115,20 @@ class _Dumper(yaml.SafeDumper):
         super().increase_indent(flow, False)
 
 
+# Characters a YAML reader folds or drops outside a double-quoted scalar (line breaks
+# other than \n, and anything not printable): such a string must keep its escapes.
+_FRAGILE = frozenset("\x85\u2028\u2029\r\ufeff")
+
+
+def _represent_str(dumper: yaml.SafeDumper, value: str) -> yaml.ScalarNode:
+    if any(c in _FRAGILE or not c.isprintable() for c in value):
+        return dumper.represent_scalar("tag:yaml.org,2002:str", value, style='"')
+    return dumper.represent_str(value)
+
+
+_Dumper.add_representer(str, _represent_str)
+
+
 def render(document: Mapping[str, Any], fmt: str) -> str:
     if fmt == "json":
         return json.dumps(document, indent=2, ensure_ascii=False) + "\n"

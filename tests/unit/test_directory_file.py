@@ -494,6 +494,31 @@ def test_ids_and_names_are_valid_in_a_file_exactly_when_they_are_in_an_event(ide
     assert (in_file == []) == event
 
 
+@settings(max_examples=300, deadline=None)
+@given(
+    name=st.text(
+        st.sampled_from(["a", " ", "\t", "\n", "\x85", "\u2028", "\u2029", "\ufeff", "'", '"'])
+        | st.characters(),
+        min_size=1,
+        max_size=20,
+    )
+)
+def test_any_valid_string_survives_an_export_in_both_syntaxes(name):
+    """YAML folds some line breaks (NEL, LS, PS) outside double quotes: a name must
+    come back exactly, or a re-import would rename (and --prune delete) an entity."""
+    location = {
+        "location_id": name,
+        "name": name,
+        "address": {"street": name, "city": "c", "country": "US"},
+    }
+    doc = {"accounts": [{"account_id": name, "locations": [location]}]}
+    if errors(json.dumps(doc), "json"):
+        return  # not a valid id or name to begin with
+    for fmt in ("yaml", "json"):
+        back = parse(render(doc, fmt), fmt)
+        assert back == doc, fmt
+
+
 # ---- duplicates and references ------------------------------------------------------------
 
 
