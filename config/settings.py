@@ -92,6 +92,18 @@ class ChecksSettings(_Section):
     # How often the LISTEN connection is probed; a lost one is also noticed at once.
     listener_keepalive_seconds: float = Field(default=5.0, gt=0, le=300)
 
+    @model_validator(mode="after")
+    def _snooze_outlives_nothing(self) -> ChecksSettings:
+        # A snooze is read from the dismissed alert's row, which the sweep purges
+        # after max(alert_retention, session_ttl): a longer snooze would end early.
+        kept = max(self.alert_retention_seconds, self.session_ttl_seconds)
+        if self.dismiss_snooze_seconds > kept:
+            raise ValueError(
+                "dismiss_snooze_seconds must not exceed max(alert_retention_seconds, "
+                f"session_ttl_seconds) = {kept:g}: dismissed alerts are purged after that"
+            )
+        return self
+
 
 class HttpSettings(_Section):
     host: str = "0.0.0.0"  # noqa: S104  a daemon in a container listens on every interface

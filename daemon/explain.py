@@ -310,7 +310,8 @@ def _sentence(
         return (
             f"undetermined: the IP is on none of the account's networks and {assigned.name} "
             "has no IP groups, so its network cannot be confirmed: no alert (an open one is "
-            "resolved as location_matched)"
+            "resolved: location_updated if the assigned location changed since it was raised, "
+            "else location_matched)"
         )
     rec = verdict.recommendation
     assert rec is not None  # noqa: S101  a mismatch always carries a recommendation

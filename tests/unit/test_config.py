@@ -253,3 +253,14 @@ def test_masked_settings_hides_the_sasl_password() -> None:
 
 def test_masked_settings_without_sasl_password() -> None:
     assert masked_settings(load())["kafka"]["sasl_password"] is None
+
+
+def test_a_snooze_longer_than_dismissed_alerts_are_kept_is_refused() -> None:
+    env = {
+        "E911_CHECKS__DISMISS_SNOOZE_SECONDS": "90000",
+        "E911_CHECKS__ALERT_RETENTION_SECONDS": "86400",
+        "E911_CHECKS__SESSION_TTL_SECONDS": "43200",
+    }
+    with pytest.raises(ConfigError, match="dismiss_snooze_seconds"):
+        load(env)
+    assert load({**env, "E911_CHECKS__ALERT_RETENTION_SECONDS": "90000"}).checks
