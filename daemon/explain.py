@@ -111,6 +111,12 @@ class ActiveSession:
     open_alert_id: str | None = None
     open_alert_fingerprint: str | None = None
     open_alert_raised_at: dt.datetime | None = None
+    # Fingerprints the user dismissed on this session, with when each snooze ends: a
+    # mismatch with one of them is not raised again until then ("why no alert?").
+    snoozed: tuple[tuple[str, dt.datetime], ...] = ()
+
+    def snoozed_until(self, fingerprint: str | None) -> dt.datetime | None:
+        return next((until for fp, until in self.snoozed if fp == fingerprint), None)
 
 
 @dataclass(frozen=True, slots=True)
@@ -470,6 +476,9 @@ def to_json(ex: Explanation) -> dict[str, Any]:
                     "same_fingerprint": ex.fingerprint is not None
                     and s.open_alert_fingerprint == ex.fingerprint,
                 },
+                "snoozed_until": _iso(s.snoozed_until(ex.fingerprint))
+                if ex.fingerprint is not None
+                else None,
             }
             for s in ex.sessions
         ],
@@ -555,6 +564,9 @@ def render_text(ex: Explanation) -> str:
                     else f"fingerprint {s.open_alert_fingerprint}"
                 )
                 line += f"  open alert {s.open_alert_id} ({same})"
+            until = s.snoozed_until(ex.fingerprint) if ex.fingerprint is not None else None
+            if until is not None:
+                line += f"  snoozed until {_iso(until)} (the user dismissed this mismatch)"
             add(line)
     return "\n".join(lines)
 
@@ -565,7 +577,12 @@ SQL = load_queries("explain.sql")
 
 
 async def load_explanation(
-    conn: asyncpg.Connection, *, account_id: str, user_id: str, ip: IpInput
+    conn: asyncpg.Connection,
+    *,
+    account_id: str,
+    user_id: str,
+    ip: IpInput,
+    snooze: dt.timedelta = dt.timedelta(hours=1),
 ) -> Explanation:
     """Read everything in one read-only snapshot, then explain it (pure)."""
     async with conn.transaction(isolation="repeatable_read", readonly=True):
@@ -574,6 +591,11 @@ async def load_explanation(
         loc_rows = await conn.fetch(SQL["locations"], account_id)
         group_rows = await conn.fetch(SQL["ip_groups"], account_id)
         session_rows = await conn.fetch(SQL["sessions"], account_id, user_id)
+        snoozes: dict[str, list[tuple[str, dt.datetime]]] = {}
+        for r in await conn.fetch(SQL["snoozes"], account_id, user_id, snooze):
+            snoozes.setdefault(r["session_id"], []).append(
+                (r["fingerprint"], r["dismissed_at"] + snooze)
+            )
     return build_explanation(
         account_id=account_id,
         user_id=user_id,
@@ -601,6 +623,7 @@ async def load_explanation(
                 r["alert_id"],
                 r["fingerprint"],
                 r["raised_at"],
+                tuple(snoozes.get(r["session_id"], ())),
             )
             for r in session_rows
         ],
@@ -625,7 +648,13 @@ async def explain_command(
     )
     try:
         async with pool.acquire() as conn:
-            ex = await load_explanation(conn, account_id=account, user_id=user, ip=parsed)
+            ex = await load_explanation(
+                conn,
+                account_id=account,
+                user_id=user,
+                ip=parsed,
+                snooze=dt.timedelta(seconds=settings.checks.dismiss_snooze_seconds),
+            )
     except asyncpg.UndefinedTableError as exc:
         raise DatabaseError(
             f"the e911d schema is missing ({exc}): run `e911d migrate`", transient=False

@@ -33,3 +33,12 @@ LEFT JOIN alerts al ON al.session_id = s.session_id AND al.resolved_at IS NULL
 WHERE s.account_id = $1 AND s.user_id = $2 AND s.ended_at IS NULL
 ORDER BY s.logged_in_at, s.session_id
 LIMIT 100;
+
+-- name: snoozes
+-- Mismatches the user dismissed on a session less than dismiss_snooze ago: the daemon
+-- does not raise the same fingerprint there again until the snooze ends.
+SELECT session_id, fingerprint, max(resolved_at) AS dismissed_at
+FROM alerts
+WHERE account_id = $1 AND user_id = $2 AND reason = 'dismissed'
+  AND resolved_at >= now() - $3::interval
+GROUP BY session_id, fingerprint;

@@ -11,6 +11,7 @@ import sys
 from pathlib import Path
 from typing import Any
 
+import asyncpg
 import pytest
 
 from consumers.events import (
@@ -168,6 +169,7 @@ async def test_mismatch_ip_group_match(directory_db: str) -> None:
                 "raised_at": "2026-11-26T09:00:00Z",
                 "same_fingerprint": True,
             },
+            "snoozed_until": None,
         }
     ]
     text = await explain_text(directory_db, "u1", HOME_IP)
@@ -177,6 +179,28 @@ async def test_mismatch_ip_group_match(directory_db: str) -> None:
     assert "Why          mismatch: the IP is on the network of Home office" in text
     assert "home-net (home-net) -> home (Home office)  <- winner" in text
     assert "open alert alert-1 (same fingerprint as above)" in text
+
+
+async def test_a_dismissed_mismatch_shows_its_snooze(directory_db: str) -> None:
+    """ "Why did I get no alert?": the user dismissed this mismatch a minute ago."""
+    conn = await asyncpg.connect(directory_db)
+    try:
+        await conn.execute(
+            "UPDATE alerts SET resolved_at = now() - interval '1 minute', reason = 'dismissed'"
+        )
+        until = await conn.fetchval("SELECT resolved_at + interval '1 hour' FROM alerts")
+    finally:
+        await conn.close()
+    data = await explain_json(directory_db, "u1", HOME_IP)
+    session = data["sessions"][0]
+    assert session["open_alert"] is None
+    assert dt.datetime.fromisoformat(session["snoozed_until"]) == until
+    text = await explain_text(directory_db, "u1", HOME_IP)
+    assert "snoozed until" in text and "the user dismissed this mismatch" in text
+    # Another IP, another mismatch: not snoozed.
+    assert (await explain_json(directory_db, "u1", ELSEWHERE))["sessions"][0][
+        "snoozed_until"
+    ] is None
 
 
 async def test_mismatch_all_locations(directory_db: str) -> None:

@@ -404,6 +404,7 @@ def test_json_shape_is_stable() -> None:
             "raised_at": "2026-11-26T09:00:00Z",
             "same_fingerprint": True,
         },
+        "snoozed_until": None,
     }
     assert data["sessions"][1]["open_alert"] is None
     assert data["sessions"][1]["same_ip"] is False
