@@ -17,7 +17,6 @@ from tests.support import (
     TopicWatcher,
     ce,
     directory,
-    dismissed,
     eventually,
     ip_changed,
     login,
@@ -223,37 +222,6 @@ async def test_no_assigned_location(broker, topics, make_settings, start_app):
         assert [x["location_id"] for x in a1["recommendation"]["locations"]] == ["home"]
         assert a2["recommendation"]["kind"] == "all_locations"
         assert len(a2["recommendation"]["locations"]) == 3
-    finally:
-        await _teardown(running, p, alerts)
-
-
-async def test_dismissal_resolves_and_snoozes_the_same_fingerprint(
-    broker, topics, make_settings, start_app
-):
-    running, p, alerts = await _setup(broker, topics, make_settings, start_app)
-    app = running.app
-    try:
-        await p.send(topics.session_events, login("acme", "u1", "s1", HOME_IP), key="u1")
-        first = (await alerts.wait_count("e911.alert.raised", 1))[0].data
-        # A dismissal naming another alert changes nothing.
-        await p.send(topics.session_events, dismissed("acme", "u1", "s1", "not-it"), key="u1")
-        await p.send(
-            topics.session_events, dismissed("acme", "u1", "s1", first["alert_id"]), key="u1"
-        )
-        resolved = await alerts.wait_count("e911.alert.resolved", 1)
-        assert sample(app, "e911_dismissals_ignored_total") == 1
-        assert resolved[0].data["reason"] == "dismissed"
-        assert resolved[0].data["alert_id"] == first["alert_id"]
-        checks_before = sample(app, "e911_checks_total", outcome="mismatch")
-        await eventually(
-            lambda: sample(app, "e911_checks_total", outcome="mismatch") >= checks_before + 3
-        )
-        assert len(alerts.of_type("e911.alert.raised")) == 1  # snoozed
-        # A different mismatch is raised as usual.
-        await p.send(topics.session_events, ip_changed("acme", "u1", "s1", ELSEWHERE), key="u1")
-        raised = await alerts.wait_count("e911.alert.raised", 2)
-        assert raised[1].data["recommendation"]["kind"] == "all_locations"
-        assert len(alerts.of_type("e911.alert.resolved")) == 1
     finally:
         await _teardown(running, p, alerts)
 
