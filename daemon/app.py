@@ -613,7 +613,7 @@ class App:
         pool = self.pool
         if changes.everything:
             self.cache.clear()
-        self.cache.invalidate(changes.invalidated_accounts())
+        self.cache.invalidate(changes.accounts)
         parts = sorted(self.ownership.partitions)
         if not parts or not (changes.everything or changes.accounts or changes.users):
             return 0
@@ -622,25 +622,34 @@ class App:
         # fresh login settle (VPN, roaming) before anyone is told they are elsewhere.
         first_due = utcnow() - dt.timedelta(seconds=self.settings.checks.initial_delay_seconds)
 
-        async def find() -> list[str]:
+        async def find() -> list[asyncpg.Record]:
             async with pool.acquire() as conn:
-                rows = []
+                rows: list[asyncpg.Record] = []
                 if changes.everything:
-                    rows += await conn.fetch(REEVALUATE_SQL["sessions_of_partitions"], parts)
-                elif changes.accounts:
                     rows += await conn.fetch(
-                        REEVALUATE_SQL["sessions_of_accounts"], sorted(changes.accounts), parts
+                        REEVALUATE_SQL["sessions_of_partitions"], parts, first_due
                     )
-                if users and not changes.everything:
+                    return rows
+                if changes.accounts:
+                    rows += await conn.fetch(
+                        REEVALUATE_SQL["sessions_of_accounts"],
+                        sorted(changes.accounts),
+                        parts,
+                        first_due,
+                    )
+                if users:
                     rows += await conn.fetch(
                         REEVALUATE_SQL["sessions_of_users"],
                         [a for a, _ in users],
                         [u for _, u in users],
                         parts,
+                        first_due,
                     )
-                return sorted({r["session_id"] for r in rows if r["logged_in_at"] <= first_due})
+                return rows
 
-        ordered = await retrying("reevaluate_find", find, stop=self._stop)
+        ordered = sorted(
+            {r["session_id"] for r in await retrying("reevaluate_find", find, stop=self._stop)}
+        )
         size = self.settings.checks.batch_size
         for i in range(0, len(ordered), size):
             await self.check_sessions(ordered[i : i + size])

@@ -102,10 +102,6 @@ class PendingChanges:
             out.users = {k for k in out.users if k[0] not in crowded}
         return out
 
-    def invalidated_accounts(self) -> set[str]:
-        """Accounts whose cached snapshot must go (users live outside the snapshot)."""
-        return set(self.accounts)
-
 
 @dataclass(frozen=True, slots=True)
 class ListenerConfig:

@@ -1,21 +1,23 @@
+-- The owned, live sessions past their first check ($first_due: now - initial_delay)
+-- of what changed; a session before its first check is left to that check.
+
 -- name: sessions_of_accounts
--- The owned, live sessions of accounts whose toggle or directory changed.
-SELECT session_id, logged_in_at
+SELECT session_id
 FROM sessions
-WHERE account_id = ANY($1::text[]) AND kafka_partition = ANY($2::int[]) AND ended_at IS NULL;
+WHERE account_id = ANY($1::text[]) AND kafka_partition = ANY($2::int[])
+  AND ended_at IS NULL AND logged_in_at <= $3;
 
 -- name: sessions_of_partitions
--- Every owned, live session: after a notice that says "everything changed".
-SELECT session_id, logged_in_at
+-- After a notice that says "everything changed".
+SELECT session_id
 FROM sessions
-WHERE kafka_partition = ANY($1::int[]) AND ended_at IS NULL;
+WHERE kafka_partition = ANY($1::int[]) AND ended_at IS NULL AND logged_in_at <= $2;
 
 -- name: sessions_of_users
--- The owned, live sessions of changed users.
-SELECT s.session_id, s.logged_in_at
+SELECT s.session_id
 FROM unnest($1::text[], $2::text[]) AS c(account_id, user_id)
 JOIN sessions s ON s.account_id = c.account_id AND s.user_id = c.user_id
-WHERE s.kafka_partition = ANY($3::int[]) AND s.ended_at IS NULL;
+WHERE s.kafka_partition = ANY($3::int[]) AND s.ended_at IS NULL AND s.logged_in_at <= $4;
 
 -- name: changed_since
 -- What changed while the listener was not listening (see 0002_notify.sql).

@@ -56,7 +56,6 @@ def test_pending_changes_coalesce_and_drain() -> None:
     assert not pending and pending.accounts == set() and pending.users == set()
     assert drained.accounts == {"acme"}
     assert drained.users == {("acme", "alice"), ("globex", "bob")}
-    assert drained.invalidated_accounts() == {"acme"}
     assert not drained.everything
 
 

@@ -35,52 +35,22 @@ BEGIN
 END;
 $$;
 
-CREATE FUNCTION e911_notify_account() RETURNS trigger
+-- One row trigger for every table; its argument names the kind. Only users carry a
+-- user_id, read through jsonb: PL/pgSQL rejects NEW.user_id on the other tables even
+-- in a branch that is not taken. Updates that change
+-- nothing a check reads (say, only updated_at) are filtered out by the triggers' WHEN.
+CREATE FUNCTION e911_notify_row() RETURNS trigger
 LANGUAGE plpgsql AS $$
-BEGIN
-    IF TG_OP = 'UPDATE' AND OLD.account_id = NEW.account_id
-       AND OLD.e911_recommendations = NEW.e911_recommendations THEN
-        RETURN NULL;  -- nothing a check reads changed
-    END IF;
-    IF TG_OP <> 'INSERT' THEN
-        PERFORM e911_notify('account', OLD.account_id, NULL);
-    END IF;
-    IF TG_OP <> 'DELETE' THEN
-        PERFORM e911_notify('account', NEW.account_id, NULL);
-    END IF;
-    RETURN NULL;
-END;
-$$;
-
-CREATE FUNCTION e911_notify_user() RETURNS trigger
-LANGUAGE plpgsql AS $$
-BEGIN
-    IF TG_OP = 'UPDATE' AND OLD.account_id = NEW.account_id AND OLD.user_id = NEW.user_id THEN
-        IF OLD.e911_recommendations = NEW.e911_recommendations
-           AND OLD.e911_location_id IS NOT DISTINCT FROM NEW.e911_location_id THEN
-            RETURN NULL;  -- nothing a check reads changed
-        END IF;
-        PERFORM e911_notify('user', NEW.account_id, NEW.user_id);
-        RETURN NULL;
-    END IF;
-    IF TG_OP <> 'INSERT' THEN
-        PERFORM e911_notify('user', OLD.account_id, OLD.user_id);
-    END IF;
-    IF TG_OP <> 'DELETE' THEN
-        PERFORM e911_notify('user', NEW.account_id, NEW.user_id);
-    END IF;
-    RETURN NULL;
-END;
-$$;
-
-CREATE FUNCTION e911_notify_directory() RETURNS trigger
-LANGUAGE plpgsql AS $$
+DECLARE
+    kind text := TG_ARGV[0];
 BEGIN
     IF TG_OP <> 'INSERT' THEN
-        PERFORM e911_notify('directory', OLD.account_id, NULL);
+        PERFORM e911_notify(kind, OLD.account_id,
+                            CASE WHEN kind = 'user' THEN to_jsonb(OLD) ->> 'user_id' END);
     END IF;
     IF TG_OP <> 'DELETE' THEN
-        PERFORM e911_notify('directory', NEW.account_id, NULL);
+        PERFORM e911_notify(kind, NEW.account_id,
+                            CASE WHEN kind = 'user' THEN to_jsonb(NEW) ->> 'user_id' END);
     END IF;
     RETURN NULL;
 END;
@@ -91,7 +61,7 @@ $$;
 CREATE FUNCTION e911_notify_truncate() RETURNS trigger
 LANGUAGE plpgsql AS $$
 BEGIN
-    UPDATE directory_versions SET version = version + 1, updated_at = now();
+    UPDATE directory_versions SET version = version + 1;
     PERFORM pg_notify('e911_directory', '{"k": "all"}');
     RETURN NULL;
 END;
@@ -108,16 +78,26 @@ CREATE TRIGGER ip_groups_truncate AFTER TRUNCATE ON ip_groups
 CREATE TRIGGER ip_group_networks_truncate AFTER TRUNCATE ON ip_group_networks
     FOR EACH STATEMENT EXECUTE FUNCTION e911_notify_truncate();
 
-CREATE TRIGGER accounts_notify AFTER INSERT OR UPDATE OR DELETE ON accounts
-    FOR EACH ROW EXECUTE FUNCTION e911_notify_account();
-CREATE TRIGGER users_notify AFTER INSERT OR UPDATE OR DELETE ON users
-    FOR EACH ROW EXECUTE FUNCTION e911_notify_user();
+CREATE TRIGGER accounts_notify AFTER INSERT OR DELETE ON accounts
+    FOR EACH ROW EXECUTE FUNCTION e911_notify_row('account');
+CREATE TRIGGER accounts_notify_update AFTER UPDATE ON accounts
+    FOR EACH ROW WHEN ((OLD.account_id, OLD.e911_recommendations)
+                       IS DISTINCT FROM (NEW.account_id, NEW.e911_recommendations))
+    EXECUTE FUNCTION e911_notify_row('account');
+CREATE TRIGGER users_notify AFTER INSERT OR DELETE ON users
+    FOR EACH ROW EXECUTE FUNCTION e911_notify_row('user');
+CREATE TRIGGER users_notify_update AFTER UPDATE ON users
+    FOR EACH ROW WHEN ((OLD.account_id, OLD.user_id, OLD.e911_recommendations,
+                        OLD.e911_location_id)
+                       IS DISTINCT FROM (NEW.account_id, NEW.user_id, NEW.e911_recommendations,
+                                         NEW.e911_location_id))
+    EXECUTE FUNCTION e911_notify_row('user');
 CREATE TRIGGER locations_notify AFTER INSERT OR UPDATE OR DELETE ON locations
-    FOR EACH ROW EXECUTE FUNCTION e911_notify_directory();
+    FOR EACH ROW EXECUTE FUNCTION e911_notify_row('directory');
 CREATE TRIGGER ip_groups_notify AFTER INSERT OR UPDATE OR DELETE ON ip_groups
-    FOR EACH ROW EXECUTE FUNCTION e911_notify_directory();
+    FOR EACH ROW EXECUTE FUNCTION e911_notify_row('directory');
 CREATE TRIGGER ip_group_networks_notify AFTER INSERT OR UPDATE OR DELETE ON ip_group_networks
-    FOR EACH ROW EXECUTE FUNCTION e911_notify_directory();
+    FOR EACH ROW EXECUTE FUNCTION e911_notify_row('directory');
 
 -- What a reconnecting listener reads to catch up on the notices it missed: every
 -- directory row says when it last changed, whoever changed it and whatever
@@ -141,26 +121,8 @@ CREATE TRIGGER ip_groups_touch BEFORE INSERT OR UPDATE ON ip_groups
     FOR EACH ROW EXECUTE FUNCTION e911_touch();
 
 ALTER TABLE directory_versions ADD COLUMN updated_at timestamptz NOT NULL DEFAULT now();
-
-CREATE OR REPLACE FUNCTION e911_bump_directory_version() RETURNS trigger
-LANGUAGE plpgsql AS $$
-DECLARE
-    acct text;
-BEGIN
-    IF TG_OP = 'DELETE' THEN
-        acct := OLD.account_id;
-    ELSE
-        acct := NEW.account_id;
-    END IF;
-    INSERT INTO directory_versions AS v (account_id, version) VALUES (acct, 1)
-    ON CONFLICT (account_id) DO UPDATE SET version = v.version + 1, updated_at = now();
-    IF TG_OP = 'UPDATE' AND OLD.account_id IS DISTINCT FROM NEW.account_id THEN
-        INSERT INTO directory_versions AS v (account_id, version) VALUES (OLD.account_id, 1)
-        ON CONFLICT (account_id) DO UPDATE SET version = v.version + 1, updated_at = now();
-    END IF;
-    RETURN NULL;
-END;
-$$;
+CREATE TRIGGER directory_versions_touch BEFORE INSERT OR UPDATE ON directory_versions
+    FOR EACH ROW EXECUTE FUNCTION e911_touch();
 
 CREATE INDEX accounts_updated_at ON accounts (updated_at);
 CREATE INDEX users_updated_at ON users (updated_at);
