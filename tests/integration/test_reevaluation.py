@@ -10,6 +10,7 @@ lab has no IP groups.
 
 from __future__ import annotations
 
+import contextlib
 import time
 
 import asyncpg
@@ -38,6 +39,24 @@ def location_changed(user: str, location: str | None) -> bytes:
             "changed_via": "app",
         },
     )
+
+
+@contextlib.asynccontextmanager
+async def _open_alerts(broker, topics, users=None, **directory_kwargs):
+    """Every user (default: u1, own toggle off, assigned hq) logged in at home: one
+    alert open per user when this yields (producer, alert watcher, raised alerts)."""
+    users = users or {"u1": (False, "hq")}
+    async with (
+        Producer(broker.bootstrap_servers) as p,
+        TopicWatcher(broker.bootstrap_servers, topics.alerts) as alerts,
+    ):
+        await p.send_all(
+            topics.directory_events, directory(users=users, **directory_kwargs), "acme"
+        )
+        for u in users:
+            await p.send(topics.session_events, login("acme", u, f"s-{u}", HOME_IP), u)
+        raised = await alerts.wait_count("e911.alert.raised", len(users), within=20)
+        yield p, alerts, [m.data for m in raised]
 
 
 async def _two_instances(make_settings, start_app):
@@ -75,13 +94,7 @@ async def test_location_change_resolves_at_once_without_moving_the_schedule(
 ):
     running = await start_app(make_settings(checks=LONG))
     app = running.app
-    async with (
-        Producer(broker.bootstrap_servers) as p,
-        TopicWatcher(broker.bootstrap_servers, topics.alerts) as alerts,
-    ):
-        await p.send_all(topics.directory_events, directory(), "acme")
-        await p.send(topics.session_events, login("acme", "u1", "s1", HOME_IP), key="u1")
-        first = (await alerts.wait_count("e911.alert.raised", 1))[0].data
+    async with _open_alerts(broker, topics) as (p, alerts, [first]):
         assert first["assigned_location"]["location_id"] == "hq"
         due = app.schedule.next_due()
 
@@ -122,18 +135,9 @@ async def test_account_toggle_written_by_sql_applies_at_once_on_every_instance(
 ):
     a, b = await _two_instances(make_settings, start_app)
     users = {f"user{i}": (i % 2 == 0, "hq") for i in range(12)}  # even users: own toggle on
-    async with (
-        Producer(broker.bootstrap_servers) as p,
-        TopicWatcher(broker.bootstrap_servers, topics.alerts) as alerts,
-    ):
-        await p.send_all(topics.directory_events, directory(users=users), "acme")
-        for u in users:
-            await p.send(topics.session_events, login("acme", u, f"s-{u}", HOME_IP), u)
-        await alerts.wait_count("e911.alert.raised", len(users), within=20)
+    async with _open_alerts(broker, topics, users) as (_p, alerts, raised):
         assert a.app.sessions_scheduled() > 0 and b.app.sessions_scheduled() > 0
-        raised_ids = {
-            m.data["session_id"]: m.data["alert_id"] for m in alerts.of_type("e911.alert.raised")
-        }
+        raised_ids = {r["session_id"]: r["alert_id"] for r in raised}
 
         # The admin turns the account toggle off in the console (a plain SQL write).
         committed = await _sql(
@@ -167,14 +171,7 @@ async def test_ip_group_change_by_sql_reaches_every_instance_within_a_second(
 ):
     a, b = await _two_instances(make_settings, start_app)
     users = {f"user{i}": (False, "hq") for i in range(12)}
-    async with (
-        Producer(broker.bootstrap_servers) as p,
-        TopicWatcher(broker.bootstrap_servers, topics.alerts) as alerts,
-    ):
-        await p.send_all(topics.directory_events, directory(users=users), "acme")
-        for u in users:
-            await p.send(topics.session_events, login("acme", u, f"s-{u}", HOME_IP), u)
-        await alerts.wait_count("e911.alert.raised", len(users), within=20)
+    async with _open_alerts(broker, topics, users) as (_p, alerts, _):
         notices = [sample(i.app, "e911_directory_notices_total", kind="directory") for i in (a, b)]
         # Both instances have the account's snapshot cached from the first checks.
         assert "acme" in a.app.cache and "acme" in b.app.cache
@@ -207,13 +204,7 @@ async def test_listener_reconnects_after_its_connection_is_killed(
     running = await start_app(make_settings(checks={**LONG, "listener_keepalive_seconds": 0.5}))
     app = running.app
     assert app.listener is not None
-    async with (
-        Producer(broker.bootstrap_servers) as p,
-        TopicWatcher(broker.bootstrap_servers, topics.alerts) as alerts,
-    ):
-        await p.send_all(topics.directory_events, directory(), "acme")
-        await p.send(topics.session_events, login("acme", "u1", "s1", HOME_IP), key="u1")
-        await alerts.wait_count("e911.alert.raised", 1)
+    async with _open_alerts(broker, topics) as (_p, alerts, _):
         pid = app.listener.backend_pid
         assert pid is not None
         await _sql(database, "SELECT pg_terminate_backend($1)", pid)
@@ -235,13 +226,7 @@ async def test_changes_missed_while_not_listening_are_caught_up(
 ):
     running = await start_app(make_settings(checks=LONG))
     app = running.app
-    async with (
-        Producer(broker.bootstrap_servers) as p,
-        TopicWatcher(broker.bootstrap_servers, topics.alerts) as alerts,
-    ):
-        await p.send_all(topics.directory_events, directory(), "acme")
-        await p.send(topics.session_events, login("acme", "u1", "s1", HOME_IP), key="u1")
-        await alerts.wait_count("e911.alert.raised", 1)
+    async with _open_alerts(broker, topics) as (_p, alerts, _):
         conn = await asyncpg.connect(database)
         try:
             healthy_at = await conn.fetchval("SELECT now()")
@@ -268,16 +253,9 @@ async def test_user_toggle_applies_at_once_both_ways(
 ):
     running = await start_app(make_settings(checks=LONG))
     app = running.app
-    async with (
-        Producer(broker.bootstrap_servers) as p,
-        TopicWatcher(broker.bootstrap_servers, topics.alerts) as alerts,
-    ):
-        # The account toggle is off, so each user's own toggle decides.
-        users = {"u1": (True, "hq")}
-        await p.send_all(topics.directory_events, directory(account_on=False, users=users), "acme")
-        await p.send(topics.session_events, login("acme", "u1", "s1", HOME_IP), key="u1")
-        first = (await alerts.wait_count("e911.alert.raised", 1))[0].data
-
+    # The account toggle is off, so each user's own toggle decides.
+    users = {"u1": (True, "hq")}
+    async with _open_alerts(broker, topics, users, account_on=False) as (p, alerts, [first]):
         started = time.perf_counter()
         await p.send(
             topics.directory_events,
@@ -310,13 +288,7 @@ async def test_truncating_a_directory_table_reevaluates_every_owned_session(
 ):
     running = await start_app(make_settings(checks=LONG))
     app = running.app
-    async with (
-        Producer(broker.bootstrap_servers) as p,
-        TopicWatcher(broker.bootstrap_servers, topics.alerts) as alerts,
-    ):
-        await p.send_all(topics.directory_events, directory(), "acme")
-        await p.send(topics.session_events, login("acme", "u1", "s1", HOME_IP), key="u1")
-        await alerts.wait_count("e911.alert.raised", 1)
+    async with _open_alerts(broker, topics) as (_p, alerts, _):
         assert "acme" in app.cache
         # No network is left: the assigned location cannot be told apart any more.
         await _sql(database, "TRUNCATE ip_group_networks")
