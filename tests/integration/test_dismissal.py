@@ -11,6 +11,7 @@ all locations (another fingerprint).
 
 from __future__ import annotations
 
+import contextlib
 import datetime as dt
 from collections.abc import Callable
 from typing import Any
@@ -38,6 +39,24 @@ RESOLVED = "e911.alert.resolved"
 DISMISSED = "e911.alert.dismissed"
 
 
+@contextlib.asynccontextmanager
+async def _dismissed_alert(broker, topics):  # type: ignore[no-untyped-def]
+    """u1 at home while assigned to hq, the alert raised and then dismissed: yields
+    (producer, alert watcher, the raised alert's data, the resolved event's data)."""
+    async with (
+        Producer(broker.bootstrap_servers) as p,
+        TopicWatcher(broker.bootstrap_servers, topics.alerts) as alerts,
+    ):
+        await p.send_all(topics.directory_events, directory(), key="acme")
+        await p.send(topics.session_events, login("acme", "u1", "s1", HOME_IP), key="u1")
+        first = (await alerts.wait_count(RAISED, 1))[0].data
+        await p.send(
+            topics.session_events, dismissed("acme", "u1", "s1", first["alert_id"]), key="u1"
+        )
+        resolved = (await alerts.wait_count(RESOLVED, 1))[0].data
+        yield p, alerts, first, resolved
+
+
 def _time(text: str) -> dt.datetime:
     return dt.datetime.fromisoformat(text)
 
@@ -62,19 +81,8 @@ async def test_dismissal_resolves_and_the_snooze_survives_a_restart(
 ) -> None:
     settings = make_settings()  # dismiss_snooze: the default hour
     running = await start_app(settings)
-    async with (
-        Producer(broker.bootstrap_servers) as p,
-        TopicWatcher(broker.bootstrap_servers, topics.alerts) as alerts,
-    ):
-        await p.send_all(topics.directory_events, directory(), key="acme")
-        await p.send(topics.session_events, login("acme", "u1", "s1", HOME_IP), key="u1")
-        first = (await alerts.wait_count(RAISED, 1))[0].data
-
-        # (a) the dismissal resolves that very alert, with reason "dismissed".
-        await p.send(
-            topics.session_events, dismissed("acme", "u1", "s1", first["alert_id"]), key="u1"
-        )
-        resolved = (await alerts.wait_count(RESOLVED, 1))[0].data
+    # (a) the dismissal resolves that very alert, with reason "dismissed".
+    async with _dismissed_alert(broker, topics) as (_p, alerts, first, resolved):
         assert resolved["alert_id"] == first["alert_id"]
         assert resolved["reason"] == "dismissed"
         assert resolved["session_id"] == "s1"
@@ -105,17 +113,7 @@ async def test_same_mismatch_is_raised_again_once_the_snooze_expired(
     snooze = 4.0
     running = await start_app(make_settings(checks={"dismiss_snooze_seconds": snooze}))
     app = running.app
-    async with (
-        Producer(broker.bootstrap_servers) as p,
-        TopicWatcher(broker.bootstrap_servers, topics.alerts) as alerts,
-    ):
-        await p.send_all(topics.directory_events, directory(), key="acme")
-        await p.send(topics.session_events, login("acme", "u1", "s1", HOME_IP), key="u1")
-        first = (await alerts.wait_count(RAISED, 1))[0].data
-        await p.send(
-            topics.session_events, dismissed("acme", "u1", "s1", first["alert_id"]), key="u1"
-        )
-        resolved = (await alerts.wait_count(RESOLVED, 1))[0].data
+    async with _dismissed_alert(broker, topics) as (_p, alerts, first, resolved):
         assert resolved["reason"] == "dismissed"
         raised = await alerts.wait_count(RAISED, 2, within=snooze + 10)
         second = raised[1].data
@@ -139,18 +137,7 @@ async def test_a_different_fingerprint_is_raised_during_the_snooze(
 ) -> None:
     running = await start_app(make_settings())
     app = running.app
-    async with (
-        Producer(broker.bootstrap_servers) as p,
-        TopicWatcher(broker.bootstrap_servers, topics.alerts) as alerts,
-    ):
-        await p.send_all(topics.directory_events, directory(), key="acme")
-        await p.send(topics.session_events, login("acme", "u1", "s1", HOME_IP), key="u1")
-        first = (await alerts.wait_count(RAISED, 1))[0].data
-        await p.send(
-            topics.session_events, dismissed("acme", "u1", "s1", first["alert_id"]), key="u1"
-        )
-        await alerts.wait_count(RESOLVED, 1)
-
+    async with _dismissed_alert(broker, topics) as (p, alerts, first, _):
         # Off every known network: all_locations is another fingerprint, raised as usual.
         moved_at = now()
         await p.send(
