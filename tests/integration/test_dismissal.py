@@ -40,7 +40,7 @@ DISMISSED = "e911.alert.dismissed"
 
 
 @contextlib.asynccontextmanager
-async def _dismissed_alert(broker, topics):  # type: ignore[no-untyped-def]
+async def _dismissed_alert(broker, topics):
     """u1 at home while assigned to hq, the alert raised and then dismissed: yields
     (producer, alert watcher, the raised alert's data, the resolved event's data)."""
     async with (
