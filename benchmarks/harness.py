@@ -18,6 +18,7 @@ from typing import Any, TypeVar
 
 import asyncpg
 
+from config import Settings, load_settings
 from daemon.embedded import EmbeddedBroker, EmbeddedPostgres
 from daemon.logs import configure_logging
 
@@ -58,6 +59,39 @@ def write_section(name: str, text: str, readme: Path = README) -> None:
     else:
         content = content.rstrip("\n") + "\n\n" + block + "\n"
     readme.write_text(content, encoding="utf-8")
+
+
+def daemon_settings(
+    bootstrap: str,
+    dsn: str,
+    prefix: str,
+    *,
+    partitions: int,
+    checks: dict[str, Any],
+    kafka: dict[str, Any] | None = None,
+) -> Settings:
+    """The daemon's settings for one run: its own topics (``prefix``) and group, quiet logs."""
+    return load_settings(
+        environ={},
+        overrides={
+            "kafka": {
+                "bootstrap_servers": bootstrap,
+                "group_id": prefix,
+                "topic_partitions": partitions,
+                "topics": {
+                    "session_events": f"{prefix}.sessions",
+                    "directory_events": f"{prefix}.directory",
+                    "alerts": f"{prefix}.alerts",
+                    "dead_letter": f"{prefix}.dlq",
+                },
+                **(kafka or {}),
+            },
+            "postgres": {"dsn": dsn},
+            "checks": checks,
+            "http": {"host": "127.0.0.1", "port": 0},
+            "log": {"format": "json", "level": "error"},
+        },
+    )
 
 
 def on_embedded(measure: Callable[[str, str], Coroutine[Any, Any, T]]) -> tuple[T, float]:

@@ -18,18 +18,16 @@ from __future__ import annotations
 import argparse
 import asyncio
 import datetime as dt
-import json
 import time
 import uuid
 from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Any
 
 from aiokafka import AIOKafkaProducer
 
-from benchmarks.harness import on_embedded, report, scratch_database, until
-from config import load_settings
+from benchmarks.harness import daemon_settings, on_embedded, report, scratch_database, until
 from daemon.app import App
+from daemon.dev import cloud_event
 
 USERS = 1_000
 INITIAL_DELAY = 20.0
@@ -54,26 +52,15 @@ class PipelineResult:
         )
 
 
-def _event(type_: str, data: dict[str, Any], when: dt.datetime) -> bytes:
-    return json.dumps(
-        {
-            "specversion": "1.0",
-            "id": str(uuid.uuid4()),
-            "source": "urn:bench",
-            "type": type_,
-            "time": when.isoformat(),
-            "data": data,
-        }
-    ).encode()
-
-
 def _directory(now: dt.datetime) -> list[bytes]:
     events = [
-        _event("e911.account.upserted", {"account_id": "acme", "e911_recommendations": True}, now)
+        cloud_event(
+            "e911.account.upserted", {"account_id": "acme", "e911_recommendations": True}, now
+        )
     ]
     for lid, net in (("hq", "203.0.113.0/24"), ("home", "198.51.100.0/24")):
         events.append(
-            _event(
+            cloud_event(
                 "e911.location.upserted",
                 {
                     "account_id": "acme",
@@ -85,7 +72,7 @@ def _directory(now: dt.datetime) -> list[bytes]:
             )
         )
         events.append(
-            _event(
+            cloud_event(
                 "e911.ip_group.upserted",
                 {
                     "account_id": "acme",
@@ -99,7 +86,7 @@ def _directory(now: dt.datetime) -> list[bytes]:
         )
     for i in range(USERS):
         events.append(
-            _event(
+            cloud_event(
                 "e911.user.upserted",
                 {
                     "account_id": "acme",
@@ -124,29 +111,16 @@ async def _measure(
     candidate: str, batch_size: int, sessions: int, bootstrap: str, dsn: str
 ) -> PipelineResult:
     prefix = f"bench{uuid.uuid4().hex[:6]}"
-    settings = load_settings(
-        environ={},
-        overrides={
-            "kafka": {
-                "bootstrap_servers": bootstrap,
-                "group_id": prefix,
-                "topic_partitions": 12,
-                "topics": {
-                    "session_events": f"{prefix}.sessions",
-                    "directory_events": f"{prefix}.directory",
-                    "alerts": f"{prefix}.alerts",
-                    "dead_letter": f"{prefix}.dlq",
-                },
-            },
-            "postgres": {"dsn": dsn},
-            "checks": {
-                "initial_delay_seconds": INITIAL_DELAY,
-                "interval_seconds": 3600,
-                "tick_seconds": 0.2,
-                "batch_size": batch_size,
-            },
-            "http": {"host": "127.0.0.1", "port": 0},
-            "log": {"format": "json", "level": "error"},
+    settings = daemon_settings(
+        bootstrap,
+        dsn,
+        prefix,
+        partitions=12,
+        checks={
+            "initial_delay_seconds": INITIAL_DELAY,
+            "interval_seconds": 3600,
+            "tick_seconds": 0.2,
+            "batch_size": batch_size,
         },
     )
     app = App(settings)
@@ -174,7 +148,7 @@ async def _measure(
     for i in range(sessions):
         user = f"u{i % USERS}"
         ip = "198.51.100.7" if i % 2 else "203.0.113.5"  # half mismatch, half match
-        value = _event(
+        value = cloud_event(
             "e911.session.login",
             {"account_id": "acme", "user_id": user, "session_id": f"s{i}", "ip": ip},
             login_at,

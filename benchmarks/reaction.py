@@ -21,7 +21,6 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import datetime as dt
 import json
 import statistics
 import time
@@ -33,9 +32,9 @@ from typing import Any
 import asyncpg
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
 
-from benchmarks.harness import on_embedded, report, scratch_database, until
-from config import load_settings
+from benchmarks.harness import daemon_settings, on_embedded, report, scratch_database, until
 from daemon.app import App
+from daemon.dev import cloud_event
 
 HOME_IP = "198.51.100.7"
 
@@ -54,31 +53,20 @@ class Latencies:
         )
 
 
-def _event(type_: str, data: dict[str, Any]) -> bytes:
-    return json.dumps(
-        {
-            "specversion": "1.0",
-            "id": str(uuid.uuid4()),
-            "source": "urn:bench",
-            "type": type_,
-            "time": dt.datetime.now(dt.UTC).isoformat(),
-            "data": data,
-        }
-    ).encode()
-
-
 def _directory() -> list[bytes]:
-    events = [_event("e911.account.upserted", {"account_id": "acme", "e911_recommendations": True})]
+    events = [
+        cloud_event("e911.account.upserted", {"account_id": "acme", "e911_recommendations": True})
+    ]
     for lid, name, net in (("hq", "HQ", "203.0.113.0/24"), ("home", "Home", "198.51.100.0/24")):
         address = {"street": "1 Main St", "city": "Springfield", "country": "US"}
         events.append(
-            _event(
+            cloud_event(
                 "e911.location.upserted",
                 {"account_id": "acme", "location_id": lid, "name": name, "address": address},
             )
         )
         events.append(
-            _event(
+            cloud_event(
                 "e911.ip_group.upserted",
                 {
                     "account_id": "acme",
@@ -90,7 +78,7 @@ def _directory() -> list[bytes]:
             )
         )
     events.append(
-        _event(
+        cloud_event(
             "e911.user.upserted",
             {
                 "account_id": "acme",
@@ -141,26 +129,13 @@ async def run(runs: int, bootstrap: str, admin_dsn: str) -> list[Latencies]:
 
 async def _measure(runs: int, bootstrap: str, dsn: str) -> list[Latencies]:
     prefix = f"react{uuid.uuid4().hex[:6]}"
-    settings = load_settings(
-        environ={},
-        overrides={
-            "kafka": {
-                "bootstrap_servers": bootstrap,
-                "group_id": prefix,
-                "topic_partitions": 4,
-                "poll_timeout_ms": 100,
-                "topics": {
-                    "session_events": f"{prefix}.sessions",
-                    "directory_events": f"{prefix}.directory",
-                    "alerts": f"{prefix}.alerts",
-                    "dead_letter": f"{prefix}.dlq",
-                },
-            },
-            "postgres": {"dsn": dsn},
-            "checks": {"initial_delay_seconds": 1, "interval_seconds": 600, "tick_seconds": 0.2},
-            "http": {"host": "127.0.0.1", "port": 0},
-            "log": {"format": "json", "level": "error"},
-        },
+    settings = daemon_settings(
+        bootstrap,
+        dsn,
+        prefix,
+        partitions=4,
+        checks={"initial_delay_seconds": 1, "interval_seconds": 600, "tick_seconds": 0.2},
+        kafka={"poll_timeout_ms": 100},
     )
     app = App(settings)
     task = asyncio.create_task(app.run())
@@ -176,14 +151,14 @@ async def _measure(runs: int, bootstrap: str, dsn: str) -> list[Latencies]:
         await tap.start()
         for value in _directory():
             await producer.send_and_wait(topics.directory_events, value, key=b"acme")
-        login = _event(
+        login = cloud_event(
             "e911.session.login",
             {"account_id": "acme", "user_id": "u1", "session_id": "s1", "ip": HOME_IP},
         )
         await producer.send_and_wait(topics.session_events, login, key=b"u1")
         await tap.next_of("e911.alert.raised")
         for _ in range(runs):
-            change = _event(
+            change = cloud_event(
                 "e911.user.location_changed",
                 {
                     "account_id": "acme",
