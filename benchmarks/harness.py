@@ -18,9 +18,9 @@ from typing import Any, TypeVar
 
 import asyncpg
 
-from config import Settings, load_settings
-from daemon.embedded import EmbeddedBroker, EmbeddedPostgres
-from daemon.logs import configure_logging
+from e911d.config import Settings, load_settings
+from e911d.daemon.embedded import EmbeddedBroker, EmbeddedPostgres
+from e911d.daemon.logs import configure_logging
 
 T = TypeVar("T")
 

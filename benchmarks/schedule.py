@@ -45,7 +45,7 @@ from functools import partial
 import apscheduler
 from apscheduler.schedulers.background import BackgroundScheduler
 
-from schedulers.schedule import CheckSchedule
+from e911d.schedulers.schedule import CheckSchedule
 
 INITIAL_DELAY = 600.0  # config default: initial_delay_seconds
 INTERVAL = 300.0  # config default: interval_seconds

@@ -1,6 +1,6 @@
 """Settings of e911d: environment (``E911_`` prefix, ``__`` nesting) and an optional TOML file."""
 
-from config.settings import (
+from e911d.config.settings import (
     ChecksSettings,
     ConfigError,
     HttpSettings,

@@ -18,7 +18,7 @@ import structlog
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, ConsumerRebalanceListener, TopicPartition
 from aiokafka.errors import KafkaError
 
-from consumers.events import (
+from e911d.consumers.events import (
     DirectoryEvent,
     Invalid,
     InvalidReason,

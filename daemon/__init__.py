@@ -1,3 +1,1 @@
-"""e911d: the application (composition root, sessions, checks, directory, alerts, db, http)."""
-
-__version__ = "0.1.0"
+"""The application: composition root, supervisor, services, stores, PostgreSQL, HTTP, CLI."""

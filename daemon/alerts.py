@@ -15,8 +15,8 @@ from typing import Any
 import asyncpg
 import msgspec
 
-from daemon.db import load_queries
-from daemon.model import Location, ResolveReason, Verdict
+from e911d.daemon.db import load_queries
+from e911d.daemon.model import Location, ResolveReason, Verdict
 
 SQL = load_queries("alerts.sql")
 

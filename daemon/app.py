@@ -20,9 +20,9 @@ import structlog
 from aiokafka import AIOKafkaProducer
 from aiokafka.errors import KafkaConnectionError, KafkaError
 
-from config import Settings
-from consumers.events import Invalid
-from consumers.loop import (
+from e911d.config import Settings
+from e911d.consumers.events import Invalid
+from e911d.consumers.loop import (
     BatchRejected,
     ConsumerConfig,
     ConsumerHandlers,
@@ -30,18 +30,24 @@ from consumers.loop import (
     InboundBatch,
     close_within,
 )
-from consumers.topics import ensure_topics
-from daemon.alerts import AlertStore, ResolvedAlert
-from daemon.checks import CheckConfig, CheckReport, CheckRunner
-from daemon.db import DatabaseError, PoolConfig, connect_pool, load_queries, migrate, retrying
-from daemon.directory import DirectoryCache, apply_change
-from daemon.http import HttpDeps, HttpServer
-from daemon.metrics import Metrics
-from daemon.model import ResolveReason
-from daemon.notify import DirectoryListener, ListenerConfig, ListenerHooks, Notice, PendingChanges
-from daemon.offsets import load_offsets, store_offsets
-from daemon.sessions import SessionStore, fold_session_events
-from schedulers import CheckSchedule, Ticker
+from e911d.consumers.topics import ensure_topics
+from e911d.daemon.alerts import AlertStore, ResolvedAlert
+from e911d.daemon.checks import CheckConfig, CheckReport, CheckRunner
+from e911d.daemon.db import DatabaseError, PoolConfig, connect_pool, load_queries, migrate, retrying
+from e911d.daemon.directory import DirectoryCache, apply_change
+from e911d.daemon.http import HttpDeps, HttpServer
+from e911d.daemon.metrics import Metrics
+from e911d.daemon.model import ResolveReason
+from e911d.daemon.notify import (
+    DirectoryListener,
+    ListenerConfig,
+    ListenerHooks,
+    Notice,
+    PendingChanges,
+)
+from e911d.daemon.offsets import load_offsets, store_offsets
+from e911d.daemon.sessions import SessionStore, fold_session_events
+from e911d.schedulers import CheckSchedule, Ticker
 
 log = structlog.get_logger("e911d.app")
 ALERT_SQL = load_queries("alerts.sql")

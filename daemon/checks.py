@@ -17,11 +17,11 @@ from dataclasses import dataclass, field
 import asyncpg
 import structlog
 
-from daemon.alerts import AlertStore, RaisedAlert, ResolvedAlert, SessionRef, raised_alert
-from daemon.db import load_queries
-from daemon.directory import DirectoryCache
-from daemon.evaluation import decide, evaluate
-from daemon.model import Account, OpenAlert, Outcome, User, Verdict
+from e911d.daemon.alerts import AlertStore, RaisedAlert, ResolvedAlert, SessionRef, raised_alert
+from e911d.daemon.db import load_queries
+from e911d.daemon.directory import DirectoryCache
+from e911d.daemon.evaluation import decide, evaluate
+from e911d.daemon.model import Account, OpenAlert, Outcome, User, Verdict
 
 log = structlog.get_logger("e911d.checks")
 SQL = load_queries("checks.sql")

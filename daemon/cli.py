@@ -12,10 +12,10 @@ from pathlib import Path
 
 import structlog
 
-from config import ConfigError, Settings, load_settings, masked_settings
-from daemon import __version__
-from daemon.db import DatabaseError, PoolConfig, connect_pool, migrate
-from daemon.logs import configure_logging
+from e911d import __version__
+from e911d.config import ConfigError, Settings, load_settings, masked_settings
+from e911d.daemon.db import DatabaseError, PoolConfig, connect_pool, migrate
+from e911d.daemon.logs import configure_logging
 
 log = structlog.get_logger("e911d.cli")
 
@@ -82,7 +82,7 @@ def _install_signals(request_stop: Callable[[], None]) -> None:
 
 
 async def _run(settings: Settings) -> int:
-    from daemon.app import App
+    from e911d.daemon.app import App
 
     app = App(settings)
     _install_signals(app.request_stop)
@@ -129,7 +129,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = _parser().parse_args(argv)
     try:
         if args.command == "dev":
-            from daemon.dev import DevOptions, run_dev
+            from e911d.daemon.dev import DevOptions, run_dev
 
             return run_dev(
                 DevOptions(
@@ -157,7 +157,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         if args.command == "run":
             return asyncio.run(_run(settings))
         if args.command == "directory":
-            from daemon import directory_file
+            from e911d.daemon import directory_file
 
             if args.directory_command == "import":
                 return asyncio.run(
@@ -171,7 +171,7 @@ def main(argv: Sequence[str] | None = None) -> int:
                 )
             )
         if args.command == "explain":
-            from daemon import explain
+            from e911d.daemon import explain
 
             return asyncio.run(
                 explain.explain_command(

@@ -56,13 +56,13 @@ _NAME = re.compile(r"^--\s*name:\s*(\w+)\s*$", re.MULTILINE)
 
 def load_queries(filename: str) -> dict[str, str]:
     """Named statements from a ``.sql`` file in ``daemon/sql`` (``-- name: x`` blocks)."""
-    text = resources.files("daemon").joinpath("sql", filename).read_text(encoding="utf-8")
+    text = resources.files("e911d.daemon").joinpath("sql", filename).read_text(encoding="utf-8")
     parts = _NAME.split(text)
     return {parts[i]: parts[i + 1].strip() for i in range(1, len(parts), 2)}
 
 
 def migration_files() -> list[tuple[str, str]]:
-    folder = resources.files("daemon").joinpath("sql", "migrations")
+    folder = resources.files("e911d.daemon").joinpath("sql", "migrations")
     files = sorted(p.name for p in folder.iterdir() if p.name.endswith(".sql"))
     return [(name.removesuffix(".sql"), folder.joinpath(name).read_text("utf-8")) for name in files]
 

@@ -22,10 +22,10 @@ from typing import Any, TextIO
 
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
 
-from config import load_settings
-from daemon.app import App
-from daemon.embedded import EmbeddedBroker, EmbeddedError, EmbeddedPostgres
-from daemon.logs import configure_logging
+from e911d.config import load_settings
+from e911d.daemon.app import App
+from e911d.daemon.embedded import EmbeddedBroker, EmbeddedError, EmbeddedPostgres
+from e911d.daemon.logs import configure_logging
 
 
 @dataclass(frozen=True, slots=True)
@@ -38,7 +38,7 @@ class DevOptions:
 
 
 def demo_directory() -> dict[str, Any]:
-    text = resources.files("daemon").joinpath("demo", "directory.json").read_text("utf-8")
+    text = resources.files("e911d.daemon").joinpath("demo", "directory.json").read_text("utf-8")
     data: dict[str, Any] = json.loads(text)
     return data
 

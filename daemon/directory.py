@@ -18,7 +18,7 @@ import asyncpg
 import msgspec
 import structlog
 
-from consumers.events import (
+from e911d.consumers.events import (
     AccountDeleted,
     AccountUpserted,
     DirectoryChange,
@@ -30,9 +30,9 @@ from consumers.events import (
     UserLocationChanged,
     UserUpserted,
 )
-from daemon.db import load_queries
-from daemon.evaluation import AccountDirectory
-from daemon.model import IpGroup, IPNetwork, Location
+from e911d.daemon.db import load_queries
+from e911d.daemon.evaluation import AccountDirectory
+from e911d.daemon.model import IpGroup, IPNetwork, Location
 
 log = structlog.get_logger("e911d.directory")
 SQL = load_queries("directory.sql")

@@ -12,7 +12,7 @@ import ipaddress
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 
-from daemon.model import (
+from e911d.daemon.model import (
     Account,
     IPAddress,
     IpGroup,

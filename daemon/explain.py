@@ -24,11 +24,11 @@ from typing import Any
 
 import asyncpg
 
-from config import Settings
-from consumers.events import parse_address_item, parse_ip
-from daemon.db import TRANSIENT, DatabaseError, PoolConfig, connect_pool, load_queries
-from daemon.evaluation import AccountDirectory, evaluate
-from daemon.model import (
+from e911d.config import Settings
+from e911d.consumers.events import parse_address_item, parse_ip
+from e911d.daemon.db import TRANSIENT, DatabaseError, PoolConfig, connect_pool, load_queries
+from e911d.daemon.evaluation import AccountDirectory, evaluate
+from e911d.daemon.model import (
     Account,
     IPAddress,
     IpGroup,

@@ -6,7 +6,7 @@ from collections.abc import Iterable
 
 import asyncpg
 
-from daemon.db import load_queries
+from e911d.daemon.db import load_queries
 
 SQL = load_queries("offsets.sql")
 TP = tuple[str, int]

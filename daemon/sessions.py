@@ -14,8 +14,8 @@ from dataclasses import dataclass, field, replace
 import asyncpg
 import structlog
 
-from consumers.events import SessionEvent, SessionEventKind
-from daemon.db import load_queries
+from e911d.consumers.events import SessionEvent, SessionEventKind
+from e911d.daemon.db import load_queries
 
 log = structlog.get_logger("e911d.sessions")
 SQL = load_queries("sessions.sql")

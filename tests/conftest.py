@@ -17,10 +17,10 @@ from typing import Any
 import asyncpg
 import pytest
 
-from config import Settings, load_settings
-from consumers.topics import ensure_topics
-from daemon.app import App
-from daemon.embedded import EmbeddedBroker, EmbeddedPostgres
+from e911d.config import Settings, load_settings
+from e911d.consumers.topics import ensure_topics
+from e911d.daemon.app import App
+from e911d.daemon.embedded import EmbeddedBroker, EmbeddedPostgres
 from tests.support import Topics
 
 

@@ -34,7 +34,7 @@ from typing import Any, Final
 
 from hypothesis import strategies as st
 
-from consumers.events import (
+from e911d.consumers.events import (
     AccountDeleted,
     AccountUpserted,
     Address,

@@ -20,9 +20,14 @@ parsing), :mod:`.rules` (the field rules and the wording of issues), :mod:`.vali
 :mod:`.export` and :mod:`.commands`. This package re-exports their public names.
 """
 
-from daemon.directory_file.commands import EXIT_FAILED, EXIT_OK, export_command, import_command
-from daemon.directory_file.export import Exported, export_document, render
-from daemon.directory_file.files import (
+from e911d.daemon.directory_file.commands import (
+    EXIT_FAILED,
+    EXIT_OK,
+    export_command,
+    import_command,
+)
+from e911d.daemon.directory_file.export import Exported, export_document, render
+from e911d.daemon.directory_file.files import (
     FORMATS,
     MAX_FILE_BYTES,
     FileProblem,
@@ -32,10 +37,10 @@ from daemon.directory_file.files import (
     parse,
     read_text,
 )
-from daemon.directory_file.plan import KINDS, Plan, Step, make_plan
-from daemon.directory_file.rules import Issue
-from daemon.directory_file.stored import Form, Key, Row, Rows, Stored, read_rows
-from daemon.directory_file.validation import AccountEntry, DirectoryFile, Validated, validate
+from e911d.daemon.directory_file.plan import KINDS, Plan, Step, make_plan
+from e911d.daemon.directory_file.rules import Issue
+from e911d.daemon.directory_file.stored import Form, Key, Row, Rows, Stored, read_rows
+from e911d.daemon.directory_file.validation import AccountEntry, DirectoryFile, Validated, validate
 
 __all__ = [
     "EXIT_FAILED",

@@ -12,14 +12,14 @@ from typing import Final, TypeVar
 import asyncpg
 import structlog
 
-from config import Settings
-from daemon.db import DatabaseError, PoolConfig, connect_pool, convert
-from daemon.directory import apply_change
-from daemon.directory_file.export import Exported, export_document, render
-from daemon.directory_file.files import FileProblem, account_ids, load
-from daemon.directory_file.plan import Plan, make_plan
-from daemon.directory_file.stored import SQL, Rows, Stored, read_rows
-from daemon.directory_file.validation import Validated, validate
+from e911d.config import Settings
+from e911d.daemon.db import DatabaseError, PoolConfig, connect_pool, convert
+from e911d.daemon.directory import apply_change
+from e911d.daemon.directory_file.export import Exported, export_document, render
+from e911d.daemon.directory_file.files import FileProblem, account_ids, load
+from e911d.daemon.directory_file.plan import Plan, make_plan
+from e911d.daemon.directory_file.stored import SQL, Rows, Stored, read_rows
+from e911d.daemon.directory_file.validation import Validated, validate
 
 log = structlog.get_logger("e911d.directory_file")
 

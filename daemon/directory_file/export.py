@@ -11,7 +11,7 @@ from typing import Any, Final
 
 import yaml
 
-from daemon.directory_file.stored import Row, Rows
+from e911d.daemon.directory_file.stored import Row, Rows
 
 _ADDRESS_ORDER: Final = ("street", "city", "region", "postal_code", "country")
 

@@ -9,8 +9,8 @@ from dataclasses import dataclass
 from types import MappingProxyType
 from typing import Final
 
-from consumers.events import DirectoryChange, IpGroupDeleted, LocationDeleted, UserDeleted
-from daemon.directory_file.stored import (
+from e911d.consumers.events import DirectoryChange, IpGroupDeleted, LocationDeleted, UserDeleted
+from e911d.daemon.directory_file.stored import (
     Form,
     Key,
     Stored,
@@ -18,7 +18,7 @@ from daemon.directory_file.stored import (
     location_form,
     user_form,
 )
-from daemon.directory_file.validation import AccountEntry, DirectoryFile
+from e911d.daemon.directory_file.validation import AccountEntry, DirectoryFile
 
 KINDS: Final = ("account", "location", "ip_group", "user")
 _CREATE, _UPDATE, _DELETE = "+", "~", "-"

@@ -14,7 +14,7 @@ from typing import Final
 import msgspec
 import msgspec.inspect as mi
 
-from consumers.events import (
+from e911d.consumers.events import (
     AccountUpsertedData,
     IpGroupUpsertedData,
     LocationUpsertedData,

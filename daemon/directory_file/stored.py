@@ -11,9 +11,9 @@ from typing import Any
 import asyncpg
 import msgspec
 
-from consumers.events import IpGroupUpserted, LocationUpserted, UserUpserted
-from daemon.db import load_queries
-from daemon.model import IPNetwork
+from e911d.consumers.events import IpGroupUpserted, LocationUpserted, UserUpserted
+from e911d.daemon.db import load_queries
+from e911d.daemon.model import IPNetwork
 
 SQL = load_queries("directory_file.sql")
 

@@ -12,7 +12,7 @@ from typing import Any, Final, TypeVar
 import msgspec
 import msgspec.inspect as mi
 
-from consumers.events import (
+from e911d.consumers.events import (
     AccountUpserted,
     AccountUpsertedData,
     Invalid,
@@ -22,7 +22,7 @@ from consumers.events import (
     directory_change,
     parse_address_item,
 )
-from daemon.directory_file.rules import (
+from e911d.daemon.directory_file.rules import (
     ACCOUNT_INFO,
     CHILDREN,
     IMPLIED,

@@ -14,8 +14,8 @@ import asyncpg
 import pytest
 import yaml
 
-from daemon.db import migrate
-from daemon.embedded import free_port
+from e911d.daemon.db import migrate
+from e911d.daemon.embedded import free_port
 
 E911D = str(Path(sys.executable).with_name("e911d"))
 EXAMPLE = Path(__file__).parents[2] / "docs" / "directory.example.yaml"

@@ -14,7 +14,7 @@ from typing import Any
 import asyncpg
 import pytest
 
-from consumers.events import (
+from e911d.consumers.events import (
     AccountUpserted,
     Address,
     DirectoryChange,
@@ -23,10 +23,10 @@ from consumers.events import (
     UserUpserted,
     parse_address_item,
 )
-from daemon.db import PoolConfig, connect_pool, migrate
-from daemon.directory import apply_change
-from daemon.embedded import free_port
-from daemon.model import fingerprint_of
+from e911d.daemon.db import PoolConfig, connect_pool, migrate
+from e911d.daemon.directory import apply_change
+from e911d.daemon.embedded import free_port
+from e911d.daemon.model import fingerprint_of
 
 E911D = str(Path(sys.executable).with_name("e911d"))
 

@@ -11,11 +11,11 @@ import json
 import asyncpg
 import pytest
 
-from daemon.alerts import AlertStore
-from daemon.checks import CheckConfig, CheckRunner
-from daemon.db import _init_connection, migrate
-from daemon.directory import DirectoryCache
-from daemon.model import ResolveReason
+from e911d.daemon.alerts import AlertStore
+from e911d.daemon.checks import CheckConfig, CheckRunner
+from e911d.daemon.db import _init_connection, migrate
+from e911d.daemon.directory import DirectoryCache
+from e911d.daemon.model import ResolveReason
 from tests.support import eventually
 
 

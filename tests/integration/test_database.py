@@ -7,7 +7,7 @@ import json
 
 import asyncpg
 
-from daemon.db import migrate, migration_files
+from e911d.daemon.db import migrate, migration_files
 
 EXPECTED_TABLES = {
     "schema_migrations",

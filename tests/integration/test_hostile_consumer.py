@@ -20,7 +20,7 @@ from aiokafka import AIOKafkaProducer
 from hypothesis import HealthCheck, Phase, given, settings
 from hypothesis import strategies as st
 
-from consumers.events import (
+from e911d.consumers.events import (
     AccountDeleted,
     AccountUpserted,
     DirectoryEvent,

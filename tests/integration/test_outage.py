@@ -6,7 +6,7 @@ import asyncio
 
 import asyncpg
 
-from daemon.embedded import EmbeddedPostgres
+from e911d.daemon.embedded import EmbeddedPostgres
 from tests.support import (
     Producer,
     TopicWatcher,
@@ -77,8 +77,8 @@ async def test_database_outage_loses_nothing(broker, topics, make_settings, star
 async def test_broker_outage_is_not_ready_but_alive(topics, make_settings, start_app):
     """With its broker gone the daemon stays up, says it is not ready, and still stops
     cleanly on request."""
-    from consumers.topics import ensure_topics
-    from daemon.embedded import EmbeddedBroker
+    from e911d.consumers.topics import ensure_topics
+    from e911d.daemon.embedded import EmbeddedBroker
 
     own = EmbeddedBroker().start()
     try:

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from config import ConfigError, Settings, load_settings, masked_settings
+from e911d.config import ConfigError, Settings, load_settings, masked_settings
 
 
 def load(env: dict[str, str] | None = None, file: Path | None = None, **kw: object) -> Settings:

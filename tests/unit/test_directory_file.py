@@ -13,7 +13,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from consumers.events import (
+from e911d.consumers.events import (
     MAX_ADDRESSES_PER_GROUP,
     AccountUpserted,
     Address,
@@ -27,7 +27,7 @@ from consumers.events import (
     UserUpserted,
     decode_directory_event,
 )
-from daemon.directory_file import (
+from e911d.daemon.directory_file import (
     MAX_FILE_BYTES,
     DirectoryFile,
     FileProblem,

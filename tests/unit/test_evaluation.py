@@ -9,14 +9,14 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from daemon.evaluation import (
+from e911d.daemon.evaluation import (
     AccountDirectory,
     decide,
     effective_setting,
     evaluate,
     normalize_ip,
 )
-from daemon.model import (
+from e911d.daemon.model import (
     Account,
     IpGroup,
     Location,

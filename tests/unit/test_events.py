@@ -11,7 +11,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from consumers.events import (
+from e911d.consumers.events import (
     AccountDeleted,
     AccountUpserted,
     Address,
@@ -707,7 +707,7 @@ def test_session_event_from_the_future_is_invalid_time() -> None:
     import datetime as dt
     import json
 
-    from consumers.events import InvalidReason, SessionEvent, decode_session_event
+    from e911d.consumers.events import InvalidReason, SessionEvent, decode_session_event
 
     when = dt.datetime(2026, 11, 26, 10, 0, tzinfo=dt.UTC)
     value = json.dumps(

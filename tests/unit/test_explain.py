@@ -12,8 +12,8 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from daemon.evaluation import AccountDirectory, evaluate
-from daemon.explain import (
+from e911d.daemon.evaluation import AccountDirectory, evaluate
+from e911d.daemon.explain import (
     ASSIGNED,
     DANGLING,
     NONE,
@@ -28,7 +28,7 @@ from daemon.explain import (
     render_text,
     to_json,
 )
-from daemon.model import (
+from e911d.daemon.model import (
     Account,
     IpGroup,
     Location,

@@ -15,7 +15,7 @@ import pytest
 from hypothesis import HealthCheck, assume, given, settings
 from hypothesis import strategies as st
 
-from consumers.events import (
+from e911d.consumers.events import (
     DirectoryEvent,
     DirectoryEventKind,
     Invalid,

@@ -6,7 +6,7 @@ import json
 
 import pytest
 
-from daemon.notify import Notice, PendingChanges, parse_notice
+from e911d.daemon.notify import Notice, PendingChanges, parse_notice
 
 
 @pytest.mark.parametrize(

@@ -8,7 +8,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from schedulers.schedule import (
+from e911d.schedulers.schedule import (
     CheckSchedule,
     Due,
     first_due_at_or_after,

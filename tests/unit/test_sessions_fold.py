@@ -9,8 +9,8 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from consumers.events import SessionEvent, SessionEventKind
-from daemon.sessions import Dismissal, FoldResult, SessionRow, fold_session_events
+from e911d.consumers.events import SessionEvent, SessionEventKind
+from e911d.daemon.sessions import Dismissal, FoldResult, SessionRow, fold_session_events
 
 K = SessionEventKind
 T0 = dt.datetime(2026, 11, 26, 9, 0, tzinfo=dt.UTC)
