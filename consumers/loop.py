@@ -12,6 +12,7 @@ import asyncio
 import datetime as dt
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
+from types import TracebackType
 from typing import Any
 
 import structlog
@@ -137,13 +138,32 @@ class _Listener(ConsumerRebalanceListener):  # type: ignore[misc]
             self._loop.handlers.on_listener_error("assigned", exc)
 
 
+Starter = Callable[[Callable[[], Awaitable[None]]], Awaitable[None]]
+
+
+async def _start_once(start: Callable[[], Awaitable[None]]) -> None:
+    await start()
+
+
 class ConsumerLoop:
+    """The consumer as a component: ``async with`` joins the group, leaving the block
+    leaves it; :meth:`run` consumes until :meth:`drain`.
+
+    ``starter`` wraps the client's start (the daemon passes its retry policy), so
+    this adapter needs nothing from the daemon.
+    """
+
     def __init__(
-        self, config: ConsumerConfig, handlers: ConsumerHandlers, producer: AIOKafkaProducer
+        self,
+        config: ConsumerConfig,
+        handlers: ConsumerHandlers,
+        producer: AIOKafkaProducer,
+        starter: Starter = _start_once,
     ) -> None:
         self.config = config
         self.handlers = handlers
         self._producer = producer
+        self._starter = starter
         self.consumer = AIOKafkaConsumer(
             group_id=config.group_id,
             enable_auto_commit=False,
@@ -152,31 +172,57 @@ class ConsumerLoop:
             **config.kafka_options,
         )
         self._stopping = asyncio.Event()
+        self._running = False
+        self._finished = asyncio.Event()
         # Held while a batch is applied (never around getmany), see _Listener.
         self.processing = asyncio.Lock()
         self.batches = 0
 
-    async def start(self) -> None:
-        await self.consumer.start()
-        self.consumer.subscribe(
-            [self.config.session_topic, self.config.directory_topic], listener=_Listener(self)
-        )
+    async def __aenter__(self) -> ConsumerLoop:
+        try:
+            await self._starter(self.consumer.start)
+            self.consumer.subscribe(
+                [self.config.session_topic, self.config.directory_topic], listener=_Listener(self)
+            )
+        except BaseException:
+            await self.close()
+            raise
+        return self
+
+    async def __aexit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        await self.close()
 
     def request_stop(self) -> None:
         self._stopping.set()
 
+    async def drain(self) -> None:
+        """Stop fetching and wait for the batch in hand to be stored."""
+        self.request_stop()
+        if self._running:
+            await self._finished.wait()
+
     async def run(self) -> None:
         """Consume until :meth:`request_stop`; the batch in hand is always finished."""
-        while not self._stopping.is_set():
-            records = await self.consumer.getmany(
-                timeout_ms=self.config.poll_timeout_ms, max_records=self.config.poll_max_records
-            )
-            if not records:
-                continue
-            async with self.processing:
-                offsets = await self._process(records)
-            self.batches += 1
-            await self._commit(offsets)
+        self._running = True
+        try:
+            while not self._stopping.is_set():
+                records = await self.consumer.getmany(
+                    timeout_ms=self.config.poll_timeout_ms,
+                    max_records=self.config.poll_max_records,
+                )
+                if not records:
+                    continue
+                async with self.processing:
+                    offsets = await self._process(records)
+                self.batches += 1
+                await self._commit(offsets)
+        finally:
+            self._finished.set()
 
     async def close(self) -> None:
         """Leave the group (partitions move to the other instances at once)."""

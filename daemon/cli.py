@@ -5,17 +5,18 @@ from __future__ import annotations
 import argparse
 import asyncio
 import json
-import signal
 import sys
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from pathlib import Path
 
 import structlog
 
 from e911d import __version__
 from e911d.config import ConfigError, Settings, load_settings, masked_settings
-from e911d.daemon.db import DatabaseError, PoolConfig, connect_pool, migrate
+from e911d.daemon.db import DatabaseError, PoolConfig, errors, migrate, open_pool
 from e911d.daemon.logs import configure_logging
+from e911d.daemon.retry import BRIEF
+from e911d.daemon.signals import capture_signals
 
 log = structlog.get_logger("e911d.cli")
 
@@ -75,29 +76,19 @@ def _parser() -> argparse.ArgumentParser:
     return parser
 
 
-def _install_signals(request_stop: Callable[[], None]) -> None:
-    loop = asyncio.get_running_loop()
-    for sig in (signal.SIGTERM, signal.SIGINT):
-        loop.add_signal_handler(sig, request_stop)
-
-
 async def _run(settings: Settings) -> int:
     from e911d.daemon.app import App
 
     app = App(settings)
-    _install_signals(app.request_stop)
-    return await app.run()
+    with capture_signals(app.request_stop):
+        return await app.run()
 
 
 async def _migrate(settings: Settings) -> int:
-    pool = await connect_pool(
-        PoolConfig(settings.postgres.dsn.get_secret_value(), 1, 1), attempts=5
-    )
-    try:
-        async with pool.acquire() as conn:
+    config = PoolConfig(settings.postgres.dsn.get_secret_value(), 1, 1)
+    async with open_pool(config, backoff=BRIEF) as pool, pool.acquire() as conn:
+        with errors("migrate"):
             applied = await migrate(conn)
-    finally:
-        await pool.close()
     print(f"applied {len(applied)} migration(s): {', '.join(applied) or 'none needed'}")
     return EXIT_OK
 
@@ -181,7 +172,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     except DatabaseError as exc:
         print(f"e911d: database: {exc}", file=sys.stderr)
         return EXIT_FAILED
-    except KeyboardInterrupt:
+    except (KeyboardInterrupt, asyncio.CancelledError):
+        # A second Ctrl-C cancels the run: its components were closed on the way out.
         return EXIT_OK
     except BrokenPipeError:  # e.g. `e911d config | head`
         sys.stderr.close()

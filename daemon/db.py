@@ -1,14 +1,16 @@
-"""PostgreSQL access: the pool, ordered migrations, named SQL, and error conversion.
+"""PostgreSQL access: the pool, ordered migrations, named SQL, and the error boundary.
 
-Driver errors are converted at this boundary into :class:`DatabaseError`; only the
-declared transient ones (:data:`TRANSIENT`) are retried by callers.
+Driver errors are converted in one place, :func:`errors`, into :class:`DatabaseError`
+with whether retrying may help; nothing else in the daemon names asyncpg's exception
+types. Only the declared transient ones (:data:`TRANSIENT`) are retried.
 """
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import re
-from collections.abc import Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
 from dataclasses import dataclass
 from importlib import resources
 from typing import Any, TypeVar
@@ -17,12 +19,22 @@ import asyncpg
 import msgspec
 import structlog
 
+from e911d.daemon.retry import FOREVER, STARTUP, Backoff, retry
+
 log = structlog.get_logger("e911d.db")
 
 T = TypeVar("T")
 
 # Whole-schema lock id for migrations ("e911" in ASCII), so concurrent starts serialise.
 _MIGRATION_LOCK = 0x65393131
+
+DRIVER_ERRORS: tuple[type[BaseException], ...] = (
+    asyncpg.PostgresError,
+    asyncpg.InterfaceError,
+    OSError,
+    TimeoutError,
+)
+"""Everything the driver or the network can raise at us."""
 
 TRANSIENT: tuple[type[BaseException], ...] = (
     asyncpg.exceptions.SerializationError,
@@ -36,19 +48,41 @@ TRANSIENT: tuple[type[BaseException], ...] = (
     OSError,
     asyncio.TimeoutError,
 )
+"""The subset that a later attempt may not meet: the server restarting, a lost
+connection, a serialisation conflict."""
 
 
 class DatabaseError(Exception):
     """A database failure, with whether retrying may help."""
 
-    def __init__(self, message: str, *, transient: bool) -> None:
+    def __init__(self, message: str, *, transient: bool, operation: str = "") -> None:
         super().__init__(message)
         self.transient = transient
+        self.operation = operation
 
 
-def convert(exc: BaseException) -> DatabaseError:
-    transient = isinstance(exc, TRANSIENT)
-    return DatabaseError(f"{type(exc).__name__}: {exc}", transient=transient)
+def convert(exc: BaseException, operation: str = "") -> DatabaseError:
+    prefix = f"{operation}: " if operation else ""
+    return DatabaseError(
+        f"{prefix}{type(exc).__name__}: {exc}",
+        transient=isinstance(exc, TRANSIENT),
+        operation=operation,
+    )
+
+
+@contextlib.contextmanager
+def errors(operation: str) -> Iterator[None]:
+    """The boundary: driver errors raised inside become :class:`DatabaseError`."""
+    try:
+        yield
+    except DatabaseError:
+        raise
+    except DRIVER_ERRORS as exc:
+        raise convert(exc, operation) from exc
+
+
+def is_transient(exc: BaseException) -> bool:
+    return isinstance(exc, DatabaseError) and exc.transient
 
 
 _NAME = re.compile(r"^--\s*name:\s*(\w+)\s*$", re.MULTILINE)
@@ -110,53 +144,52 @@ class PoolConfig:
     command_timeout: float = 30.0
 
 
-async def connect_pool(config: PoolConfig, *, attempts: int = 30) -> asyncpg.Pool:
+async def connect_pool(
+    config: PoolConfig, *, backoff: Backoff = STARTUP, stop: asyncio.Event | None = None
+) -> asyncpg.Pool:
     """Create the pool, retrying while the database is starting or unreachable."""
-    delay = 0.2
-    for attempt in range(1, attempts + 1):
+
+    async def connect() -> asyncpg.Pool:
         try:
-            pool: asyncpg.Pool = await asyncpg.create_pool(
-                config.dsn,
-                min_size=config.min_size,
-                max_size=config.max_size,
-                command_timeout=config.command_timeout,
-                init=_init_connection,
-            )
-            return pool
-        except TRANSIENT as exc:
-            if attempt == attempts:
-                raise convert(exc) from exc
-            log.warning("database_connect_retry", attempt=attempt, error=str(exc))
-            await asyncio.sleep(delay)
-            delay = min(delay * 2, 5.0)
-        except (asyncpg.PostgresError, ValueError) as exc:
+            with errors("database_connect"):
+                pool: asyncpg.Pool = await asyncpg.create_pool(
+                    config.dsn,
+                    min_size=config.min_size,
+                    max_size=config.max_size,
+                    command_timeout=config.command_timeout,
+                    init=_init_connection,
+                )
+                return pool
+        except ValueError as exc:  # a DSN libpq cannot parse
             raise DatabaseError(f"cannot connect to PostgreSQL: {exc}", transient=False) from exc
-    raise AssertionError("unreachable")
+
+    return await retry(
+        "database_connect", connect, retry_if=is_transient, backoff=backoff, stop=stop
+    )
 
 
-async def retrying(
-    what: str,
-    func: Callable[[], Awaitable[T]],
-    *,
-    stop: asyncio.Event | None = None,
-    max_delay: float = 5.0,
-) -> T:
-    """Run ``func`` until it succeeds, retrying only transient database errors.
+@contextlib.asynccontextmanager
+async def open_pool(
+    config: PoolConfig, *, backoff: Backoff = STARTUP, stop: asyncio.Event | None = None
+) -> AsyncIterator[asyncpg.Pool]:
+    """The pool as a component: closed (within 2 s) however the block ends."""
+    pool = await connect_pool(config, backoff=backoff, stop=stop)
+    try:
+        yield pool
+    finally:
+        with contextlib.suppress(*DRIVER_ERRORS):
+            await asyncio.wait_for(pool.close(), 2)
+
+
+async def retrying(what: str, func: Callable[[], Awaitable[T]], *, stop: asyncio.Event) -> T:
+    """Run ``func`` under the error boundary until it succeeds, retrying transient errors.
 
     Nothing consumed is dropped while the database is away; the caller simply waits.
-    A permanent error propagates so the daemon stops loudly.
+    A permanent error propagates as :class:`DatabaseError` so the daemon stops loudly.
     """
-    delay = 0.1
-    attempt = 0
-    while True:
-        attempt += 1
-        try:
+
+    async def attempt() -> T:
+        with errors(what):
             return await func()
-        except TRANSIENT as exc:
-            if stop is not None and stop.is_set() and attempt > 3:
-                raise convert(exc) from exc
-            log.warning("database_retry", operation=what, attempt=attempt, error=str(exc))
-            await asyncio.sleep(delay)
-            delay = min(delay * 2, max_delay)
-        except asyncpg.PostgresError as exc:
-            raise DatabaseError(f"{what}: {type(exc).__name__}: {exc}", transient=False) from exc
+
+    return await retry(what, attempt, retry_if=is_transient, backoff=FOREVER, stop=stop)

@@ -13,7 +13,6 @@ import contextlib
 import datetime as dt
 import json
 import random
-import signal
 import sys
 import uuid
 from dataclasses import dataclass
@@ -22,10 +21,11 @@ from typing import Any, TextIO
 
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
 
-from e911d.config import load_settings
+from e911d.config import Settings, load_settings
 from e911d.daemon.app import App
 from e911d.daemon.embedded import EmbeddedBroker, EmbeddedError, EmbeddedPostgres
 from e911d.daemon.logs import configure_logging
+from e911d.daemon.signals import capture_signals
 
 
 @dataclass(frozen=True, slots=True)
@@ -187,9 +187,14 @@ async def _dev(options: DevOptions, bootstrap: str, dsn: str, out: TextIO) -> in
         },
     )
     app = App(settings)
+    with capture_signals(app.request_stop):
+        return await _drive(app, settings, options, bootstrap, out)
+
+
+async def _drive(
+    app: App, settings: Settings, options: DevOptions, bootstrap: str, out: TextIO
+) -> int:
     loop = asyncio.get_running_loop()
-    for sig in (signal.SIGINT, signal.SIGTERM):
-        loop.add_signal_handler(sig, app.request_stop)
     app_task = asyncio.create_task(app.run(), name="e911d-app")
     started = asyncio.create_task(app.started.wait())
     await asyncio.wait({app_task, started}, return_when=asyncio.FIRST_COMPLETED)
@@ -285,7 +290,7 @@ def run_dev(options: DevOptions, out: TextIO | None = None) -> int:
     except EmbeddedError as exc:
         print(f"e911d dev: {exc}", file=sys.stderr)
         return 1
-    except KeyboardInterrupt:
+    except (KeyboardInterrupt, asyncio.CancelledError):
         return 0
     finally:
         broker.stop()

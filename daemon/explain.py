@@ -26,7 +26,7 @@ import asyncpg
 
 from e911d.config import Settings
 from e911d.consumers.events import parse_address_item, parse_ip
-from e911d.daemon.db import TRANSIENT, DatabaseError, PoolConfig, connect_pool, load_queries
+from e911d.daemon.db import DatabaseError, PoolConfig, errors, load_queries, open_pool
 from e911d.daemon.evaluation import AccountDirectory, evaluate
 from e911d.daemon.model import (
     Account,
@@ -39,6 +39,7 @@ from e911d.daemon.model import (
     User,
     Verdict,
 )
+from e911d.daemon.retry import BRIEF
 
 EXIT_OK = 0
 EXIT_DATABASE = 1
@@ -643,25 +644,24 @@ async def explain_command(
     except InvalidIp as exc:
         print(f"e911d explain: {exc}", file=sys.stderr)
         return EXIT_INVALID_IP
-    pool = await connect_pool(
-        PoolConfig(settings.postgres.dsn.get_secret_value(), 1, 1), attempts=5
-    )
-    try:
-        async with pool.acquire() as conn:
-            ex = await load_explanation(
-                conn,
-                account_id=account,
-                user_id=user,
-                ip=parsed,
-                snooze=dt.timedelta(seconds=settings.checks.dismiss_snooze_seconds),
-            )
-    except asyncpg.UndefinedTableError as exc:
-        raise DatabaseError(
-            f"the e911d schema is missing ({exc}): run `e911d migrate`", transient=False
-        ) from exc
-    except (asyncpg.PostgresError, *TRANSIENT) as exc:
-        raise DatabaseError(f"{type(exc).__name__}: {exc}", transient=False) from exc
-    finally:
-        await pool.close()
+    config = PoolConfig(settings.postgres.dsn.get_secret_value(), 1, 1)
+    async with open_pool(config, backoff=BRIEF) as pool:
+        try:
+            with errors("explain"):
+                async with pool.acquire() as conn:
+                    ex = await load_explanation(
+                        conn,
+                        account_id=account,
+                        user_id=user,
+                        ip=parsed,
+                        snooze=dt.timedelta(seconds=settings.checks.dismiss_snooze_seconds),
+                    )
+        except DatabaseError as exc:
+            if isinstance(exc.__cause__, asyncpg.UndefinedTableError):
+                raise DatabaseError(
+                    f"the e911d schema is missing ({exc.__cause__}): run `e911d migrate`",
+                    transient=False,
+                ) from exc
+            raise
     print(render_json(ex) if as_json else render_text(ex))
     return EXIT_OK

@@ -8,7 +8,7 @@ duplicated notice can delay a re-evaluation but never make it wrong.
 
 Notices are missed while the connection is down. The listener therefore reports each
 reconnection, and the owner drops its cached snapshots and re-reads what changed
-meanwhile (see :meth:`daemon.app.App.catch_up`).
+meanwhile (see :meth:`e911d.daemon.services.reevaluation.Reevaluation.catch_up`).
 """
 
 from __future__ import annotations
@@ -16,17 +16,21 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import datetime as dt
+import functools
 import json
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
+from types import TracebackType
 
 import asyncpg
 import structlog
 
+from e911d.daemon.db import DatabaseError, errors
+from e911d.daemon.retry import Backoff, retry
+
 log = structlog.get_logger("e911d.notify")
 
 CHANNEL = "e911_directory"
-_DB_ERRORS = (OSError, asyncpg.PostgresError, asyncpg.InterfaceError, TimeoutError)
 KINDS = frozenset({"account", "user", "directory", "all"})
 
 
@@ -120,8 +124,18 @@ class ListenerHooks:
     on_state: Callable[[bool], None]
 
 
+def _any_database_error(exc: BaseException) -> bool:
+    # Even a "permanent" error is retried here: the server may be mid-restart with
+    # its authentication not loaded yet, and the scheduled checks carry on meanwhile.
+    return isinstance(exc, DatabaseError)
+
+
 class DirectoryListener:
-    """LISTENs on its own connection (not the pool's) and reconnects when it is lost."""
+    """LISTENs on its own connection (not the pool's) and reconnects when it is lost.
+
+    As a component, ``async with`` makes the first connection (so the daemon hears
+    changes from start-up on) and leaving the block closes it.
+    """
 
     def __init__(self, config: ListenerConfig, hooks: ListenerHooks) -> None:
         self._config = config
@@ -129,6 +143,19 @@ class DirectoryListener:
         self.connected = asyncio.Event()
         self._lost = asyncio.Event()
         self._conn: asyncpg.Connection | None = None
+        self._backoff = Backoff(initial=0.2, maximum=config.max_backoff_seconds)
+
+    async def __aenter__(self) -> DirectoryListener:
+        await self._connect(None)
+        return self
+
+    async def __aexit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        await self.close()
 
     @property
     def backend_pid(self) -> int | None:
@@ -136,21 +163,20 @@ class DirectoryListener:
         conn = self._conn
         return None if conn is None or conn.is_closed() else int(conn.get_server_pid())
 
-    async def connect_once(self) -> None:
-        """The first connection, made during start-up so the daemon starts listening."""
-        await self._connect(None)
-
     async def _connect(self, healthy_at: dt.datetime | None) -> dt.datetime:
-        conn = await asyncpg.connect(self._config.dsn, timeout=self._config.connect_timeout_seconds)
-        try:
-            await conn.add_listener(CHANNEL, self._on_notify)
-            conn.add_termination_listener(self._on_terminated)
-            # LISTEN is active from here: anything committed after this instant is heard.
-            now: dt.datetime = await conn.fetchval("SELECT now()")
-        except BaseException:
-            with contextlib.suppress(Exception):
-                await asyncio.wait_for(conn.close(), 1)
-            raise
+        with errors("directory_listener_connect"):
+            conn = await asyncpg.connect(
+                self._config.dsn, timeout=self._config.connect_timeout_seconds
+            )
+            try:
+                await conn.add_listener(CHANNEL, self._on_notify)
+                conn.add_termination_listener(self._on_terminated)
+                # LISTEN is active from here: anything committed after this is heard.
+                now: dt.datetime = await conn.fetchval("SELECT now()")
+            except BaseException:
+                with contextlib.suppress(Exception):
+                    await asyncio.wait_for(conn.close(), 1)
+                raise
         self._conn = conn
         self._lost.clear()
         # Healthy only once caught up: what changed while deaf is queued first.
@@ -174,24 +200,22 @@ class DirectoryListener:
     async def run(self, stop: asyncio.Event) -> None:
         """Keep a healthy LISTEN connection until ``stop``; never returns early on errors."""
         healthy_at: dt.datetime | None = None
-        backoff = 0.2
         while not stop.is_set():
             if self._conn is None:
                 try:
-                    healthy_at = await self._connect(healthy_at)
-                    backoff = 0.2
-                except (
-                    OSError,
-                    asyncpg.PostgresError,
-                    asyncpg.InterfaceError,
-                    TimeoutError,
-                ) as exc:
-                    self._hooks.on_state(False)
-                    log.warning("directory_listener_connect_failed", error=repr(exc))
-                    with contextlib.suppress(TimeoutError):
-                        await asyncio.wait_for(stop.wait(), backoff)
-                    backoff = min(backoff * 2, self._config.max_backoff_seconds)
-                    continue
+                    healthy_at = await retry(
+                        "directory_listener_connect",
+                        functools.partial(self._connect, healthy_at),
+                        retry_if=_any_database_error,
+                        backoff=self._backoff,
+                        stop=stop,
+                        attempts_after_stop=0,
+                    )
+                except DatabaseError:
+                    if stop.is_set():
+                        return
+                    raise
+                continue
             healthy_at = await self._watch(stop, healthy_at)
 
     async def _watch(
@@ -211,18 +235,19 @@ class DirectoryListener:
         if stop.is_set():
             return healthy_at
         try:
-            if conn.is_closed() or not self.connected.is_set():
-                raise ConnectionError("listener connection closed")
-            async with asyncio.timeout(self._config.connect_timeout_seconds):
-                now: dt.datetime = await conn.fetchval("SELECT now()")
-            return now
-        except _DB_ERRORS as exc:
-            log.warning("directory_listener_lost", error=repr(exc))
+            with errors("directory_listener_probe"):
+                if conn.is_closed() or not self.connected.is_set():
+                    raise ConnectionError("listener connection closed")
+                async with asyncio.timeout(self._config.connect_timeout_seconds):
+                    now: dt.datetime = await conn.fetchval("SELECT now()")
+                return now
+        except DatabaseError as exc:
+            log.warning("directory_listener_lost", error=str(exc))
             self._hooks.on_state(False)
-            await self._drop()
+            self._drop()
             return healthy_at
 
-    async def _drop(self) -> None:
+    def _drop(self) -> None:
         conn, self._conn = self._conn, None
         self.connected.clear()
         if conn is not None:
@@ -233,6 +258,7 @@ class DirectoryListener:
         self.connected.clear()
         if conn is not None and not conn.is_closed():
             try:
-                await asyncio.wait_for(conn.close(), 2)
-            except _DB_ERRORS:
+                with errors("directory_listener_close"):
+                    await asyncio.wait_for(conn.close(), 2)
+            except DatabaseError:
                 conn.terminate()

@@ -13,13 +13,14 @@ import asyncpg
 import structlog
 
 from e911d.config import Settings
-from e911d.daemon.db import DatabaseError, PoolConfig, connect_pool, convert
+from e911d.daemon.db import DatabaseError, PoolConfig, errors, open_pool
 from e911d.daemon.directory import apply_change
 from e911d.daemon.directory_file.export import Exported, export_document, render
 from e911d.daemon.directory_file.files import FileProblem, account_ids, load
 from e911d.daemon.directory_file.plan import Plan, make_plan
 from e911d.daemon.directory_file.stored import SQL, Rows, Stored, read_rows
 from e911d.daemon.directory_file.validation import Validated, validate
+from e911d.daemon.retry import BRIEF
 
 log = structlog.get_logger("e911d.directory_file")
 
@@ -48,17 +49,12 @@ async def _in_database(settings: Settings, work: Callable[[asyncpg.Connection], 
     """Run ``work`` on one connection; driver errors become :class:`DatabaseError`,
     which the CLI prints in one line (exit 1)."""
     pg = settings.postgres
-    pool = await connect_pool(
-        PoolConfig(pg.dsn.get_secret_value(), 1, 1, pg.command_timeout_seconds), attempts=5
-    )
-    try:
-        async with pool.acquire() as conn:
-            await _require_schema(conn)
-            return await work(conn)
-    except (asyncpg.PostgresError, asyncpg.InterfaceError, OSError, TimeoutError) as exc:
-        raise convert(exc) from exc
-    finally:
-        await pool.close()
+    config = PoolConfig(pg.dsn.get_secret_value(), 1, 1, pg.command_timeout_seconds)
+    async with open_pool(config, backoff=BRIEF) as pool:
+        with errors("directory"):
+            async with pool.acquire() as conn:
+                await _require_schema(conn)
+                return await work(conn)
 
 
 async def _import(

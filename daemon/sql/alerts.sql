@@ -34,19 +34,3 @@ SELECT count(*) FROM alerts WHERE kafka_partition = ANY($1::int[]) AND resolved_
 
 -- name: purge_resolved
 DELETE FROM alerts WHERE resolved_at IS NOT NULL AND resolved_at < $1;
-
--- name: outbox_batch
--- SKIP LOCKED: during a handover two relays may briefly own a partition; each row is
--- still published by one of them at a time.
-SELECT id, topic, key, value
-FROM outbox
-WHERE kafka_partition = ANY($1::int[])
-ORDER BY id
-LIMIT $2
-FOR UPDATE SKIP LOCKED;
-
--- name: outbox_delete
-DELETE FROM outbox WHERE id = ANY($1::bigint[]);
-
--- name: outbox_pending
-SELECT count(*) FROM outbox;

@@ -274,7 +274,7 @@ async def test_sigterm_while_waiting_for_the_database_exits_cleanly():
         while True:
             line = await proc.stdout.readline()
             assert line, "e911d exited before retrying the database"
-            if b'"database_connect_retry"' in line:
+            if b'"retrying"' in line and b'"database_connect"' in line:
                 break
     t0 = time.monotonic()
     proc.send_signal(signal.SIGTERM)

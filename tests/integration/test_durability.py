@@ -84,7 +84,7 @@ async def test_alert_decided_but_not_published_survives_a_stop(
         TopicWatcher(broker.bootstrap_servers, topics.alerts) as alerts,
     ):
         await p.send_all(topics.directory_events, directory(), "acme")
-        async with first.app._relay_lock:  # the relay cannot publish from here on
+        async with first.app.services.relay.paused():  # the relay cannot publish from here on
             await p.send(topics.session_events, login("acme", "u1", "s1", HOME_IP), "u1")
             await eventually(lambda: sample(first.app, "e911_alerts_raised_total") == 1)
             conn = await asyncpg.connect(database)
@@ -109,6 +109,34 @@ async def test_alert_decided_but_not_published_survives_a_stop(
             await conn.close()
         assert raised[0].data["alert_id"] == alert_id
         assert await second.stop() == 0
+
+
+async def test_alerts_decided_before_a_stop_are_published_by_the_stop(
+    broker, topics, make_settings, start_app, database
+):
+    """The final flush: the relay loop is held until the stop is requested, after which
+    only the drain's flush may publish; without it the alert would wait in the outbox
+    for the next instance."""
+    settings = make_settings(shutdown_timeout_seconds=5.0)
+    running = await start_app(settings)
+    async with (
+        Producer(broker.bootstrap_servers) as p,
+        TopicWatcher(broker.bootstrap_servers, topics.alerts) as alerts,
+    ):
+        await p.send_all(topics.directory_events, directory(), "acme")
+        async with running.app.services.relay.paused():
+            await p.send(topics.session_events, login("acme", "u1", "s1", HOME_IP), "u1")
+            await eventually(lambda: sample(running.app, "e911_alerts_raised_total") == 1)
+            running.app.request_stop()
+        assert await asyncio.wait_for(running.task, 15) == 0
+        conn = await asyncpg.connect(database)
+        try:
+            assert await conn.fetchval("SELECT count(*) FROM outbox") == 0
+            alert_id = await conn.fetchval("SELECT alert_id FROM alerts")
+        finally:
+            await conn.close()
+        raised = await alerts.wait_count("e911.alert.raised", 1)
+        assert raised[0].data["alert_id"] == alert_id
 
 
 async def test_two_instances_split_partitions_and_hand_over(

@@ -30,7 +30,7 @@ async def test_health_ready_and_metrics(broker, topics, make_settings, start_app
             topics.session_events, login("acme", "u1", "secret-session", "198.51.100.77"), "u1"
         )
         await alerts.wait_count("e911.alert.raised", 1)
-    await app.update_gauges()
+    await app.services.housekeeping.update_gauges()
     status, body = await http_get(port, "/metrics")
     assert status == 200
     for name in (

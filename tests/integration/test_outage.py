@@ -96,7 +96,7 @@ async def test_broker_outage_is_not_ready_but_alive(topics, make_settings, start
         status, body = await http_get(app.http.port, "/readyz")
         assert status == 503 and "kafka fail" in body
         assert (await http_get(app.http.port, "/healthz"))[0] == 200
-        await app.update_gauges()
+        await app.services.housekeeping.update_gauges()
         assert sample(app, "e911_kafka_up") == 0
         assert not running.task.done()
         t0 = asyncio.get_running_loop().time()

@@ -240,7 +240,7 @@ async def test_changes_missed_while_not_listening_are_caught_up(
         finally:
             await conn.close()
         before = sample(app, "e911_directory_notices_total", kind="user")
-        await app.catch_up(healthy_at)
+        await app.services.reevaluation.catch_up(healthy_at)
         assert sample(app, "e911_directory_notices_total", kind="user") == before + 1
         resolved = (await alerts.wait_count("e911.alert.resolved", 1, within=5))[0]
         # The reason comes from the stored state, not from how the change was heard.

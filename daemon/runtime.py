@@ -1,0 +1,50 @@
+"""The one value every service receives: what the root built, nothing optional.
+
+Services used to reach into the application object for the pool, the producer and
+the schedule, each guarded by ``assert self.pool is not None``. The root now builds
+this once, after every component has started, and hands the same frozen value to
+each service; a service that holds one can use all of it.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from dataclasses import dataclass, field
+
+import asyncpg
+from aiokafka import AIOKafkaProducer
+
+from e911d.config import Settings
+from e911d.daemon.directory import DirectoryCache
+from e911d.daemon.metrics import Metrics
+from e911d.schedulers import CheckSchedule
+
+
+@dataclass(slots=True)
+class Ownership:
+    """Which session-event partitions this instance owns, and whether they are loaded."""
+
+    partitions: set[int] = field(default_factory=set)
+    loaded: bool = False
+
+
+@dataclass(slots=True)
+class Health:
+    """The last thing each dependency told us, for the up gauges between probes."""
+
+    database: bool = False
+    kafka: bool = False
+
+
+@dataclass(frozen=True, slots=True)
+class Runtime:
+    settings: Settings
+    metrics: Metrics
+    pool: asyncpg.Pool
+    producer: AIOKafkaProducer
+    schedule: CheckSchedule
+    ownership: Ownership
+    cache: DirectoryCache
+    health: Health
+    # Set when the daemon is asked to stop: services start no new work after it.
+    stopping: asyncio.Event

@@ -1,0 +1,76 @@
+"""Checks: the tick that drains the due sessions, and checking given sessions at once.
+
+Both run the same :class:`~e911d.daemon.checks.CheckRunner` in one transaction per
+chunk; the session row locks taken there serialise a tick and an immediate
+re-evaluation of the same session, on this instance or another.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import time
+from collections.abc import Sequence
+
+from e911d.daemon.alerts import AlertStore
+from e911d.daemon.checks import CheckConfig, CheckReport, CheckRunner
+from e911d.daemon.db import retrying
+from e911d.daemon.runtime import Runtime
+from e911d.daemon.services.inflight import InFlight
+from e911d.daemon.services.relay import Relay
+
+
+def utcnow() -> dt.datetime:
+    return dt.datetime.now(dt.UTC)
+
+
+class Checks:
+    def __init__(self, rt: Runtime, relay: Relay) -> None:
+        self._rt = rt
+        self._relay = relay
+        self._in_flight = InFlight()
+        s = rt.settings
+        self._runner = CheckRunner(
+            AlertStore(s.kafka.topics.alerts, s.kafka.source),
+            rt.cache,
+            CheckConfig(dt.timedelta(seconds=s.checks.dismiss_snooze_seconds)),
+        )
+
+    async def tick(self) -> None:
+        """Drain every due session in chunks of ``batch_size``; one transaction each."""
+        rt = self._rt
+        if rt.stopping.is_set():
+            return
+        batch_size = rt.settings.checks.batch_size
+        with self._in_flight:
+            while not rt.stopping.is_set():
+                due = rt.schedule.pop_due(time.time(), batch_size)
+                if not due:
+                    return
+                owned = [d for d in due if d.partition in rt.ownership.partitions]
+                await self.check([d.session_id for d in owned])
+                ran = time.time()
+                for d in owned:
+                    rt.metrics.check_lateness.observe(max(0.0, ran - d.due_at))
+                if len(due) < batch_size:
+                    return
+
+    async def check(self, session_ids: Sequence[str]) -> CheckReport:
+        """Check these sessions now; their schedule stays as it is."""
+        if not session_ids:
+            return CheckReport()
+        rt = self._rt
+        with self._in_flight:
+
+            async def tx() -> CheckReport:
+                async with rt.pool.acquire() as conn, conn.transaction():
+                    return await self._runner.run(conn, session_ids, utcnow())
+
+            report = await retrying("checks", tx, stop=rt.stopping)
+        for outcome, n in report.outcomes.items():
+            rt.metrics.checks.labels(outcome=outcome).inc(n)
+        self._relay.decided(report.raised, report.resolved)
+        return report
+
+    async def drain(self) -> None:
+        """Wait for the chunk in hand; :meth:`tick` starts nothing once stopping."""
+        await self._in_flight.idle()

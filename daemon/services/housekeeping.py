@@ -1,0 +1,145 @@
+"""Housekeeping: session expiry and purges, the gauges, and the readiness probes.
+
+None of this is on an alert's path, but an SRE reads it: the up gauges and /readyz
+must say what the dependencies answered just now, not what a cache remembers.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import datetime as dt
+from collections.abc import Callable
+from dataclasses import dataclass
+
+import structlog
+from aiokafka import AIOKafkaConsumer
+from aiokafka.errors import KafkaError
+
+from e911d.daemon.alerts import AlertStore, ResolvedAlert
+from e911d.daemon.db import DatabaseError, errors, retrying
+from e911d.daemon.model import ResolveReason
+from e911d.daemon.runtime import Runtime
+from e911d.daemon.services.checks import utcnow
+from e911d.daemon.services.inflight import InFlight
+from e911d.daemon.services.relay import Relay
+from e911d.daemon.sessions import SessionStore
+
+log = structlog.get_logger("e911d.housekeeping")
+
+
+@dataclass(frozen=True, slots=True)
+class Probes:
+    """What readiness looks at besides the database and the broker."""
+
+    consumer: AIOKafkaConsumer
+    listener_connected: asyncio.Event
+    running: Callable[[], bool]
+
+
+class Housekeeping:
+    def __init__(self, rt: Runtime, relay: Relay, probes: Probes) -> None:
+        self._rt = rt
+        self._relay = relay
+        self._probes = probes
+        self._sessions = SessionStore()
+        self._alerts = AlertStore(rt.settings.kafka.topics.alerts, rt.settings.kafka.source)
+        self._in_flight = InFlight()
+        c = rt.settings.checks
+        self._ttl = dt.timedelta(seconds=c.session_ttl_seconds)
+        self._retention = max(dt.timedelta(seconds=c.alert_retention_seconds), self._ttl)
+
+    async def drain(self) -> None:
+        await self._in_flight.idle()
+
+    async def sweep(self) -> None:
+        """Expire idle sessions, purge old tombstones and resolved alerts."""
+        rt = self._rt
+        if rt.stopping.is_set():
+            return
+        with self._in_flight:
+            now = utcnow()
+            parts = sorted(rt.ownership.partitions)
+
+            async def tx() -> tuple[list[str], list[ResolvedAlert]]:
+                async with rt.pool.acquire() as conn, conn.transaction():
+                    expired = (
+                        await self._sessions.expire(conn, parts, now - self._ttl) if parts else []
+                    )
+                    resolved = await self._alerts.resolve_sessions(
+                        conn, expired, ResolveReason.SESSION_ENDED, now
+                    )
+                    await self._sessions.purge_tombstones(conn, now - self._ttl)
+                    await self._alerts.purge(conn, now - self._retention)
+                    return expired, resolved
+
+            expired, resolved = await retrying("sweep", tx, stop=rt.stopping)
+        for sid in expired:
+            rt.schedule.remove(sid)
+            log.info("session_expired", session_id=sid)
+        self._relay.decided(resolved=resolved)
+        rt.metrics.sessions_active.set(len(rt.schedule))
+
+    async def update_gauges(self) -> None:
+        rt = self._rt
+        if rt.stopping.is_set():
+            return
+        try:
+            with errors("gauges"):
+                async with rt.pool.acquire() as conn:
+                    parts = sorted(rt.ownership.partitions)
+                    rt.metrics.alerts_open.set(await self._alerts.count_open(conn, parts))
+            rt.health.database = True
+        except DatabaseError as exc:
+            rt.health.database = False
+            rt.metrics.db_errors.labels(operation="gauges").inc()
+            log.warning("database_probe_failed", error=str(exc))
+        rt.metrics.db_up.set(1 if rt.health.database else 0)
+        await self._update_lag()
+        rt.metrics.kafka_up.set(1 if rt.health.kafka else 0)
+
+    async def _update_lag(self) -> None:
+        consumer = self._probes.consumer
+        lag: dict[str, int] = {}
+        try:
+            for tp in consumer.assignment():
+                high = consumer.highwater(tp)
+                if high is None:
+                    continue
+                pos = await consumer.position(tp)
+                lag[tp.topic] = lag.get(tp.topic, 0) + max(0, high - pos)
+        except (KafkaError, AssertionError, TypeError) as exc:
+            log.debug("lag_unavailable", error=repr(exc))
+            return
+        for topic, value in lag.items():
+            self._rt.metrics.consumer_lag.labels(topic=topic).set(value)
+
+    async def _probe_kafka(self) -> bool:
+        try:
+            # A metadata round trip: cached metadata would say "up" for a dead broker.
+            metadata = await asyncio.wait_for(self._rt.producer.client.fetch_all_metadata(), 2)
+            ok = bool(metadata.brokers())
+        except (KafkaError, TimeoutError, OSError):
+            ok = False
+        self._rt.health.kafka = ok
+        return ok
+
+    async def _probe_db(self) -> bool:
+        try:
+            with errors("probe"):
+                async with asyncio.timeout(2), self._rt.pool.acquire() as conn:
+                    await conn.fetchval("SELECT 1")
+            ok = True
+        except DatabaseError:
+            ok = False
+        self._rt.health.database = ok
+        return ok
+
+    async def readiness(self) -> tuple[bool, dict[str, bool]]:
+        checks = {
+            "database": await self._probe_db(),
+            "kafka": await self._probe_kafka(),
+            "partitions_loaded": self._rt.ownership.loaded,
+            "directory_listener": self._probes.listener_connected.is_set(),
+            "running": self._probes.running(),
+        }
+        return all(checks.values()), checks

@@ -1,0 +1,160 @@
+"""Ingest: what the consumer loop reads becomes state, in one transaction per batch.
+
+Directory changes, session changes, the alerts they end, dismissals and the consumed
+offsets commit together, so a crash anywhere replays at most the batch in flight and
+replaying it changes nothing. Assignment loads the owned partitions' sessions into the
+schedule; revocation forgets them.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import time
+from collections.abc import Callable
+from typing import Any
+
+import structlog
+
+from e911d.consumers.events import Invalid
+from e911d.consumers.loop import BatchRejected, ConsumerHandlers, InboundBatch
+from e911d.daemon.alerts import AlertStore, ResolvedAlert
+from e911d.daemon.db import DatabaseError, retrying
+from e911d.daemon.directory import apply_change
+from e911d.daemon.model import ResolveReason
+from e911d.daemon.offsets import load_offsets, store_offsets
+from e911d.daemon.runtime import Runtime
+from e911d.daemon.services.checks import utcnow
+from e911d.daemon.services.relay import Relay
+from e911d.daemon.sessions import SessionStore, fold_session_events
+
+log = structlog.get_logger("e911d.ingest")
+TP = tuple[str, int]
+
+
+class Ingest:
+    def __init__(
+        self, rt: Runtime, relay: Relay, fail: Callable[[str, BaseException], None]
+    ) -> None:
+        self._rt = rt
+        self._relay = relay
+        self._fail = fail
+        self._sessions = SessionStore()
+        self._alerts = AlertStore(rt.settings.kafka.topics.alerts, rt.settings.kafka.source)
+        self._ttl = dt.timedelta(seconds=rt.settings.checks.session_ttl_seconds)
+
+    def handlers(self) -> ConsumerHandlers:
+        return ConsumerHandlers(
+            on_batch=self.apply_batch,
+            on_assigned=self.on_assigned,
+            on_revoked=self.on_revoked,
+            on_event=self._count_event,
+            on_invalid=self._count_invalid,
+            on_listener_error=self._listener_failed,
+        )
+
+    def _count_event(self, topic: str, type_: str) -> None:
+        self._rt.metrics.events.labels(topic=topic, type=type_).inc()
+
+    def _count_invalid(self, topic: str, partition: int, offset: int, invalid: Invalid) -> None:
+        self._rt.metrics.events_invalid.labels(reason=str(invalid.reason)).inc()
+        log.warning(
+            "event_invalid",
+            topic=topic,
+            partition=partition,
+            offset=offset,
+            reason=str(invalid.reason),
+            detail=invalid.detail,
+        )
+
+    def _listener_failed(self, stage: str, exc: BaseException) -> None:
+        self._rt.metrics.rebalance_errors.inc()
+        self._fail(f"rebalance listener ({stage})", exc)
+
+    async def apply_batch(self, batch: InboundBatch) -> None:
+        """One transaction: directory changes, session changes, their alerts, offsets."""
+        rt = self._rt
+        started_at = time.perf_counter()
+        now = utcnow()
+
+        async def tx() -> tuple[Any, list[ResolvedAlert]]:
+            async with rt.pool.acquire() as conn, conn.transaction():
+                for ev in batch.directory_events:
+                    await apply_change(conn, ev.change)
+                ids = sorted({e.session_id for _, e in batch.session_events})
+                existing = await self._sessions.lock(conn, ids) if ids else {}
+                fold = fold_session_events(existing, batch.session_events, now, self._ttl)
+                changed = [r for sid, r in fold.rows.items() if existing.get(sid) != r]
+                await self._sessions.save(conn, changed)
+                resolved = await self._alerts.resolve_sessions(
+                    conn, sorted(fold.ended), ResolveReason.SESSION_ENDED, now
+                )
+                for d in fold.dismissals:
+                    hit = await self._alerts.dismiss(conn, d.session_id, d.alert_id, now)
+                    if hit is None:
+                        fold.ignored += 1
+                        fold.dismissals_ignored += 1
+                    else:
+                        resolved.append(hit)
+                await store_offsets(conn, rt.settings.kafka.group_id, batch.next_offsets)
+                return fold, resolved
+
+        try:
+            fold, resolved = await retrying("apply_batch", tx, stop=rt.stopping)
+        except DatabaseError as exc:
+            if exc.transient:
+                raise
+            raise BatchRejected(str(exc)) from exc
+        wall = time.time()
+        for sid in fold.ended:
+            rt.schedule.remove(sid)
+            log.debug("session_ended", session_id=sid)
+        for sid in fold.started:
+            row = fold.rows[sid]
+            if row.partition in rt.ownership.partitions:
+                rt.schedule.add(sid, row.logged_in_at.timestamp(), row.partition, wall)
+                log.debug(
+                    "session_started",
+                    session_id=sid,
+                    account_id=row.account_id,
+                    user_id=row.user_id,
+                    logged_in_at=row.logged_in_at.isoformat(),
+                )
+        rt.metrics.sessions_active.set(len(rt.schedule))
+        if fold.dismissals_ignored:
+            rt.metrics.dismissals_ignored.inc(fold.dismissals_ignored)
+        self._relay.decided(resolved=resolved)
+        kind = "directory" if batch.directory_events else "sessions"
+        rt.metrics.batch_seconds.labels(kind=kind).observe(time.perf_counter() - started_at)
+
+    async def on_assigned(self, tps: set[TP]) -> dict[TP, int]:
+        rt = self._rt
+        session_topic = rt.settings.kafka.topics.session_events
+        parts = {p for t, p in tps if t == session_topic}
+
+        async def load() -> tuple[dict[TP, int], list[tuple[str, dt.datetime, int]]]:
+            async with rt.pool.acquire() as conn:
+                offsets = await load_offsets(conn, rt.settings.kafka.group_id, tps)
+                rows = await self._sessions.active_in_partitions(conn, sorted(parts))
+                return offsets, rows
+
+        offsets, rows = await retrying("load_partitions", load, stop=rt.stopping)
+        rt.ownership.partitions = set(parts)
+        now = time.time()
+        for sid, logged_in_at, part in rows:
+            rt.schedule.add(sid, logged_in_at.timestamp(), part, now)
+        rt.ownership.loaded = True
+        rt.metrics.partitions_owned.set(len(parts))
+        rt.metrics.sessions_active.set(len(rt.schedule))
+        log.info("partitions_loaded", partitions=sorted(parts), sessions=len(rows))
+        self._relay.wake()
+        return offsets
+
+    async def on_revoked(self, tps: set[TP]) -> None:
+        rt = self._rt
+        session_topic = rt.settings.kafka.topics.session_events
+        parts = {p for t, p in tps if t == session_topic}
+        rt.ownership.loaded = False
+        rt.ownership.partitions -= parts
+        dropped = rt.schedule.drop_partitions(parts)
+        rt.metrics.sessions_active.set(len(rt.schedule))
+        log.info("partitions_revoked", partitions=sorted(parts), sessions=dropped)

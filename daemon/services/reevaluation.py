@@ -1,0 +1,154 @@
+"""Re-evaluation: directory notices in, the affected owned sessions checked at once.
+
+A notice only says what changed (a user, an account, everything); the sessions are
+found in PostgreSQL and checked by :class:`~e911d.daemon.services.checks.Checks`
+against the rows as they are now, so a lost or duplicated notice delays a decision
+but never makes it wrong. Notices arriving within the debounce window are merged
+into one pass, so a bulk import is one pass per account rather than one per row.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import datetime as dt
+import time
+
+import asyncpg
+import structlog
+
+from e911d.daemon.db import DatabaseError, errors, load_queries, retrying
+from e911d.daemon.notify import ListenerHooks, Notice, PendingChanges
+from e911d.daemon.runtime import Runtime
+from e911d.daemon.services.checks import Checks, utcnow
+from e911d.daemon.services.inflight import InFlight
+
+log = structlog.get_logger("e911d.reevaluation")
+SQL = load_queries("reevaluate.sql")
+# Catching up after the listener reconnects reads changes from a little before the
+# last moment it was known healthy: a row's updated_at is its transaction's start.
+CATCH_UP_MARGIN = dt.timedelta(seconds=60)
+
+
+class Reevaluation:
+    def __init__(self, rt: Runtime, checks: Checks) -> None:
+        self._rt = rt
+        self._checks = checks
+        self._pending = PendingChanges()
+        self._wake = asyncio.Event()
+        self._first_notice_at: float | None = None
+        self._in_flight = InFlight()
+
+    def hooks(self) -> ListenerHooks:
+        """What the LISTEN connection calls: notices, reconnections, its health."""
+        return ListenerHooks(self.on_notice, self.catch_up, self._rt.metrics.listener_up.set)
+
+    def on_notice(self, notice: Notice) -> None:
+        self._rt.metrics.directory_notices.labels(kind=notice.kind).inc()
+        self._pending.add(notice)
+        if self._first_notice_at is None:
+            self._first_notice_at = time.perf_counter()
+        self._wake.set()
+
+    async def catch_up(self, healthy_at: dt.datetime | None) -> None:
+        """After a reconnection: treat whatever changed while deaf as just notified."""
+        if healthy_at is None:
+            return
+        rt = self._rt
+        rt.cache.clear()
+        try:
+            with errors("catch_up"):
+                async with asyncio.timeout(10), rt.pool.acquire() as conn:
+                    rows = await conn.fetch(SQL["changed_since"], healthy_at - CATCH_UP_MARGIN)
+        except DatabaseError as exc:
+            # The scheduled checks still see every change, within one interval.
+            rt.metrics.db_errors.labels(operation="catch_up").inc()
+            log.warning("directory_catch_up_failed", error=str(exc))
+            return
+        for r in rows:
+            self.on_notice(Notice(r["kind"], r["account_id"], r["user_id"]))
+        log.info("directory_caught_up", changes=len(rows))
+
+    async def run(self) -> None:
+        rt = self._rt
+        debounce = rt.settings.checks.reevaluate_debounce_seconds
+        while True:
+            await self._wake.wait()
+            if rt.stopping.is_set():
+                return
+            if debounce:
+                await asyncio.sleep(debounce)  # let a burst of notices arrive: one pass
+            self._wake.clear()
+            changes = self._pending.drain()
+            first, self._first_notice_at = self._first_notice_at, None
+            if not changes:
+                continue
+            with self._in_flight:
+                if rt.stopping.is_set():
+                    return
+                try:
+                    await self.reevaluate(changes)
+                except DatabaseError as exc:
+                    if not exc.transient:
+                        raise
+                    # The scheduled checks pick these sessions up within one interval.
+                    rt.metrics.db_errors.labels(operation="reevaluate").inc()
+                    log.warning("reevaluation_failed", error=str(exc))
+                    continue
+            if first is not None:
+                rt.metrics.reevaluation_delay.observe(time.perf_counter() - first)
+
+    async def drain(self) -> None:
+        """Wait for the pass in hand; the loop sees the stop and returns."""
+        self._wake.set()
+        await self._in_flight.idle()
+
+    async def reevaluate(self, changes: PendingChanges) -> int:
+        """Check at once the owned sessions a directory change affects; schedules stay put."""
+        rt = self._rt
+        if changes.everything:
+            rt.cache.clear()
+        rt.cache.invalidate(changes.accounts)
+        parts = sorted(rt.ownership.partitions)
+        if not parts or not (changes.everything or changes.accounts or changes.users):
+            return 0
+        users = sorted(changes.users)
+        # A session before its first check is left to it: the initial delay lets a
+        # fresh login settle (VPN, roaming) before anyone is told they are elsewhere.
+        first_due = utcnow() - dt.timedelta(seconds=rt.settings.checks.initial_delay_seconds)
+
+        async def find() -> list[asyncpg.Record]:
+            async with rt.pool.acquire() as conn:
+                if changes.everything:
+                    rows: list[asyncpg.Record] = await conn.fetch(
+                        SQL["sessions_of_partitions"], parts, first_due
+                    )
+                    return rows
+                rows = []
+                if changes.accounts:
+                    rows += await conn.fetch(
+                        SQL["sessions_of_accounts"], sorted(changes.accounts), parts, first_due
+                    )
+                if users:
+                    rows += await conn.fetch(
+                        SQL["sessions_of_users"],
+                        [a for a, _ in users],
+                        [u for _, u in users],
+                        parts,
+                        first_due,
+                    )
+                return rows
+
+        found = await retrying("reevaluate_find", find, stop=rt.stopping)
+        ordered = sorted({r["session_id"] for r in found})
+        size = rt.settings.checks.batch_size
+        for i in range(0, len(ordered), size):
+            await self._checks.check(ordered[i : i + size])
+        rt.metrics.reevaluations.inc(len(ordered))
+        if ordered:
+            log.info(
+                "sessions_reevaluated",
+                sessions=len(ordered),
+                accounts=len(changes.accounts),
+                users=len(users),
+            )
+        return len(ordered)

@@ -1,0 +1,139 @@
+"""The outbox relay: the only reader of the outbox, and the only publisher of alerts.
+
+An alert transition is committed with its outbox row (see :mod:`e911d.daemon.alerts`),
+so an alert decided is never lost; this service publishes the rows of the owned
+partitions in order and deletes them once Kafka has acknowledged them. A crash in
+between publishes them again: subscribers drop the duplicate by its CloudEvents id.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+from collections.abc import AsyncIterator, Sequence
+
+import structlog
+from aiokafka.errors import KafkaError
+
+from e911d.daemon.alerts import RaisedAlert, ResolvedAlert
+from e911d.daemon.db import DatabaseError, errors, load_queries
+from e911d.daemon.runtime import Runtime
+
+log = structlog.get_logger("e911d.relay")
+SQL = load_queries("outbox.sql")
+CE_HEADERS = [("content-type", b"application/cloudevents+json")]
+
+
+class Relay:
+    def __init__(self, rt: Runtime, batch_limit: int = 1_000) -> None:
+        self._rt = rt
+        self._limit = batch_limit
+        self._wake = asyncio.Event()
+        # One publisher at a time, so the rows of a partition leave in order.
+        self._lock = asyncio.Lock()
+
+    def wake(self) -> None:
+        self._wake.set()
+
+    def decided(
+        self, raised: Sequence[RaisedAlert] = (), resolved: Sequence[ResolvedAlert] = ()
+    ) -> None:
+        """Transitions just committed to the outbox: count them, log them, publish soon."""
+        metrics = self._rt.metrics
+        for a in raised:
+            metrics.alerts_raised.inc()
+            rec = a.data["recommendation"]
+            log.info(
+                "alert_raised",
+                alert_id=a.alert_id,
+                session_id=a.session.session_id,
+                account_id=a.session.account_id,
+                user_id=a.session.user_id,
+                kind=rec["kind"],
+                recommended=[loc["location_id"] for loc in rec["locations"]],
+            )
+        for r in resolved:
+            metrics.alerts_resolved.labels(reason=str(r.reason)).inc()
+            log.info(
+                "alert_resolved",
+                alert_id=r.alert_id,
+                session_id=r.session.session_id,
+                account_id=r.session.account_id,
+                user_id=r.session.user_id,
+                reason=str(r.reason),
+            )
+        if raised or resolved:
+            self.wake()
+
+    @contextlib.asynccontextmanager
+    async def paused(self) -> AsyncIterator[None]:
+        """Nothing is published inside the block (an operator's or a test's hold)."""
+        async with self._lock:
+            yield
+
+    async def run(self) -> None:
+        interval = self._rt.settings.checks.relay_interval_seconds
+        while not self._rt.stopping.is_set():
+            with contextlib.suppress(TimeoutError):
+                async with asyncio.timeout(interval):
+                    await self._wake.wait()
+            self._wake.clear()
+            try:
+                await self.publish_pending(final=False)
+            except KafkaError as exc:
+                self._rt.health.kafka = False
+                self._rt.metrics.kafka_errors.labels(operation="relay").inc()
+                log.warning("relay_failed", error=repr(exc))
+            except DatabaseError as exc:
+                self._rt.metrics.db_errors.labels(operation="relay").inc()
+                log.warning("relay_failed", error=str(exc))
+
+    async def drain(self) -> None:
+        """The final flush: what was decided before the stop is published now, not by
+        whoever owns the partition next."""
+        try:
+            published = await self.publish_pending(final=True)
+        except (KafkaError, DatabaseError) as exc:
+            # Left in the outbox: the next owner of the partition publishes it.
+            log.warning("final_relay_failed", error=repr(exc))
+            return
+        log.info("final_relay_done", published=published)
+
+    async def publish_pending(self, *, final: bool = True) -> int:
+        """Publish pending alert events of the owned partitions, in order, then delete them.
+
+        Once the daemon is stopping only the final flush publishes (``final``), so
+        the loop and the drain never race for the same rows.
+        """
+        rt = self._rt
+        total = 0
+        async with self._lock:
+            if rt.stopping.is_set() and not final:
+                return 0
+            while True:
+                parts = sorted(rt.ownership.partitions)
+                if not parts:
+                    break
+                with errors("relay"):
+                    async with rt.pool.acquire() as conn, conn.transaction():
+                        rows = await conn.fetch(SQL["outbox_batch"], parts, self._limit)
+                        if rows:
+                            futures = [
+                                await rt.producer.send(
+                                    r["topic"], value=r["value"], key=r["key"], headers=CE_HEADERS
+                                )
+                                for r in rows
+                            ]
+                            await asyncio.gather(*futures)
+                            await conn.execute(SQL["outbox_delete"], [r["id"] for r in rows])
+                if not rows:
+                    break
+                total += len(rows)
+                rt.metrics.alerts_published.inc(len(rows))
+                rt.health.kafka = True
+                if len(rows) < self._limit:
+                    break
+            with errors("relay"):
+                async with rt.pool.acquire() as conn:
+                    rt.metrics.outbox_pending.set(await conn.fetchval(SQL["outbox_pending"]))
+        return total
