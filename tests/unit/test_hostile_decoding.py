@@ -2,7 +2,7 @@
 
 Decoding never raises; every generated message is decoded exactly as it was built to
 be: good ones to the very event they describe, bad ones to an ``Invalid`` whose reason
-is one of those their construction implies (see ``tests/strategies.py``).
+is one of those their construction implies (see ``tests/strategies/``).
 """
 
 from __future__ import annotations
