@@ -26,10 +26,9 @@ from e911d.consumers.events import (
     decode_directory_event,
     decode_session_event,
 )
+from e911d.consumers.topics import TP
 
 log = structlog.get_logger("e911d.consumer")
-
-TP = tuple[str, int]
 
 DLQ_TOPIC = "e911.dlq.topic"
 DLQ_PARTITION = "e911.dlq.partition"

@@ -30,7 +30,7 @@ from e911d.consumers.loop import (
     InboundBatch,
     close_within,
 )
-from e911d.consumers.topics import ensure_topics
+from e911d.consumers.topics import TP, ensure_topics
 from e911d.daemon.alerts import AlertStore, ResolvedAlert
 from e911d.daemon.checks import CheckConfig, CheckReport, CheckRunner
 from e911d.daemon.db import DatabaseError, PoolConfig, connect_pool, load_queries, migrate, retrying
@@ -55,7 +55,6 @@ REEVALUATE_SQL = load_queries("reevaluate.sql")
 # Catching up after the listener reconnects reads changes from a little before the
 # last moment it was known healthy: a row's updated_at is its transaction's start.
 CATCH_UP_MARGIN = dt.timedelta(seconds=60)
-TP = tuple[str, int]
 CE_HEADERS = [("content-type", b"application/cloudevents+json")]
 
 
