@@ -9,15 +9,13 @@ from __future__ import annotations
 
 import datetime as dt
 import enum
-import ipaddress
 import math
 from dataclasses import dataclass
 from typing import Annotated, Any, Final
 
 import msgspec
 
-IPAddress = ipaddress.IPv4Address | ipaddress.IPv6Address
-IPNetwork = ipaddress.IPv4Network | ipaddress.IPv6Network
+from e911d.consumers.ip import BadIp, IPAddress, IPNetwork, parse_address_item, parse_ip
 
 # Ids: non-empty, bounded, no control characters (they would make logs and keys lie).
 Id = Annotated[str, msgspec.Meta(min_length=1, max_length=256, pattern=r"\A[^\x00-\x1f\x7f]+\Z")]
@@ -269,64 +267,6 @@ _MIN_TIME = dt.datetime(2000, 1, 1, tzinfo=dt.UTC)
 _MAX_TIME = dt.datetime(2200, 1, 1, tzinfo=dt.UTC)
 
 
-class _BadIp(ValueError):
-    pass
-
-
-def parse_ip(text: str) -> IPAddress:
-    """A single IPv4/IPv6 literal; IPv4-mapped IPv6 becomes IPv4; zone ids are refused.
-
-    Leading zeros in IPv4 (``010.0.0.1``) are refused by :mod:`ipaddress` because they
-    are read as octal by some stacks and decimal by others.
-    """
-    if not text or len(text) > 64 or "%" in text or text != text.strip():
-        raise _BadIp(f"{text[:80]!r} is not an IP address")
-    try:
-        ip = ipaddress.ip_address(text)
-    except ValueError:
-        raise _BadIp(f"{text!r} is not an IP address") from None
-    if isinstance(ip, ipaddress.IPv6Address) and ip.ipv4_mapped is not None:
-        return ip.ipv4_mapped
-    return ip
-
-
-def parse_address_item(text: str) -> list[IPNetwork]:
-    """An IP group entry: address, CIDR or inclusive range, as exact CIDRs."""
-    if len(text) > 200:
-        raise _BadIp(f"{text[:80]!r}... is too long for an address, CIDR or range")
-    if "-" in text:
-        first_text, _, last_text = text.partition("-")
-        first = parse_ip(first_text.strip())
-        last = parse_ip(last_text.strip())
-        if first.version != last.version:
-            raise _BadIp(f"{text!r} mixes IPv4 and IPv6")
-        if int(first) > int(last):
-            raise _BadIp(f"{text!r} is an empty range (start after end)")
-        return list(ipaddress.summarize_address_range(first, last))
-    if "/" in text:
-        if "%" in text or text != text.strip():
-            raise _BadIp(f"{text!r} is not a CIDR")
-        prefix = text.partition("/")[2]
-        # ipaddress also takes netmasks (/255.0.0.0), host masks and /08: one spelling
-        # only, so that what an operator reads is what is matched.
-        if not (prefix.isascii() and prefix.isdigit()) or (len(prefix) > 1 and prefix[0] == "0"):
-            raise _BadIp(f"{text!r} is not a CIDR: the prefix must be a length in bits, like /24")
-        try:
-            net = ipaddress.ip_network(text, strict=True)
-        except ValueError as exc:
-            raise _BadIp(f"{text!r} is not a CIDR: {exc}") from None
-        if (
-            isinstance(net, ipaddress.IPv6Network)
-            and net.network_address.ipv4_mapped
-            and (net.prefixlen >= 96)
-        ):
-            mapped = net.network_address.ipv4_mapped
-            return [ipaddress.IPv4Network((int(mapped), net.prefixlen - 96))]
-        return [net]
-    ip = parse_ip(text)
-    return [ipaddress.ip_network(ip)]
-
-
 def parse_time(text: str | None, *, required: bool) -> dt.datetime | None:
     if text is None:
         if required:
@@ -441,7 +381,7 @@ def decode_session_event(
     if isinstance(data, _SessionIpData):
         try:
             ip = parse_ip(data.ip)
-        except _BadIp as exc:
+        except BadIp as exc:
             return Invalid(InvalidReason.INVALID_IP, _msg(exc))
     return SessionEvent(
         kind=SessionEventKind(env.type),
@@ -485,7 +425,7 @@ def _directory_change(data: Any) -> DirectoryChange | Invalid:
             for i, item in enumerate(data.addresses):
                 try:
                     networks.extend(parse_address_item(item))
-                except _BadIp as exc:
+                except BadIp as exc:
                     return Invalid(InvalidReason.INVALID_IP, f"addresses[{i}]: {_msg(exc)}")
             return IpGroupUpserted(
                 data.account_id,

@@ -25,14 +25,12 @@ from typing import Any
 import asyncpg
 
 from e911d.config import Settings
-from e911d.consumers.events import parse_address_item, parse_ip
+from e911d.consumers.ip import IPAddress, IPNetwork, parse_address_item, parse_ip
 from e911d.daemon.db import TRANSIENT, DatabaseError, PoolConfig, connect_pool, load_queries
 from e911d.daemon.evaluation import AccountDirectory, evaluate
 from e911d.daemon.model import (
     Account,
-    IPAddress,
     IpGroup,
-    IPNetwork,
     Location,
     Outcome,
     RecommendationKind,

@@ -53,6 +53,7 @@ from e911d.consumers.events import (
     UserLocationChanged,
     UserUpserted,
 )
+from e911d.consumers.ip import IPAddress, IPNetwork
 
 SESSION: Final = "session"
 DIRECTORY: Final = "directory"
@@ -60,8 +61,6 @@ MAX_EVENT_BYTES: Final = 65_536  # the daemon's default kafka.max_event_bytes
 MAX_CLOCK_SKEW: Final = dt.timedelta(seconds=300)  # the default checks.max_clock_skew_seconds
 
 R = InvalidReason
-IPAddress = ipaddress.IPv4Address | ipaddress.IPv6Address
-IPNetwork = ipaddress.IPv4Network | ipaddress.IPv6Network
 
 
 # ---- tags ---------------------------------------------------------------------------

@@ -20,8 +20,8 @@ from e911d.consumers.events import (
     LocationUpserted,
     UserUpserted,
     directory_change,
-    parse_address_item,
 )
+from e911d.consumers.ip import parse_address_item
 from e911d.daemon.directory_file.rules import (
     ACCOUNT_INFO,
     CHILDREN,
