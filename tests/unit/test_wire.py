@@ -29,9 +29,8 @@ from e911d.consumers.events import (
     UserDeleted,
     UserLocationChanged,
     UserUpserted,
-    decode_directory_event,
-    decode_session_event,
 )
+from e911d.consumers.wire import decode_directory_event, decode_session_event
 
 MAX = 65_536
 TIME = "2026-11-26T09:00:00Z"
@@ -636,7 +635,8 @@ def test_session_event_from_the_future_is_invalid_time() -> None:
     import datetime as dt
     import json
 
-    from e911d.consumers.events import InvalidReason, SessionEvent, decode_session_event
+    from e911d.consumers.events import InvalidReason, SessionEvent
+    from e911d.consumers.wire import decode_session_event
 
     when = dt.datetime(2026, 11, 26, 10, 0, tzinfo=dt.UTC)
     value = json.dumps(
