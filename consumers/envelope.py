@@ -1,18 +1,22 @@
-"""The CloudEvents 1.0 structured-mode JSON envelope.
+"""The CloudEvents 1.0 structured-mode JSON envelope, both ways.
 
-Every event e911d reads travels in this envelope; what is inside depends on its type.
+Every event e911d reads or writes travels in this envelope. Decoding and encoding
+live side by side so that what the daemon publishes is what it would accept itself,
+and the attribute names, the spec version and the time format are spelled once.
 """
 
 from __future__ import annotations
 
 import datetime as dt
-from typing import Annotated, Final
+from typing import Annotated, Any, Final
 
 import msgspec
 
 from e911d.consumers.events import Invalid, InvalidReason, exc_detail
 
 SPEC_VERSION: Final = "1.0"
+# The Kafka content-type header of a structured-mode event: the value is the envelope.
+CONTENT_TYPE: Final = "application/cloudevents+json"
 DATA_CONTENT_TYPE: Final = "application/json"
 
 _MIN_TIME = dt.datetime(2000, 1, 1, tzinfo=dt.UTC)
@@ -83,3 +87,32 @@ def parse_time(text: str | None, *, required: bool) -> dt.datetime | None:
     if not _MIN_TIME <= value < _MAX_TIME:
         raise ValueError(f"time {text!r} is out of range")
     return value
+
+
+def format_time(t: dt.datetime) -> str:
+    """RFC 3339 in UTC with a ``Z``: one spelling, whatever zone the caller's clock had."""
+    return t.astimezone(dt.UTC).isoformat().replace("+00:00", "Z")
+
+
+def encode_event(
+    *,
+    type_: str,
+    event_id: str,
+    source: str,
+    time: dt.datetime,
+    data: Any,
+    subject: str | None = None,
+) -> bytes:
+    """A structured-mode event; ``data`` is anything msgspec encodes as JSON."""
+    attributes: dict[str, Any] = {
+        "specversion": SPEC_VERSION,
+        "id": event_id,
+        "source": source,
+        "type": type_,
+    }
+    if subject is not None:
+        attributes["subject"] = subject
+    attributes["time"] = format_time(time)
+    attributes["datacontenttype"] = DATA_CONTENT_TYPE
+    attributes["data"] = data
+    return msgspec.json.encode(attributes)
