@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import datetime as dt
 import math
+from collections.abc import Mapping
 from typing import Annotated, Any, Final
 
 import msgspec
@@ -142,9 +143,18 @@ _decoders: dict[type[msgspec.Struct], msgspec.json.Decoder[Any]] = {
 }
 
 
-def _data(env: Envelope, schema: type[msgspec.Struct]) -> Any:
+def _typed_data(
+    value: bytes | None, max_bytes: int, schemas: Mapping[str, type[msgspec.Struct]]
+) -> tuple[Envelope, Any] | Invalid:
+    """The envelope and its data, decoded by the schema that its type names on this topic."""
+    env = decode_envelope(value, max_bytes)
+    if isinstance(env, Invalid):
+        return env
+    schema = schemas.get(env.type)
+    if schema is None:
+        return Invalid(InvalidReason.UNKNOWN_TYPE, f"type {env.type[:100]!r}")
     try:
-        return _decoders[schema].decode(env.data)
+        return env, _decoders[schema].decode(env.data)
     except (msgspec.DecodeError, RecursionError, UnicodeDecodeError) as exc:
         return Invalid(InvalidReason.INVALID_DATA, exc_detail(exc))
 
@@ -157,15 +167,10 @@ def decode_session_event(
     A session event stamped in the future would anchor a schedule hours away and make
     every correctly stamped later event look stale, freezing the session's IP.
     """
-    env = decode_envelope(value, max_bytes)
-    if isinstance(env, Invalid):
-        return env
-    schema = _SESSION_DATA.get(env.type)
-    if schema is None:
-        return Invalid(InvalidReason.UNKNOWN_TYPE, f"type {env.type[:100]!r}")
-    data = _data(env, schema)
-    if isinstance(data, Invalid):
-        return data
+    decoded = _typed_data(value, max_bytes, _SESSION_DATA)
+    if isinstance(decoded, Invalid):
+        return decoded
+    env, data = decoded
     try:
         when = parse_time(env.time, required=True)
     except ValueError as exc:
@@ -241,15 +246,10 @@ def _directory_change(data: Any) -> DirectoryChange | Invalid:
 
 
 def decode_directory_event(value: bytes | None, max_bytes: int) -> DirectoryEvent | Invalid:
-    env = decode_envelope(value, max_bytes)
-    if isinstance(env, Invalid):
-        return env
-    schema = _DIRECTORY_DATA.get(env.type)
-    if schema is None:
-        return Invalid(InvalidReason.UNKNOWN_TYPE, f"type {env.type[:100]!r}")
-    data = _data(env, schema)
-    if isinstance(data, Invalid):
-        return data
+    decoded = _typed_data(value, max_bytes, _DIRECTORY_DATA)
+    if isinstance(decoded, Invalid):
+        return decoded
+    env, data = decoded
     try:
         when = parse_time(env.time, required=False)
     except ValueError as exc:
