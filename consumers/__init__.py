@@ -1,4 +1,5 @@
-"""Inbound Kafka adapter: event contracts, decoding, the batch consumer loop, dead letters.
+"""Kafka adapter: event values and their wire form, the CloudEvents envelope (read and
+written), IP parsing, the batch consumer loop, dead letters.
 
 Nothing here imports ``daemon``: the daemon hands the loop the callbacks it calls.
 """

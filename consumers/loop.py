@@ -19,18 +19,11 @@ import structlog
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, ConsumerRebalanceListener, TopicPartition
 from aiokafka.errors import KafkaError
 
-from e911d.consumers.events import (
-    DirectoryEvent,
-    Invalid,
-    InvalidReason,
-    SessionEvent,
-    decode_directory_event,
-    decode_session_event,
-)
+from e911d.consumers.events import DirectoryEvent, Invalid, InvalidReason, SessionEvent
+from e911d.consumers.topics import TP
+from e911d.consumers.wire import decode_directory_event, decode_session_event
 
 log = structlog.get_logger("e911d.consumer")
-
-TP = tuple[str, int]
 
 DLQ_TOPIC = "e911.dlq.topic"
 DLQ_PARTITION = "e911.dlq.partition"

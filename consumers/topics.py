@@ -1,4 +1,5 @@
-"""Creating the topics e911d uses, where the broker allows it."""
+"""The topics e911d uses: creating them where the broker allows it, and naming a
+partition of one the same way in the consumer loop and the offsets it stores."""
 
 from __future__ import annotations
 
@@ -9,6 +10,9 @@ from aiokafka.admin import AIOKafkaAdminClient, NewTopic
 from aiokafka.errors import KafkaError, TopicAlreadyExistsError
 
 log = structlog.get_logger("e911d.topics")
+
+# (topic, partition): how the consumer loop and the offsets table name a partition.
+TP = tuple[str, int]
 
 
 async def ensure_topics(

@@ -13,8 +13,8 @@ from dataclasses import dataclass
 from typing import Any
 
 import asyncpg
-import msgspec
 
+from e911d.consumers.envelope import encode_event, format_time
 from e911d.daemon.db import load_queries
 from e911d.daemon.model import Location, ResolveReason, Verdict
 
@@ -38,26 +38,6 @@ def alert_id_for(session_id: str, logged_in_at: dt.datetime, episode: int, finge
 
 def resolved_event_id(alert_id: str) -> str:
     return str(uuid.uuid5(ALERT_NAMESPACE, f"{alert_id}\x1fresolved"))
-
-
-def iso(t: dt.datetime) -> str:
-    return t.astimezone(dt.UTC).isoformat().replace("+00:00", "Z")
-
-
-def cloud_event(
-    *, type_: str, event_id: str, source: str, time: dt.datetime, data: dict[str, Any]
-) -> bytes:
-    return msgspec.json.encode(
-        {
-            "specversion": "1.0",
-            "id": event_id,
-            "source": source,
-            "type": type_,
-            "time": iso(time),
-            "datacontenttype": "application/json",
-            "data": data,
-        }
-    )
 
 
 def _loc(loc: Location | None) -> dict[str, str] | None:
@@ -114,7 +94,7 @@ def raised_alert(
             "kind": str(recommendation.kind),
             "locations": [_loc(loc) for loc in recommendation.locations],
         },
-        "checked_at": iso(checked_at),
+        "checked_at": format_time(checked_at),
     }
     return RaisedAlert(alert_id, session, fingerprint, episode, data, checked_at)
 
@@ -135,7 +115,7 @@ class AlertStore:
         self.source = source
 
     def raised_event(self, alert: RaisedAlert) -> OutboxEvent:
-        value = cloud_event(
+        value = encode_event(
             type_=RAISED,
             event_id=alert.alert_id,
             source=self.source,
@@ -153,9 +133,9 @@ class AlertStore:
             "user_id": alert.session.user_id,
             "session_id": alert.session.session_id,
             "reason": str(alert.reason),
-            "resolved_at": iso(alert.resolved_at),
+            "resolved_at": format_time(alert.resolved_at),
         }
-        value = cloud_event(
+        value = encode_event(
             type_=RESOLVED,
             event_id=resolved_event_id(alert.alert_id),
             source=self.source,

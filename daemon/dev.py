@@ -22,10 +22,13 @@ from typing import Any, TextIO
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
 
 from e911d.config import Settings, load_settings
+from e911d.consumers.envelope import encode_event
 from e911d.daemon.app import App
 from e911d.daemon.embedded import EmbeddedBroker, EmbeddedError, EmbeddedPostgres
 from e911d.daemon.logs import configure_logging
 from e911d.daemon.signals import capture_signals
+
+DEV_SOURCE = "urn:e911d:dev"
 
 
 @dataclass(frozen=True, slots=True)
@@ -44,18 +47,14 @@ def demo_directory() -> dict[str, Any]:
 
 
 def cloud_event(type_: str, data: dict[str, Any], when: dt.datetime | None = None) -> bytes:
-    when = when or dt.datetime.now(dt.UTC)
-    return json.dumps(
-        {
-            "specversion": "1.0",
-            "id": str(uuid.uuid4()),
-            "source": "urn:e911d:dev",
-            "type": type_,
-            "time": when.isoformat().replace("+00:00", "Z"),
-            "datacontenttype": "application/json",
-            "data": data,
-        }
-    ).encode()
+    """An event as a producer of the inbound topics would send it (dev mode, benchmarks)."""
+    return encode_event(
+        type_=type_,
+        event_id=str(uuid.uuid4()),
+        source=DEV_SOURCE,
+        time=when or dt.datetime.now(dt.UTC),
+        data=data,
+    )
 
 
 def directory_events(directory: dict[str, Any]) -> list[tuple[str, bytes]]:

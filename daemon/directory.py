@@ -30,9 +30,10 @@ from e911d.consumers.events import (
     UserLocationChanged,
     UserUpserted,
 )
+from e911d.consumers.ip import IPNetwork
 from e911d.daemon.db import load_queries
 from e911d.daemon.evaluation import AccountDirectory
-from e911d.daemon.model import IpGroup, IPNetwork, Location
+from e911d.daemon.model import IpGroup, Location
 
 log = structlog.get_logger("e911d.directory")
 SQL = load_queries("directory.sql")

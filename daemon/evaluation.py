@@ -8,13 +8,12 @@ building testable with plain values.
 
 from __future__ import annotations
 
-import ipaddress
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 
+from e911d.consumers.ip import IPAddress, normalize_ip
 from e911d.daemon.model import (
     Account,
-    IPAddress,
     IpGroup,
     Location,
     OpenAlert,
@@ -30,13 +29,6 @@ from e911d.daemon.model import (
 def effective_setting(account: Account, user: User) -> bool:
     """The account toggle, when on, overrides the user's own; off, the user's decides."""
     return account.e911_recommendations or user.e911_recommendations
-
-
-def normalize_ip(ip: IPAddress) -> IPAddress:
-    """An IPv4-mapped IPv6 address is the IPv4 host behind it."""
-    if isinstance(ip, ipaddress.IPv6Address) and ip.ipv4_mapped is not None:
-        return ip.ipv4_mapped
-    return ip
 
 
 @dataclass(frozen=True, slots=True)

@@ -7,11 +7,9 @@ from __future__ import annotations
 
 import enum
 import hashlib
-import ipaddress
 from dataclasses import dataclass, field
 
-IPAddress = ipaddress.IPv4Address | ipaddress.IPv6Address
-IPNetwork = ipaddress.IPv4Network | ipaddress.IPv6Network
+from e911d.consumers.ip import IPNetwork
 
 
 class Outcome(enum.StrEnum):

@@ -6,10 +6,10 @@ from collections.abc import Iterable
 
 import asyncpg
 
+from e911d.consumers.topics import TP
 from e911d.daemon.db import load_queries
 
 SQL = load_queries("offsets.sql")
-TP = tuple[str, int]
 
 
 async def store_offsets(conn: asyncpg.Connection, group_id: str, offsets: dict[TP, int]) -> None:

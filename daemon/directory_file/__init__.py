@@ -1,7 +1,7 @@
 """``e911d directory import FILE`` and ``e911d directory export``: the directory as a file.
 
 A file holds the entities of the directory events (SPEC §3.2) and obeys their rules:
-every field is checked against the event structs of :mod:`consumers.events`, and each
+every field is checked against the event structs of :mod:`consumers.wire`, and each
 entity is finally decoded by those structs and turned into a change by the same code
 as an event, so a file can never carry what an event could not. On top of that it
 does what an operator's hand-written file needs: every error is reported at once with

@@ -1,5 +1,5 @@
 """The rules a file's entities obey, read off the event structs of
-:mod:`consumers.events` so that the file and the events cannot drift apart, and the
+:mod:`consumers.wire` so that the file and the events cannot drift apart, and the
 wording of a broken rule: an :class:`Issue` with its path, sorted by where it is."""
 
 from __future__ import annotations
@@ -14,7 +14,7 @@ from typing import Final
 import msgspec
 import msgspec.inspect as mi
 
-from e911d.consumers.events import (
+from e911d.consumers.wire import (
     AccountUpsertedData,
     IpGroupUpsertedData,
     LocationUpsertedData,

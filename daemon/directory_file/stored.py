@@ -12,8 +12,8 @@ import asyncpg
 import msgspec
 
 from e911d.consumers.events import IpGroupUpserted, LocationUpserted, UserUpserted
+from e911d.consumers.ip import IPNetwork
 from e911d.daemon.db import load_queries
-from e911d.daemon.model import IPNetwork
 
 SQL = load_queries("directory_file.sql")
 

@@ -14,14 +14,13 @@ import msgspec.inspect as mi
 
 from e911d.consumers.events import (
     AccountUpserted,
-    AccountUpsertedData,
     Invalid,
     IpGroupUpserted,
     LocationUpserted,
     UserUpserted,
-    directory_change,
-    parse_address_item,
 )
+from e911d.consumers.ip import parse_address_item
+from e911d.consumers.wire import AccountUpsertedData, directory_change
 from e911d.daemon.directory_file.rules import (
     ACCOUNT_INFO,
     CHILDREN,

@@ -20,7 +20,7 @@ from collections.abc import Iterable, Sequence
 
 import asyncpg
 
-from e911d.consumers.events import parse_address_item
+from e911d.consumers.ip import IPAddress, IPNetwork, parse_address_item
 from e911d.daemon.db import load_queries
 from e911d.daemon.evaluation import AccountDirectory, evaluate
 from e911d.daemon.explain.model import (
@@ -40,9 +40,7 @@ from e911d.daemon.explain.model import (
 )
 from e911d.daemon.model import (
     Account,
-    IPAddress,
     IpGroup,
-    IPNetwork,
     Location,
     Outcome,
     RecommendationKind,

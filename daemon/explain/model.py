@@ -11,11 +11,9 @@ from __future__ import annotations
 import datetime as dt
 from dataclasses import dataclass
 
-from e911d.consumers.events import parse_ip
+from e911d.consumers.ip import IPAddress, IPNetwork, parse_ip
 from e911d.daemon.model import (
     Account,
-    IPAddress,
-    IPNetwork,
     Location,
     Outcome,
     User,

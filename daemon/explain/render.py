@@ -13,12 +13,14 @@ import ipaddress
 import json
 from typing import Any
 
+from e911d.consumers.envelope import format_time
+from e911d.consumers.ip import IPAddress
 from e911d.daemon.explain.model import Explanation, on_off
-from e911d.daemon.model import IPAddress, Location
+from e911d.daemon.model import Location
 
 
 def _iso(t: dt.datetime | None) -> str | None:
-    return None if t is None else t.astimezone(dt.UTC).isoformat().replace("+00:00", "Z")
+    return None if t is None else format_time(t)
 
 
 def _loc_json(loc: Location) -> dict[str, str]:

@@ -17,6 +17,7 @@ import structlog
 
 from e911d.consumers.events import Invalid
 from e911d.consumers.loop import BatchRejected, ConsumerHandlers, InboundBatch
+from e911d.consumers.topics import TP
 from e911d.daemon.alerts import AlertStore, ResolvedAlert
 from e911d.daemon.db import DatabaseError, retrying
 from e911d.daemon.directory import apply_change
@@ -28,7 +29,6 @@ from e911d.daemon.services.relay import Relay
 from e911d.daemon.sessions import SessionStore, fold_session_events
 
 log = structlog.get_logger("e911d.ingest")
-TP = tuple[str, int]
 
 
 class Ingest:

@@ -15,13 +15,14 @@ from collections.abc import AsyncIterator, Sequence
 import structlog
 from aiokafka.errors import KafkaError
 
+from e911d.consumers.envelope import CONTENT_TYPE
 from e911d.daemon.alerts import RaisedAlert, ResolvedAlert
 from e911d.daemon.db import DatabaseError, errors, load_queries
 from e911d.daemon.runtime import Runtime
 
 log = structlog.get_logger("e911d.relay")
 SQL = load_queries("outbox.sql")
-CE_HEADERS = [("content-type", b"application/cloudevents+json")]
+CE_HEADERS = [("content-type", CONTENT_TYPE.encode())]
 
 
 class Relay:

@@ -21,8 +21,8 @@ from e911d.consumers.events import (
     IpGroupUpserted,
     LocationUpserted,
     UserUpserted,
-    parse_address_item,
 )
+from e911d.consumers.ip import parse_address_item
 from e911d.daemon.db import PoolConfig, connect_pool, migrate
 from e911d.daemon.directory import apply_change
 from e911d.daemon.embedded import free_port

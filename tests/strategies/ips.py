@@ -11,8 +11,7 @@ from typing import Final
 
 from hypothesis import strategies as st
 
-IPAddress = ipaddress.IPv4Address | ipaddress.IPv6Address
-IPNetwork = ipaddress.IPv4Network | ipaddress.IPv6Network
+from e911d.consumers.ip import IPAddress, IPNetwork
 
 _MAPPED = ipaddress.IPv6Network("::ffff:0:0/96")
 EDGE_IPS: Final[tuple[tuple[str, IPAddress], ...]] = (

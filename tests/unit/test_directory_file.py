@@ -14,7 +14,6 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from e911d.consumers.events import (
-    MAX_ADDRESSES_PER_GROUP,
     AccountUpserted,
     Address,
     Coordinates,
@@ -25,8 +24,8 @@ from e911d.consumers.events import (
     LocationUpserted,
     UserDeleted,
     UserUpserted,
-    decode_directory_event,
 )
+from e911d.consumers.wire import MAX_ADDRESSES_PER_GROUP, decode_directory_event
 from e911d.daemon.directory_file import (
     MAX_FILE_BYTES,
     DirectoryFile,

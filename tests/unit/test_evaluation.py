@@ -9,12 +9,12 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from e911d.consumers.ip import IPAddress, IPNetwork, normalize_ip
 from e911d.daemon.evaluation import (
     AccountDirectory,
     decide,
     effective_setting,
     evaluate,
-    normalize_ip,
 )
 from e911d.daemon.model import (
     Account,
@@ -37,11 +37,11 @@ BRANCH = Location("branch", "Branch")
 LAB = Location("lab", "Lab")  # a location with no IP group
 
 
-def net(text: str) -> ipaddress.IPv4Network | ipaddress.IPv6Network:
+def net(text: str) -> IPNetwork:
     return ipaddress.ip_network(text)
 
 
-def ip(text: str) -> ipaddress.IPv4Address | ipaddress.IPv6Address:
+def ip(text: str) -> IPAddress:
     return ipaddress.ip_address(text)
 
 
@@ -580,7 +580,7 @@ PROPERTY_SETTINGS = settings(max_examples=200, deadline=None)
 def test_property_verdicts_follow_the_reference(
     mine: tuple[list[Location], list[IpGroup], list[str]],
     theirs: tuple[list[Location], list[IpGroup], list[str]],
-    address: ipaddress.IPv4Address | ipaddress.IPv6Address,
+    address: IPAddress,
     assigned: int,
     account_on: bool,
     user_on: bool,

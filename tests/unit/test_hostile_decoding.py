@@ -22,9 +22,8 @@ from e911d.consumers.events import (
     InvalidReason,
     SessionEvent,
     SessionEventKind,
-    decode_directory_event,
-    decode_session_event,
 )
+from e911d.consumers.wire import decode_directory_event, decode_session_event
 from tests.strategies import (
     DIRECTORY,
     MAX_CLOCK_SKEW,
@@ -207,7 +206,7 @@ def test_the_good_generators_cover_every_type_and_edge_ips() -> None:
 # ---- minimal examples of what the generators found --------------------------------------
 #
 # Invalid UTF-8 inside a string the data decoder reads makes msgspec raise
-# UnicodeDecodeError, which ``consumers.events._data`` does not catch: the decoder
+# UnicodeDecodeError, which ``consumers.wire._typed_data`` does not catch: the decoder
 # raises, the consumer task dies and the daemon exits 1; restarted, it reads the same
 # message again (its offset was never stored), so one such message stops the partition.
 

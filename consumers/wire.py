@@ -1,0 +1,269 @@
+"""The wire form of the inbound events (SPEC §3.1, §3.2) and their decoding.
+
+Decoding never raises on bad input: it returns either a decoded event or an
+:class:`~consumers.events.Invalid` carrying the reason that goes to the dead-letter
+topic and the ``e911_events_invalid_total{reason}`` metric.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import math
+from collections.abc import Mapping
+from typing import Annotated, Any, Final
+
+import msgspec
+
+from e911d.consumers.envelope import Envelope, decode_envelope, parse_time
+from e911d.consumers.events import (
+    AccountDeleted,
+    AccountUpserted,
+    Address,
+    Coordinates,
+    DirectoryChange,
+    DirectoryEvent,
+    DirectoryEventKind,
+    Id,
+    Invalid,
+    InvalidReason,
+    IpGroupDeleted,
+    IpGroupUpserted,
+    LocationDeleted,
+    LocationUpserted,
+    Name,
+    SessionEvent,
+    SessionEventKind,
+    UserDeleted,
+    UserLocationChanged,
+    UserUpserted,
+    exc_detail,
+)
+from e911d.consumers.ip import BadIp, IPNetwork, parse_address_item, parse_ip
+
+# Any string: its length and form are checked by parse_ip, so every bad IP is invalid_ip.
+IpText = str
+MAX_ADDRESSES_PER_GROUP: Final = 10_000
+
+
+# ---- session events -----------------------------------------------------------------
+
+
+class _SessionData(msgspec.Struct, forbid_unknown_fields=False):
+    account_id: Id
+    user_id: Id
+    session_id: Id
+
+
+class _SessionIpData(_SessionData, forbid_unknown_fields=False):
+    ip: IpText
+
+
+class _DismissData(_SessionData, forbid_unknown_fields=False):
+    alert_id: Id
+
+
+# ---- directory events ---------------------------------------------------------------
+
+
+class _AccountUpserted(msgspec.Struct, forbid_unknown_fields=False):
+    account_id: Id
+    e911_recommendations: bool
+
+
+class _AccountKey(msgspec.Struct, forbid_unknown_fields=False):
+    account_id: Id
+
+
+class _UserUpserted(msgspec.Struct, forbid_unknown_fields=False):
+    account_id: Id
+    user_id: Id
+    e911_recommendations: bool
+    e911_location_id: Id | None = None
+
+
+class _UserLocationChanged(msgspec.Struct, forbid_unknown_fields=False):
+    account_id: Id
+    user_id: Id
+    e911_location_id: Id | None
+    changed_via: Annotated[str, msgspec.Meta(pattern=r"\A(console|app)\Z")]
+
+
+class _UserKey(msgspec.Struct, forbid_unknown_fields=False):
+    account_id: Id
+    user_id: Id
+
+
+class _LocationUpserted(msgspec.Struct, forbid_unknown_fields=False):
+    account_id: Id
+    location_id: Id
+    name: Annotated[Name, msgspec.Meta(min_length=1)]
+    address: Address
+    coordinates: Coordinates | None = None
+
+
+class _LocationKey(msgspec.Struct, forbid_unknown_fields=False):
+    account_id: Id
+    location_id: Id
+
+
+class _IpGroupUpserted(msgspec.Struct, forbid_unknown_fields=False):
+    account_id: Id
+    ip_group_id: Id
+    name: Name
+    addresses: Annotated[list[IpText], msgspec.Meta(max_length=MAX_ADDRESSES_PER_GROUP)]
+    location_id: Id | None = None
+
+
+class _IpGroupKey(msgspec.Struct, forbid_unknown_fields=False):
+    account_id: Id
+    ip_group_id: Id
+
+
+# ---- decoders -----------------------------------------------------------------------
+
+_SESSION_DATA: Final[dict[str, type[msgspec.Struct]]] = {
+    SessionEventKind.LOGIN: _SessionIpData,
+    SessionEventKind.IP_CHANGED: _SessionIpData,
+    SessionEventKind.LOGOUT: _SessionData,
+    SessionEventKind.ALERT_DISMISSED: _DismissData,
+}
+_DIRECTORY_DATA: Final[dict[str, type[msgspec.Struct]]] = {
+    DirectoryEventKind.ACCOUNT_UPSERTED: _AccountUpserted,
+    DirectoryEventKind.ACCOUNT_DELETED: _AccountKey,
+    DirectoryEventKind.USER_UPSERTED: _UserUpserted,
+    DirectoryEventKind.USER_LOCATION_CHANGED: _UserLocationChanged,
+    DirectoryEventKind.USER_DELETED: _UserKey,
+    DirectoryEventKind.LOCATION_UPSERTED: _LocationUpserted,
+    DirectoryEventKind.LOCATION_DELETED: _LocationKey,
+    DirectoryEventKind.IP_GROUP_UPSERTED: _IpGroupUpserted,
+    DirectoryEventKind.IP_GROUP_DELETED: _IpGroupKey,
+}
+_decoders: dict[type[msgspec.Struct], msgspec.json.Decoder[Any]] = {
+    t: msgspec.json.Decoder(t) for t in {*_SESSION_DATA.values(), *_DIRECTORY_DATA.values()}
+}
+
+
+def _typed_data(
+    value: bytes | None, max_bytes: int, schemas: Mapping[str, type[msgspec.Struct]]
+) -> tuple[Envelope, Any] | Invalid:
+    """The envelope and its data, decoded by the schema that its type names on this topic."""
+    env = decode_envelope(value, max_bytes)
+    if isinstance(env, Invalid):
+        return env
+    schema = schemas.get(env.type)
+    if schema is None:
+        return Invalid(InvalidReason.UNKNOWN_TYPE, f"type {env.type[:100]!r}")
+    try:
+        return env, _decoders[schema].decode(env.data)
+    except (msgspec.DecodeError, RecursionError, UnicodeDecodeError) as exc:
+        return Invalid(InvalidReason.INVALID_DATA, exc_detail(exc))
+
+
+def decode_session_event(
+    value: bytes | None, max_bytes: int, not_after: dt.datetime | None = None
+) -> SessionEvent | Invalid:
+    """``not_after``: the latest acceptable event time (now plus the allowed clock skew).
+
+    A session event stamped in the future would anchor a schedule hours away and make
+    every correctly stamped later event look stale, freezing the session's IP.
+    """
+    decoded = _typed_data(value, max_bytes, _SESSION_DATA)
+    if isinstance(decoded, Invalid):
+        return decoded
+    env, data = decoded
+    try:
+        when = parse_time(env.time, required=True)
+    except ValueError as exc:
+        return Invalid(InvalidReason.INVALID_TIME, exc_detail(exc))
+    assert when is not None  # noqa: S101  required=True
+    if not_after is not None and when > not_after:
+        ahead = (when - not_after).total_seconds()
+        return Invalid(
+            InvalidReason.INVALID_TIME,
+            f"time {env.time!r} is {ahead:.0f} s beyond the allowed skew",
+        )
+    ip = None
+    if isinstance(data, _SessionIpData):
+        try:
+            ip = parse_ip(data.ip)
+        except BadIp as exc:
+            return Invalid(InvalidReason.INVALID_IP, exc_detail(exc))
+    return SessionEvent(
+        kind=SessionEventKind(env.type),
+        event_id=env.id,
+        time=when,
+        account_id=data.account_id,
+        user_id=data.user_id,
+        session_id=data.session_id,
+        ip=ip,
+        alert_id=data.alert_id if isinstance(data, _DismissData) else None,
+    )
+
+
+def _directory_change(data: Any) -> DirectoryChange | Invalid:
+    match data:
+        case _AccountUpserted():
+            return AccountUpserted(data.account_id, data.e911_recommendations)
+        case _AccountKey():
+            return AccountDeleted(data.account_id)
+        case _UserUpserted():
+            return UserUpserted(
+                data.account_id, data.user_id, data.e911_recommendations, data.e911_location_id
+            )
+        case _UserLocationChanged():
+            return UserLocationChanged(
+                data.account_id, data.user_id, data.e911_location_id, data.changed_via
+            )
+        case _UserKey():
+            return UserDeleted(data.account_id, data.user_id)
+        case _LocationUpserted():
+            coords = data.coordinates
+            if coords is not None and not (math.isfinite(coords.lat) and math.isfinite(coords.lon)):
+                return Invalid(InvalidReason.INVALID_DATA, "coordinates must be finite")
+            return LocationUpserted(
+                data.account_id, data.location_id, data.name, data.address, coords
+            )
+        case _LocationKey():
+            return LocationDeleted(data.account_id, data.location_id)
+        case _IpGroupUpserted():
+            networks: list[IPNetwork] = []
+            for i, item in enumerate(data.addresses):
+                try:
+                    networks.extend(parse_address_item(item))
+                except BadIp as exc:
+                    return Invalid(InvalidReason.INVALID_IP, f"addresses[{i}]: {exc_detail(exc)}")
+            return IpGroupUpserted(
+                data.account_id,
+                data.ip_group_id,
+                data.name,
+                data.location_id,
+                tuple(dict.fromkeys(networks)),
+                tuple(data.addresses),
+            )
+        case _IpGroupKey():
+            return IpGroupDeleted(data.account_id, data.ip_group_id)
+    raise AssertionError(f"unhandled directory schema {type(data).__name__}")
+
+
+def decode_directory_event(value: bytes | None, max_bytes: int) -> DirectoryEvent | Invalid:
+    decoded = _typed_data(value, max_bytes, _DIRECTORY_DATA)
+    if isinstance(decoded, Invalid):
+        return decoded
+    env, data = decoded
+    try:
+        when = parse_time(env.time, required=False)
+    except ValueError as exc:
+        return Invalid(InvalidReason.INVALID_TIME, exc_detail(exc))
+    change = _directory_change(data)
+    if isinstance(change, Invalid):
+        return change
+    return DirectoryEvent(DirectoryEventKind(env.type), env.id, when, change)
+
+
+# The upsert data schemas and their conversion to changes, shared with the directory
+# file import so that a file can never be looser (or stricter) than an event.
+AccountUpsertedData = _AccountUpserted
+UserUpsertedData = _UserUpserted
+LocationUpsertedData = _LocationUpserted
+IpGroupUpsertedData = _IpGroupUpserted
+directory_change = _directory_change
