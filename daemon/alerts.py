@@ -16,7 +16,7 @@ import asyncpg
 
 from e911d.consumers.envelope import encode_event, format_time
 from e911d.daemon.db import load_queries
-from e911d.daemon.model import Location, ResolveReason, Verdict
+from e911d.daemon.model import Location, Recommendation, ResolveReason, Verdict
 
 SQL = load_queries("alerts.sql")
 
@@ -62,12 +62,32 @@ class OutboxEvent:
 
 @dataclass(frozen=True, slots=True)
 class RaisedAlert:
+    """A raised alert as typed values; :meth:`event_data` is its wire form."""
+
     alert_id: str
     session: SessionRef
     fingerprint: str
     episode: int
-    data: dict[str, Any]
+    ip: str
+    assigned_location: Location | None
+    recommendation: Recommendation
     raised_at: dt.datetime
+
+    def event_data(self) -> dict[str, Any]:
+        """The ``e911.alert.raised`` data (SPEC §3.3), built only to be stored or sent."""
+        return {
+            "alert_id": self.alert_id,
+            "account_id": self.session.account_id,
+            "user_id": self.session.user_id,
+            "session_id": self.session.session_id,
+            "ip": self.ip,
+            "assigned_location": _loc(self.assigned_location),
+            "recommendation": {
+                "kind": str(self.recommendation.kind),
+                "locations": [_loc(loc) for loc in self.recommendation.locations],
+            },
+            "checked_at": format_time(self.raised_at),
+        }
 
 
 def raised_alert(
@@ -83,20 +103,16 @@ def raised_alert(
     if fingerprint is None or recommendation is None:
         raise ValueError("only a mismatch raises an alert")
     alert_id = alert_id_for(session.session_id, logged_in_at, episode, fingerprint)
-    data = {
-        "alert_id": alert_id,
-        "account_id": session.account_id,
-        "user_id": session.user_id,
-        "session_id": session.session_id,
-        "ip": ip,
-        "assigned_location": _loc(verdict.assigned_location),
-        "recommendation": {
-            "kind": str(recommendation.kind),
-            "locations": [_loc(loc) for loc in recommendation.locations],
-        },
-        "checked_at": format_time(checked_at),
-    }
-    return RaisedAlert(alert_id, session, fingerprint, episode, data, checked_at)
+    return RaisedAlert(
+        alert_id,
+        session,
+        fingerprint,
+        episode,
+        ip,
+        verdict.assigned_location,
+        recommendation,
+        checked_at,
+    )
 
 
 @dataclass(frozen=True, slots=True)
@@ -114,13 +130,13 @@ class AlertStore:
         self.topic = topic
         self.source = source
 
-    def raised_event(self, alert: RaisedAlert) -> OutboxEvent:
+    def raised_event(self, alert: RaisedAlert, data: dict[str, Any] | None = None) -> OutboxEvent:
         value = encode_event(
             type_=RAISED,
             event_id=alert.alert_id,
             source=self.source,
             time=alert.raised_at,
-            data=alert.data,
+            data=alert.event_data() if data is None else data,
         )
         return OutboxEvent(
             alert.session.partition, self.topic, alert.session.user_id.encode(), value
@@ -168,6 +184,7 @@ class AlertStore:
                 )
             }
             resolved = [a for a in resolved if a.alert_id in done]
+        payloads = [a.event_data() for a in raised]
         if raised:
             await conn.executemany(
                 SQL["insert_alert"],
@@ -180,13 +197,15 @@ class AlertStore:
                         a.session.partition,
                         a.fingerprint,
                         a.episode,
-                        a.data,
+                        payload,
                         a.raised_at,
                     )
-                    for a in raised
+                    for a, payload in zip(raised, payloads, strict=True)
                 ],
             )
-        events = [self.resolved_event(a) for a in resolved] + [self.raised_event(a) for a in raised]
+        events = [self.resolved_event(a) for a in resolved] + [
+            self.raised_event(a, payload) for a, payload in zip(raised, payloads, strict=True)
+        ]
         if events:
             await conn.executemany(
                 SQL["enqueue"], [(e.partition, e.topic, e.key, e.value) for e in events]

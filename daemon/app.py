@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import asyncio
 from contextlib import AsyncExitStack
-from dataclasses import dataclass
 
 import structlog
 
@@ -25,12 +24,13 @@ from e911d.daemon.kafka import consumer_config, kafka_options, open_producer, st
 from e911d.daemon.metrics import Metrics
 from e911d.daemon.notify import DirectoryListener, ListenerConfig
 from e911d.daemon.runtime import Health, Ownership, Runtime
+from e911d.daemon.services.bundle import Services
 from e911d.daemon.services.checks import Checks
 from e911d.daemon.services.housekeeping import Housekeeping, Probes
 from e911d.daemon.services.ingest import Ingest
 from e911d.daemon.services.reevaluation import Reevaluation
 from e911d.daemon.services.relay import Relay
-from e911d.daemon.supervisor import DrainStep, Supervisor
+from e911d.daemon.supervisor import Supervisor
 from e911d.schedulers import CheckSchedule, Ticker
 
 log = structlog.get_logger("e911d.app")
@@ -38,36 +38,6 @@ log = structlog.get_logger("e911d.app")
 # Closing the clients after the drain takes up to this long (consumer leaves the
 # group, producer flushes, pool closes); the drain gets the rest of the timeout.
 CLOSE_RESERVE_SECONDS = 1.5
-
-
-@dataclass(frozen=True, slots=True)
-class Services:
-    """What the root started, for the drain and for operators' and tests' eyes."""
-
-    runtime: Runtime
-    ingest: Ingest
-    checks: Checks
-    reevaluation: Reevaluation
-    relay: Relay
-    housekeeping: Housekeeping
-    consumer: ConsumerLoop
-    listener: DirectoryListener
-    ticker: Ticker
-
-    def drain_steps(self) -> list[DrainStep]:
-        """Stop fetching first, then no new ticks, then in-flight work, then publish."""
-
-        async def stop_ticking() -> None:
-            self.ticker.shutdown()
-
-        return [
-            DrainStep("consumer", self.consumer.drain),
-            DrainStep("ticker", stop_ticking),
-            DrainStep("checks", self.checks.drain),
-            DrainStep("reevaluation", self.reevaluation.drain),
-            DrainStep("housekeeping", self.housekeeping.drain),
-            DrainStep("relay", self.relay.drain),
-        ]
 
 
 class App:

@@ -11,7 +11,6 @@ from __future__ import annotations
 import datetime as dt
 import time
 from collections.abc import Callable
-from typing import Any
 
 import structlog
 
@@ -25,8 +24,9 @@ from e911d.daemon.model import ResolveReason
 from e911d.daemon.offsets import load_offsets, store_offsets
 from e911d.daemon.runtime import Runtime
 from e911d.daemon.services.checks import utcnow
+from e911d.daemon.services.inflight import InFlight
 from e911d.daemon.services.relay import Relay
-from e911d.daemon.sessions import SessionStore, fold_session_events
+from e911d.daemon.sessions import FoldResult, SessionStore, fold_session_events
 
 log = structlog.get_logger("e911d.ingest")
 
@@ -41,6 +41,7 @@ class Ingest:
         self._sessions = SessionStore()
         self._alerts = AlertStore(rt.settings.kafka.topics.alerts, rt.settings.kafka.source)
         self._ttl = dt.timedelta(seconds=rt.settings.checks.session_ttl_seconds)
+        self._in_flight = InFlight()
 
     def handlers(self) -> ConsumerHandlers:
         return ConsumerHandlers(
@@ -51,6 +52,11 @@ class Ingest:
             on_invalid=self._count_invalid,
             on_listener_error=self._listener_failed,
         )
+
+    async def drain(self) -> None:
+        """Wait for a batch or an assignment in hand; the consumer loop's own drain has
+        already stopped fetching, so nothing new arrives."""
+        await self._in_flight.idle()
 
     def _count_event(self, topic: str, type_: str) -> None:
         self._rt.metrics.events.labels(topic=topic, type=type_).inc()
@@ -74,36 +80,8 @@ class Ingest:
         """One transaction: directory changes, session changes, their alerts, offsets."""
         rt = self._rt
         started_at = time.perf_counter()
-        now = utcnow()
-
-        async def tx() -> tuple[Any, list[ResolvedAlert]]:
-            async with rt.pool.acquire() as conn, conn.transaction():
-                for ev in batch.directory_events:
-                    await apply_change(conn, ev.change)
-                ids = sorted({e.session_id for _, e in batch.session_events})
-                existing = await self._sessions.lock(conn, ids) if ids else {}
-                fold = fold_session_events(existing, batch.session_events, now, self._ttl)
-                changed = [r for sid, r in fold.rows.items() if existing.get(sid) != r]
-                await self._sessions.save(conn, changed)
-                resolved = await self._alerts.resolve_sessions(
-                    conn, sorted(fold.ended), ResolveReason.SESSION_ENDED, now
-                )
-                for d in fold.dismissals:
-                    hit = await self._alerts.dismiss(conn, d.session_id, d.alert_id, now)
-                    if hit is None:
-                        fold.ignored += 1
-                        fold.dismissals_ignored += 1
-                    else:
-                        resolved.append(hit)
-                await store_offsets(conn, rt.settings.kafka.group_id, batch.next_offsets)
-                return fold, resolved
-
-        try:
-            fold, resolved = await retrying("apply_batch", tx, stop=rt.stopping)
-        except DatabaseError as exc:
-            if exc.transient:
-                raise
-            raise BatchRejected(str(exc)) from exc
+        with self._in_flight:
+            fold, resolved = await self._store(batch, utcnow())
         wall = time.time()
         for sid in fold.ended:
             rt.schedule.remove(sid)
@@ -126,6 +104,40 @@ class Ingest:
         kind = "directory" if batch.directory_events else "sessions"
         rt.metrics.batch_seconds.labels(kind=kind).observe(time.perf_counter() - started_at)
 
+    async def _store(
+        self, batch: InboundBatch, now: dt.datetime
+    ) -> tuple[FoldResult, list[ResolvedAlert]]:
+        rt = self._rt
+
+        async def tx() -> tuple[FoldResult, list[ResolvedAlert]]:
+            async with rt.pool.acquire() as conn, conn.transaction():
+                for ev in batch.directory_events:
+                    await apply_change(conn, ev.change)
+                ids = sorted({e.session_id for _, e in batch.session_events})
+                existing = await self._sessions.lock(conn, ids) if ids else {}
+                fold = fold_session_events(existing, batch.session_events, now, self._ttl)
+                changed = [r for sid, r in fold.rows.items() if existing.get(sid) != r]
+                await self._sessions.save(conn, changed)
+                resolved = await self._alerts.resolve_sessions(
+                    conn, sorted(fold.ended), ResolveReason.SESSION_ENDED, now
+                )
+                for d in fold.dismissals:
+                    hit = await self._alerts.dismiss(conn, d.session_id, d.alert_id, now)
+                    if hit is None:
+                        fold.ignored += 1
+                        fold.dismissals_ignored += 1
+                    else:
+                        resolved.append(hit)
+                await store_offsets(conn, rt.settings.kafka.group_id, batch.next_offsets)
+                return fold, resolved
+
+        try:
+            return await retrying("apply_batch", tx, stop=rt.stopping)
+        except DatabaseError as exc:
+            if exc.transient:
+                raise
+            raise BatchRejected(str(exc)) from exc
+
     async def on_assigned(self, tps: set[TP]) -> dict[TP, int]:
         rt = self._rt
         session_topic = rt.settings.kafka.topics.session_events
@@ -137,7 +149,8 @@ class Ingest:
                 rows = await self._sessions.active_in_partitions(conn, sorted(parts))
                 return offsets, rows
 
-        offsets, rows = await retrying("load_partitions", load, stop=rt.stopping)
+        with self._in_flight:
+            offsets, rows = await retrying("load_partitions", load, stop=rt.stopping)
         rt.ownership.partitions = set(parts)
         now = time.time()
         for sid, logged_in_at, part in rows:

@@ -43,15 +43,14 @@ class Relay:
         metrics = self._rt.metrics
         for a in raised:
             metrics.alerts_raised.inc()
-            rec = a.data["recommendation"]
             log.info(
                 "alert_raised",
                 alert_id=a.alert_id,
                 session_id=a.session.session_id,
                 account_id=a.session.account_id,
                 user_id=a.session.user_id,
-                kind=rec["kind"],
-                recommended=[loc["location_id"] for loc in rec["locations"]],
+                kind=str(a.recommendation.kind),
+                recommended=[loc.location_id for loc in a.recommendation.locations],
             )
         for r in resolved:
             metrics.alerts_resolved.labels(reason=str(r.reason)).inc()
