@@ -431,6 +431,9 @@ async def test_event_refused_by_the_database_is_dead_lettered_not_blocking(
         }
         dead = await dlq.wait_for(lambda m: len(m) >= 1)
         await eventually(lambda: "good-1" in app.schedule and "good-2" in app.schedule)
+        # The dead letter is acknowledged, and the good events applied, before the batch's
+        # offsets are stored and its events counted: wait for the count, not the copies.
+        await eventually(lambda: sample(app, "e911_events_invalid_total", reason="rejected") > 0)
     assert dead[0].headers["e911.dlq.reason"] == b"rejected"
     assert b"no_poison" in dead[0].headers["e911.dlq.detail"]
     assert json.loads(dead[0].value)["data"]["session_id"] == "poison"
