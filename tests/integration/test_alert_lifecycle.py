@@ -6,7 +6,6 @@ Directory (tests.support.directory): hq = 203.0.113.0/24, home = 198.51.100.0/24
 
 from __future__ import annotations
 
-import asyncio
 import datetime as dt
 import time
 
@@ -21,7 +20,9 @@ from tests.support import (
     ip_changed,
     login,
     logout,
+    now,
     sample,
+    wait_consumed,
 )
 
 HQ_IP = "203.0.113.9"
@@ -29,8 +30,8 @@ HOME_IP = "198.51.100.7"
 ELSEWHERE = "192.0.2.77"
 
 
-async def _setup(broker, topics, make_settings, start_app, **dir_kwargs):
-    running = await start_app(make_settings())
+async def _setup(broker, topics, make_settings, start_app, checks=None, **dir_kwargs):
+    running = await start_app(make_settings(checks=checks or {}))
     p = Producer(broker.bootstrap_servers)
     await p.__aenter__()
     w = TopicWatcher(broker.bootstrap_servers, topics.alerts)
@@ -132,17 +133,36 @@ async def test_supersede_then_match_resolves(broker, topics, make_settings, star
 
 
 async def test_ip_change_does_not_move_the_schedule(broker, topics, make_settings, start_app):
-    running, p, alerts = await _setup(broker, topics, make_settings, start_app)
+    # The login is stamped 5 s ago and the IP change now, once the login is applied: the
+    # first check stays due at login + 10 s. A schedule moved by the IP change (to its
+    # time, or to when it was read) could not check before move + 10 s, 5 s later.
+    delay, interval = 10.0, 120.0
+    running, p, alerts = await _setup(
+        broker,
+        topics,
+        make_settings,
+        start_app,
+        checks={"initial_delay_seconds": delay, "interval_seconds": interval},
+    )
+    app = running.app
     try:
-        t_login = dt.datetime.now(dt.UTC)
+        t_login = now() - dt.timedelta(seconds=5)
         await p.send(topics.session_events, login("acme", "u1", "s1", HQ_IP, t_login), key="u1")
-        # A move 1.5 s after login: the first check still comes at login + 2 s; a
-        # schedule moved by the IP change would check at + 3.5 s at the earliest.
-        await asyncio.sleep(1.5)
-        await p.send(topics.session_events, ip_changed("acme", "u1", "s1", HOME_IP), key="u1")
-        raised = await alerts.wait_count("e911.alert.raised", 1, within=10)
+        await eventually(lambda: "s1" in app.schedule)
+        t_move = now()
+        await p.send(topics.session_events, ip_changed("acme", "u1", "s1", HOME_IP, t_move), "u1")
+        await wait_consumed(app, topics.session_events, "e911.session.ip_changed", 1)
+        due = t_login.timestamp() + delay
+        next_due = app.schedule.next_due()
+        assert next_due is not None
+        k = round((next_due - due) / interval)  # 0 unless the first check already ran
+        assert k >= 0 and abs(next_due - (due + k * interval)) < 1e-3, (next_due, due)
+
+        raised = await alerts.wait_count("e911.alert.raised", 1, within=20)
+        assert raised[0].data["ip"] == HOME_IP  # the first check saw the move ...
         checked_at = dt.datetime.fromisoformat(raised[0].data["checked_at"])
-        assert (checked_at - t_login).total_seconds() < 3.3
+        assert checked_at >= t_login + dt.timedelta(seconds=delay)  # ... at its due time,
+        assert checked_at < t_move + dt.timedelta(seconds=delay)  # not one moved by it
     finally:
         await _teardown(running, p, alerts)
 
