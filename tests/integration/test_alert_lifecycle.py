@@ -27,6 +27,7 @@ from tests.support import (
 
 HQ_IP = "203.0.113.9"
 HOME_IP = "198.51.100.7"
+OTHER_HOME = "198.51.100.8"
 ELSEWHERE = "192.0.2.77"
 
 
@@ -264,6 +265,64 @@ async def test_session_ttl_expiry_resolves(broker, topics, make_settings, start_
             await conn.close()
         assert ended is not None
         assert "s1" not in running.app.schedule
+    assert await running.stop() == 0
+
+
+async def test_session_ttl_counts_from_the_last_event_not_from_login(
+    broker, topics, make_settings, start_app, database
+):
+    """Two sessions log in at the same moment; only one has an event since. The sweep
+    that expires the idle one finds both logins older than the TTL, so it would expire
+    the busy one too if the TTL counted from login: the busy one lives until TTL after
+    its last event."""
+    ttl = 10.0
+    running = await start_app(
+        make_settings(checks={"session_ttl_seconds": ttl, "sweep_interval_seconds": 0.5})
+    )
+    app = running.app
+    ttl_delta = dt.timedelta(seconds=ttl)
+    async with (
+        Producer(broker.bootstrap_servers) as p,
+        TopicWatcher(broker.bootstrap_servers, topics.alerts) as alerts,
+    ):
+        users = {"busy": (False, "hq"), "idle": (False, "hq")}
+        await p.send_all(topics.directory_events, directory(users=users), key="acme")
+        logged_in = now() - dt.timedelta(seconds=3)
+        for u in users:
+            await p.send(topics.session_events, login("acme", u, f"s-{u}", HOME_IP, logged_in), u)
+        moved = now()
+        await p.send(
+            topics.session_events, ip_changed("acme", "busy", "s-busy", OTHER_HOME, moved), "busy"
+        )
+        await wait_consumed(app, topics.session_events, "e911.session.ip_changed", 1)
+        assert "s-busy" in app.schedule  # the move was applied well inside the TTL
+        await alerts.wait_count("e911.alert.raised", 2)  # both open, both mismatching
+
+        idle = (await alerts.wait_count("e911.alert.resolved", 1, "s-idle", within=30))[0].data
+        assert idle["reason"] == "session_ended"
+        assert dt.datetime.fromisoformat(idle["resolved_at"]) >= logged_in + ttl_delta
+        # The same sweep left the busy session alone, though its login is as old.
+        conn = await asyncpg.connect(database)
+        try:
+            busy = await conn.fetchrow(
+                "SELECT logged_in_at, last_event_at, ended_at, now() - logged_in_at > $1 AS old"
+                " FROM sessions WHERE session_id = 's-busy'",
+                ttl_delta,
+            )
+        finally:
+            await conn.close()
+        assert busy["ended_at"] is None
+        assert busy["old"], busy  # logged in more than the TTL ago
+        assert busy["logged_in_at"] == logged_in
+        assert busy["last_event_at"] == moved
+        assert "s-busy" in app.schedule
+        assert alerts.of_type("e911.alert.resolved", "s-busy") == []
+
+        # It expires in turn, TTL after its last event.
+        busy_end = (await alerts.wait_count("e911.alert.resolved", 1, "s-busy", within=30))[0]
+        assert busy_end.data["reason"] == "session_ended"
+        assert dt.datetime.fromisoformat(busy_end.data["resolved_at"]) >= moved + ttl_delta
+        assert "s-busy" not in app.schedule
     assert await running.stop() == 0
 
 
