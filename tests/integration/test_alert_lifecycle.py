@@ -8,9 +8,11 @@ from __future__ import annotations
 
 import datetime as dt
 import time
+import uuid
 
 import asyncpg
 
+from e911d.daemon.alerts import alert_id_for
 from tests.support import (
     Producer,
     TopicWatcher,
@@ -324,6 +326,68 @@ async def test_session_ttl_counts_from_the_last_event_not_from_login(
         assert dt.datetime.fromisoformat(busy_end.data["resolved_at"]) >= moved + ttl_delta
         assert "s-busy" not in app.schedule
     assert await running.stop() == 0
+
+
+async def test_alert_ids_are_the_same_on_two_independent_deployments(
+    broker, topics, database, other_database, make_settings, start_app
+):  # the databases first: torn down after the apps
+    """Two deployments (each its own consumer group and database) read the same events:
+    each alert of the same session, login time, episode and fingerprint gets the same
+    id, and it is the id alert_id_for gives for the stored row (SPEC §3.3)."""
+    first = await start_app(make_settings())
+    second = await start_app(
+        make_settings(
+            kafka={"group_id": f"other-{uuid.uuid4().hex[:8]}"}, postgres={"dsn": other_database}
+        )
+    )
+    async with (
+        Producer(broker.bootstrap_servers) as p,
+        TopicWatcher(broker.bootstrap_servers, topics.alerts) as alerts,
+    ):
+        await p.send_all(topics.directory_events, directory(), key="acme")
+        logged_in = now() - dt.timedelta(seconds=3)  # its first check is due at once
+        await p.send(topics.session_events, login("acme", "u1", "s1", HOME_IP, logged_in), "u1")
+        raised = await alerts.wait_count("e911.alert.raised", 2)  # one from each
+        episode_1 = {m.event["id"] for m in raised}
+        assert len(episode_1) == 1
+        assert {m.data["alert_id"] for m in raised} == episode_1
+
+        # A new episode of the same mismatch (disabled, then enabled): again one id.
+        toggle = "e911.account.upserted"
+        await p.send(
+            topics.directory_events,
+            ce(toggle, {"account_id": "acme", "e911_recommendations": False}),
+            key="acme",
+        )
+        resolved = await alerts.wait_count("e911.alert.resolved", 2)
+        assert {m.data["alert_id"] for m in resolved} == episode_1
+        assert len({m.event["id"] for m in resolved}) == 1  # the resolution's id, too
+        await p.send(
+            topics.directory_events,
+            ce(toggle, {"account_id": "acme", "e911_recommendations": True}),
+            key="acme",
+        )
+        raised = await alerts.wait_count("e911.alert.raised", 4)
+        episode_2 = {m.event["id"] for m in raised[2:]}
+        assert len(episode_2) == 1
+        assert episode_2 != episode_1
+
+    for dsn in (database, other_database):
+        conn = await asyncpg.connect(dsn)
+        try:
+            rows = await conn.fetch(
+                "SELECT a.alert_id, a.episode, a.fingerprint, s.logged_in_at FROM alerts a"
+                " JOIN sessions s USING (session_id) ORDER BY a.episode"
+            )
+        finally:
+            await conn.close()
+        assert [r["episode"] for r in rows] == [1, 2]
+        assert [r["alert_id"] for r in rows] == [*episode_1, *episode_2]
+        for r in rows:
+            assert r["logged_in_at"] == logged_in
+            assert r["alert_id"] == alert_id_for("s1", logged_in, r["episode"], r["fingerprint"])
+    assert await first.stop() == 0
+    assert await second.stop() == 0
 
 
 async def test_directory_written_by_plain_sql_is_used_at_the_next_check(
