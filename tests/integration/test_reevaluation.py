@@ -13,9 +13,11 @@ lab has no IP groups.
 from __future__ import annotations
 
 import contextlib
+import datetime as dt
 import time
 
 import asyncpg
+import pytest
 
 from tests.support import (
     Producer,
@@ -24,6 +26,7 @@ from tests.support import (
     directory,
     eventually,
     login,
+    now,
     sample,
 )
 
@@ -299,4 +302,79 @@ async def test_truncating_a_directory_table_reevaluates_every_owned_session(
         resolved = (await alerts.wait_count("e911.alert.resolved", 1, within=WAIT))[0].data
         assert resolved["reason"] == "location_matched"
         assert sample(app, "e911_directory_notices_total", kind="all") == 1
+    assert await running.stop() == 0
+
+
+FIRST_CHECK = 60.0  # the initial delay: far beyond how long the test below looks
+
+
+@pytest.mark.parametrize("via", ["event", "sql"])
+async def test_sessions_before_their_first_check_are_left_out_of_reevaluation(
+    broker, topics, make_settings, start_app, database, via
+):
+    """A change that raises at once for a session past its first check raises nothing
+    for one that logged in less than the initial delay ago: it is left to its first
+    check (SPEC §2.3: no alert earlier than initial_delay).
+
+    Both users are at home and assigned home (a match); then both are assigned HQ.
+    """
+    settings = make_settings(
+        checks={
+            "initial_delay_seconds": FIRST_CHECK,
+            "interval_seconds": 600.0,
+            "reevaluate_debounce_seconds": 0.05,
+        }
+    )
+    running = await start_app(settings)
+    app = running.app
+    users = {"control": (False, "home"), "fresh": (False, "home")}
+    async with (
+        Producer(broker.bootstrap_servers) as p,
+        TopicWatcher(broker.bootstrap_servers, topics.alerts) as alerts,
+    ):
+        await p.send_all(topics.directory_events, directory(users=users), "acme")
+        # The control logged in long enough ago that its first check is overdue (it runs
+        # at once, a match); its next one is 600 s later.
+        control_at = now() - dt.timedelta(seconds=FIRST_CHECK + 40)
+        await p.send(
+            topics.session_events,
+            login("acme", "control", "s-control", HOME_IP, control_at),
+            "control",
+        )
+        fresh_at = now()
+        await p.send(
+            topics.session_events, login("acme", "fresh", "s-fresh", HOME_IP, fresh_at), "fresh"
+        )
+        await eventually(lambda: "s-control" in app.schedule and "s-fresh" in app.schedule)
+        await eventually(lambda: sample(app, "e911_checks_total", outcome="match") >= 1)
+
+        started = time.perf_counter()
+        if via == "event":
+            # The fresh user's change first: it is heard no later than the control's.
+            for user in ("fresh", "control"):
+                await p.send(topics.directory_events, location_changed(user, "hq"), key="acme")
+        else:
+            await _sql(database, "UPDATE users SET e911_location_id = 'hq'")
+        raised = await alerts.wait_count("e911.alert.raised", 1, within=WAIT)
+        elapsed = time.perf_counter() - started
+        assert [m.data["session_id"] for m in raised] == ["s-control"]
+        assert raised[0].data["assigned_location"]["location_id"] == "hq"
+        assert elapsed < REACT_BOUND, elapsed  # the control: at once
+
+        # The fresh session was left alone: no alert decided, none published, and its
+        # first check still due at login + initial delay ...
+        conn = await asyncpg.connect(database)
+        try:
+            fresh_alerts = await conn.fetchval(
+                "SELECT count(*) FROM alerts WHERE session_id = 's-fresh'"
+            )
+        finally:
+            await conn.close()
+        assert fresh_alerts == 0
+        assert alerts.of_type("e911.alert.raised", "s-fresh") == []
+        assert "s-fresh" in app.schedule
+        due = fresh_at.timestamp() + FIRST_CHECK
+        assert app.schedule.next_due() == pytest.approx(due, abs=1e-3)
+        # ... which it still is: all of the above was seen before that check could run.
+        assert time.time() < due
     assert await running.stop() == 0
