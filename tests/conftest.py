@@ -53,21 +53,34 @@ def _dsn_with_database(dsn: str, database: str) -> str:
     return f"{scheme}://{head}/{database}{query}"
 
 
-@pytest.fixture
-async def database(pg_admin_dsn: str) -> AsyncIterator[str]:
-    """A fresh, empty database for one test; dropped afterwards."""
+@contextlib.asynccontextmanager
+async def _fresh_database(admin_dsn: str) -> AsyncIterator[str]:
     name = f"e911_test_{uuid.uuid4().hex[:12]}"
-    admin = await asyncpg.connect(pg_admin_dsn)
+    admin = await asyncpg.connect(admin_dsn)
     try:
         await admin.execute(f'CREATE DATABASE "{name}"')
     finally:
         await admin.close()
-    yield _dsn_with_database(pg_admin_dsn, name)
-    admin = await asyncpg.connect(pg_admin_dsn)
+    yield _dsn_with_database(admin_dsn, name)
+    admin = await asyncpg.connect(admin_dsn)
     try:
         await admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
     finally:
         await admin.close()
+
+
+@pytest.fixture
+async def database(pg_admin_dsn: str) -> AsyncIterator[str]:
+    """A fresh, empty database for one test; dropped afterwards."""
+    async with _fresh_database(pg_admin_dsn) as dsn:
+        yield dsn
+
+
+@pytest.fixture
+async def other_database(pg_admin_dsn: str) -> AsyncIterator[str]:
+    """A second fresh database, for a test that runs two independent deployments."""
+    async with _fresh_database(pg_admin_dsn) as dsn:
+        yield dsn
 
 
 @pytest.fixture

@@ -11,6 +11,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
+from aiokafka.structs import RecordMetadata
 
 
 def now() -> dt.datetime:
@@ -197,8 +198,12 @@ class Producer:
 
     async def send(
         self, topic: str, value: bytes | None, key: str = "k", headers: list[Any] | None = None
-    ) -> None:
-        await self._producer.send_and_wait(topic, value, key=key.encode(), headers=headers)
+    ) -> RecordMetadata:
+        """Produce one message; where it landed (``.partition``, ``.offset``)."""
+        metadata: RecordMetadata = await self._producer.send_and_wait(
+            topic, value, key=key.encode(), headers=headers
+        )
+        return metadata
 
     async def send_all(self, topic: str, values: list[bytes], key: str = "k") -> None:
         for v in values:

@@ -139,10 +139,19 @@ async def test_alerts_decided_before_a_stop_are_published_by_the_stop(
         assert raised[0].data["alert_id"] == alert_id
 
 
+# A consumer that stops without leaving the group keeps its partitions until the broker
+# times its session out; one that leaves starts a rebalance at once, which the others
+# hear at their next heartbeat (1 s). The embedded broker then holds the join open for
+# half the rebalance timeout (which aiokafka sets to the session timeout: 15 s here), so
+# the handover completes ~16 s after a leave, and no sooner than 30 + 15 s without one.
+SESSION_TIMEOUT = 30.0
+LONG_SESSION = {"session_timeout_ms": int(SESSION_TIMEOUT * 1000), "heartbeat_interval_ms": 1_000}
+
+
 async def test_two_instances_split_partitions_and_hand_over(
     broker, topics, make_settings, start_app
 ):
-    settings = make_settings()
+    settings = make_settings(kafka=LONG_SESSION)
     a = await start_app(settings)
     b = await start_app(settings, wait_ready=False)
     await eventually(
@@ -172,10 +181,20 @@ async def test_two_instances_split_partitions_and_hand_over(
         assert a.app.sessions_scheduled() > 0 and b.app.sessions_scheduled() > 0
         assert a.app.sessions_scheduled() + b.app.sessions_scheduled() == len(users)
 
+        stopping = time.monotonic()
         assert await a.stop() == 0  # leaves the group: b takes every partition
+        # b gives its partitions up for the rebalance: it heard that a left.
+        await eventually(lambda: not b.app.ownership.loaded, within=2 * SESSION_TIMEOUT)
+        rebalancing = time.monotonic() - stopping
         await eventually(
-            lambda: b.app.ownership.loaded and b.app.ownership.partitions == {0, 1, 2, 3}, within=30
+            lambda: b.app.ownership.loaded and b.app.ownership.partitions == {0, 1, 2, 3},
+            within=2 * SESSION_TIMEOUT,
         )
+        handover = time.monotonic() - stopping
+        # Both well before a's session could time out: only a member that left is replaced
+        # this early.
+        assert rebalancing < SESSION_TIMEOUT / 3, f"rebalance began {rebalancing:.1f} s after stop"
+        assert handover < SESSION_TIMEOUT, f"handover took {handover:.1f} s: a did not leave"
         assert b.app.sessions_scheduled() == len(users)
         base = sample(b.app, "e911_checks_total", outcome="mismatch")
         await eventually(

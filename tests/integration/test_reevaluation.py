@@ -2,7 +2,9 @@
 
 The scheduled interval here is long (120 s), so anything resolved or raised after the
 first check can only come from the immediate re-evaluation that a PostgreSQL NOTIFY
-triggers: nothing waits for the next tick.
+triggers: nothing waits for the next tick. "At once" is therefore asserted with a
+bound (REACT_BOUND) that only a real defect exceeds on a loaded machine, far below the
+interval; the latency itself is measured by benchmarks/reaction.py.
 
 Directory (tests.support.directory): hq = 203.0.113.0/24, home = 198.51.100.0/24,
 lab has no IP groups.
@@ -11,9 +13,11 @@ lab has no IP groups.
 from __future__ import annotations
 
 import contextlib
+import datetime as dt
 import time
 
 import asyncpg
+import pytest
 
 from tests.support import (
     Producer,
@@ -22,11 +26,14 @@ from tests.support import (
     directory,
     eventually,
     login,
+    now,
     sample,
 )
 
 HOME_IP = "198.51.100.7"
 LONG = {"initial_delay_seconds": 1.0, "interval_seconds": 120.0}
+REACT_BOUND = 10.0  # seconds: "at once", against a next scheduled check 120 s away
+WAIT = 30.0  # how long a test waits for an event before it gives up
 
 
 def location_changed(user: str, location: str | None) -> bytes:
@@ -101,28 +108,28 @@ async def test_location_change_resolves_at_once_without_moving_the_schedule(
         # The user picks the recommended location in the app: resolved at once.
         started = time.perf_counter()
         await p.send(topics.directory_events, location_changed("u1", "home"), key="acme")
-        resolved = (await alerts.wait_count("e911.alert.resolved", 1, within=5))[0]
+        resolved = (await alerts.wait_count("e911.alert.resolved", 1, within=WAIT))[0]
         elapsed = time.perf_counter() - started
         assert resolved.data["alert_id"] == first["alert_id"]
         assert resolved.data["reason"] == "location_updated"
         assert resolved.key == b"u1"
-        assert elapsed < 1.0, elapsed  # produced → resolved event received
+        assert elapsed < REACT_BOUND, elapsed  # produced → resolved event received
         assert app.schedule.next_due() == due  # the schedule did not move
         assert sample(app, "e911_reevaluations_total") >= 1
 
         # A new location that still mismatches raises at once ...
         await p.send(topics.directory_events, location_changed("u1", "lab"), key="acme")
-        raised = await alerts.wait_count("e911.alert.raised", 2, within=5)
+        raised = await alerts.wait_count("e911.alert.raised", 2, within=WAIT)
         assert raised[1].data["assigned_location"]["location_id"] == "lab"
         assert [loc["location_id"] for loc in raised[1].data["recommendation"]["locations"]] == [
             "home"
         ]
         # ... and a change to another mismatching location supersedes it.
         await p.send(topics.directory_events, location_changed("u1", "hq"), key="acme")
-        resolved = await alerts.wait_count("e911.alert.resolved", 2, within=5)
+        resolved = await alerts.wait_count("e911.alert.resolved", 2, within=WAIT)
         assert resolved[1].data["reason"] == "superseded"
         assert resolved[1].data["alert_id"] == raised[1].data["alert_id"]
-        third = (await alerts.wait_count("e911.alert.raised", 3, within=5))[2].data
+        third = (await alerts.wait_count("e911.alert.raised", 3, within=WAIT))[2].data
         assert third["assigned_location"]["location_id"] == "hq"
         assert app.schedule.next_due() == due
         # Only the first check was a scheduled one.
@@ -144,12 +151,12 @@ async def test_account_toggle_written_by_sql_applies_at_once_on_every_instance(
             database, "UPDATE accounts SET e911_recommendations = false WHERE account_id = 'acme'"
         )
         off = sorted(u for u, (own, _) in users.items() if not own)
-        resolved = await alerts.wait_count("e911.alert.resolved", len(off), within=5)
+        resolved = await alerts.wait_count("e911.alert.resolved", len(off), within=WAIT)
         elapsed = time.perf_counter() - committed
         assert sorted(m.data["user_id"] for m in resolved) == off
         assert {m.data["reason"] for m in resolved} == {"recommendations_disabled"}
         assert all(m.data["alert_id"] == raised_ids[m.data["session_id"]] for m in resolved)
-        assert elapsed < 2.0, elapsed
+        assert elapsed < REACT_BOUND, elapsed
         for inst in (a, b):  # both instances heard it and re-evaluated their sessions
             assert sample(inst.app, "e911_directory_notices_total", kind="account") >= 1
             assert sample(inst.app, "e911_reevaluations_total") >= 1
@@ -158,7 +165,7 @@ async def test_account_toggle_written_by_sql_applies_at_once_on_every_instance(
         await _sql(
             database, "UPDATE accounts SET e911_recommendations = true WHERE account_id = 'acme'"
         )
-        raised = await alerts.wait_count("e911.alert.raised", len(users) + len(off), within=5)
+        raised = await alerts.wait_count("e911.alert.raised", len(users) + len(off), within=WAIT)
         again = sorted(m.data["user_id"] for m in raised[len(users) :])
         assert again == off
         assert len(alerts.of_type("e911.alert.resolved")) == len(off)
@@ -166,7 +173,7 @@ async def test_account_toggle_written_by_sql_applies_at_once_on_every_instance(
     assert await b.stop() == 0
 
 
-async def test_ip_group_change_by_sql_reaches_every_instance_within_a_second(
+async def test_ip_group_change_by_sql_reaches_every_instance_at_once(
     broker, topics, make_settings, start_app, database
 ):
     a, b = await _two_instances(make_settings, start_app)
@@ -187,13 +194,13 @@ async def test_ip_group_change_by_sql_reaches_every_instance_within_a_second(
                 for i, n in zip((a, b), notices, strict=True)
             )
 
-        await eventually(heard_by_both, within=1.0, step=0.005)
+        await eventually(heard_by_both, within=WAIT, step=0.005)
         heard = time.perf_counter() - committed
-        resolved = await alerts.wait_count("e911.alert.resolved", len(users), within=5)
+        resolved = await alerts.wait_count("e911.alert.resolved", len(users), within=WAIT)
         elapsed = time.perf_counter() - committed
         assert {m.data["reason"] for m in resolved} == {"location_matched"}
-        assert heard < 1.0, heard
-        assert elapsed < 2.0, elapsed
+        assert heard < REACT_BOUND, heard
+        assert elapsed < REACT_BOUND, elapsed
     assert await a.stop() == 0
     assert await b.stop() == 0
 
@@ -216,7 +223,7 @@ async def test_listener_reconnects_after_its_connection_is_killed(
             within=10,
         )
         await _sql(database, "UPDATE users SET e911_location_id = 'home' WHERE user_id = 'u1'")
-        resolved = (await alerts.wait_count("e911.alert.resolved", 1, within=5))[0]
+        resolved = (await alerts.wait_count("e911.alert.resolved", 1, within=WAIT))[0]
         assert resolved.data["reason"] == "location_updated"
     assert await running.stop() == 0
 
@@ -242,7 +249,7 @@ async def test_changes_missed_while_not_listening_are_caught_up(
         before = sample(app, "e911_directory_notices_total", kind="user")
         await app.services.reevaluation.catch_up(healthy_at)
         assert sample(app, "e911_directory_notices_total", kind="user") == before + 1
-        resolved = (await alerts.wait_count("e911.alert.resolved", 1, within=5))[0]
+        resolved = (await alerts.wait_count("e911.alert.resolved", 1, within=WAIT))[0]
         # The reason comes from the stored state, not from how the change was heard.
         assert resolved.data["reason"] == "location_updated"
     assert await running.stop() == 0
@@ -270,14 +277,14 @@ async def test_user_toggle_applies_at_once_both_ways(
             ),
             key="acme",
         )
-        resolved = (await alerts.wait_count("e911.alert.resolved", 1, within=5))[0].data
-        assert time.perf_counter() - started < 2.0
+        resolved = (await alerts.wait_count("e911.alert.resolved", 1, within=WAIT))[0].data
+        assert time.perf_counter() - started < REACT_BOUND
         assert resolved["alert_id"] == first["alert_id"]
         assert resolved["reason"] == "recommendations_disabled"
 
         # Turned back on by SQL: the mismatch is raised again at once, as a new alert.
         await _sql(database, "UPDATE users SET e911_recommendations = true")
-        again = (await alerts.wait_count("e911.alert.raised", 2, within=5))[1].data
+        again = (await alerts.wait_count("e911.alert.raised", 2, within=WAIT))[1].data
         assert again["alert_id"] != first["alert_id"]
         assert sample(app, "e911_check_lateness_seconds_count") == 1  # one scheduled check
     assert await running.stop() == 0
@@ -292,7 +299,82 @@ async def test_truncating_a_directory_table_reevaluates_every_owned_session(
         assert "acme" in app.cache
         # No network is left: the assigned location cannot be told apart any more.
         await _sql(database, "TRUNCATE ip_group_networks")
-        resolved = (await alerts.wait_count("e911.alert.resolved", 1, within=5))[0].data
+        resolved = (await alerts.wait_count("e911.alert.resolved", 1, within=WAIT))[0].data
         assert resolved["reason"] == "location_matched"
         assert sample(app, "e911_directory_notices_total", kind="all") == 1
+    assert await running.stop() == 0
+
+
+FIRST_CHECK = 60.0  # the initial delay: far beyond how long the test below looks
+
+
+@pytest.mark.parametrize("via", ["event", "sql"])
+async def test_sessions_before_their_first_check_are_left_out_of_reevaluation(
+    broker, topics, make_settings, start_app, database, via
+):
+    """A change that raises at once for a session past its first check raises nothing
+    for one that logged in less than the initial delay ago: it is left to its first
+    check (SPEC §2.3: no alert earlier than initial_delay).
+
+    Both users are at home and assigned home (a match); then both are assigned HQ.
+    """
+    settings = make_settings(
+        checks={
+            "initial_delay_seconds": FIRST_CHECK,
+            "interval_seconds": 600.0,
+            "reevaluate_debounce_seconds": 0.05,
+        }
+    )
+    running = await start_app(settings)
+    app = running.app
+    users = {"control": (False, "home"), "fresh": (False, "home")}
+    async with (
+        Producer(broker.bootstrap_servers) as p,
+        TopicWatcher(broker.bootstrap_servers, topics.alerts) as alerts,
+    ):
+        await p.send_all(topics.directory_events, directory(users=users), "acme")
+        # The control logged in long enough ago that its first check is overdue (it runs
+        # at once, a match); its next one is 600 s later.
+        control_at = now() - dt.timedelta(seconds=FIRST_CHECK + 40)
+        await p.send(
+            topics.session_events,
+            login("acme", "control", "s-control", HOME_IP, control_at),
+            "control",
+        )
+        fresh_at = now()
+        await p.send(
+            topics.session_events, login("acme", "fresh", "s-fresh", HOME_IP, fresh_at), "fresh"
+        )
+        await eventually(lambda: "s-control" in app.schedule and "s-fresh" in app.schedule)
+        await eventually(lambda: sample(app, "e911_checks_total", outcome="match") >= 1)
+
+        started = time.perf_counter()
+        if via == "event":
+            # The fresh user's change first: it is heard no later than the control's.
+            for user in ("fresh", "control"):
+                await p.send(topics.directory_events, location_changed(user, "hq"), key="acme")
+        else:
+            await _sql(database, "UPDATE users SET e911_location_id = 'hq'")
+        raised = await alerts.wait_count("e911.alert.raised", 1, within=WAIT)
+        elapsed = time.perf_counter() - started
+        assert [m.data["session_id"] for m in raised] == ["s-control"]
+        assert raised[0].data["assigned_location"]["location_id"] == "hq"
+        assert elapsed < REACT_BOUND, elapsed  # the control: at once
+
+        # The fresh session was left alone: no alert decided, none published, and its
+        # first check still due at login + initial delay ...
+        conn = await asyncpg.connect(database)
+        try:
+            fresh_alerts = await conn.fetchval(
+                "SELECT count(*) FROM alerts WHERE session_id = 's-fresh'"
+            )
+        finally:
+            await conn.close()
+        assert fresh_alerts == 0
+        assert alerts.of_type("e911.alert.raised", "s-fresh") == []
+        assert "s-fresh" in app.schedule
+        due = fresh_at.timestamp() + FIRST_CHECK
+        assert app.schedule.next_due() == pytest.approx(due, abs=1e-3)
+        # ... which it still is: all of the above was seen before that check could run.
+        assert time.time() < due
     assert await running.stop() == 0

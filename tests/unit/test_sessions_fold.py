@@ -311,3 +311,195 @@ def test_property_batch_boundaries_do_not_matter(
     first, _ = apply({}, events[:cut])
     split, _ = apply(first, events[cut:])
     assert split == whole
+
+
+# ---- against a reference model ------------------------------------------------------
+#
+# The properties above hold for a fold that ignores every event. This one compares the
+# fold with a deliberately plain model of the documented rules, written without looking
+# at how the fold is organised: every session is a state machine of its own (absent →
+# active ⇄ ended), run over that session's events alone, one rule per branch.
+
+TOMBSTONE_IP = "0.0.0.0"  # a logout of an unknown session has no address
+
+
+def reference_step(
+    row: SessionRow | None,
+    partition: int,
+    e: SessionEvent,
+    now: dt.datetime,
+    ttl: dt.timedelta,
+) -> SessionRow | None:
+    """One session's next state after one of its events."""
+    t = e.time
+    if e.kind is K.ALERT_DISMISSED:
+        return row  # a dismissal never changes a row
+    if row is not None and (row.account_id, row.user_id) != (e.account_id, e.user_id):
+        return row  # another account's or user's event for this session: ignored
+    if e.kind is K.LOGOUT:
+        if row is None:  # a tombstone: a late login of this session stays ended
+            return SessionRow(
+                e.session_id, e.account_id, e.user_id, TOMBSTONE_IP, t, t, partition, ended_at=t
+            )
+        ends = t >= row.logged_in_at if row.ended_at is None else t > row.ended_at
+        if not ends:  # before the login, or not after the end already recorded
+            return row
+        return SessionRow(
+            row.session_id,
+            row.account_id,
+            row.user_id,
+            row.ip,
+            row.logged_in_at,
+            max(t, row.last_event_at),
+            row.partition,
+            ended_at=t,
+            alert_seq=row.alert_seq,
+        )
+    # A login, or an ip_changed (which starts a session it does not know).
+    ip = str(e.ip)
+    starts = row is None or (
+        row.ended_at is not None and t > row.ended_at and t > row.last_event_at
+    )
+    if starts:  # new, or reopened: anchored at the event's time; already over past the TTL
+        return SessionRow(
+            e.session_id,
+            e.account_id,
+            e.user_id,
+            ip,
+            t,
+            t,
+            partition,
+            ended_at=t if now - t > ttl else None,
+            alert_seq=0 if row is None else row.alert_seq,
+        )
+    assert row is not None
+    if row.ended_at is None and t >= row.last_event_at:  # never rewinds newer state
+        return SessionRow(
+            row.session_id,
+            row.account_id,
+            row.user_id,
+            ip,
+            row.logged_in_at,
+            t,
+            partition,
+            alert_seq=row.alert_seq,
+        )
+    return row  # older than what it has seen, or too old to reopen it
+
+
+def reference_fold(
+    existing: dict[str, SessionRow],
+    events: list[tuple[int, SessionEvent]],
+    now: dt.datetime,
+    ttl: dt.timedelta,
+) -> tuple[dict[str, SessionRow], set[str], set[str], list[Dismissal]]:
+    """Final rows, started, ended and accepted dismissals, one session at a time."""
+    final = dict(existing)
+    dismissals: list[tuple[int, Dismissal]] = []
+    for sid in sorted({e.session_id for _, e in events}):
+        row = existing.get(sid)
+        for i, (partition, e) in enumerate(events):
+            if e.session_id != sid:
+                continue
+            if (
+                e.kind is K.ALERT_DISMISSED
+                and e.alert_id is not None
+                and row is not None
+                and row.ended_at is None
+                and (row.account_id, row.user_id) == (e.account_id, e.user_id)
+            ):
+                dismissals.append((i, Dismissal(sid, e.alert_id, e.time)))
+            row = reference_step(row, partition, e, now, ttl)
+        if row is not None:
+            final[sid] = row
+
+    def live(rows: dict[str, SessionRow], sid: str) -> bool:
+        return sid in rows and rows[sid].ended_at is None
+
+    started = {sid for sid in final if live(final, sid) and not live(existing, sid)}
+    ended = {sid for sid in existing if live(existing, sid) and not live(final, sid)}
+    return final, started, ended, [d for _, d in sorted(dismissals, key=lambda x: x[0])]
+
+
+# Minutes from T0: far past the TTL, both sides of its edge (NOW - TTL is at -660),
+# and a dozen minutes of ordinary traffic.
+MINUTES = [-1000, -661, -660, -659, *range(0, 12)]
+
+
+@st.composite
+def existing_rows(draw: st.DrawFn) -> dict[str, SessionRow]:
+    rows: dict[str, SessionRow] = {}
+    for sid in draw(st.lists(st.sampled_from(SIDS), unique=True, max_size=len(SIDS))):
+        login_at = at(draw(st.sampled_from(MINUTES)))
+        last = login_at + dt.timedelta(minutes=draw(st.sampled_from([0, 1, 5])))
+        ended = draw(st.sampled_from([None, "login", "last", "after"]))
+        ended_at = {
+            None: None,
+            "login": login_at,
+            "last": last,
+            "after": last + dt.timedelta(minutes=2),
+        }[ended]
+        rows[sid] = SessionRow(
+            sid,
+            draw(st.sampled_from(["acme", "acme", "other"])),
+            draw(st.sampled_from(["alice", "bob"])),
+            TOMBSTONE_IP if ended == "login" else "10.0.0.1",
+            login_at,
+            last,
+            draw(st.integers(0, 1)),
+            ended_at=ended_at,
+            alert_seq=draw(st.integers(0, 3)),
+        )
+    return rows
+
+
+@st.composite
+def mixed_events(draw: st.DrawFn) -> list[tuple[int, SessionEvent]]:
+    out: list[tuple[int, SessionEvent]] = []
+    for _ in range(draw(st.integers(0, 14))):
+        kind = draw(kinds)
+        out.append(
+            ev(
+                kind,
+                draw(st.sampled_from(MINUTES)),
+                draw(st.sampled_from(["10.0.0.1", "10.0.0.2", "2001:db8::1"])),
+                sid=draw(st.sampled_from(SIDS)),
+                account=draw(st.sampled_from(["acme", "acme", "acme", "other"])),
+                user=draw(st.sampled_from(["alice", "alice", "bob"])),
+                alert_id=draw(st.sampled_from(["al-1", "al-2"]))
+                if kind is K.ALERT_DISMISSED
+                else None,
+                partition=draw(st.integers(0, 1)),
+            )
+        )
+    return out
+
+
+@settings(max_examples=300, deadline=None)
+@given(existing_rows(), mixed_events())
+def test_property_fold_agrees_with_a_reference_model(
+    existing: dict[str, SessionRow], events: list[tuple[int, SessionEvent]]
+) -> None:
+    result = fold_session_events(existing, events, NOW, TTL)
+    rows, started, ended, dismissals = reference_fold(existing, events, NOW, TTL)
+    assert {**existing, **result.rows} == rows
+    assert result.started == started
+    assert result.ended == ended
+    assert result.dismissals == dismissals
+    # Only what the events touched is handed back to be written.
+    touched = {e.session_id for _, e in events if e.kind is not K.ALERT_DISMISSED}
+    assert set(result.rows) <= touched
+
+
+def test_reference_model_is_not_vacuous() -> None:
+    """The model itself moves: a login starts, a logout ends, a dismissal is accepted."""
+    login_ev = ev(K.LOGIN, 1, "10.0.0.9")
+    rows, started, ended, _ = reference_fold({}, [login_ev], NOW, TTL)
+    assert rows["s1"].ip == "10.0.0.9" and rows["s1"].ended_at is None
+    assert started == {"s1"} and ended == set()
+    rows, started, ended, dismissals = reference_fold(
+        {"s1": row(0)}, [ev(K.ALERT_DISMISSED, 2, None, alert_id="al-1"), ev(K.LOGOUT, 3)], NOW, TTL
+    )
+    assert rows["s1"].ended_at == at(3)
+    assert (started, ended) == (set(), {"s1"})
+    assert dismissals == [Dismissal("s1", "al-1", at(2))]
