@@ -9,6 +9,7 @@ each service; a service that holds one can use all of it.
 from __future__ import annotations
 
 import asyncio
+import datetime as dt
 from dataclasses import dataclass, field
 
 import asyncpg
@@ -18,6 +19,11 @@ from e911d.config import Settings
 from e911d.daemon.directory import DirectoryCache
 from e911d.daemon.metrics import Metrics
 from e911d.schedulers import CheckSchedule
+
+
+def utcnow() -> dt.datetime:
+    """The wall clock, aware and in UTC: what every stored and published time uses."""
+    return dt.datetime.now(dt.UTC)
 
 
 @dataclass(slots=True)

@@ -14,13 +14,9 @@ from collections.abc import Sequence
 from e911d.daemon.alerts import AlertStore
 from e911d.daemon.checks import CheckConfig, CheckReport, CheckRunner
 from e911d.daemon.db import retrying
-from e911d.daemon.runtime import Runtime
+from e911d.daemon.runtime import Runtime, utcnow
 from e911d.daemon.services.inflight import InFlight
 from e911d.daemon.services.relay import Relay
-
-
-def utcnow() -> dt.datetime:
-    return dt.datetime.now(dt.UTC)
 
 
 class Checks:

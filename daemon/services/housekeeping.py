@@ -18,8 +18,7 @@ from aiokafka.errors import KafkaError
 from e911d.daemon.alerts import AlertStore, ResolvedAlert
 from e911d.daemon.db import DatabaseError, errors, retrying
 from e911d.daemon.model import ResolveReason
-from e911d.daemon.runtime import Runtime
-from e911d.daemon.services.checks import utcnow
+from e911d.daemon.runtime import Runtime, utcnow
 from e911d.daemon.services.inflight import InFlight
 from e911d.daemon.services.relay import Relay
 from e911d.daemon.sessions import SessionStore

@@ -22,8 +22,7 @@ from e911d.daemon.db import DatabaseError, retrying
 from e911d.daemon.directory import apply_change
 from e911d.daemon.model import ResolveReason
 from e911d.daemon.offsets import load_offsets, store_offsets
-from e911d.daemon.runtime import Runtime
-from e911d.daemon.services.checks import utcnow
+from e911d.daemon.runtime import Runtime, utcnow
 from e911d.daemon.services.inflight import InFlight
 from e911d.daemon.services.relay import Relay
 from e911d.daemon.sessions import FoldResult, SessionStore, fold_session_events

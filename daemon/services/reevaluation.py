@@ -18,8 +18,8 @@ import structlog
 
 from e911d.daemon.db import DatabaseError, errors, load_queries, retrying
 from e911d.daemon.notify import ListenerHooks, Notice, PendingChanges
-from e911d.daemon.runtime import Runtime
-from e911d.daemon.services.checks import Checks, utcnow
+from e911d.daemon.runtime import Runtime, utcnow
+from e911d.daemon.services.checks import Checks
 from e911d.daemon.services.inflight import InFlight
 
 log = structlog.get_logger("e911d.reevaluation")
