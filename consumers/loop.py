@@ -48,14 +48,19 @@ async def close_within(closing: Awaitable[None], seconds: float, what: str) -> N
     """
     task = asyncio.ensure_future(closing)
     try:
-        await asyncio.wait_for(asyncio.shield(task), seconds)
-    except (TimeoutError, KafkaError, OSError, asyncio.CancelledError) as exc:
+        async with asyncio.timeout(seconds):
+            await asyncio.shield(task)
+    except asyncio.CancelledError as exc:
         current = asyncio.current_task()
         if current is not None and current.cancelling():
+            task.cancel()
             raise  # we are being cancelled ourselves: not aiokafka's doing
         log.warning("kafka_client_close_failed", client=what, error=repr(exc))
-        if not task.done():
-            task.cancel()
+    except (TimeoutError, KafkaError, OSError) as exc:
+        # Also while a forced stop unwinds: a close that overran is not a new failure.
+        log.warning("kafka_client_close_failed", client=what, error=repr(exc))
+    if not task.done():
+        task.cancel()
 
 
 class BatchRejected(Exception):

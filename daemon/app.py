@@ -100,10 +100,14 @@ class App:
                 initial_delay_seconds=self.settings.checks.initial_delay_seconds,
                 interval_seconds=self.settings.checks.interval_seconds,
             )
-            await sup.stopping.wait()
-            log.info("daemon_stopping", reason="fatal" if sup.fatal else "requested")
-            timeout = max(0.5, self.settings.shutdown_timeout_seconds - CLOSE_RESERVE_SECONDS)
-            await sup.drain(services.drain_steps(), timeout)
+            try:
+                await sup.stopping.wait()
+                log.info("daemon_stopping", reason="fatal" if sup.fatal else "requested")
+                within = max(0.5, self.settings.shutdown_timeout_seconds - CLOSE_RESERVE_SECONDS)
+                await sup.drain(services.drain_steps(), within)
+            finally:
+                # Also on a forced stop: no loop may still use a client being closed.
+                await sup.cancel_all()
         if sup.fatal is not None:
             log.error("daemon_failed", error=repr(sup.fatal))
             return 1

@@ -271,8 +271,12 @@ async def _drive(
         await producer.stop()
         if not app_task.done():
             app.request_stop()
-            await app_task
-    print("e911d dev: stopped", file=out, flush=True)
+            current = asyncio.current_task()
+            if current is not None and current.cancelling():
+                # A second Ctrl-C: the daemon runs in its own task, so it is told too.
+                app_task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await app_task
     return code
 
 
@@ -294,3 +298,4 @@ def run_dev(options: DevOptions, out: TextIO | None = None) -> int:
     finally:
         broker.stop()
         pg.stop()
+        print("e911d dev: stopped", file=out, flush=True)

@@ -259,6 +259,39 @@ async def test_dev_shows_alerts_within_a_minute_and_ctrl_c_leaves_no_process():
             await asyncio.sleep(0.1)
 
 
+async def test_dev_second_ctrl_c_exits_at_once_and_leaves_no_process():
+    """An impatient operator: the second Ctrl-C skips the graceful drain, and the
+    embedded broker and PostgreSQL are still stopped."""
+    brokers_before = _processes("tansu")
+    postgres_before = _processes("postgres")
+    proc = await asyncio.create_subprocess_exec(
+        E911D,
+        "dev",
+        "--http-port",
+        "0",
+        env=base_env(),
+        stdout=asyncio.subprocess.PIPE,
+        stderr=asyncio.subprocess.PIPE,
+    )
+    assert proc.stdout is not None
+    async with asyncio.timeout(60):
+        while b"logs in at" not in await proc.stdout.readline():
+            assert proc.returncode is None
+    t0 = time.monotonic()
+    proc.send_signal(signal.SIGINT)
+    await asyncio.sleep(0.2)  # two key presses, not one signal delivered twice
+    proc.send_signal(signal.SIGINT)
+    out, err = await asyncio.wait_for(proc.communicate(), 15)
+    assert proc.returncode == 0, err.decode()[-3000:]
+    assert time.monotonic() - t0 < 10
+    assert "e911d dev: stopped" in out.decode()
+    async with asyncio.timeout(10):
+        while True:
+            if _processes("tansu") <= brokers_before and _processes("postgres") <= postgres_before:
+                break
+            await asyncio.sleep(0.1)
+
+
 async def test_sigterm_while_waiting_for_the_database_exits_cleanly():
     env = {
         **base_env(),
