@@ -107,3 +107,15 @@ def test_only_the_db_module_names_driver_exceptions() -> None:
             if needle in text:
                 found.append(f"{name}: {needle}")
     assert found == []
+
+
+def test_the_architecture_document_names_every_service_and_component() -> None:
+    doc = (ROOT / "docs" / "architecture.md").read_text("utf-8")
+    services = sorted(
+        p.name for p in (ROOT / "daemon" / "services").glob("*.py") if p.stem != "__init__"
+    )
+    missing = [f"services/{name}" for name in services if f"services/{name}" not in doc]
+    missing += [
+        f for f in ("daemon/app.py", "daemon/supervisor.py", "daemon/runtime.py") if f not in doc
+    ]
+    assert missing == []
