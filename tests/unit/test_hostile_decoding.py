@@ -205,10 +205,11 @@ def test_the_good_generators_cover_every_type_and_edge_ips() -> None:
 
 # ---- minimal examples of what the generators found --------------------------------------
 #
-# Invalid UTF-8 inside a string the data decoder reads makes msgspec raise
-# UnicodeDecodeError, which ``consumers.wire._typed_data`` does not catch: the decoder
-# raises, the consumer task dies and the daemon exits 1; restarted, it reads the same
-# message again (its offset was never stored), so one such message stops the partition.
+# Invalid UTF-8 inside a string the data decoder reads made msgspec raise
+# UnicodeDecodeError, which the decoder once did not catch: the consumer task died and
+# the daemon exited 1; restarted, it read the same message again (its offset was never
+# stored), so one such message stopped the partition. The whole message is now checked
+# for UTF-8 first; these are the messages the generators found, kept as regressions.
 
 CRASHERS = [
     (
