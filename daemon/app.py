@@ -17,6 +17,7 @@ import structlog
 from e911d.config import Settings
 from e911d.consumers.loop import ConsumerLoop
 from e911d.consumers.topics import ensure_topics
+from e911d.daemon.alerts import AlertStore
 from e911d.daemon.db import PoolConfig, errors, migrate, open_pool
 from e911d.daemon.directory import DirectoryCache
 from e911d.daemon.http import HttpDeps, HttpServer
@@ -106,7 +107,8 @@ class App:
                 within = max(0.5, self.settings.shutdown_timeout_seconds - CLOSE_RESERVE_SECONDS)
                 await sup.drain(services.drain_steps(), within)
             finally:
-                # Also on a forced stop: no loop may still use a client being closed.
+                # After the drain, and also on a forced stop: no loop may still use a
+                # client that the exit stack is about to close.
                 await sup.cancel_all()
         if sup.fatal is not None:
             log.error("daemon_failed", error=repr(sup.fatal))
@@ -145,6 +147,7 @@ class App:
             self.schedule,
             self.ownership,
             self.cache,
+            AlertStore(s.kafka.topics.alerts, s.kafka.source),
             Health(database=True, kafka=True),
             stop,
         )

@@ -16,6 +16,7 @@ import asyncpg
 from aiokafka import AIOKafkaProducer
 
 from e911d.config import Settings
+from e911d.daemon.alerts import AlertStore
 from e911d.daemon.directory import DirectoryCache
 from e911d.daemon.metrics import Metrics
 from e911d.schedulers import CheckSchedule
@@ -51,6 +52,7 @@ class Runtime:
     schedule: CheckSchedule
     ownership: Ownership
     cache: DirectoryCache
+    alerts: AlertStore
     health: Health
     # Set when the daemon is asked to stop: services start no new work after it.
     stopping: asyncio.Event

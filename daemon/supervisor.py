@@ -104,9 +104,10 @@ class Supervisor:
             await start
         return None
 
-    async def drain(self, steps: Sequence[DrainStep], within: float) -> list[str]:
-        """Run the drains in order within ``within`` seconds in all, then cancel the
-        tasks still running; returns their names."""
+    async def drain(self, steps: Sequence[DrainStep], within: float) -> None:
+        """Run the drains in order within ``within`` seconds in all; a step that
+        overruns or fails is logged and the next one still runs. What is still running
+        afterwards is for :meth:`cancel_all`."""
         deadline = time.monotonic() + within
         for step in steps:
             left = deadline - time.monotonic()
@@ -117,9 +118,9 @@ class Supervisor:
                 log.warning("drain_timed_out", step=step.name, within_seconds=within)
             except Exception as exc:
                 log.warning("drain_failed", step=step.name, error=repr(exc))
-        return await self.cancel_all()
 
     async def cancel_all(self) -> list[str]:
+        """Cancel the tasks still running and wait for them; returns their names."""
         cancelled = [name for name, task in self._tasks.items() if not task.done()]
         for name in cancelled:
             log.info("task_cancelled", task=name)

@@ -11,7 +11,6 @@ import datetime as dt
 import time
 from collections.abc import Sequence
 
-from e911d.daemon.alerts import AlertStore
 from e911d.daemon.checks import CheckConfig, CheckReport, CheckRunner
 from e911d.daemon.db import retrying
 from e911d.daemon.runtime import Runtime, utcnow
@@ -26,7 +25,7 @@ class Checks:
         self._in_flight = InFlight()
         s = rt.settings
         self._runner = CheckRunner(
-            AlertStore(s.kafka.topics.alerts, s.kafka.source),
+            rt.alerts,
             rt.cache,
             CheckConfig(dt.timedelta(seconds=s.checks.dismiss_snooze_seconds)),
         )

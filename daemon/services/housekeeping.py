@@ -15,7 +15,7 @@ import structlog
 from aiokafka import AIOKafkaConsumer
 from aiokafka.errors import KafkaError
 
-from e911d.daemon.alerts import AlertStore, ResolvedAlert
+from e911d.daemon.alerts import ResolvedAlert
 from e911d.daemon.db import DatabaseError, errors, retrying
 from e911d.daemon.model import ResolveReason
 from e911d.daemon.runtime import Runtime, utcnow
@@ -41,7 +41,6 @@ class Housekeeping:
         self._relay = relay
         self._probes = probes
         self._sessions = SessionStore()
-        self._alerts = AlertStore(rt.settings.kafka.topics.alerts, rt.settings.kafka.source)
         self._in_flight = InFlight()
         c = rt.settings.checks
         self._ttl = dt.timedelta(seconds=c.session_ttl_seconds)
@@ -64,11 +63,11 @@ class Housekeeping:
                     expired = (
                         await self._sessions.expire(conn, parts, now - self._ttl) if parts else []
                     )
-                    resolved = await self._alerts.resolve_sessions(
+                    resolved = await self._rt.alerts.resolve_sessions(
                         conn, expired, ResolveReason.SESSION_ENDED, now
                     )
                     await self._sessions.purge_tombstones(conn, now - self._ttl)
-                    await self._alerts.purge(conn, now - self._retention)
+                    await self._rt.alerts.purge(conn, now - self._retention)
                     return expired, resolved
 
             expired, resolved = await retrying("sweep", tx, stop=rt.stopping)
@@ -86,7 +85,8 @@ class Housekeeping:
             with errors("gauges"):
                 async with rt.pool.acquire() as conn:
                     parts = sorted(rt.ownership.partitions)
-                    rt.metrics.alerts_open.set(await self._alerts.count_open(conn, parts))
+                    rt.metrics.alerts_open.set(await rt.alerts.count_open(conn, parts))
+                rt.metrics.outbox_pending.set(await self._relay.pending())
             rt.health.database = True
         except DatabaseError as exc:
             rt.health.database = False

@@ -17,7 +17,7 @@ import structlog
 from e911d.consumers.events import Invalid
 from e911d.consumers.loop import BatchRejected, ConsumerHandlers, InboundBatch
 from e911d.consumers.topics import TP
-from e911d.daemon.alerts import AlertStore, ResolvedAlert
+from e911d.daemon.alerts import ResolvedAlert
 from e911d.daemon.db import DatabaseError, retrying
 from e911d.daemon.directory import apply_change
 from e911d.daemon.model import ResolveReason
@@ -38,7 +38,6 @@ class Ingest:
         self._relay = relay
         self._fail = fail
         self._sessions = SessionStore()
-        self._alerts = AlertStore(rt.settings.kafka.topics.alerts, rt.settings.kafka.source)
         self._ttl = dt.timedelta(seconds=rt.settings.checks.session_ttl_seconds)
         self._in_flight = InFlight()
 
@@ -117,11 +116,11 @@ class Ingest:
                 fold = fold_session_events(existing, batch.session_events, now, self._ttl)
                 changed = [r for sid, r in fold.rows.items() if existing.get(sid) != r]
                 await self._sessions.save(conn, changed)
-                resolved = await self._alerts.resolve_sessions(
+                resolved = await self._rt.alerts.resolve_sessions(
                     conn, sorted(fold.ended), ResolveReason.SESSION_ENDED, now
                 )
                 for d in fold.dismissals:
-                    hit = await self._alerts.dismiss(conn, d.session_id, d.alert_id, now)
+                    hit = await self._rt.alerts.dismiss(conn, d.session_id, d.alert_id, now)
                     if hit is None:
                         fold.ignored += 1
                         fold.dismissals_ignored += 1

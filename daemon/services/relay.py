@@ -133,7 +133,11 @@ class Relay:
                 rt.health.kafka = True
                 if len(rows) < self._limit:
                     break
-            with errors("relay"):
-                async with rt.pool.acquire() as conn:
-                    rt.metrics.outbox_pending.set(await conn.fetchval(SQL["outbox_pending"]))
         return total
+
+    async def pending(self) -> int:
+        """Alert events decided but not yet published, for the housekeeping gauge."""
+        with errors("outbox_pending"):
+            async with self._rt.pool.acquire() as conn:
+                count: int = await conn.fetchval(SQL["outbox_pending"])
+                return count

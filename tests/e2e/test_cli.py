@@ -222,25 +222,55 @@ def _processes(name: str) -> set[int]:
     return pids
 
 
+class DevRun:
+    """``e911d dev`` as a subprocess, and the broker and PostgreSQL processes that were
+    there before it, so the test can check it left none of its own behind."""
+
+    def __init__(self) -> None:
+        self.brokers_before = _processes("tansu")
+        self.postgres_before = _processes("postgres")
+        self.proc: asyncio.subprocess.Process
+        self.exited_at = 0.0
+
+    async def start(self) -> asyncio.StreamReader:
+        self.proc = await asyncio.create_subprocess_exec(
+            E911D,
+            "dev",
+            "--http-port",
+            "0",
+            env=base_env(),
+            stdout=asyncio.subprocess.PIPE,
+            stderr=asyncio.subprocess.PIPE,
+        )
+        assert self.proc.stdout is not None
+        return self.proc.stdout
+
+    async def finish(self) -> str:
+        """Wait for the exit (0, saying it stopped) and for its children to be gone."""
+        out, err = await asyncio.wait_for(self.proc.communicate(), 15)
+        self.exited_at = time.monotonic()
+        assert self.proc.returncode == 0, err.decode()[-3000:]
+        assert "e911d dev: stopped" in out.decode()
+        async with asyncio.timeout(10):  # children stopped by dev may take a moment to exit
+            while True:
+                if (
+                    _processes("tansu") <= self.brokers_before
+                    and _processes("postgres") <= self.postgres_before
+                ):
+                    break
+                await asyncio.sleep(0.1)
+        return out.decode()
+
+
 async def test_dev_shows_alerts_within_a_minute_and_ctrl_c_leaves_no_process():
     """`make run` runs `e911d dev` with its defaults (10 s / 5 s)."""
-    brokers_before = _processes("tansu")
-    postgres_before = _processes("postgres")
+    dev = DevRun()
     t0 = time.monotonic()
-    proc = await asyncio.create_subprocess_exec(
-        E911D,
-        "dev",
-        "--http-port",
-        "0",
-        env=base_env(),
-        stdout=asyncio.subprocess.PIPE,
-        stderr=asyncio.subprocess.PIPE,
-    )
-    assert proc.stdout is not None and proc.stderr is not None
+    stdout = await dev.start()
     lines: list[str] = []
     async with asyncio.timeout(60):
         while True:
-            raw = await proc.stdout.readline()
+            raw = await stdout.readline()
             assert raw, "dev exited early: " + "".join(lines[-20:])
             lines.append(raw.decode())
             if "ALERT RAISED" in lines[-1]:
@@ -248,48 +278,24 @@ async def test_dev_shows_alerts_within_a_minute_and_ctrl_c_leaves_no_process():
     first_alert = time.monotonic() - t0
     assert first_alert < 60
     assert any("logs in at" in line for line in lines)
-    proc.send_signal(signal.SIGINT)  # Ctrl-C
-    out, err = await asyncio.wait_for(proc.communicate(), 15)
-    assert proc.returncode == 0, err.decode()[-3000:]
-    assert "e911d dev: stopped" in out.decode()
-    async with asyncio.timeout(10):  # children stopped by dev may take a moment to exit
-        while True:
-            if _processes("tansu") <= brokers_before and _processes("postgres") <= postgres_before:
-                break
-            await asyncio.sleep(0.1)
+    dev.proc.send_signal(signal.SIGINT)  # Ctrl-C
+    await dev.finish()
 
 
 async def test_dev_second_ctrl_c_exits_at_once_and_leaves_no_process():
     """An impatient operator: the second Ctrl-C skips the graceful drain, and the
     embedded broker and PostgreSQL are still stopped."""
-    brokers_before = _processes("tansu")
-    postgres_before = _processes("postgres")
-    proc = await asyncio.create_subprocess_exec(
-        E911D,
-        "dev",
-        "--http-port",
-        "0",
-        env=base_env(),
-        stdout=asyncio.subprocess.PIPE,
-        stderr=asyncio.subprocess.PIPE,
-    )
-    assert proc.stdout is not None
+    dev = DevRun()
+    stdout = await dev.start()
     async with asyncio.timeout(60):
-        while b"logs in at" not in await proc.stdout.readline():
-            assert proc.returncode is None
+        while b"logs in at" not in await stdout.readline():
+            assert dev.proc.returncode is None
     t0 = time.monotonic()
-    proc.send_signal(signal.SIGINT)
+    dev.proc.send_signal(signal.SIGINT)
     await asyncio.sleep(0.2)  # two key presses, not one signal delivered twice
-    proc.send_signal(signal.SIGINT)
-    out, err = await asyncio.wait_for(proc.communicate(), 15)
-    assert proc.returncode == 0, err.decode()[-3000:]
-    assert time.monotonic() - t0 < 10
-    assert "e911d dev: stopped" in out.decode()
-    async with asyncio.timeout(10):
-        while True:
-            if _processes("tansu") <= brokers_before and _processes("postgres") <= postgres_before:
-                break
-            await asyncio.sleep(0.1)
+    dev.proc.send_signal(signal.SIGINT)
+    await dev.finish()
+    assert dev.exited_at - t0 < 10
 
 
 async def test_sigterm_while_waiting_for_the_database_exits_cleanly():

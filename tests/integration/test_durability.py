@@ -93,6 +93,8 @@ async def test_alert_decided_but_not_published_survives_a_stop(
                 assert await conn.fetchval("SELECT count(*) FROM alerts") == 1
             finally:
                 await conn.close()
+            await first.app.services.housekeeping.update_gauges()
+            assert sample(first.app, "e911_outbox_pending") == 1
             first.app.request_stop()
             await asyncio.wait_for(asyncio.shield(first.task), 10)
         assert alerts.of_type("e911.alert.raised") == []

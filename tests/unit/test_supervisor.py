@@ -82,7 +82,8 @@ async def test_drain_runs_steps_in_order_then_cancels_what_is_left() -> None:
 
     steps = [DrainStep(n, lambda n=n: step(n)) for n in ("consumer", "checks", "relay")]
     sup.request_stop()
-    cancelled = await sup.drain(steps, within=5)
+    await sup.drain(steps, within=5)
+    cancelled = await sup.cancel_all()
     assert order == ["consumer", "checks", "relay"]
     assert cancelled == ["loop"]
 
