@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: run test check lint typecheck bench clean
+.PHONY: run test check lint typecheck rules-check prometheus bench clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -26,7 +26,15 @@ typecheck: $(STAMP)
 
 check: lint typecheck
 
-test: check
+# Debian's prometheus package brings promtool, and the server the dashboard test runs.
+prometheus:
+	bash .ci/apt-install prometheus
+
+rules-check: prometheus
+	promtool check rules deploy/prometheus/e911d-rules.yml
+	cd deploy/prometheus && promtool test rules e911d-rules.test.yml
+
+test: check rules-check
 	$(BIN)/pytest -q -p no:cacheprovider
 
 bench: $(STAMP)

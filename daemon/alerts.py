@@ -6,6 +6,7 @@ alert that was decided is never lost between deciding and publishing.
 
 from __future__ import annotations
 
+import dataclasses
 import datetime as dt
 import uuid
 from collections.abc import Sequence
@@ -121,6 +122,14 @@ class ResolvedAlert:
     session: SessionRef
     reason: ResolveReason
     resolved_at: dt.datetime
+    # Filled in from the stored row by AlertStore.apply, for how long it was open.
+    raised_at: dt.datetime | None = None
+
+    @property
+    def open_seconds(self) -> float | None:
+        if self.raised_at is None:
+            return None
+        return max(0.0, (self.resolved_at - self.raised_at).total_seconds())
 
 
 class AlertStore:
@@ -170,12 +179,13 @@ class AlertStore:
     ) -> list[ResolvedAlert]:
         """Resolutions first: the open-alert unique index allows one open per session.
 
-        Returns the resolutions that took effect: an alert already resolved by someone
-        else (a dismissal, another check) gets no second event.
+        Returns the resolutions that took effect, each with its stored ``raised_at``:
+        an alert already resolved by someone else (a dismissal, another check) gets no
+        second event.
         """
         if resolved:
             done = {
-                r["alert_id"]
+                r["alert_id"]: r["raised_at"]
                 for r in await conn.fetch(
                     SQL["resolve_alerts"],
                     [a.alert_id for a in resolved],
@@ -183,7 +193,11 @@ class AlertStore:
                     [str(a.reason) for a in resolved],
                 )
             }
-            resolved = [a for a in resolved if a.alert_id in done]
+            resolved = [
+                dataclasses.replace(a, raised_at=done[a.alert_id])
+                for a in resolved
+                if a.alert_id in done
+            ]
         payloads = [a.event_data() for a in raised]
         if raised:
             await conn.executemany(

@@ -7,11 +7,14 @@ bounded request line, answers, and closes.
 from __future__ import annotations
 
 import asyncio
+import gzip
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
+from urllib.parse import parse_qs
 
 import structlog
-from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, generate_latest
+from prometheus_client import CollectorRegistry
+from prometheus_client.exposition import choose_encoder, gzip_accepted
 
 log = structlog.get_logger("e911d.http")
 
@@ -59,26 +62,28 @@ class HttpServer:
 
     async def _handle(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
         try:
+            headers: dict[str, str] = {}
             try:
                 line = await asyncio.wait_for(reader.readline(), timeout=5)
-                # Drain headers (bounded) so clients do not see a reset.
+                # Read the headers (bounded): /metrics negotiates on two of them.
                 for _ in range(100):
                     header = await asyncio.wait_for(reader.readline(), timeout=5)
                     if header in (b"\r\n", b"\n", b""):
                         break
+                    name, _, value = header.decode("latin-1").partition(":")
+                    headers[name.strip().lower()] = value.strip()
             except (TimeoutError, ValueError, ConnectionError):
                 return
             parts = line.decode("latin-1").split()
             if len(parts) < 2:
                 await self._respond(writer, 400, b"bad request\n")
                 return
-            method, path = parts[0], parts[1].split("?", 1)[0]
+            method, (path, _, query) = parts[0], parts[1].partition("?")
             if method not in ("GET", "HEAD"):
                 await self._respond(writer, 405, b"method not allowed\n")
                 return
             if path == "/metrics":
-                body = generate_latest(self._deps.registry)
-                await self._respond(writer, 200, body, CONTENT_TYPE_LATEST, head=method == "HEAD")
+                await self._metrics(writer, headers, query, head=method == "HEAD")
             elif path == "/healthz":
                 ok = self._deps.alive()
                 await self._respond(writer, 200 if ok else 503, b"ok\n" if ok else b"dead\n")
@@ -93,6 +98,24 @@ class HttpServer:
         finally:
             writer.close()
 
+    async def _metrics(
+        self, writer: asyncio.StreamWriter, headers: dict[str, str], query: str, *, head: bool
+    ) -> None:
+        """What prometheus_client's own exposition does: the format the Accept header
+        asks for (OpenMetrics or the classic text), ``name[]`` to restrict the
+        families, and gzip when the client accepts it."""
+        encoder, content_type = choose_encoder(headers.get("accept", ""))
+        registry: CollectorRegistry = self._deps.registry
+        names = parse_qs(query).get("name[]")
+        if names:
+            registry = registry.restricted_registry(names)  # type: ignore[assignment]
+        body = encoder(registry)
+        extra: list[tuple[str, str]] = []
+        if gzip_accepted(headers.get("accept-encoding", "")):
+            body = gzip.compress(body)
+            extra.append(("Content-Encoding", "gzip"))
+        await self._respond(writer, 200, body, content_type, head=head, extra=extra)
+
     async def _respond(
         self,
         writer: asyncio.StreamWriter,
@@ -101,6 +124,7 @@ class HttpServer:
         content_type: str = "text/plain; charset=utf-8",
         *,
         head: bool = False,
+        extra: list[tuple[str, str]] | None = None,
     ) -> None:
         reason = {
             200: "OK",
@@ -109,8 +133,9 @@ class HttpServer:
             405: "Method Not Allowed",
             503: "Service Unavailable",
         }[status]
+        more = "".join(f"{k}: {v}\r\n" for k, v in extra or ())
         headers = (
-            f"HTTP/1.1 {status} {reason}\r\nContent-Type: {content_type}\r\n"
+            f"HTTP/1.1 {status} {reason}\r\nContent-Type: {content_type}\r\n{more}"
             f"Content-Length: {len(body)}\r\nConnection: close\r\n\r\n"
         )
         writer.write(headers.encode("latin-1") + (b"" if head else body))

@@ -1,13 +1,44 @@
 """Prometheus metrics (SPEC §6). No IP address or user id ever becomes a label.
 
-Each daemon gets its own registry, so several instances can live in one test process.
+Each daemon gets its own registry, so several instances can live in one test process;
+the standard process, platform and GC collectors are registered on that registry too
+(not on the global one), so every instance's /metrics carries them.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
+from prometheus_client import (
+    CollectorRegistry,
+    Counter,
+    Gauge,
+    GCCollector,
+    Histogram,
+    Info,
+    PlatformCollector,
+    ProcessCollector,
+)
+
+from e911d import __version__
+from e911d.consumers.events import InvalidReason
+from e911d.daemon.model import Outcome, ResolveReason
+
+# An alert may stay open from seconds (the user moves back) to days (nobody acts).
+OPEN_DURATION_BUCKETS = (
+    10,
+    60,
+    300,
+    900,
+    1800,
+    3600,
+    2 * 3600,
+    6 * 3600,
+    12 * 3600,
+    86400,
+    2 * 86400,
+    7 * 86400,
+)
 
 
 def _registry() -> CollectorRegistry:
@@ -20,6 +51,14 @@ class Metrics:
 
     def __post_init__(self) -> None:
         r = self.registry
+        ProcessCollector(registry=r)
+        PlatformCollector(registry=r)
+        GCCollector(registry=r)
+        self.build_info = Info("e911_build", "The running e911d version", registry=r)
+        self.build_info.info({"version": __version__})
+        self.ready = Gauge(
+            "e911_ready", "1 when the last readiness evaluation found every check ok", registry=r
+        )
         self.events = Counter(
             "e911_events_total", "Inbound events decoded", ["topic", "type"], registry=r
         )
@@ -48,8 +87,20 @@ class Metrics:
         self.alerts_open = Gauge(
             "e911_alerts_open", "Open alerts of the partitions this instance owns", registry=r
         )
+        self.alert_open_duration = Histogram(
+            "e911_alert_open_duration_seconds",
+            "From raised to resolved, observed at resolution, by reason",
+            ["reason"],
+            buckets=OPEN_DURATION_BUCKETS,
+            registry=r,
+        )
         self.outbox_pending = Gauge(
             "e911_outbox_pending", "Alert events decided but not yet published", registry=r
+        )
+        self.outbox_oldest_age = Gauge(
+            "e911_outbox_oldest_age_seconds",
+            "Age of the oldest alert event not yet published (0 when none)",
+            registry=r,
         )
         self.alerts_published = Counter(
             "e911_alert_events_published_total", "Alert events acknowledged by Kafka", registry=r
@@ -78,8 +129,8 @@ class Metrics:
             ["topic"],
             registry=r,
         )
-        self.batch_seconds = Histogram(
-            "e911_batch_seconds",
+        self.batch_duration = Histogram(
+            "e911_batch_duration_seconds",
             "Time to apply one consumed batch, by kind",
             ["kind"],
             buckets=(0.001, 0.005, 0.01, 0.05, 0.1, 0.25, 0.5, 1, 2, 5),
@@ -115,3 +166,12 @@ class Metrics:
         self.rebalance_errors = Counter(
             "e911_rebalance_errors_total", "Rebalance listener failures", registry=r
         )
+        # Every known label value starts at 0: a series that appears at its first event
+        # hides that event from rate() and increase(), and an alert rule on it never fires.
+        for reason in InvalidReason:
+            self.events_invalid.labels(reason=str(reason))
+        for outcome in Outcome:
+            self.checks.labels(outcome=str(outcome))
+        for resolve in ResolveReason:
+            self.alerts_resolved.labels(reason=str(resolve))
+            self.alert_open_duration.labels(reason=str(resolve))

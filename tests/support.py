@@ -160,6 +160,27 @@ async def http_get(port: int, path: str, method: str = "GET") -> tuple[int, str]
     return int(head.split()[1]), body
 
 
+async def http_fetch(
+    port: int, path: str, headers: dict[str, str] | None = None, method: str = "GET"
+) -> tuple[int, dict[str, str], bytes]:
+    """One HTTP/1.0 request (so no chunked answer) to a server on this machine:
+    (status, lower-cased headers, raw body)."""
+    reader, writer = await asyncio.open_connection("127.0.0.1", port)
+    lines = [f"{method} {path} HTTP/1.0", "Host: 127.0.0.1"]
+    lines += [f"{k}: {v}" for k, v in (headers or {}).items()]
+    writer.write(("\r\n".join(lines) + "\r\n\r\n").encode())
+    await writer.drain()
+    raw = await reader.read()
+    writer.close()
+    head, _, body = raw.partition(b"\r\n\r\n")
+    status_line, *header_lines = head.decode("latin-1").split("\r\n")
+    parsed = {}
+    for line in header_lines:
+        name, _, value = line.partition(":")
+        parsed[name.strip().lower()] = value.strip()
+    return int(status_line.split()[1]), parsed, body
+
+
 def sample(app: Any, name: str, **labels: str) -> float:
     """A metric value of a running App (0 when the series does not exist yet)."""
     value = app.metrics.registry.get_sample_value(name, labels)

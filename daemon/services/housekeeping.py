@@ -86,7 +86,9 @@ class Housekeeping:
                 async with rt.pool.acquire() as conn:
                     parts = sorted(rt.ownership.partitions)
                     rt.metrics.alerts_open.set(await rt.alerts.count_open(conn, parts))
-                rt.metrics.outbox_pending.set(await self._relay.pending())
+                pending, oldest_age = await self._relay.pending()
+                rt.metrics.outbox_pending.set(pending)
+                rt.metrics.outbox_oldest_age.set(oldest_age)
             rt.health.database = True
         except DatabaseError as exc:
             rt.health.database = False
@@ -94,7 +96,11 @@ class Housekeeping:
             log.warning("database_probe_failed", error=str(exc))
         rt.metrics.db_up.set(1 if rt.health.database else 0)
         await self._update_lag()
+        # Probed here too, not only on /readyz: a broker that died while nothing was
+        # published would otherwise stay "up" on the gauge an SRE alerts on.
+        await self._probe_kafka()
         rt.metrics.kafka_up.set(1 if rt.health.kafka else 0)
+        rt.metrics.ready.set(1 if all(self._checks().values()) else 0)
 
     async def _update_lag(self) -> None:
         consumer = self._probes.consumer
@@ -133,12 +139,20 @@ class Housekeeping:
         self._rt.health.database = ok
         return ok
 
-    async def readiness(self) -> tuple[bool, dict[str, bool]]:
-        checks = {
-            "database": await self._probe_db(),
-            "kafka": await self._probe_kafka(),
+    def _checks(self) -> dict[str, bool]:
+        """Readiness from what the dependencies answered last (the probes update it)."""
+        return {
+            "database": self._rt.health.database,
+            "kafka": self._rt.health.kafka,
             "partitions_loaded": self._rt.ownership.loaded,
             "directory_listener": self._probes.listener_connected.is_set(),
             "running": self._probes.running(),
         }
-        return all(checks.values()), checks
+
+    async def readiness(self) -> tuple[bool, dict[str, bool]]:
+        await self._probe_db()
+        await self._probe_kafka()
+        checks = self._checks()
+        ready = all(checks.values())
+        self._rt.metrics.ready.set(1 if ready else 0)
+        return ready, checks

@@ -100,7 +100,7 @@ class Ingest:
             rt.metrics.dismissals_ignored.inc(fold.dismissals_ignored)
         self._relay.decided(resolved=resolved)
         kind = "directory" if batch.directory_events else "sessions"
-        rt.metrics.batch_seconds.labels(kind=kind).observe(time.perf_counter() - started_at)
+        rt.metrics.batch_duration.labels(kind=kind).observe(time.perf_counter() - started_at)
 
     async def _store(
         self, batch: InboundBatch, now: dt.datetime

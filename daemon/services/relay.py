@@ -54,6 +54,8 @@ class Relay:
             )
         for r in resolved:
             metrics.alerts_resolved.labels(reason=str(r.reason)).inc()
+            if r.open_seconds is not None:
+                metrics.alert_open_duration.labels(reason=str(r.reason)).observe(r.open_seconds)
             log.info(
                 "alert_resolved",
                 alert_id=r.alert_id,
@@ -135,9 +137,12 @@ class Relay:
                     break
         return total
 
-    async def pending(self) -> int:
-        """Alert events decided but not yet published, for the housekeeping gauge."""
+    async def pending(self) -> tuple[int, float]:
+        """Alert events decided but not yet published, and the oldest one's age in
+        seconds (0 when none), for the housekeeping gauges: a count that stays flat
+        can hide an outbox that is stuck, its age cannot."""
         with errors("outbox_pending"):
             async with self._rt.pool.acquire() as conn:
-                count: int = await conn.fetchval(SQL["outbox_pending"])
-                return count
+                row = await conn.fetchrow(SQL["outbox_pending"])
+        assert row is not None  # noqa: S101  an aggregate always returns one row
+        return int(row["pending"]), float(row["oldest_age_seconds"])

@@ -3,7 +3,7 @@
 UPDATE alerts a SET resolved_at = r.resolved_at, reason = r.reason
 FROM unnest($1::text[], $2::timestamptz[], $3::text[]) AS r(alert_id, resolved_at, reason)
 WHERE a.alert_id = r.alert_id AND a.resolved_at IS NULL
-RETURNING a.alert_id;
+RETURNING a.alert_id, a.raised_at;
 
 -- name: insert_alert
 INSERT INTO alerts (alert_id, session_id, account_id, user_id, kafka_partition,

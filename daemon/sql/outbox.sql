@@ -14,4 +14,7 @@ FOR UPDATE SKIP LOCKED;
 DELETE FROM outbox WHERE id = ANY($1::bigint[]);
 
 -- name: outbox_pending
-SELECT count(*) FROM outbox;
+-- The age comes from the database clock, the same clock that stamped created_at.
+SELECT count(*) AS pending,
+       coalesce(extract(epoch FROM now() - min(created_at)), 0)::float8 AS oldest_age_seconds
+FROM outbox;

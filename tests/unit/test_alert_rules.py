@@ -1,0 +1,81 @@
+"""The alerting rules as an SRE receives them: every alert labelled, annotated and
+pointing at a runbook section that exists (promtool checks the PromQL itself)."""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+ROOT = Path(__file__).resolve().parents[2]
+RULES = ROOT / "deploy" / "prometheus" / "e911d-rules.yml"
+RULE_TESTS = ROOT / "deploy" / "prometheus" / "e911d-rules.test.yml"
+RUNBOOK = ROOT / "docs" / "runbook.md"
+RUNBOOK_URL = "https://github.com/e911d/e911d/blob/main/docs/runbook.md#"
+REQUIRED = {
+    "E911DaemonDown",
+    "E911NotReady",
+    "E911ConsumerLagGrowing",
+    "E911CheckLatenessHigh",
+    "E911NoChecksWhileSessions",
+    "E911OutboxStuck",
+    "E911DeadLettersArriving",
+    "E911DatabaseDown",
+    "E911BrokerDown",
+    "E911DirectoryListenerDown",
+}
+
+
+def _alerts() -> list[dict[str, Any]]:
+    doc = yaml.safe_load(RULES.read_text())
+    return [r for g in doc["groups"] for r in g["rules"] if "alert" in r]
+
+
+def _anchors(markdown: str) -> set[str]:
+    """GitHub's heading anchors: lower case, punctuation dropped, spaces to dashes."""
+    out = set()
+    for line in markdown.splitlines():
+        m = re.match(r"#{1,6} (.+)", line)
+        if m:
+            text = re.sub(r"[^\w\- ]", "", m.group(1).strip().lower())
+            out.add(text.replace(" ", "-"))
+    return out
+
+
+def test_the_required_alerts_exist_once_each():
+    names = [a["alert"] for a in _alerts()]
+    assert len(names) == len(set(names))
+    assert REQUIRED <= set(names), REQUIRED - set(names)
+
+
+def test_every_alert_has_severity_summary_description_and_a_runbook_section():
+    anchors = _anchors(RUNBOOK.read_text())
+    for alert in _alerts():
+        name = alert["alert"]
+        assert alert["labels"]["severity"] in ("critical", "warning"), name
+        notes = alert["annotations"]
+        assert notes["summary"].strip() and notes["description"].strip(), name
+        url = notes["runbook_url"]
+        assert url.startswith(RUNBOOK_URL), name
+        assert url.removeprefix(RUNBOOK_URL) in anchors, f"{name}: no section for {url}"
+
+
+def test_every_alert_has_a_case_that_fires_and_one_that_stays_silent():
+    doc = yaml.safe_load(RULE_TESTS.read_text())
+    fires: set[str] = set()
+    silent: set[str] = set()
+    for case in doc["tests"]:
+        for check in case.get("alert_rule_test", []):
+            (fires if check["exp_alerts"] else silent).add(check["alertname"])
+    names = {a["alert"] for a in _alerts()}
+    assert names <= fires, names - fires
+    assert names <= silent, names - silent
+
+
+def test_anchor_rule_matches_github():
+    assert _anchors("## E911DaemonDown\n## Why these alerts matter") == {
+        "e911daemondown",
+        "why-these-alerts-matter",
+    }
