@@ -27,9 +27,9 @@ from typing import Any
 
 import jsonschema
 import kubernetes_validate
-from kubernetes_validate import utils
 import pytest
 import yaml
+from kubernetes_validate import utils
 from referencing import Registry, Resource
 
 from e911d.config import load_settings
