@@ -50,6 +50,8 @@ VERSION := $(shell sed -n 's/^__version__ = "\(.*\)"$$/\1/p' e911d/__init__.py)
 REVISION := $(shell git rev-parse HEAD 2>/dev/null || echo unknown)
 BASE_IMAGE ?= python:3.12-slim
 IMAGE ?= localhost/e911d:$(VERSION)
+# The labels are passed again with --label: buildah reuses a cached LABEL step whose
+# ARG changed, which would leave an old revision on a new image.
 # Behind a TLS-inspecting proxy the build's pip needs the host's CAs (a build secret,
 # kept out of the image's layers).
 CA_BUNDLE ?= /etc/ssl/certs/ca-certificates.crt
@@ -63,7 +65,9 @@ image:
 	podman build --format docker --network host \
 		$(if $(wildcard $(CA_BUNDLE)),$(CA_SECRET)) \
 		--build-arg BASE_IMAGE=$(BASE_IMAGE) --build-arg VERSION=$(VERSION) \
-		--build-arg REVISION=$(REVISION) -f deploy/Containerfile -t $(IMAGE) .
+		--build-arg REVISION=$(REVISION) -f deploy/Containerfile -t $(IMAGE) \
+		--label org.opencontainers.image.version=$(VERSION) \
+		--label org.opencontainers.image.revision=$(REVISION) .
 
 # No registry is reachable here: build a Debian base from Debian's packages (cached as
 # the image itself), build e911d on it, run it against the embedded broker and
