@@ -45,7 +45,7 @@ clean:
 
 # Container image (deploy/Containerfile). podman reads deploy/image/containers.conf,
 # which sandboxed machines like CI's need and others do not mind; nothing on the
-# machine is reconfigured. --network host: such machines have no bridge networking.
+# machine is reconfigured.
 VERSION := $(shell sed -n 's/^__version__ = "\(.*\)"$$/\1/p' e911d/__init__.py)
 REVISION := $(shell git rev-parse HEAD 2>/dev/null || echo unknown)
 BASE_IMAGE ?= python:3.12-slim
@@ -62,7 +62,7 @@ image image-check: export CONTAINERS_CONF := $(CURDIR)/deploy/image/containers.c
 
 image:
 	.ci/apt-install podman runc
-	podman build --format docker --network host \
+	podman build --format docker \
 		$(if $(wildcard $(CA_BUNDLE)),$(CA_SECRET)) \
 		--build-arg BASE_IMAGE=$(BASE_IMAGE) --build-arg VERSION=$(VERSION) \
 		--build-arg REVISION=$(REVISION) -f deploy/Containerfile -t $(IMAGE) \
