@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: run test check lint typecheck rules-check prometheus bench clean
+.PHONY: run test check lint typecheck rules-check prometheus bench clean image image-check
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -34,7 +34,13 @@ rules-check: prometheus
 	promtool check rules deploy/prometheus/e911d-rules.yml
 	cd deploy/prometheus && promtool test rules e911d-rules.test.yml
 
-test: check rules-check
+# Debian's kubectl (with kustomize) renders deploy/kubernetes in the tests; unpacked
+# into the venv, not installed, so it never clashes with a kubectl already there.
+KUBECTL := $(VENV)/debian/kubernetes-client/usr/bin/kubectl
+$(KUBECTL): | $(BIN)/python
+	.ci/deb-extract kubernetes-client $(VENV)/debian/kubernetes-client
+
+test: check rules-check $(KUBECTL)
 	$(BIN)/pytest -q -p no:cacheprovider
 
 bench: $(STAMP)
@@ -44,3 +50,38 @@ bench: $(STAMP)
 
 clean:
 	rm -rf $(VENV) .mypy_cache .ruff_cache .pytest_cache .hypothesis
+
+# Container image (deploy/Containerfile). podman reads deploy/image/containers.conf,
+# which sandboxed machines like CI's need and others do not mind; nothing on the
+# machine is reconfigured.
+VERSION := $(shell sed -n 's/^__version__ = "\(.*\)"$$/\1/p' e911d/__init__.py)
+REVISION := $(shell git rev-parse HEAD 2>/dev/null || echo unknown)
+BASE_IMAGE ?= python:3.12-slim
+IMAGE ?= localhost/e911d:$(VERSION)
+# The labels are passed again with --label: buildah reuses a cached LABEL step whose
+# ARG changed, which would leave an old revision on a new image.
+# Behind a TLS-inspecting proxy the build's pip needs the host's CAs (a build secret,
+# kept out of the image's layers).
+CA_BUNDLE ?= /etc/ssl/certs/ca-certificates.crt
+CA_SECRET = --secret id=ca-bundle,src=$(CA_BUNDLE)
+CHECK_BASE_IMAGE := localhost/e911d-base:bookworm
+CHECK_IMAGE := localhost/e911d:check
+image image-check: export CONTAINERS_CONF := $(CURDIR)/deploy/image/containers.conf
+
+image:
+	.ci/apt-install podman runc
+	podman build --format docker \
+		$(if $(wildcard $(CA_BUNDLE)),$(CA_SECRET)) \
+		--build-arg BASE_IMAGE=$(BASE_IMAGE) --build-arg VERSION=$(VERSION) \
+		--build-arg REVISION=$(REVISION) -f deploy/Containerfile -t $(IMAGE) \
+		--label org.opencontainers.image.version=$(VERSION) \
+		--label org.opencontainers.image.revision=$(REVISION) .
+
+# No registry is reachable here: build a Debian base from Debian's packages (cached as
+# the image itself), build e911d on it, run it against the embedded broker and
+# PostgreSQL, SIGTERM it. Not part of `make test`.
+image-check: $(STAMP)
+	.ci/apt-install podman runc debootstrap
+	deploy/image/build-base $(CHECK_BASE_IMAGE)
+	$(MAKE) --no-print-directory image BASE_IMAGE=$(CHECK_BASE_IMAGE) IMAGE=$(CHECK_IMAGE)
+	$(BIN)/python deploy/image/check.py $(CHECK_IMAGE)

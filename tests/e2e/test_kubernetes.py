@@ -1,0 +1,275 @@
+"""The Kubernetes manifests as a cluster would get them: rendered by a real kustomize,
+every object checked field by field against the Kubernetes API schema, and the
+objects checked against each other and against the daemon's own settings.
+
+Rendering uses Debian's kubectl 1.20 (kustomize v2.0.3), which `make` unpacks into the
+venv (`.ci/deb-extract kubernetes-client`): a fixed, installable renderer rather
+than whichever kubectl a machine happens to have. The manifests stay within what
+every kustomize since v2 renders the same way (kubectl 1.32's kustomize v5.5 gave
+byte-identical output when compared).
+
+Validation uses kubernetes-validate's bundled JSON schemas (offline), in their strict
+form: an object with a field the API does not know (a typo) fails, as it would under
+`kubectl apply --validate=strict`. The ServiceMonitor is a custom resource with no
+bundled schema; tests/e2e/schemas holds a strict one for the fields it may use.
+"""
+
+from __future__ import annotations
+
+import copy
+import json
+import re
+import subprocess
+import sys
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import jsonschema
+import kubernetes_validate
+import pytest
+import yaml
+from kubernetes_validate import utils
+from referencing import Registry, Resource
+
+from e911d.config import load_settings
+
+pytestmark = pytest.mark.e2e
+
+ROOT = Path(__file__).resolve().parents[2]
+BASE = ROOT / "deploy" / "kubernetes" / "base"
+TWO_REPLICAS = ROOT / "deploy" / "kubernetes" / "overlays" / "two-replicas"
+KUBECTL = Path(sys.prefix) / "debian" / "kubernetes-client" / "usr" / "bin" / "kubectl"
+SCHEMAS = Path(__file__).parent / "schemas"
+# The oldest Kubernetes the manifests are meant for, and the newest schema bundled.
+K8S_VERSIONS = ["1.27", utils.major_minor(utils.latest_version())]
+MEASURED_RSS_MIB = 418  # one instance holding 1,000,000 sessions (performance issue)
+APP_LABELS = {"app.kubernetes.io/name": "e911d", "app.kubernetes.io/component": "daemon"}
+
+
+def render(directory: Path) -> list[dict[str, Any]]:
+    assert KUBECTL.exists(), f"{KUBECTL} is missing: run `make test` (it unpacks it)"
+    done = subprocess.run(
+        [str(KUBECTL), "kustomize", str(directory)],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+    assert done.returncode == 0, done.stderr
+    return [doc for doc in yaml.safe_load_all(done.stdout) if doc]
+
+
+def by_kind(objects: list[dict[str, Any]]) -> dict[str, dict[str, Any]]:
+    kinds = [o["kind"] for o in objects]
+    assert len(kinds) == len(set(kinds)), f"one object per kind expected: {kinds}"
+    return {o["kind"]: o for o in objects}
+
+
+def _servicemonitor_validator(version: str) -> jsonschema.Draft202012Validator:
+    definitions = utils.schema_contents(
+        f"kubernetes-json-schema/v{version}.0-local-strict/_definitions.json", version
+    )
+    schema = json.loads((SCHEMAS / "servicemonitor-monitoring-v1.json").read_text("utf-8"))
+    registry: Registry[Any] = Resource.from_contents(definitions) @ Registry()
+    return jsonschema.Draft202012Validator(schema, registry=registry)
+
+
+def validate(obj: dict[str, Any], version: str) -> None:
+    """Raise jsonschema.ValidationError when ``obj`` is not a valid object of its kind.
+
+    A kind with no schema is an error too: every object rendered must be checked.
+    """
+    if obj["apiVersion"] == "monitoring.coreos.com/v1":
+        _servicemonitor_validator(version).validate(obj)
+    else:
+        kubernetes_validate.validate(obj, version, strict=True)
+
+
+@pytest.fixture(scope="module")
+def base() -> dict[str, dict[str, Any]]:
+    return by_kind(render(BASE))
+
+
+@pytest.fixture(scope="module")
+def two_replicas() -> dict[str, dict[str, Any]]:
+    return by_kind(render(TWO_REPLICAS))
+
+
+def container(objects: dict[str, dict[str, Any]]) -> dict[str, Any]:
+    containers = objects["Deployment"]["spec"]["template"]["spec"]["containers"]
+    assert len(containers) == 1
+    found: dict[str, Any] = containers[0]
+    return found
+
+
+def test_base_holds_every_object_the_daemon_needs(base: dict[str, dict[str, Any]]) -> None:
+    assert set(base) == {
+        "ConfigMap",
+        "Secret",
+        "Deployment",
+        "PodDisruptionBudget",
+        "Service",
+        "ServiceMonitor",
+    }
+
+
+@pytest.mark.parametrize("version", K8S_VERSIONS)
+@pytest.mark.parametrize("tree", [BASE, TWO_REPLICAS], ids=["base", "two-replicas"])
+def test_every_rendered_object_matches_the_kubernetes_schema(tree: Path, version: str) -> None:
+    objects = render(tree)
+    assert len(objects) == 6
+    for obj in objects:
+        validate(obj, version)
+
+
+def _typos(objects: dict[str, dict[str, Any]]) -> Iterator[tuple[str, dict[str, Any]]]:
+    """One misspelt field at a time, at each depth the manifests have."""
+    deployment = copy.deepcopy(objects["Deployment"])
+    deployment["spec"]["replica"] = deployment["spec"].pop("replicas")
+    yield "Deployment spec.replica", deployment
+
+    deployment = copy.deepcopy(objects["Deployment"])
+    probe_owner = deployment["spec"]["template"]["spec"]["containers"][0]
+    probe_owner["readinesProbe"] = probe_owner.pop("readinessProbe")
+    yield "container readinesProbe", deployment
+
+    deployment = copy.deepcopy(objects["Deployment"])
+    context = deployment["spec"]["template"]["spec"]["containers"][0]["securityContext"]
+    context["readOnlyRootFileSystem"] = context.pop("readOnlyRootFilesystem")
+    yield "securityContext readOnlyRootFileSystem", deployment
+
+    pdb = copy.deepcopy(objects["PodDisruptionBudget"])
+    pdb["spec"]["maxUnavailble"] = pdb["spec"].pop("maxUnavailable")
+    yield "PodDisruptionBudget maxUnavailble", pdb
+
+    service = copy.deepcopy(objects["Service"])
+    service["spec"]["ports"][0]["targetport"] = service["spec"]["ports"][0].pop("targetPort")
+    yield "Service targetport", service
+
+    monitor = copy.deepcopy(objects["ServiceMonitor"])
+    monitor["spec"]["endpoints"][0]["intervall"] = monitor["spec"]["endpoints"][0].pop("interval")
+    yield "ServiceMonitor intervall", monitor
+
+    monitor = copy.deepcopy(objects["ServiceMonitor"])
+    monitor["metadata"]["label"] = monitor["metadata"].pop("labels")
+    yield "ServiceMonitor metadata.label", monitor
+
+
+def test_a_misspelt_field_fails_validation(base: dict[str, dict[str, Any]]) -> None:
+    version = K8S_VERSIONS[-1]
+    for obj in base.values():
+        validate(obj, version)  # the originals pass, so each failure is the typo's
+    cases = list(_typos(base))
+    assert len(cases) == 7
+    for what, broken in cases:
+        with pytest.raises(jsonschema.ValidationError, match="Additional properties"):
+            validate(broken, version)
+            pytest.fail(f"{what} passed validation")
+
+
+def test_a_wrong_type_fails_validation(base: dict[str, dict[str, Any]]) -> None:
+    deployment = copy.deepcopy(base["Deployment"])
+    deployment["spec"]["template"]["spec"]["terminationGracePeriodSeconds"] = "30s"
+    with pytest.raises(jsonschema.ValidationError):
+        validate(deployment, K8S_VERSIONS[-1])
+
+
+def test_two_replicas_overlay_changes_only_replicas_and_namespace(
+    base: dict[str, dict[str, Any]], two_replicas: dict[str, dict[str, Any]]
+) -> None:
+    assert base["Deployment"]["spec"]["replicas"] == 1
+    assert two_replicas["Deployment"]["spec"]["replicas"] == 2
+    for kind, obj in two_replicas.items():
+        assert obj["metadata"]["namespace"] == "e911d", kind
+        unchanged = copy.deepcopy(obj)
+        del unchanged["metadata"]["namespace"]
+        if kind == "Deployment":
+            unchanged["spec"]["replicas"] = 1
+        assert unchanged == base[kind], kind
+
+
+def test_probes_ports_and_selectors_fit_together(base: dict[str, dict[str, Any]]) -> None:
+    pod = base["Deployment"]["spec"]["template"]
+    assert pod["metadata"]["labels"] == APP_LABELS
+    assert base["Deployment"]["spec"]["selector"]["matchLabels"] == APP_LABELS
+    assert base["PodDisruptionBudget"]["spec"]["selector"]["matchLabels"] == APP_LABELS
+    assert base["Service"]["spec"]["selector"] == APP_LABELS
+    service_labels = base["Service"]["metadata"]["labels"]
+    monitor = base["ServiceMonitor"]["spec"]
+    assert monitor["selector"]["matchLabels"].items() <= service_labels.items()
+
+    c = container(base)
+    ports = {p["name"]: p["containerPort"] for p in c["ports"]}
+    http_port = int(base["ConfigMap"]["data"]["E911_HTTP__PORT"])
+    assert ports == {"metrics": http_port}
+    assert c["livenessProbe"]["httpGet"] == {"path": "/healthz", "port": "metrics"}
+    assert c["readinessProbe"]["httpGet"] == {"path": "/readyz", "port": "metrics"}
+    service_port = base["Service"]["spec"]["ports"][0]
+    assert (service_port["name"], service_port["targetPort"]) == ("metrics", "metrics")
+    assert monitor["endpoints"][0]["port"] == service_port["name"]
+    assert monitor["endpoints"][0]["path"] == "/metrics"
+
+
+def test_pod_runs_as_the_images_non_root_user_on_a_read_only_root(
+    base: dict[str, dict[str, Any]],
+) -> None:
+    containerfile = (ROOT / "deploy" / "Containerfile").read_text("utf-8")
+    user = re.findall(r"^USER (\d+):(\d+)$", containerfile, re.MULTILINE)
+    assert len(user) == 1
+    uid, gid = map(int, user[0])
+    pod = base["Deployment"]["spec"]["template"]["spec"]
+    assert pod["securityContext"]["runAsNonRoot"] is True
+    assert (pod["securityContext"]["runAsUser"], pod["securityContext"]["runAsGroup"]) == (
+        uid,
+        gid,
+    )
+    c = container(base)
+    assert c["securityContext"]["readOnlyRootFilesystem"] is True
+    assert c["securityContext"]["allowPrivilegeEscalation"] is False
+    assert c["securityContext"]["capabilities"]["drop"] == ["ALL"]
+    mounts = {m["mountPath"]: m["name"] for m in c["volumeMounts"]}
+    volumes = {v["name"]: v for v in pod["volumes"]}
+    assert set(mounts) == {"/tmp"}
+    assert "emptyDir" in volumes[mounts["/tmp"]]
+    assert pod["enableServiceLinks"] is False
+
+
+def test_grace_period_outlasts_the_daemons_own_shutdown(
+    base: dict[str, dict[str, Any]],
+) -> None:
+    shutdown = float(base["ConfigMap"]["data"]["E911_SHUTDOWN_TIMEOUT_SECONDS"])
+    client_close = 3.0  # closing consumer, producer and pool after the timeout
+    grace = base["Deployment"]["spec"]["template"]["spec"]["terminationGracePeriodSeconds"]
+    assert grace > shutdown + client_close
+
+
+def test_memory_is_sized_from_the_measured_rss(base: dict[str, dict[str, Any]]) -> None:
+    resources = container(base)["resources"]
+
+    def mib(quantity: str) -> int:
+        assert quantity.endswith("Mi"), quantity
+        return int(quantity[:-2])
+
+    request = mib(resources["requests"]["memory"])
+    limit = mib(resources["limits"]["memory"])
+    assert MEASURED_RSS_MIB < request < limit <= 2 * MEASURED_RSS_MIB
+
+
+def test_configmap_and_secret_are_settings_the_daemon_accepts(
+    base: dict[str, dict[str, Any]],
+) -> None:
+    c = container(base)
+    assert c["envFrom"] == [{"configMapRef": {"name": base["ConfigMap"]["metadata"]["name"]}}]
+    secret = base["Secret"]
+    secret_env = {}
+    for item in c["env"]:
+        ref = item["valueFrom"]["secretKeyRef"]
+        assert ref["name"] == secret["metadata"]["name"]
+        secret_env[item["name"]] = secret["stringData"][ref["key"]]
+    assert set(secret_env) == {"E911_POSTGRES__DSN", "E911_KAFKA__SASL_PASSWORD"}
+    # Unknown keys or bad values would stop the daemon at start: catch them here.
+    settings = load_settings(environ={**base["ConfigMap"]["data"], **secret_env})
+    assert settings.postgres.dsn.get_secret_value() == secret_env["E911_POSTGRES__DSN"]
+    assert settings.kafka.security_protocol == "SASL_SSL"
+    assert not any(k.startswith("E911_") for k in base["Secret"].get("data", {}))
