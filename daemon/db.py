@@ -77,7 +77,8 @@ def convert(exc: BaseException, operation: str = "") -> DatabaseError:
     prefix = f"{operation}: " if operation else ""
     if isinstance(exc, ssl.SSLCertVerificationError):
         return DatabaseError(
-            f"{prefix}PostgreSQL TLS handshake failed: {exc.verify_message or exc}; check "
+            f"{prefix}PostgreSQL TLS handshake failed: certificate verify failed: "
+            f"{exc.verify_message}; check "
             "sslrootcert, sslmode and the host name in E911_POSTGRES__DSN",
             transient=False,
             operation=operation,

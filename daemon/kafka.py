@@ -154,8 +154,9 @@ async def probe_tls(settings: Settings, stop: asyncio.Event) -> None:
 
 
 def _tls_message(server: str, exc: BaseException) -> str:
-    detail = getattr(exc, "verify_message", None) or getattr(exc, "reason", None) or str(exc)
+    detail = getattr(exc, "reason", None) or str(exc)
     if isinstance(exc, ssl.SSLCertVerificationError):
+        detail = f"certificate verify failed: {exc.verify_message}"
         hint = "check E911_KAFKA__SSL_CAFILE and E911_KAFKA__SSL_CHECK_HOSTNAME"
     elif "WRONG_VERSION_NUMBER" in str(getattr(exc, "reason", "")):
         hint = "is the listener TLS? check E911_KAFKA__SECURITY_PROTOCOL"

@@ -1,0 +1,291 @@
+"""TLS for real: the daemon against a TLS Kafka endpoint and a TLS PostgreSQL endpoint
+made from a CA the fixture creates.
+
+Both endpoints are :class:`tests.tls_proxy.TlsProxy` in front of the real broker and
+database (see that module for why): the handshake, the certificates, the hostname
+check and the client certificate are all real; only where TLS ends differs from
+production. The broker advertises the proxy's address, so every connection the
+clients open after bootstrap goes through TLS too.
+
+A broken trust setting must end the start at once with the setting named: these
+tests also bound how long the failure takes, since the start-up retry would
+otherwise wait for minutes on what looks like an unreachable broker.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import ssl
+import subprocess
+import sys
+import time
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+from urllib.parse import parse_qs, urlsplit
+
+import asyncpg
+import pytest
+from aiokafka import AIOKafkaProducer
+from structlog.testing import capture_logs
+
+from e911d.config import Settings
+from e911d.daemon.app import App
+from e911d.daemon.embedded import EmbeddedBroker, free_port
+from e911d.daemon.kafka import kafka_options, probe_tls
+from tests.support import Topics, login, wait_consumed
+from tests.tls_certs import Authority, Issued
+from tests.tls_proxy import Opener, TlsProxy, server_context, tcp_opener, unix_opener
+
+KEY_PASSWORD = "k3y pass"  # noqa: S105  a test key's password
+FAIL_FAST_SECONDS = 10.0  # the start-up retry would take about two minutes
+
+
+@dataclass(frozen=True)
+class Pki:
+    ca: Authority
+    wrong_ca: Authority
+    server: Issued  # 127.0.0.1 and localhost
+    elsewhere: Issued  # another host's certificate, same CA
+    client: Issued  # client certificate, key encrypted with KEY_PASSWORD
+
+
+@pytest.fixture(scope="module")
+def pki(tmp_path_factory: pytest.TempPathFactory) -> Pki:
+    d = tmp_path_factory.mktemp("pki")
+    ca = Authority.create(d, "ca")
+    return Pki(
+        ca=ca,
+        wrong_ca=Authority.create(d, "wrong-ca"),
+        server=ca.issue(d, "server", ["127.0.0.1", "localhost"]),
+        elsewhere=ca.issue(d, "elsewhere", ["service.example.com"]),
+        client=ca.issue(d, "client", ["e911d"], client=True, key_password=KEY_PASSWORD),
+    )
+
+
+@dataclass(frozen=True)
+class KafkaTls:
+    bootstrap: str  # the TLS endpoint, client certificate required
+    mismatch: str  # a TLS endpoint whose certificate names another host
+
+
+@pytest.fixture(scope="module")
+def kafka_tls(pki: Pki) -> Iterator[KafkaTls]:
+    port = free_port()
+    broker = EmbeddedBroker(advertised=f"127.0.0.1:{port}").start()
+    mutual = server_context(pki.server.cert, pki.server.key)
+    mutual.verify_mode = ssl.CERT_REQUIRED
+    mutual.load_verify_locations(pki.ca.cert_file)
+    upstream = tcp_opener("127.0.0.1", broker.port)
+    good = TlsProxy(mutual, upstream, port=port).start()
+    other = TlsProxy(server_context(pki.elsewhere.cert, pki.elsewhere.key), upstream).start()
+    yield KafkaTls(f"127.0.0.1:{good.port}", f"127.0.0.1:{other.port}")
+    good.stop()
+    other.stop()
+    broker.stop()
+
+
+def _pg_opener(admin_dsn: str) -> Opener:
+    url = urlsplit(admin_dsn)
+    host = parse_qs(url.query).get("host", [url.hostname or "127.0.0.1"])[0]
+    port = url.port or 5432
+    if host.startswith("/"):
+        return unix_opener(f"{host}/.s.PGSQL.{port}")
+    return tcp_opener(host, port)
+
+
+@dataclass(frozen=True)
+class PostgresTls:
+    port: int
+    mismatch_port: int
+
+    def dsn(self, plain_dsn: str, query: str, *, port: int | None = None) -> str:
+        """The database of ``plain_dsn`` through the TLS endpoint."""
+        url = urlsplit(plain_dsn)
+        auth = url.username or "postgres"
+        if url.password:
+            auth += f":{url.password}"
+        return f"postgresql://{auth}@127.0.0.1:{port or self.port}{url.path}?{query}"
+
+
+@pytest.fixture(scope="module")
+def postgres_tls(pki: Pki, pg_admin_dsn: str) -> Iterator[PostgresTls]:
+    opener = _pg_opener(pg_admin_dsn)
+    good = TlsProxy(server_context(pki.server.cert, pki.server.key), opener, postgres=True)
+    other = TlsProxy(
+        server_context(pki.elsewhere.cert, pki.elsewhere.key), opener, postgres=True
+    )
+    good.start()
+    other.start()
+    yield PostgresTls(good.port, other.port)
+    good.stop()
+    other.stop()
+
+
+def tls_kafka(pki: Pki, bootstrap: str, **extra: Any) -> dict[str, Any]:
+    return {
+        "bootstrap_servers": bootstrap,
+        "security_protocol": "SSL",
+        "ssl_cafile": str(pki.ca.cert_file),
+        "ssl_certfile": str(pki.client.cert),
+        "ssl_keyfile": str(pki.client.key),
+        "ssl_key_password": KEY_PASSWORD,
+        **extra,
+    }
+
+
+async def start_fails(settings: Settings) -> str:
+    """Run the daemon expecting a failed start: the error it logged."""
+    began = time.monotonic()
+    with capture_logs() as logs:
+        code = await asyncio.wait_for(App(settings).run(), FAIL_FAST_SECONDS * 2)
+    took = time.monotonic() - began
+    assert code == 1
+    assert took < FAIL_FAST_SECONDS, f"start-up failure took {took:.1f}s: it was retried"
+    failed = [e for e in logs if e["event"] == "startup_failed"]
+    assert len(failed) == 1, logs
+    assert not any(e["event"] == "retrying" for e in logs), "a misconfiguration was retried"
+    return str(failed[0]["error"])
+
+
+async def test_daemon_runs_over_tls_to_kafka_and_postgres(
+    pki: Pki,
+    kafka_tls: KafkaTls,
+    postgres_tls: PostgresTls,
+    database: str,
+    make_settings: Callable[..., Settings],
+    start_app: Any,
+) -> None:
+    """verify-full to PostgreSQL, a client certificate with an encrypted key to Kafka:
+    migrations run, the topics are created, a login arrives and is stored."""
+    query = f"sslmode=verify-full&sslrootcert={pki.ca.cert_file}"
+    dsn = postgres_tls.dsn(database, query)
+    topics = Topics.unique()
+    settings = make_settings(
+        kafka=tls_kafka(pki, kafka_tls.bootstrap, topics=topics.as_settings()),
+        postgres={"dsn": dsn},
+    )
+    running = await start_app(settings)
+    producer = AIOKafkaProducer(**kafka_options(settings))
+    await producer.start()
+    try:
+        await producer.send_and_wait(
+            topics.session_events, login("a", "u1", "s-tls", "203.0.113.5"), key=b"u1"
+        )
+    finally:
+        await producer.stop()
+    await wait_consumed(running.app, topics.session_events, "e911.session.login", 1)
+    conn = await asyncpg.connect(dsn)
+    try:
+        ip = await conn.fetchval("SELECT host(ip) FROM sessions WHERE session_id = 's-tls'")
+        in_tls = await conn.fetchval("SELECT ssl FROM pg_stat_ssl WHERE pid = pg_backend_pid()")
+    finally:
+        await conn.close()
+    assert ip == "203.0.113.5"
+    # The proxy ends TLS, so PostgreSQL itself sees a plain connection: proof that the
+    # row came through the TLS endpoint, not around it.
+    assert in_tls is False
+    assert await running.stop() == 0
+
+
+async def test_kafka_wrong_ca_fails_at_start_naming_the_setting(
+    pki: Pki, kafka_tls: KafkaTls, make_settings: Callable[..., Settings]
+) -> None:
+    settings = make_settings(
+        kafka=tls_kafka(pki, kafka_tls.bootstrap, ssl_cafile=str(pki.wrong_ca.cert_file))
+    )
+    error = await start_fails(settings)
+    assert "kafka TLS handshake" in error
+    assert "certificate verify failed" in error
+    assert "E911_KAFKA__SSL_CAFILE" in error
+
+
+async def test_kafka_hostname_mismatch_fails_unless_the_check_is_off(
+    pki: Pki, kafka_tls: KafkaTls, make_settings: Callable[..., Settings]
+) -> None:
+    settings = make_settings(kafka=tls_kafka(pki, kafka_tls.mismatch))
+    error = await start_fails(settings)
+    assert "127.0.0.1" in error  # what the certificate is not valid for
+    assert "E911_KAFKA__SSL_CHECK_HOSTNAME" in error
+    # The same endpoint is trusted once the name check is off (the CA still is not).
+    lenient = make_settings(kafka=tls_kafka(pki, kafka_tls.mismatch, ssl_check_hostname=False))
+    await probe_tls(lenient, asyncio.Event())
+    assert kafka_options(lenient)["ssl_context"].verify_mode == ssl.CERT_REQUIRED
+
+
+@pytest.mark.parametrize(
+    ("change", "named"),
+    [
+        ({"ssl_keyfile": "/nonexistent/client.key"}, "E911_KAFKA__SSL_KEYFILE: no such file"),
+        ({"ssl_cafile": "/nonexistent/ca.pem"}, "E911_KAFKA__SSL_CAFILE: no such file"),
+        ({"ssl_key_password": "wrong"}, "E911_KAFKA__SSL_KEY_PASSWORD"),
+        ({"ssl_key_password": None}, "E911_KAFKA__SSL_KEY_PASSWORD"),
+    ],
+)
+async def test_kafka_unusable_client_files_fail_at_start(
+    pki: Pki,
+    kafka_tls: KafkaTls,
+    make_settings: Callable[..., Settings],
+    change: dict[str, Any],
+    named: str,
+) -> None:
+    settings = make_settings(kafka=tls_kafka(pki, kafka_tls.bootstrap, **change))
+    assert named in await start_fails(settings)
+
+
+async def test_postgres_wrong_ca_fails_at_start_naming_the_dsn(
+    pki: Pki, postgres_tls: PostgresTls, database: str, make_settings: Callable[..., Settings]
+) -> None:
+    dsn = postgres_tls.dsn(database, f"sslmode=verify-full&sslrootcert={pki.wrong_ca.cert_file}")
+    error = await start_fails(make_settings(postgres={"dsn": dsn}))
+    assert "PostgreSQL TLS handshake failed" in error
+    assert "unable to get local issuer certificate" in error
+    assert "sslrootcert" in error
+    assert "E911_POSTGRES__DSN" in error
+
+
+async def test_postgres_hostname_mismatch_fails_at_start(
+    pki: Pki, postgres_tls: PostgresTls, database: str, make_settings: Callable[..., Settings]
+) -> None:
+    query = f"sslmode=verify-full&sslrootcert={pki.ca.cert_file}"
+    dsn = postgres_tls.dsn(database, query, port=postgres_tls.mismatch_port)
+    error = await start_fails(make_settings(postgres={"dsn": dsn}))
+    assert "not valid for '127.0.0.1'" in error
+    assert "E911_POSTGRES__DSN" in error
+
+
+async def test_postgres_missing_root_certificate_fails_at_start(
+    postgres_tls: PostgresTls, database: str, make_settings: Callable[..., Settings]
+) -> None:
+    dsn = postgres_tls.dsn(database, "sslmode=verify-full&sslrootcert=/nonexistent/root.pem")
+    error = await start_fails(make_settings(postgres={"dsn": dsn}))
+    assert "E911_POSTGRES__DSN: sslrootcert file not found: /nonexistent/root.pem" in error
+
+
+def test_e911d_run_reports_a_wrong_ca_without_a_traceback(
+    pki: Pki, kafka_tls: KafkaTls, database: str, tmp_path: Path
+) -> None:
+    """What an operator sees: exit status 1 and one line naming the setting."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith("E911_")}
+    env.update(
+        {
+            "E911_KAFKA__BOOTSTRAP_SERVERS": kafka_tls.bootstrap,
+            "E911_KAFKA__SECURITY_PROTOCOL": "SSL",
+            "E911_KAFKA__SSL_CAFILE": str(pki.wrong_ca.cert_file),
+            "E911_KAFKA__CREATE_TOPICS": "false",
+            "E911_POSTGRES__DSN": database,
+            "E911_HTTP__HOST": "127.0.0.1",
+            "E911_HTTP__PORT": "0",
+            "E911_LOG__FORMAT": "json",
+        }
+    )
+    e911d = str(Path(sys.executable).with_name("e911d"))
+    done = subprocess.run(
+        [e911d, "run"], env=env, capture_output=True, text=True, timeout=30, check=False
+    )
+    assert done.returncode == 1, done.stderr
+    assert "E911_KAFKA__SSL_CAFILE" in done.stderr
+    assert "certificate verify failed" in done.stderr
+    assert "Traceback" not in done.stderr + done.stdout
