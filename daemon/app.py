@@ -25,7 +25,7 @@ from e911d.daemon.kafka import (
     kafka_options,
     open_producer,
     prepare_topics,
-    probe_tls,
+    probe_broker,
     start_client,
 )
 from e911d.daemon.metrics import Metrics
@@ -137,7 +137,7 @@ class App:
             with errors("migrate"):
                 async with pool.acquire() as conn:
                     await migrate(conn)
-        await probe_tls(s, stop)
+        await probe_broker(s, stop)
         await prepare_topics(s, stop)
         producer = await stack.enter_async_context(open_producer(s, stop))
         rt = Runtime(

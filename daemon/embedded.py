@@ -49,6 +49,7 @@ class EmbeddedBroker:
     port: int = 0
     process: subprocess.Popen[bytes] | None = None
     advertised: str | None = None
+    options: tuple[str, ...] = ()  # more broker flags, e.g. --authentication
 
     @property
     def bootstrap_servers(self) -> str:
@@ -66,7 +67,15 @@ class EmbeddedBroker:
         url = f"tcp://127.0.0.1:{self.port}"
         advertised = f"tcp://{self.advertised}" if self.advertised else url
         self.process = subprocess.Popen(  # noqa: S603  a binary we resolved ourselves
-            [binary, "broker", "--listener-url", url, "--advertised-listener-url", advertised],
+            [
+                binary,
+                "broker",
+                "--listener-url",
+                url,
+                "--advertised-listener-url",
+                advertised,
+                *self.options,
+            ],
             stdout=subprocess.DEVNULL,
             stderr=subprocess.DEVNULL,
             start_new_session=True,

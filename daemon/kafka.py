@@ -17,7 +17,8 @@ from collections.abc import AsyncIterator, Awaitable, Callable
 from pathlib import Path
 from typing import Any
 
-from aiokafka import AIOKafkaProducer
+from aiokafka import AIOKafkaProducer, errors
+from aiokafka.conn import create_conn
 from aiokafka.errors import KafkaConnectionError
 
 from e911d.config import KafkaSettings, Settings
@@ -107,6 +108,19 @@ def kafka_options(settings: Settings) -> dict[str, Any]:
 # broker that is not speaking TLS on that port, or one that rejected our certificate.
 _FATAL_TLS_REASONS = ("WRONG_VERSION_NUMBER", "TLSV1_ALERT_", "SSLV3_ALERT_", "TLSV13_ALERT_")
 
+# The broker refused our SASL mechanism or credentials. aiokafka's SCRAM also fails
+# with a KeyError or ValueError when the server's final message carries an error
+# instead of its signature.
+_SASL_REFUSED: tuple[type[BaseException], ...] = (
+    errors.UnsupportedSaslMechanismError,
+    errors.SaslAuthenticationFailed,
+    errors.AuthenticationFailedError,
+    errors.AuthenticationMethodNotSupported,
+    errors.IllegalSaslStateError,
+    KeyError,
+    ValueError,
+)
+
 
 def _fatal_tls(exc: BaseException) -> bool:
     if isinstance(exc, ssl.SSLCertVerificationError):
@@ -115,42 +129,54 @@ def _fatal_tls(exc: BaseException) -> bool:
     return isinstance(exc, ssl.SSLError) and reason.startswith(_FATAL_TLS_REASONS)
 
 
-async def probe_tls(settings: Settings, stop: asyncio.Event) -> None:
-    """Handshake with a bootstrap broker before any client starts.
+def _setup_error(server: str, exc: BaseException, k: KafkaSettings) -> KafkaSetupError | None:
+    """The message naming the settings to check, or None when waiting may help."""
+    if _fatal_tls(exc):
+        return KafkaSetupError(_tls_message(server, exc))
+    if isinstance(exc, _SASL_REFUSED):
+        return KafkaSetupError(
+            f"kafka SASL authentication with {server} failed "
+            f"(mechanism {k.sasl_mechanism}, user {k.sasl_username!r}): "
+            f"{type(exc).__name__}: {exc}; check E911_KAFKA__SASL_MECHANISM, "
+            "E911_KAFKA__SASL_USERNAME and E911_KAFKA__SASL_PASSWORD"
+        )
+    return None
 
-    aiokafka logs a failed handshake and raises only "Unable to bootstrap", which the
-    start-up retry would take for a broker still booting and retry for minutes; here
-    a verification failure ends the start at once, naming the settings to check.
+
+async def probe_broker(settings: Settings, stop: asyncio.Event) -> None:
+    """Connect to a bootstrap broker as the clients will (TLS handshake, SASL
+    authentication) before any client starts.
+
+    aiokafka logs a failed handshake or login and raises only "Unable to bootstrap",
+    which the start-up retry would take for a broker still booting and retry for
+    minutes; here a certificate or credential the broker refuses ends the start at
+    once, naming the settings to check. Nothing to prove for plain PLAINTEXT.
     """
     k = settings.kafka
-    context = tls_context(k)
-    if context is None:
+    if k.security_protocol == "PLAINTEXT":
         return
+    options = kafka_options(settings)
+    del options["bootstrap_servers"]
     servers = [s.strip() for s in k.bootstrap_servers.split(",") if s.strip()]
-    timeout = min(10.0, k.request_timeout_ms / 1000)
 
-    async def handshake() -> None:
-        last: OSError | None = None
+    async def connect() -> None:
+        last: BaseException | None = None
         for server in servers:
             host, _, port = server.rpartition(":")
             host = host.strip("[]") or server
             try:
-                async with asyncio.timeout(timeout):
-                    _, writer = await asyncio.open_connection(
-                        host, int(port or 9092), ssl=context, server_hostname=host
-                    )
-            except (OSError, TimeoutError) as exc:
-                if _fatal_tls(exc):
-                    raise KafkaSetupError(_tls_message(server, exc)) from None
-                last = exc if isinstance(exc, OSError) else OSError(f"{server}: timed out")
+                conn = await create_conn(host, int(port or 9092), **options)
+            except Exception as exc:
+                fatal = _setup_error(server, exc, k)
+                if fatal is not None:
+                    raise fatal from None
+                last = exc
                 continue
-            writer.close()
-            with contextlib.suppress(OSError):
-                await writer.wait_closed()
+            conn.close()
             return
-        raise KafkaConnectionError(f"no TLS connection to {k.bootstrap_servers}: {last}")
+        raise KafkaConnectionError(f"cannot connect to {k.bootstrap_servers}: {last!r}")
 
-    await retry("kafka_tls_probe", handshake, retry_if=_unreachable, backoff=STARTUP, stop=stop)
+    await retry("kafka_probe", connect, retry_if=_unreachable, backoff=STARTUP, stop=stop)
 
 
 def _tls_message(server: str, exc: BaseException) -> str:

@@ -34,7 +34,7 @@ from structlog.testing import capture_logs
 from e911d.config import Settings
 from e911d.daemon.app import App
 from e911d.daemon.embedded import EmbeddedBroker, free_port
-from e911d.daemon.kafka import kafka_options, probe_tls
+from e911d.daemon.kafka import kafka_options, probe_broker
 from tests.support import Topics, login, wait_consumed
 from tests.tls_certs import Authority, Issued
 from tests.tls_proxy import Opener, TlsProxy, server_context, tcp_opener, unix_opener
@@ -114,9 +114,7 @@ class PostgresTls:
 def postgres_tls(pki: Pki, pg_admin_dsn: str) -> Iterator[PostgresTls]:
     opener = _pg_opener(pg_admin_dsn)
     good = TlsProxy(server_context(pki.server.cert, pki.server.key), opener, postgres=True)
-    other = TlsProxy(
-        server_context(pki.elsewhere.cert, pki.elsewhere.key), opener, postgres=True
-    )
+    other = TlsProxy(server_context(pki.elsewhere.cert, pki.elsewhere.key), opener, postgres=True)
     good.start()
     other.start()
     yield PostgresTls(good.port, other.port)
@@ -211,8 +209,53 @@ async def test_kafka_hostname_mismatch_fails_unless_the_check_is_off(
     assert "E911_KAFKA__SSL_CHECK_HOSTNAME" in error
     # The same endpoint is trusted once the name check is off (the CA still is not).
     lenient = make_settings(kafka=tls_kafka(pki, kafka_tls.mismatch, ssl_check_hostname=False))
-    await probe_tls(lenient, asyncio.Event())
+    await probe_broker(lenient, asyncio.Event())
     assert kafka_options(lenient)["ssl_context"].verify_mode == ssl.CERT_REQUIRED
+
+
+async def test_sasl_ssl_refused_mechanism_fails_at_start_naming_the_settings(
+    pki: Pki, kafka_tls: KafkaTls, make_settings: Callable[..., Settings]
+) -> None:
+    """SASL_SSL for real as far as this broker goes: the TLS handshake succeeds, then
+    the broker (no SASL configured) refuses the mechanism."""
+    settings = make_settings(
+        kafka=tls_kafka(
+            pki,
+            kafka_tls.bootstrap,
+            security_protocol="SASL_SSL",
+            sasl_mechanism="SCRAM-SHA-512",
+            sasl_username="e911d",
+            sasl_password="not-it",
+        )
+    )
+    error = await start_fails(settings)
+    assert "kafka SASL authentication" in error
+    assert "UnsupportedSaslMechanismError" in error
+    assert "E911_KAFKA__SASL_MECHANISM" in error
+    assert "not-it" not in error
+
+
+async def test_sasl_unknown_user_fails_at_start_naming_the_settings(
+    make_settings: Callable[..., Settings],
+) -> None:
+    """A broker that requires authentication and knows no such user."""
+    broker = await asyncio.to_thread(EmbeddedBroker(options=("--authentication",)).start)
+    try:
+        settings = make_settings(
+            kafka={
+                "bootstrap_servers": broker.bootstrap_servers,
+                "security_protocol": "SASL_PLAINTEXT",
+                "sasl_mechanism": "SCRAM-SHA-256",
+                "sasl_username": "nobody",
+                "sasl_password": "pw",
+            }
+        )
+        error = await start_fails(settings)
+    finally:
+        await asyncio.to_thread(broker.stop)
+    assert "kafka SASL authentication" in error
+    assert "'nobody'" in error
+    assert "E911_KAFKA__SASL_PASSWORD" in error
 
 
 @pytest.mark.parametrize(

@@ -40,9 +40,7 @@ async def test_existing_topic_with_fewer_partitions_is_reported_not_altered(
     topics = Topics.unique()
     bootstrap = {"bootstrap_servers": broker.bootstrap_servers}
     await ensure_topics(bootstrap, [topics.session_events], partitions=1, replication=None)
-    settings = make_settings(
-        kafka={"topics": topics.as_settings(), "topic_partitions": PARTITIONS}
-    )
+    settings = make_settings(kafka={"topics": topics.as_settings(), "topic_partitions": PARTITIONS})
     with capture_logs() as logs:
         running = await start_app(settings)
     warnings = [e for e in logs if e["event"] == "topic_has_fewer_partitions"]
@@ -86,8 +84,7 @@ async def test_topics_are_created_when_the_broker_comes_up_after_the_daemon(
             running = await start_app(settings, wait_ready=False)
             await eventually(
                 lambda: any(
-                    e["event"] == "retrying" and e.get("operation") == "kafka_topics"
-                    for e in logs
+                    e["event"] == "retrying" and e.get("operation") == "kafka_topics" for e in logs
                 ),
                 within=20,
             )

@@ -136,9 +136,7 @@ def test_certificate_and_key_in_one_file(pki: dict[str, Path], tmp_path: Path) -
 
 
 @pytest.mark.parametrize("setting", ["ssl_cafile", "ssl_certfile", "ssl_keyfile"])
-def test_missing_files_name_the_setting(
-    setting: str, pki: dict[str, Path], tmp_path: Path
-) -> None:
+def test_missing_files_name_the_setting(setting: str, pki: dict[str, Path], tmp_path: Path) -> None:
     env: dict[str, Any] = {
         "security_protocol": "SSL",
         "ssl_cafile": str(pki["ca"]),
