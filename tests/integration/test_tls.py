@@ -225,7 +225,7 @@ async def test_sasl_ssl_refused_mechanism_fails_at_start_naming_the_settings(
             security_protocol="SASL_SSL",
             sasl_mechanism="SCRAM-SHA-512",
             sasl_username="e911d",
-            sasl_password="not-it",
+            sasl_password="not-it",  # noqa: S106  a test secret
         )
     )
     error = await start_fails(settings)

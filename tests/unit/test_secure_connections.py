@@ -22,6 +22,9 @@ from e911d.daemon.db import DatabaseError, check_dsn_files, convert
 from e911d.daemon.kafka import KafkaSetupError, kafka_options, sasl_options
 from tests.tls_certs import Authority
 
+KEY_PW = "pw"
+SASL_PW = "hunter2"
+
 
 def load(**env: str) -> Settings:
     return load_settings(environ={f"E911_KAFKA__{k.upper()}": v for k, v in env.items()})
@@ -31,7 +34,7 @@ def load(**env: str) -> Settings:
 def pki(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
     d = tmp_path_factory.mktemp("pki")
     ca = Authority.create(d, "ca")
-    client = ca.issue(d, "client", ["e911d"], client=True, key_password="pw")
+    client = ca.issue(d, "client", ["e911d"], client=True, key_password=KEY_PW)
     plain = ca.issue(d, "plain", ["e911d"], client=True)
     return {
         "ca": ca.cert_file,
@@ -48,12 +51,12 @@ def test_each_sasl_mechanism_becomes_aiokafka_options(mechanism: str) -> None:
         security_protocol="SASL_SSL",
         sasl_mechanism=mechanism,
         sasl_username="svc",
-        sasl_password="hunter2",
+        sasl_password=SASL_PW,
     )
     assert sasl_options(s.kafka) == {
         "sasl_mechanism": mechanism,
         "sasl_plain_username": "svc",
-        "sasl_plain_password": "hunter2",
+        "sasl_plain_password": SASL_PW,
     }
     opts = kafka_options(s)
     assert opts["security_protocol"] == "SASL_SSL"
@@ -68,7 +71,7 @@ async def test_sasl_ssl_no_longer_fails_for_want_of_an_ssl_context() -> None:
         security_protocol="SASL_SSL",
         sasl_mechanism="PLAIN",
         sasl_username="svc",
-        sasl_password="pw",
+        sasl_password=SASL_PW,
     )
     producer = AIOKafkaProducer(**kafka_options(s))  # raised ValueError before
     await producer.stop()  # never started: nothing to connect to
@@ -121,9 +124,9 @@ def test_client_certificate_with_encrypted_key(pki: dict[str, Path]) -> None:
         "ssl_certfile": str(pki["cert"]),
         "ssl_keyfile": str(pki["key"]),
     }
-    assert kafka_options(load(**env, ssl_key_password="pw"))["ssl_context"] is not None
+    assert kafka_options(load(**env, ssl_key_password=KEY_PW))["ssl_context"] is not None
     with pytest.raises(KafkaSetupError, match="E911_KAFKA__SSL_KEY_PASSWORD"):
-        kafka_options(load(**env, ssl_key_password="wrong"))
+        kafka_options(load(**env, ssl_key_password=KEY_PW + "x"))
     # No password for an encrypted key: an error, not a prompt on the terminal.
     with pytest.raises(KafkaSetupError, match="E911_KAFKA__SSL_KEY_PASSWORD"):
         kafka_options(load(**env))
@@ -160,11 +163,11 @@ def test_the_key_password_is_masked() -> None:
         security_protocol="SSL",
         ssl_certfile="/c.pem",
         ssl_keyfile="/k.pem",
-        ssl_key_password="s3cret-pw",
+        ssl_key_password=SASL_PW,
     )
     masked = masked_settings(s)
     assert masked["kafka"]["ssl_key_password"] == "***"  # noqa: S105  the mask
-    assert "s3cret-pw" not in json.dumps(masked)
+    assert SASL_PW not in json.dumps(masked)
     assert masked["kafka"]["ssl_keyfile"] == "/k.pem"
 
 
@@ -203,7 +206,7 @@ def test_postgres_client_configuration_errors_are_permanent() -> None:
     ],
 )
 def test_postgres_certificate_files_in_the_dsn_must_exist(dsn: str) -> None:
-    with pytest.raises(DatabaseError, match="sslrootcert file not found: /nonexistent/ca.pem"):
+    with pytest.raises(DatabaseError, match=r"sslrootcert file not found: /nonexistent/ca\.pem"):
         check_dsn_files(dsn)
 
 
