@@ -157,15 +157,14 @@ async def probe_broker(settings: Settings, stop: asyncio.Event) -> None:
         return
     options = kafka_options(settings)
     del options["bootstrap_servers"]
-    servers = [s.strip() for s in k.bootstrap_servers.split(",") if s.strip()]
+    servers = [_host_port(s.strip()) for s in k.bootstrap_servers.split(",") if s.strip()]
 
     async def connect() -> None:
         last: BaseException | None = None
-        for server in servers:
-            host, _, port = server.rpartition(":")
-            host = host.strip("[]") or server
+        for host, port in servers:
+            server = f"{host}:{port}"
             try:
-                conn = await create_conn(host, int(port or 9092), **options)
+                conn = await create_conn(host, port, **options)
             except Exception as exc:
                 fatal = _setup_error(server, exc, k)
                 if fatal is not None:
@@ -177,6 +176,16 @@ async def probe_broker(settings: Settings, stop: asyncio.Event) -> None:
         raise KafkaConnectionError(f"cannot connect to {k.bootstrap_servers}: {last!r}")
 
     await retry("kafka_probe", connect, retry_if=_unreachable, backoff=STARTUP, stop=stop)
+
+
+def _host_port(server: str) -> tuple[str, int]:
+    host, colon, port = server.rpartition(":")
+    if not colon or "]" in port:  # no port given ("broker", "[::1]")
+        return server.strip("[]"), 9092
+    try:
+        return host.strip("[]"), int(port)
+    except ValueError:
+        raise KafkaSetupError(f"E911_KAFKA__BOOTSTRAP_SERVERS: bad port in {server!r}") from None
 
 
 def _tls_message(server: str, exc: BaseException) -> str:

@@ -19,7 +19,7 @@ import pytest
 from e911d.config import ConfigError, Settings, load_settings, masked_settings
 from e911d.consumers.topics import BROKER_DEFAULT, _new_topic
 from e911d.daemon.db import DatabaseError, check_dsn_files, convert
-from e911d.daemon.kafka import KafkaSetupError, kafka_options, sasl_options
+from e911d.daemon.kafka import KafkaSetupError, _host_port, kafka_options, sasl_options
 from tests.tls_certs import Authority
 
 KEY_PW = "pw"
@@ -214,3 +214,23 @@ def test_postgres_dsn_files_that_exist_pass(pki: dict[str, Path]) -> None:
     check_dsn_files(f"postgresql://u@db/x?sslmode=verify-full&sslrootcert={pki['ca']}")
     check_dsn_files("postgresql://u@db/x?sslmode=verify-full&sslrootcert=system")
     check_dsn_files("postgresql://u@db/x")
+
+
+@pytest.mark.parametrize(
+    ("server", "expected"),
+    [
+        ("kafka-1:9093", ("kafka-1", 9093)),
+        ("kafka-1", ("kafka-1", 9092)),
+        ("[::1]:9094", ("::1", 9094)),
+        ("[::1]", ("::1", 9092)),
+    ],
+)
+def test_bootstrap_servers_are_split_into_host_and_port(
+    server: str, expected: tuple[str, int]
+) -> None:
+    assert _host_port(server) == expected
+
+
+def test_a_bad_bootstrap_port_names_the_setting() -> None:
+    with pytest.raises(KafkaSetupError, match="E911_KAFKA__BOOTSTRAP_SERVERS"):
+        _host_port("kafka-1:x")
