@@ -27,6 +27,8 @@ typecheck: $(STAMP)
 check: lint typecheck
 
 test: check
+	@# The PostgreSQL TLS tests run a server built with OpenSSL (pgserver's is not).
+	@if command -v apt-get >/dev/null; then .ci/apt-install postgresql; fi
 	$(BIN)/pytest -q -p no:cacheprovider
 
 bench: $(STAMP)

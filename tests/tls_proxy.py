@@ -1,12 +1,9 @@
-"""A TLS-terminating TCP proxy for the TLS tests, run on its own thread and loop.
+"""A TLS-terminating TCP proxy for the Kafka TLS tests, run on its own thread and loop.
 
 Tansu 0.6 accepts ``--cert`` but does not serve TLS with it (its listener stays
-plain), and the pgserver build of PostgreSQL has no OpenSSL (``pg_config
---configure`` has no ``--with-openssl``), so ``ssl=on`` cannot be set. The proxy is
-the TLS endpoint instead: a real handshake with the fixture's certificates in front
-of the real broker or database, which is what the daemon's side of TLS meets in
-production. For PostgreSQL it also answers the protocol's ``SSLRequest`` with ``S``
-before the handshake, as a server with ``ssl=on`` does.
+plaintext; ``--cert`` and ``--key`` cannot even be given together). The proxy is the
+TLS endpoint instead: a real handshake with the fixture's certificates in front of
+the real broker, which is what the daemon's side of TLS meets in production.
 
 A thread of its own, so a session-scoped fixture can serve tests that run in their
 own event loops and subprocesses alike.
@@ -17,15 +14,12 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import ssl
-import struct
 import threading
 from collections.abc import Awaitable, Callable
 from concurrent.futures import Future
 from pathlib import Path
 
 Opener = Callable[[], Awaitable[tuple[asyncio.StreamReader, asyncio.StreamWriter]]]
-
-_SSL_REQUEST = struct.pack("!ii", 8, 80877103)
 
 
 def server_context(cert: Path, key: Path) -> ssl.SSLContext:
@@ -49,12 +43,9 @@ async def _pump(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> N
 class TlsProxy:
     """TLS on 127.0.0.1:``port`` in front of whatever ``opener`` connects to."""
 
-    def __init__(
-        self, context: ssl.SSLContext, opener: Opener, *, postgres: bool = False, port: int = 0
-    ) -> None:
+    def __init__(self, context: ssl.SSLContext, opener: Opener, *, port: int = 0) -> None:
         self.context = context
         self.opener = opener
-        self.postgres = postgres
         self.port = port
         self._loop = asyncio.new_event_loop()
         self._thread = threading.Thread(target=self._loop.run_forever, daemon=True)
@@ -76,12 +67,9 @@ class TlsProxy:
         return asyncio.run_coroutine_threadsafe(coro, self._loop)  # type: ignore[arg-type]
 
     async def _serve(self) -> None:
-        if self.postgres:  # plain until the client's SSLRequest
-            self._server = await asyncio.start_server(self._handle, "127.0.0.1", self.port)
-        else:
-            self._server = await asyncio.start_server(
-                self._handle, "127.0.0.1", self.port, ssl=self.context, ssl_handshake_timeout=5
-            )
+        self._server = await asyncio.start_server(
+            self._handle, "127.0.0.1", self.port, ssl=self.context, ssl_handshake_timeout=5
+        )
         self.port = self._server.sockets[0].getsockname()[1]
 
     async def _close(self) -> None:
@@ -98,15 +86,8 @@ class TlsProxy:
 
     async def _relay(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
         try:
-            if self.postgres:
-                if await reader.readexactly(8) != _SSL_REQUEST:
-                    writer.close()  # this endpoint is TLS only, like hostssl
-                    return
-                writer.write(b"S")
-                await writer.drain()
-                await writer.start_tls(self.context, ssl_handshake_timeout=5)
             up_reader, up_writer = await self.opener()
-        except (OSError, ssl.SSLError, asyncio.IncompleteReadError):
+        except OSError:
             writer.close()
             return
         await asyncio.gather(_pump(reader, up_writer), _pump(up_reader, writer))
@@ -115,12 +96,5 @@ class TlsProxy:
 def tcp_opener(host: str, port: int) -> Opener:
     async def open_() -> tuple[asyncio.StreamReader, asyncio.StreamWriter]:
         return await asyncio.open_connection(host, port)
-
-    return open_
-
-
-def unix_opener(path: str) -> Opener:
-    async def open_() -> tuple[asyncio.StreamReader, asyncio.StreamWriter]:
-        return await asyncio.open_unix_connection(path)
 
     return open_

@@ -1,15 +1,16 @@
-"""TLS for real: the daemon against a TLS Kafka endpoint and a TLS PostgreSQL endpoint
-made from a CA the fixture creates.
+"""TLS for real: the daemon against a TLS Kafka endpoint and a PostgreSQL server with
+``ssl=on``, both with certificates from a CA the fixture creates.
 
-Both endpoints are :class:`tests.tls_proxy.TlsProxy` in front of the real broker and
-database (see that module for why): the handshake, the certificates, the hostname
-check and the client certificate are all real; only where TLS ends differs from
-production. The broker advertises the proxy's address, so every connection the
-clients open after bootstrap goes through TLS too.
+PostgreSQL is the distribution's server (:mod:`tests.tls_postgres`), TLS-only on TCP.
+Kafka is Tansu behind :class:`tests.tls_proxy.TlsProxy` (Tansu 0.6 accepts ``--cert``
+but still serves plaintext): the handshake, the certificates, the hostname check and
+the client certificate are all real; only where TLS ends differs from production. The
+broker advertises the proxy's address, so every connection the clients open after
+bootstrap goes through TLS too.
 
 A broken trust setting must end the start at once with the setting named: these
 tests also bound how long the failure takes, since the start-up retry would
-otherwise wait for minutes on what looks like an unreachable broker.
+otherwise wait for minutes on what looks like an unreachable broker or database.
 """
 
 from __future__ import annotations
@@ -20,11 +21,11 @@ import ssl
 import subprocess
 import sys
 import time
-from collections.abc import Callable, Iterator
+import uuid
+from collections.abc import AsyncIterator, Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
-from urllib.parse import parse_qs, urlsplit
 
 import asyncpg
 import pytest
@@ -37,7 +38,8 @@ from e911d.daemon.embedded import EmbeddedBroker, free_port
 from e911d.daemon.kafka import kafka_options, probe_broker
 from tests.support import Topics, login, wait_consumed
 from tests.tls_certs import Authority, Issued
-from tests.tls_proxy import Opener, TlsProxy, server_context, tcp_opener, unix_opener
+from tests.tls_postgres import TlsPostgres
+from tests.tls_proxy import TlsProxy, server_context, tcp_opener
 
 KEY_PASSWORD = "k3y pass"  # noqa: S105  a test key's password
 FAIL_FAST_SECONDS = 10.0  # the start-up retry would take about two minutes
@@ -49,6 +51,7 @@ class Pki:
     wrong_ca: Authority
     server: Issued  # 127.0.0.1 and localhost
     elsewhere: Issued  # another host's certificate, same CA
+    postgres: Issued  # "localhost" only: connecting to 127.0.0.1 is a name mismatch
     client: Issued  # client certificate, key encrypted with KEY_PASSWORD
 
 
@@ -61,6 +64,7 @@ def pki(tmp_path_factory: pytest.TempPathFactory) -> Pki:
         wrong_ca=Authority.create(d, "wrong-ca"),
         server=ca.issue(d, "server", ["127.0.0.1", "localhost"]),
         elsewhere=ca.issue(d, "elsewhere", ["service.example.com"]),
+        postgres=ca.issue(d, "postgres", ["localhost"], traditional_key=True),
         client=ca.issue(d, "client", ["e911d"], client=True, key_password=KEY_PASSWORD),
     )
 
@@ -87,39 +91,28 @@ def kafka_tls(pki: Pki) -> Iterator[KafkaTls]:
     broker.stop()
 
 
-def _pg_opener(admin_dsn: str) -> Opener:
-    url = urlsplit(admin_dsn)
-    host = parse_qs(url.query).get("host", [url.hostname or "127.0.0.1"])[0]
-    port = url.port or 5432
-    if host.startswith("/"):
-        return unix_opener(f"{host}/.s.PGSQL.{port}")
-    return tcp_opener(host, port)
-
-
-@dataclass(frozen=True)
-class PostgresTls:
-    port: int
-    mismatch_port: int
-
-    def dsn(self, plain_dsn: str, query: str, *, port: int | None = None) -> str:
-        """The database of ``plain_dsn`` through the TLS endpoint."""
-        url = urlsplit(plain_dsn)
-        auth = url.username or "postgres"
-        if url.password:
-            auth += f":{url.password}"
-        return f"postgresql://{auth}@127.0.0.1:{port or self.port}{url.path}?{query}"
-
-
 @pytest.fixture(scope="module")
-def postgres_tls(pki: Pki, pg_admin_dsn: str) -> Iterator[PostgresTls]:
-    opener = _pg_opener(pg_admin_dsn)
-    good = TlsProxy(server_context(pki.server.cert, pki.server.key), opener, postgres=True)
-    other = TlsProxy(server_context(pki.elsewhere.cert, pki.elsewhere.key), opener, postgres=True)
-    good.start()
-    other.start()
-    yield PostgresTls(good.port, other.port)
-    good.stop()
-    other.stop()
+def postgres_tls(pki: Pki) -> Iterator[TlsPostgres]:
+    server = TlsPostgres(pki.postgres).start()
+    yield server
+    server.stop()
+
+
+@pytest.fixture
+async def tls_database(postgres_tls: TlsPostgres) -> AsyncIterator[str]:
+    """A fresh database on the TLS server: its name."""
+    name = f"e911_tls_{uuid.uuid4().hex[:10]}"
+    admin = await asyncpg.connect(postgres_tls.admin_dsn)
+    try:
+        await admin.execute(f'CREATE DATABASE "{name}"')
+    finally:
+        await admin.close()
+    yield name
+    admin = await asyncpg.connect(postgres_tls.admin_dsn)
+    try:
+        await admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+    finally:
+        await admin.close()
 
 
 def tls_kafka(pki: Pki, bootstrap: str, **extra: Any) -> dict[str, Any]:
@@ -151,15 +144,15 @@ async def start_fails(settings: Settings) -> str:
 async def test_daemon_runs_over_tls_to_kafka_and_postgres(
     pki: Pki,
     kafka_tls: KafkaTls,
-    postgres_tls: PostgresTls,
-    database: str,
+    postgres_tls: TlsPostgres,
+    tls_database: str,
     make_settings: Callable[..., Settings],
     start_app: Any,
 ) -> None:
     """verify-full to PostgreSQL, a client certificate with an encrypted key to Kafka:
     migrations run, the topics are created, a login arrives and is stored."""
     query = f"sslmode=verify-full&sslrootcert={pki.ca.cert_file}"
-    dsn = postgres_tls.dsn(database, query)
+    dsn = postgres_tls.dsn(tls_database, "localhost", query)
     topics = Topics.unique()
     settings = make_settings(
         kafka=tls_kafka(pki, kafka_tls.bootstrap, topics=topics.as_settings()),
@@ -178,13 +171,19 @@ async def test_daemon_runs_over_tls_to_kafka_and_postgres(
     conn = await asyncpg.connect(dsn)
     try:
         ip = await conn.fetchval("SELECT host(ip) FROM sessions WHERE session_id = 's-tls'")
-        in_tls = await conn.fetchval("SELECT ssl FROM pg_stat_ssl WHERE pid = pg_backend_pid()")
+        tls = await conn.fetchval("SELECT ssl FROM pg_stat_ssl WHERE pid = pg_backend_pid()")
+        daemon_tls = await conn.fetchval(
+            "SELECT bool_and(s.ssl) FROM pg_stat_ssl s JOIN pg_stat_activity a USING (pid)"
+            " WHERE a.datname = current_database() AND a.backend_type = 'client backend'"
+        )
     finally:
         await conn.close()
     assert ip == "203.0.113.5"
-    # The proxy ends TLS, so PostgreSQL itself sees a plain connection: proof that the
-    # row came through the TLS endpoint, not around it.
-    assert in_tls is False
+    assert tls is True
+    assert daemon_tls is True  # the daemon's pool and LISTEN connections too
+    # The server takes nothing but TLS, so the daemon cannot have gone around it.
+    with pytest.raises(asyncpg.InvalidAuthorizationSpecificationError, match="no encryption"):
+        await asyncpg.connect(postgres_tls.dsn(tls_database, "localhost", "sslmode=disable"))
     assert await running.stop() == 0
 
 
@@ -279,30 +278,32 @@ async def test_kafka_unusable_client_files_fail_at_start(
 
 
 async def test_postgres_wrong_ca_fails_at_start_naming_the_dsn(
-    pki: Pki, postgres_tls: PostgresTls, database: str, make_settings: Callable[..., Settings]
+    pki: Pki, postgres_tls: TlsPostgres, tls_database: str, make_settings: Callable[..., Settings]
 ) -> None:
-    dsn = postgres_tls.dsn(database, f"sslmode=verify-full&sslrootcert={pki.wrong_ca.cert_file}")
+    query = f"sslmode=verify-full&sslrootcert={pki.wrong_ca.cert_file}"
+    dsn = postgres_tls.dsn(tls_database, "localhost", query)
     error = await start_fails(make_settings(postgres={"dsn": dsn}))
     assert "PostgreSQL TLS handshake failed" in error
-    assert "unable to get local issuer certificate" in error
+    assert "certificate verify failed" in error
     assert "sslrootcert" in error
     assert "E911_POSTGRES__DSN" in error
 
 
 async def test_postgres_hostname_mismatch_fails_at_start(
-    pki: Pki, postgres_tls: PostgresTls, database: str, make_settings: Callable[..., Settings]
+    pki: Pki, postgres_tls: TlsPostgres, tls_database: str, make_settings: Callable[..., Settings]
 ) -> None:
     query = f"sslmode=verify-full&sslrootcert={pki.ca.cert_file}"
-    dsn = postgres_tls.dsn(database, query, port=postgres_tls.mismatch_port)
+    dsn = postgres_tls.dsn(tls_database, "127.0.0.1", query)  # the certificate says localhost
     error = await start_fails(make_settings(postgres={"dsn": dsn}))
     assert "not valid for '127.0.0.1'" in error
     assert "E911_POSTGRES__DSN" in error
 
 
 async def test_postgres_missing_root_certificate_fails_at_start(
-    postgres_tls: PostgresTls, database: str, make_settings: Callable[..., Settings]
+    postgres_tls: TlsPostgres, tls_database: str, make_settings: Callable[..., Settings]
 ) -> None:
-    dsn = postgres_tls.dsn(database, "sslmode=verify-full&sslrootcert=/nonexistent/root.pem")
+    query = "sslmode=verify-full&sslrootcert=/nonexistent/root.pem"
+    dsn = postgres_tls.dsn(tls_database, "localhost", query)
     error = await start_fails(make_settings(postgres={"dsn": dsn}))
     assert "E911_POSTGRES__DSN: sslrootcert file not found: /nonexistent/root.pem" in error
 
