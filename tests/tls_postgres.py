@@ -23,6 +23,9 @@ from typing import BinaryIO
 from e911d.daemon.embedded import free_port
 from tests.tls_certs import Issued
 
+CERT_ROLE = "e911d_cert"
+"""A role that logs in with a client certificate (CN = the role) and nothing else."""
+
 
 def server_bindir() -> Path:
     """The newest PostgreSQL server installed by the distribution (or on PATH)."""
@@ -47,6 +50,7 @@ class TlsPostgres:
     """Started with :meth:`start`, stopped (and its files removed) by :meth:`stop`."""
 
     certificate: Issued
+    client_ca: Path  # signs the client certificates of role CERT_ROLE
     port: int = 0
     directory: Path = field(default_factory=lambda: Path(tempfile.mkdtemp(prefix="e911d-pgtls-")))
     process: subprocess.Popen[bytes] | None = None
@@ -66,9 +70,11 @@ class TlsPostgres:
         key = self.directory / "server.key"
         shutil.copyfile(self.certificate.cert, cert)
         shutil.copyfile(self.certificate.key, key)
+        client_ca = self.directory / "client-ca.pem"
+        shutil.copyfile(self.client_ca, client_ca)
         key.chmod(0o600)  # PostgreSQL refuses a key others can read
         if uid is not None and gid is not None:
-            for path in (self.directory, cert, key):
+            for path in (self.directory, cert, key, client_ca):
                 os.chown(path, uid, gid)
         subprocess.run(
             [str(bindir / "initdb"), "-D", str(data), "-U", "postgres", "--auth=trust", "-N"],
@@ -78,7 +84,10 @@ class TlsPostgres:
         )
         # TLS only over TCP: a plaintext connection is refused, as by a managed service.
         (data / "pg_hba.conf").write_text(
-            "local all all trust\nhostssl all all 127.0.0.1/32 trust\n", encoding="utf-8"
+            "local all all trust\n"
+            f"hostssl all {CERT_ROLE} 127.0.0.1/32 cert\n"
+            "hostssl all all 127.0.0.1/32 trust\n",
+            encoding="utf-8",
         )
         self.port = self.port or free_port()
         settings = {
@@ -87,6 +96,7 @@ class TlsPostgres:
             "ssl": "on",
             "ssl_cert_file": str(cert),
             "ssl_key_file": str(key),
+            "ssl_ca_file": str(client_ca),
             "fsync": "off",
             "max_connections": "50",
         }
@@ -123,8 +133,8 @@ class TlsPostgres:
         """Over the unix socket (trusted, no TLS): for creating test databases."""
         return f"postgresql://postgres@/postgres?host={self.directory}&port={self.port}"
 
-    def dsn(self, database: str, host: str, query: str) -> str:
-        return f"postgresql://postgres@{host}:{self.port}/{database}?{query}"
+    def dsn(self, database: str, host: str, query: str, user: str = "postgres") -> str:
+        return f"postgresql://{user}@{host}:{self.port}/{database}?{query}"
 
     def stop(self) -> None:
         if self.process is not None and self.process.poll() is None:

@@ -16,6 +16,7 @@ otherwise wait for minutes on what looks like an unreachable broker or database.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import os
 import ssl
 import subprocess
@@ -34,11 +35,12 @@ from structlog.testing import capture_logs
 
 from e911d.config import Settings
 from e911d.daemon.app import App
+from e911d.daemon.db import PoolConfig, open_pool
 from e911d.daemon.embedded import EmbeddedBroker, free_port
 from e911d.daemon.kafka import kafka_options, probe_broker
 from tests.support import Topics, login, wait_consumed
 from tests.tls_certs import Authority, Issued
-from tests.tls_postgres import TlsPostgres
+from tests.tls_postgres import CERT_ROLE, TlsPostgres
 from tests.tls_proxy import TlsProxy, server_context, tcp_opener
 
 KEY_PASSWORD = "k3y pass"  # noqa: S105  a test key's password
@@ -52,6 +54,7 @@ class Pki:
     server: Issued  # 127.0.0.1 and localhost
     elsewhere: Issued  # another host's certificate, same CA
     postgres: Issued  # "localhost" only: connecting to 127.0.0.1 is a name mismatch
+    postgres_client: Issued  # CN = CERT_ROLE
     client: Issued  # client certificate, key encrypted with KEY_PASSWORD
 
 
@@ -65,6 +68,7 @@ def pki(tmp_path_factory: pytest.TempPathFactory) -> Pki:
         server=ca.issue(d, "server", ["127.0.0.1", "localhost"]),
         elsewhere=ca.issue(d, "elsewhere", ["service.example.com"]),
         postgres=ca.issue(d, "postgres", ["localhost"], traditional_key=True),
+        postgres_client=ca.issue(d, "postgres-client", [CERT_ROLE], client=True),
         client=ca.issue(d, "client", ["e911d"], client=True, key_password=KEY_PASSWORD),
     )
 
@@ -93,7 +97,7 @@ def kafka_tls(pki: Pki) -> Iterator[KafkaTls]:
 
 @pytest.fixture(scope="module")
 def postgres_tls(pki: Pki) -> Iterator[TlsPostgres]:
-    server = TlsPostgres(pki.postgres).start()
+    server = TlsPostgres(pki.postgres, pki.ca.cert_file).start()
     yield server
     server.stop()
 
@@ -105,6 +109,8 @@ async def tls_database(postgres_tls: TlsPostgres) -> AsyncIterator[str]:
     admin = await asyncpg.connect(postgres_tls.admin_dsn)
     try:
         await admin.execute(f'CREATE DATABASE "{name}"')
+        with contextlib.suppress(asyncpg.DuplicateObjectError):
+            await admin.execute(f"CREATE ROLE {CERT_ROLE} LOGIN")
     finally:
         await admin.close()
     yield name
@@ -275,6 +281,21 @@ async def test_kafka_unusable_client_files_fail_at_start(
 ) -> None:
     settings = make_settings(kafka=tls_kafka(pki, kafka_tls.bootstrap, **change))
     assert named in await start_fails(settings)
+
+
+async def test_postgres_client_certificate_from_the_dsn(
+    pki: Pki, postgres_tls: TlsPostgres, tls_database: str
+) -> None:
+    """sslcert and sslkey reach the server: a role that may log in only with a
+    certificate gets in with one, through the daemon's own pool."""
+    query = f"sslmode=verify-full&sslrootcert={pki.ca.cert_file}"
+    with_cert = f"{query}&sslcert={pki.postgres_client.cert}&sslkey={pki.postgres_client.key}"
+    dsn = postgres_tls.dsn(tls_database, "localhost", with_cert, user=CERT_ROLE)
+    async with open_pool(PoolConfig(dsn, 1, 1)) as pool:
+        assert await pool.fetchval("SELECT current_user") == CERT_ROLE
+    without = postgres_tls.dsn(tls_database, "localhost", query, user=CERT_ROLE)
+    with pytest.raises(asyncpg.InvalidAuthorizationSpecificationError, match="certificate"):
+        await asyncpg.connect(without)
 
 
 async def test_postgres_wrong_ca_fails_at_start_naming_the_dsn(
