@@ -41,6 +41,8 @@ $(KUBECTL): | $(BIN)/python
 	.ci/deb-extract kubernetes-client $(VENV)/debian/kubernetes-client
 
 test: check rules-check $(KUBECTL)
+	@# The PostgreSQL TLS tests run a server built with OpenSSL (pgserver's is not).
+	@if command -v apt-get >/dev/null; then .ci/apt-install postgresql; fi
 	$(BIN)/pytest -q -p no:cacheprovider
 
 bench: $(STAMP)

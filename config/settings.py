@@ -47,7 +47,9 @@ class KafkaSettings(_Section):
     topics: TopicSettings = TopicSettings()
     create_topics: bool = True
     topic_partitions: int = Field(default=12, ge=1, le=10_000)
-    replication_factor: int = Field(default=1, ge=1, le=16)
+    # None: the broker's own default (default.replication.factor), so a first start
+    # on a multi-broker cluster does not quietly create single-replica topics.
+    replication_factor: int | None = Field(default=None, ge=1, le=16)
     max_event_bytes: int = Field(default=65_536, ge=256, le=16 * 1024 * 1024)
     poll_max_records: int = Field(default=2_000, ge=1, le=100_000)
     poll_timeout_ms: int = Field(default=500, ge=10, le=60_000)
@@ -55,10 +57,43 @@ class KafkaSettings(_Section):
     sasl_mechanism: Literal["PLAIN", "SCRAM-SHA-256", "SCRAM-SHA-512"] | None = None
     sasl_username: str | None = None
     sasl_password: SecretStr | None = None
+    # TLS (security_protocol SSL or SASL_SSL): the CA that signed the brokers'
+    # certificates (None: the system's trust store) and an optional client certificate.
+    ssl_cafile: Path | None = None
+    ssl_certfile: Path | None = None
+    ssl_keyfile: Path | None = None
+    ssl_key_password: SecretStr | None = None
+    ssl_check_hostname: bool = True
     request_timeout_ms: int = Field(default=30_000, ge=1_000, le=600_000)
     session_timeout_ms: int = Field(default=10_000, ge=1_000, le=300_000)
     heartbeat_interval_ms: int = Field(default=3_000, ge=100, le=60_000)
     enable_idempotence: bool = False
+
+    @model_validator(mode="after")
+    def _security_consistent(self) -> KafkaSettings:
+        # Each of these would otherwise surface as an obscure client error at start,
+        # or as a plaintext password sent to a broker that expects none.
+        sasl = self.security_protocol.startswith("SASL_")
+        if sasl and self.sasl_mechanism is None:
+            raise ValueError(
+                f"security_protocol={self.security_protocol} needs E911_KAFKA__SASL_MECHANISM "
+                "(PLAIN, SCRAM-SHA-256 or SCRAM-SHA-512)"
+            )
+        if self.sasl_mechanism is not None and not sasl:
+            raise ValueError(
+                f"E911_KAFKA__SASL_MECHANISM is set but security_protocol="
+                f"{self.security_protocol}: use SASL_SSL (or SASL_PLAINTEXT)"
+            )
+        if sasl and (not self.sasl_username or self.sasl_password is None):
+            raise ValueError(
+                f"sasl_mechanism={self.sasl_mechanism} needs E911_KAFKA__SASL_USERNAME "
+                "and E911_KAFKA__SASL_PASSWORD"
+            )
+        if self.ssl_keyfile is not None and self.ssl_certfile is None:
+            raise ValueError("E911_KAFKA__SSL_KEYFILE is set without E911_KAFKA__SSL_CERTFILE")
+        if self.ssl_key_password is not None and self.ssl_certfile is None:
+            raise ValueError("E911_KAFKA__SSL_KEY_PASSWORD is set without E911_KAFKA__SSL_CERTFILE")
+        return self
 
 
 class PostgresSettings(_Section):
@@ -250,6 +285,7 @@ def masked_settings(settings: Settings) -> dict[str, Any]:
     """The effective configuration as plain data, secrets replaced by ``***``."""
     data = settings.model_dump(mode="json")
     data["postgres"]["dsn"] = mask_dsn(settings.postgres.dsn.get_secret_value())
-    if settings.kafka.sasl_password is not None:
-        data["kafka"]["sasl_password"] = "***"  # noqa: S105  a mask, not a password
+    for secret in ("sasl_password", "ssl_key_password"):
+        if getattr(settings.kafka, secret) is not None:
+            data["kafka"][secret] = "***"
     return data

@@ -16,12 +16,18 @@ import structlog
 
 from e911d.config import Settings
 from e911d.consumers.loop import ConsumerLoop
-from e911d.consumers.topics import ensure_topics
 from e911d.daemon.alerts import AlertStore
 from e911d.daemon.db import PoolConfig, errors, migrate, open_pool
 from e911d.daemon.directory import DirectoryCache
 from e911d.daemon.http import HttpDeps, HttpServer
-from e911d.daemon.kafka import consumer_config, kafka_options, open_producer, start_client
+from e911d.daemon.kafka import (
+    consumer_config,
+    kafka_options,
+    open_producer,
+    prepare_topics,
+    probe_broker,
+    start_client,
+)
 from e911d.daemon.metrics import Metrics
 from e911d.daemon.notify import DirectoryListener, ListenerConfig
 from e911d.daemon.runtime import Health, Ownership, Runtime
@@ -119,6 +125,7 @@ class App:
     async def _start(self, stack: AsyncExitStack) -> Services:
         s, sup = self.settings, self.supervisor
         stop = sup.stopping
+        kafka_options(s)  # unusable TLS files end the start before anything connects
         await stack.enter_async_context(self.http)
         pg = s.postgres
         dsn = pg.dsn.get_secret_value()
@@ -130,14 +137,8 @@ class App:
             with errors("migrate"):
                 async with pool.acquire() as conn:
                     await migrate(conn)
-        if s.kafka.create_topics:
-            t = s.kafka.topics
-            await ensure_topics(
-                kafka_options(s),
-                [t.session_events, t.directory_events, t.alerts, t.dead_letter],
-                s.kafka.topic_partitions,
-                s.kafka.replication_factor,
-            )
+        await probe_broker(s, stop)
+        await prepare_topics(s, stop)
         producer = await stack.enter_async_context(open_producer(s, stop))
         rt = Runtime(
             s,

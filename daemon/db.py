@@ -10,10 +10,13 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import re
+import ssl
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
 from dataclasses import dataclass
 from importlib import resources
+from pathlib import Path
 from typing import Any, TypeVar
+from urllib.parse import unquote
 
 import asyncpg
 import msgspec
@@ -61,13 +64,44 @@ class DatabaseError(Exception):
         self.operation = operation
 
 
+PERMANENT: tuple[type[BaseException], ...] = (
+    # A DSN option asyncpg cannot use, e.g. sslmode=verify-full with no sslrootcert
+    # and no ~/.postgresql/root.crt: an InterfaceError, but no retry will mend it.
+    asyncpg.exceptions.ClientConfigurationError,
+    # Our trust settings or the server's certificate: an OSError, but not an outage.
+    ssl.SSLCertVerificationError,
+)
+
+
 def convert(exc: BaseException, operation: str = "") -> DatabaseError:
     prefix = f"{operation}: " if operation else ""
+    if isinstance(exc, ssl.SSLCertVerificationError):
+        return DatabaseError(
+            f"{prefix}PostgreSQL TLS handshake failed: certificate verify failed: "
+            f"{exc.verify_message}; check "
+            "sslrootcert, sslmode and the host name in E911_POSTGRES__DSN",
+            transient=False,
+            operation=operation,
+        )
     return DatabaseError(
         f"{prefix}{type(exc).__name__}: {exc}",
-        transient=isinstance(exc, TRANSIENT),
+        transient=isinstance(exc, TRANSIENT) and not isinstance(exc, PERMANENT),
         operation=operation,
     )
+
+
+_DSN_FILE = re.compile(r"(?:^|[?&\s])(sslrootcert|sslcert|sslkey)=([^&\s]+)")
+
+
+def check_dsn_files(dsn: str) -> None:
+    """Certificate files named in the DSN must exist: asyncpg's FileNotFoundError
+    looks like a missing unix socket (PostgreSQL down) and would be retried."""
+    for name, value in _DSN_FILE.findall(dsn):
+        path = unquote(value).strip("'\"")
+        if path != "system" and not Path(path).expanduser().is_file():
+            raise DatabaseError(
+                f"E911_POSTGRES__DSN: {name} file not found: {path}", transient=False
+            )
 
 
 @contextlib.contextmanager
@@ -148,6 +182,7 @@ async def connect_pool(
     config: PoolConfig, *, backoff: Backoff = STARTUP, stop: asyncio.Event | None = None
 ) -> asyncpg.Pool:
     """Create the pool, retrying while the database is starting or unreachable."""
+    check_dsn_files(config.dsn)
 
     async def connect() -> asyncpg.Pool:
         try:

