@@ -22,6 +22,7 @@ from e911d.daemon.db import PoolConfig, errors, migrate, open_pool
 from e911d.daemon.directory import DirectoryCache
 from e911d.daemon.http import HttpDeps, HttpServer
 from e911d.daemon.kafka import consumer_config, kafka_options, open_producer, start_client
+from e911d.daemon.logs import instance_id, log_starting
 from e911d.daemon.metrics import Metrics
 from e911d.daemon.notify import DirectoryListener, ListenerConfig
 from e911d.daemon.runtime import Health, Ownership, Runtime
@@ -59,6 +60,7 @@ class App:
             settings.http.port,
         )
         self._services: Services | None = None
+        self.instance_id = instance_id()
 
     @property
     def services(self) -> Services:
@@ -84,6 +86,7 @@ class App:
     async def run(self) -> int:
         """Run until asked to stop (0) or until a component fails (1)."""
         sup = self.supervisor
+        log_starting(self.settings, self.instance_id)
         async with AsyncExitStack() as stack:
             try:
                 services = await sup.start(self._start(stack))
