@@ -18,7 +18,7 @@ from e911d.config import Settings
 from e911d.consumers.loop import ConsumerLoop
 from e911d.consumers.topics import ensure_topics
 from e911d.daemon.alerts import AlertStore
-from e911d.daemon.db import PoolConfig, errors, migrate, open_pool
+from e911d.daemon.db import PoolConfig, open_pool, prepare_schema
 from e911d.daemon.directory import DirectoryCache
 from e911d.daemon.http import HttpDeps, HttpServer
 from e911d.daemon.kafka import consumer_config, kafka_options, open_producer, start_client
@@ -129,10 +129,8 @@ class App:
             dsn, pg.pool_min_size, pg.pool_max_size, pg.command_timeout_seconds
         )
         pool = await stack.enter_async_context(open_pool(pool_config, stop=stop))
-        if s.migrate_on_start:
-            with errors("migrate"):
-                async with pool.acquire() as conn:
-                    await migrate(conn)
+        async with pool.acquire() as conn:
+            await prepare_schema(conn, apply=s.migrate_on_start)
         if s.kafka.create_topics:
             t = s.kafka.topics
             await ensure_topics(
