@@ -1,5 +1,6 @@
 """Settings of e911d: environment (``E911_`` prefix, ``__`` nesting) and an optional TOML file."""
 
+from e911d.config.dsn import mask_dsn
 from e911d.config.settings import (
     ChecksSettings,
     ConfigError,
@@ -23,5 +24,6 @@ __all__ = [
     "Settings",
     "TopicSettings",
     "load_settings",
+    "mask_dsn",
     "masked_settings",
 ]

@@ -8,20 +8,51 @@ running on a default.
 from __future__ import annotations
 
 import os
-import re
 import tomllib
 from collections.abc import Mapping
 from pathlib import Path
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError, model_validator
+from pydantic import (
+    BaseModel,
+    BeforeValidator,
+    ConfigDict,
+    Field,
+    SecretStr,
+    ValidationError,
+    model_validator,
+)
 from pydantic_settings import (
     BaseSettings,
     PydanticBaseSettingsSource,
     SettingsConfigDict,
+    SettingsError,
 )
 
-ENV_PREFIX = "E911_"
+from e911d.config.dsn import MASK, mask_dsn
+from e911d.config.sources import ENV_PREFIX, Sources, format_validation_error
+
+# Test-only variables live outside the configuration namespace; this one used to be
+# inside it, so a contributor's shell that still sets it gets told the new name.
+_RENAMED = {"E911_TEST_POSTGRES_DSN": "E911D_TEST_POSTGRES_DSN"}
+
+
+def _cased(convert: str) -> BeforeValidator:
+    """Enum-like values are matched whatever their case, then stored in the canonical one
+    (``INFO`` is ``info``; ``sasl_ssl`` is ``SASL_SSL``)."""
+
+    def normalise(value: object) -> object:
+        return getattr(value, convert)() if isinstance(value, str) else value
+
+    return BeforeValidator(normalise)
+
+
+SecurityProtocol = Annotated[
+    Literal["PLAINTEXT", "SSL", "SASL_PLAINTEXT", "SASL_SSL"], _cased("upper")
+]
+SaslMechanism = Annotated[Literal["PLAIN", "SCRAM-SHA-256", "SCRAM-SHA-512"], _cased("upper")]
+LogFormat = Annotated[Literal["auto", "json", "console"], _cased("lower")]
+LogLevel = Annotated[Literal["debug", "info", "warning", "error"], _cased("lower")]
 
 
 class ConfigError(Exception):
@@ -53,8 +84,8 @@ class KafkaSettings(_Section):
     max_event_bytes: int = Field(default=65_536, ge=256, le=16 * 1024 * 1024)
     poll_max_records: int = Field(default=2_000, ge=1, le=100_000)
     poll_timeout_ms: int = Field(default=500, ge=10, le=60_000)
-    security_protocol: Literal["PLAINTEXT", "SSL", "SASL_PLAINTEXT", "SASL_SSL"] = "PLAINTEXT"
-    sasl_mechanism: Literal["PLAIN", "SCRAM-SHA-256", "SCRAM-SHA-512"] | None = None
+    security_protocol: SecurityProtocol = "PLAINTEXT"
+    sasl_mechanism: SaslMechanism | None = None
     sasl_username: str | None = None
     sasl_password: SecretStr | None = None
     # TLS (security_protocol SSL or SASL_SSL): the CA that signed the brokers'
@@ -146,8 +177,13 @@ class HttpSettings(_Section):
 
 
 class LogSettings(_Section):
-    format: Literal["auto", "json", "console"] = "auto"
-    level: Literal["debug", "info", "warning", "error"] = "info"
+    format: LogFormat = "auto"
+    level: LogLevel = "info"
+    # IP addresses and user ids are personal data: when on, every log line carries a
+    # keyed hash of them instead. Without a key, one is drawn per process, so hashes
+    # correlate lines of one process only (see README "Personal data in logs").
+    redact: bool = False
+    redact_key: SecretStr | None = None
 
 
 class Settings(BaseSettings):
@@ -213,18 +249,6 @@ def _unknown_env_keys(environ: Mapping[str, str]) -> list[str]:
     return sorted(unknown)
 
 
-def _format_validation_error(error: ValidationError, origin: str) -> str:
-    lines = [f"invalid configuration ({origin}):"]
-    for item in error.errors():
-        loc = ".".join(str(p) for p in item["loc"])
-        env_name = ENV_PREFIX + "__".join(str(p) for p in item["loc"]).upper()
-        if item["type"] == "extra_forbidden":
-            lines.append(f"  {loc}: unknown key")
-        else:
-            lines.append(f"  {loc} (env {env_name}): {item['msg']}")
-    return "\n".join(lines)
-
-
 def load_settings(
     config_file: Path | None = None,
     environ: Mapping[str, str] | None = None,
@@ -232,12 +256,16 @@ def load_settings(
 ) -> Settings:
     """Load settings from an optional TOML file, the environment and explicit overrides.
 
-    Raises ConfigError with every offending key named.
+    Raises ConfigError with every offending key named, with where it was set (file
+    and key, or environment variable) and, unless it is a secret, the value.
     """
     env = dict(os.environ if environ is None else environ)
     unknown = _unknown_env_keys(env)
     if unknown:
-        raise ConfigError("unknown configuration keys in environment: " + ", ".join(unknown))
+        named = [
+            f"{n} (now {_RENAMED[n.upper()]})" if n.upper() in _RENAMED else n for n in unknown
+        ]
+        raise ConfigError("unknown configuration keys in environment: " + ", ".join(named))
     file_values: dict[str, Any] = {}
     if config_file is not None:
         try:
@@ -254,8 +282,10 @@ def load_settings(
             os.environ.update(env)
         return Settings(**merged)
     except ValidationError as exc:
-        origin = f"file {config_file} and environment" if config_file else "environment"
-        raise ConfigError(_format_validation_error(exc, origin)) from exc
+        sources = Sources(env, config_file, file_values, dict(overrides or {}))
+        raise ConfigError(format_validation_error(exc, sources, Settings)) from exc
+    except SettingsError as exc:  # a section given as JSON that is not JSON
+        raise ConfigError(f"invalid configuration in environment: {exc}") from exc
     finally:
         if environ is not None:
             os.environ.clear()
@@ -272,20 +302,20 @@ def _deep_merge(base: dict[str, Any], extra: dict[str, Any]) -> dict[str, Any]:
     return out
 
 
-_DSN_PASSWORD = re.compile(r"(://[^:/@]*:)([^@]*)(@)")
-
-
-def mask_dsn(dsn: str) -> str:
-    """Hide the password of a libpq URI, keep everything an operator needs to see."""
-    masked = _DSN_PASSWORD.sub(r"\1***\3", dsn)
-    return re.sub(r"(password=)[^&\s]*", r"\1***", masked)
+def _masked(model: BaseModel) -> dict[str, Any]:
+    data: dict[str, Any] = {}
+    for name in type(model).model_fields:
+        value = getattr(model, name)
+        if isinstance(value, BaseModel):
+            data[name] = _masked(value)
+        elif isinstance(value, SecretStr):
+            # A DSN is worth seeing without its password; any other secret is hidden.
+            data[name] = mask_dsn(value.get_secret_value()) if name == "dsn" else MASK
+        else:
+            data[name] = model.model_dump(mode="json", include={name})[name]
+    return data
 
 
 def masked_settings(settings: Settings) -> dict[str, Any]:
-    """The effective configuration as plain data, secrets replaced by ``***``."""
-    data = settings.model_dump(mode="json")
-    data["postgres"]["dsn"] = mask_dsn(settings.postgres.dsn.get_secret_value())
-    for secret in ("sasl_password", "ssl_key_password"):
-        if getattr(settings.kafka, secret) is not None:
-            data["kafka"][secret] = "***"
-    return data
+    """The effective configuration as plain data, every secret replaced by ``***``."""
+    return _masked(settings)

@@ -17,7 +17,7 @@ import structlog
 from e911d.config import Settings
 from e911d.consumers.loop import ConsumerLoop
 from e911d.daemon.alerts import AlertStore
-from e911d.daemon.db import PoolConfig, errors, migrate, open_pool
+from e911d.daemon.db import PoolConfig, open_pool, prepare_schema
 from e911d.daemon.directory import DirectoryCache
 from e911d.daemon.http import HttpDeps, HttpServer
 from e911d.daemon.kafka import (
@@ -28,6 +28,7 @@ from e911d.daemon.kafka import (
     probe_broker,
     start_client,
 )
+from e911d.daemon.logs import instance_id, log_starting
 from e911d.daemon.metrics import Metrics
 from e911d.daemon.notify import DirectoryListener, ListenerConfig
 from e911d.daemon.runtime import Health, Ownership, Runtime
@@ -65,6 +66,7 @@ class App:
             settings.http.port,
         )
         self._services: Services | None = None
+        self.instance_id = instance_id()
 
     @property
     def services(self) -> Services:
@@ -90,6 +92,7 @@ class App:
     async def run(self) -> int:
         """Run until asked to stop (0) or until a component fails (1)."""
         sup = self.supervisor
+        log_starting(self.settings, self.instance_id)
         async with AsyncExitStack() as stack:
             try:
                 services = await sup.start(self._start(stack))
@@ -133,10 +136,8 @@ class App:
             dsn, pg.pool_min_size, pg.pool_max_size, pg.command_timeout_seconds
         )
         pool = await stack.enter_async_context(open_pool(pool_config, stop=stop))
-        if s.migrate_on_start:
-            with errors("migrate"):
-                async with pool.acquire() as conn:
-                    await migrate(conn)
+        async with pool.acquire() as conn:
+            await prepare_schema(conn, apply=s.migrate_on_start)
         await probe_broker(s, stop)
         await prepare_topics(s, stop)
         producer = await stack.enter_async_context(open_producer(s, stop))

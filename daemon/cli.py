@@ -14,7 +14,7 @@ import structlog
 from e911d import __version__
 from e911d.config import ConfigError, Settings, load_settings, masked_settings
 from e911d.daemon.db import DatabaseError, PoolConfig, errors, migrate, open_pool
-from e911d.daemon.logs import configure_logging
+from e911d.daemon.logs import configure_logging, redaction_key
 from e911d.daemon.retry import BRIEF
 from e911d.daemon.signals import capture_signals
 
@@ -138,7 +138,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     except ConfigError as exc:
         print(f"e911d: {exc}", file=sys.stderr)
         return EXIT_CONFIG
-    configure_logging(settings.log.format, settings.log.level)
+    configure_logging(settings.log.format, settings.log.level, redact=redaction_key(settings.log))
     try:
         if args.command == "config":
             _print_config(settings, args.json)

@@ -135,8 +135,23 @@ def migration_files() -> list[tuple[str, str]]:
     return [(name.removesuffix(".sql"), folder.joinpath(name).read_text("utf-8")) for name in files]
 
 
+async def pending_migrations(conn: asyncpg.Connection) -> list[str]:
+    """The migrations not yet applied, found with reads only (no lock, no DDL)."""
+    table = await conn.fetchval("SELECT to_regclass('schema_migrations')")
+    done: set[str] = set()
+    if table is not None:
+        done = {r["version"] for r in await conn.fetch("SELECT version FROM schema_migrations")}
+    return [version for version, _ in migration_files() if version not in done]
+
+
 async def migrate(conn: asyncpg.Connection) -> list[str]:
-    """Apply the migrations not yet applied, in order; idempotent and safe to race."""
+    """Apply the migrations not yet applied, in order; idempotent and safe to race.
+
+    Nothing is locked or created when the schema is current, so a daemon whose role
+    may not change the schema starts as well as its owner does.
+    """
+    if not await pending_migrations(conn):
+        return []
     applied_now: list[str] = []
     async with conn.transaction():
         await conn.execute("SELECT pg_advisory_xact_lock($1)", _MIGRATION_LOCK)
@@ -154,6 +169,33 @@ async def migrate(conn: asyncpg.Connection) -> list[str]:
     if applied_now:
         log.info("migrations_applied", versions=applied_now)
     return applied_now
+
+
+async def prepare_schema(conn: asyncpg.Connection, *, apply: bool) -> None:
+    """At start: apply pending migrations (``apply``) or refuse to run on an old schema.
+
+    A role without DDL rights gets told what to do rather than a bare permission error.
+    """
+    with errors("migrate"):
+        pending = await pending_migrations(conn)
+        if not pending:
+            return
+        if not apply:
+            raise DatabaseError(
+                f"migrations pending: {', '.join(pending)}; run `e911d migrate` as the "
+                "schema's owner first",
+                transient=False,
+                operation="migrate",
+            )
+        try:
+            await migrate(conn)
+        except asyncpg.InsufficientPrivilegeError as exc:
+            raise DatabaseError(
+                f"migrate: {exc}: this role may not change the schema; run `e911d migrate` "
+                "as the schema's owner and start with E911_MIGRATE_ON_START=false",
+                transient=False,
+                operation="migrate",
+            ) from exc
 
 
 async def _init_connection(conn: asyncpg.Connection) -> None:

@@ -4,6 +4,7 @@
 
 from __future__ import annotations
 
+import atexit
 import contextlib
 import os
 import shutil
@@ -94,6 +95,13 @@ class EmbeddedBroker:
         self.process = None
 
 
+def _release(server: Any) -> None:
+    """Stop a pgserver server for good: pgserver also runs its clean-up at exit, which
+    takes its lock file again and so re-creates its runtime folder after we removed it."""
+    server.cleanup()
+    atexit.unregister(server._cleanup)
+
+
 @dataclass
 class EmbeddedPostgres:
     """A throw-away PostgreSQL cluster in a temporary directory (pgserver)."""
@@ -101,6 +109,7 @@ class EmbeddedPostgres:
     directory: Path | None = None
     _server: Any = None
     _owns_dir: bool = field(default=False)
+    _runtime_dir: Path | None = None
 
     def start(self) -> EmbeddedPostgres:
         if self.directory is None:
@@ -109,7 +118,10 @@ class EmbeddedPostgres:
         # platformdirs (imported by pgserver) warns when this is unset (as in CI) or
         # not private; mkdtemp makes a 0700 directory.
         if not os.environ.get("XDG_RUNTIME_DIR"):
-            os.environ["XDG_RUNTIME_DIR"] = tempfile.mkdtemp(prefix="e911d-run-")
+            # Ours to remove at stop, with the variable: nothing is left in the
+            # temporary folder after `make run`.
+            self._runtime_dir = Path(tempfile.mkdtemp(prefix="e911d-run-"))
+            os.environ["XDG_RUNTIME_DIR"] = str(self._runtime_dir)
         try:
             import pgserver
         except ImportError as exc:
@@ -132,7 +144,7 @@ class EmbeddedPostgres:
     def stop_server(self) -> None:
         """Stop PostgreSQL but keep its data (outage drills); start_server brings it back."""
         if self._server is not None:
-            self._server.cleanup()
+            _release(self._server)
 
     def start_server(self) -> None:
         import pgserver
@@ -142,7 +154,12 @@ class EmbeddedPostgres:
     def stop(self) -> None:
         if self._server is not None:
             with contextlib.suppress(Exception):
-                self._server.cleanup()
+                _release(self._server)
             self._server = None
         if self._owns_dir and self.directory is not None:
             shutil.rmtree(self.directory, ignore_errors=True)
+        if self._runtime_dir is not None:
+            if os.environ.get("XDG_RUNTIME_DIR") == str(self._runtime_dir):
+                del os.environ["XDG_RUNTIME_DIR"]
+            shutil.rmtree(self._runtime_dir, ignore_errors=True)
+            self._runtime_dir = None

@@ -1,7 +1,7 @@
 """Fixtures: a real broker and a real PostgreSQL, started and stopped by the suite.
 
 Each test gets its own database and its own topic names, so tests never see each
-other's state. ``E911_TEST_POSTGRES_DSN`` points the suite at an external PostgreSQL
+other's state. ``E911D_TEST_POSTGRES_DSN`` points the suite at an external PostgreSQL
 (a DSN of a role allowed to create databases) instead of the embedded one.
 """
 
@@ -33,7 +33,7 @@ def broker() -> Iterator[EmbeddedBroker]:
 
 @pytest.fixture(scope="session")
 def pg_admin_dsn() -> Iterator[str]:
-    external = os.environ.get("E911_TEST_POSTGRES_DSN")
+    external = os.environ.get("E911D_TEST_POSTGRES_DSN")
     if external:
         yield external
         return

@@ -5,11 +5,14 @@ from __future__ import annotations
 
 import asyncio
 import os
+import shutil
 import signal
 import sys
+import tempfile
 import time
 import tomllib
 import uuid
+from collections.abc import Iterator
 from pathlib import Path
 
 import asyncpg
@@ -58,10 +61,12 @@ def _tail(log: Path) -> str:
     return log.read_text()[-3000:]
 
 
-async def start_daemon(env: dict[str, str], port: int, log: Path) -> asyncio.subprocess.Process:
+async def start_daemon(
+    env: dict[str, str], port: int, log: Path, exe: str | Path = E911D, cwd: Path | None = None
+) -> asyncio.subprocess.Process:
     out = _append(log)
     proc = await asyncio.create_subprocess_exec(
-        E911D, "run", env=env, stdout=out, stderr=asyncio.subprocess.STDOUT
+        exe, "run", env=env, cwd=cwd, stdout=out, stderr=asyncio.subprocess.STDOUT
     )
     out.close()
     async with asyncio.timeout(40):
@@ -164,12 +169,19 @@ async def test_bad_configuration_fails_fast_naming_the_key(tmp_path):
     assert "E911_CHECKS__INTERVL_SECONDS" in err
     code, _, err = await run_cli("run", env={**base_env(), "E911_HTTP__PORT": "not-a-port"})
     assert code == 2
-    assert "http.port" in err
+    assert "env E911_HTTP__PORT (http.port)" in err and "'not-a-port'" in err
     bad = tmp_path / "bad.toml"
     bad.write_text("[checks]\ninitial_delay_seconds = -1\n")
     code, _, err = await run_cli("run", "--config", str(bad), env=base_env())
     assert code == 2
-    assert "checks.initial_delay_seconds" in err
+    assert f"file {bad}: key checks.initial_delay_seconds" in err and "(got -1)" in err
+
+
+async def test_the_test_suites_own_variable_does_not_break_the_cli():
+    env = {**base_env(), "E911D_TEST_POSTGRES_DSN": "postgresql://postgres@db/x"}
+    code, out, err = await run_cli("config", env=env)
+    assert code == 0, err
+    assert "[kafka]" in out
 
 
 async def test_config_prints_effective_settings_with_secrets_masked(tmp_path):
@@ -226,11 +238,19 @@ class DevRun:
     """``e911d dev`` as a subprocess, and the broker and PostgreSQL processes that were
     there before it, so the test can check it left none of its own behind."""
 
-    def __init__(self) -> None:
+    def __init__(self, tmpdir: Path | None = None) -> None:
+        self.tmpdir = tmpdir
         self.brokers_before = _processes("tansu")
         self.postgres_before = _processes("postgres")
         self.proc: asyncio.subprocess.Process
         self.exited_at = 0.0
+
+    def env(self) -> dict[str, str]:
+        if self.tmpdir is None:
+            return base_env()
+        # Its own temporary folder, and no runtime folder given: dev makes its own.
+        env = {k: v for k, v in base_env().items() if k != "XDG_RUNTIME_DIR"}
+        return {**env, "TMPDIR": str(self.tmpdir)}
 
     async def start(self) -> asyncio.StreamReader:
         self.proc = await asyncio.create_subprocess_exec(
@@ -238,7 +258,7 @@ class DevRun:
             "dev",
             "--http-port",
             "0",
-            env=base_env(),
+            env=self.env(),
             stdout=asyncio.subprocess.PIPE,
             stderr=asyncio.subprocess.PIPE,
         )
@@ -262,9 +282,20 @@ class DevRun:
         return out.decode()
 
 
-async def test_dev_shows_alerts_within_a_minute_and_ctrl_c_leaves_no_process():
-    """`make run` runs `e911d dev` with its defaults (10 s / 5 s)."""
-    dev = DevRun()
+@pytest.fixture
+def short_tmpdir() -> Iterator[Path]:
+    """An empty TMPDIR with a short path: PostgreSQL's socket path must stay under
+    107 bytes, which pytest's tmp_path is not."""
+    path = Path(tempfile.mkdtemp(prefix="e9t"))
+    yield path
+    shutil.rmtree(path, ignore_errors=True)
+
+
+async def test_dev_shows_alerts_within_a_minute_and_ctrl_c_leaves_no_process(short_tmpdir):
+    """`make run` runs `e911d dev` with its defaults (10 s / 5 s); it leaves neither a
+    process nor anything in the temporary folder behind."""
+    tmpdir = short_tmpdir
+    dev = DevRun(tmpdir)
     t0 = time.monotonic()
     stdout = await dev.start()
     lines: list[str] = []
@@ -278,8 +309,10 @@ async def test_dev_shows_alerts_within_a_minute_and_ctrl_c_leaves_no_process():
     first_alert = time.monotonic() - t0
     assert first_alert < 60
     assert any("logs in at" in line for line in lines)
+    assert list(tmpdir.iterdir())  # the database lives there while it runs
     dev.proc.send_signal(signal.SIGINT)  # Ctrl-C
     await dev.finish()
+    assert sorted(p.name for p in tmpdir.iterdir()) == []
 
 
 async def test_dev_second_ctrl_c_exits_at_once_and_leaves_no_process():

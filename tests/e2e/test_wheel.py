@@ -17,8 +17,6 @@ import pytest
 
 import e911d
 
-ROOT = Path(__file__).resolve().parents[2]
-
 pytestmark = pytest.mark.e2e
 
 
@@ -31,18 +29,28 @@ def run(*args: str | Path, cwd: Path, env: dict[str, str] | None = None) -> str:
 
 
 @pytest.fixture(scope="module")
-def installed(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, set[str]]:
+def installed(tmp_path_factory: pytest.TempPathFactory, wheel: Path) -> tuple[Path, set[str]]:
     """A fresh venv with only the wheel in it: (its python, what the wheel added)."""
     tmp = tmp_path_factory.mktemp("wheel")
-    run(sys.executable, "-m", "pip", "wheel", "--no-deps", "-q", "-w", tmp / "dist", ROOT, cwd=tmp)
-    (wheel,) = (tmp / "dist").glob("e911d-*.whl")
-    venv.create(tmp / "venv", with_pip=True)
+    venv.create(tmp / "venv", with_pip=False)  # the test venv's pip installs into it
     python = tmp / "venv" / "bin" / "python"
     purelib = Path(
         run(python, "-c", "import sysconfig; print(sysconfig.get_path('purelib'))", cwd=tmp).strip()
     )
     before = {p.name for p in purelib.iterdir()}
-    run(python, "-m", "pip", "install", "-q", "--no-deps", "--no-index", wheel, cwd=tmp)
+    run(
+        sys.executable,
+        "-m",
+        "pip",
+        "--python",
+        python,
+        "install",
+        "-q",
+        "--no-deps",
+        "--no-index",
+        wheel,
+        cwd=tmp,
+    )
     added = {p.name for p in purelib.iterdir()} - before
     return python, added
 
