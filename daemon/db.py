@@ -34,6 +34,9 @@ _MIGRATION_LOCK = 0x65393131
 DRIVER_ERRORS: tuple[type[BaseException], ...] = (
     asyncpg.PostgresError,
     asyncpg.InterfaceError,
+    # A connection whose protocol was left mid-operation (a cancelled query during an
+    # outage) says "cannot switch to state …": the pool drops it, the retry gets another.
+    asyncpg.exceptions.InternalClientError,
     OSError,
     TimeoutError,
 )
@@ -47,6 +50,7 @@ TRANSIENT: tuple[type[BaseException], ...] = (
     asyncpg.exceptions.TooManyConnectionsError,
     asyncpg.exceptions.AdminShutdownError,
     asyncpg.exceptions.InterfaceError,
+    asyncpg.exceptions.InternalClientError,
     ConnectionError,
     OSError,
     asyncio.TimeoutError,

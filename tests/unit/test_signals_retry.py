@@ -124,3 +124,16 @@ def test_the_error_boundary_converts_driver_errors_and_says_which_are_transient(
 
     with pytest.raises(KeyError), errors("checks"):  # not the driver's: passes through
         raise KeyError("x")
+
+
+def test_a_connection_left_mid_operation_is_a_transient_database_error() -> None:
+    # Seen in an outage test: a query cancelled while the server went away leaves the
+    # connection "in state 15"; the next use raises InternalClientError, which must be
+    # retried like any lost connection, not kill the task that met it.
+    import asyncpg
+
+    with pytest.raises(DatabaseError) as caught, errors("reevaluate"):
+        raise asyncpg.exceptions.InternalClientError(
+            "cannot switch to state 15; another operation (2) is in progress"
+        )
+    assert caught.value.transient
