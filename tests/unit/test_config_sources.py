@@ -84,7 +84,15 @@ def test_a_cross_field_error_names_every_source_that_set_the_section(tmp_path: P
 def test_enum_values_are_case_insensitive_and_normalised(
     name: str, given: str, attribute: tuple[str, str], stored: str
 ) -> None:
-    settings = load_settings(environ={name: given})
+    # A SASL protocol or mechanism is only accepted with the rest of SASL's settings.
+    sasl = {
+        "E911_KAFKA__SECURITY_PROTOCOL": "SASL_SSL",
+        "E911_KAFKA__SASL_MECHANISM": "PLAIN",
+        "E911_KAFKA__SASL_USERNAME": "u",
+        "E911_KAFKA__SASL_PASSWORD": "p",
+    }
+    environ = {**sasl, name: given} if name.startswith("E911_KAFKA__") else {name: given}
+    settings = load_settings(environ=environ)
     section, field = attribute
     assert getattr(getattr(settings, section), field) == stored
 
