@@ -102,6 +102,27 @@ def _release(server: Any) -> None:
     atexit.unregister(server._cleanup)
 
 
+def _wait_postmaster_gone(pgdata: Path, within: float = 30.0) -> None:
+    """Wait until the cluster's postmaster has exited.
+
+    pgserver's stop may give up waiting (a loaded machine) and kill the postmaster
+    without waiting for it; a start in the meantime finds it "running" but shutting
+    down, adopts it and fails with a bare assertion (seen in the outage drill).
+    """
+    import psutil
+
+    pid_file = pgdata / "postmaster.pid"
+    deadline = time.monotonic() + within
+    while time.monotonic() < deadline:
+        try:
+            pid = int(pid_file.read_text(encoding="utf-8").split()[0])
+            if psutil.Process(pid).status() == psutil.STATUS_ZOMBIE:
+                return
+        except (OSError, ValueError, IndexError, psutil.Error):
+            return  # no pid file, no such process: gone
+        time.sleep(0.05)
+
+
 @dataclass
 class EmbeddedPostgres:
     """A throw-away PostgreSQL cluster in a temporary directory (pgserver)."""
@@ -145,6 +166,8 @@ class EmbeddedPostgres:
         """Stop PostgreSQL but keep its data (outage drills); start_server brings it back."""
         if self._server is not None:
             _release(self._server)
+            if self.directory is not None:
+                _wait_postmaster_gone(self.directory)
 
     def start_server(self) -> None:
         import pgserver
