@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: run test check lint typecheck bench clean
+.PHONY: run test check lint typecheck bench clean contracts
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -28,6 +28,11 @@ check: lint typecheck
 
 test: check
 	$(BIN)/pytest -q -p no:cacheprovider
+
+# The event contracts (docs/schemas/*.json, docs/asyncapi.yaml) from the code's types;
+# tests/unit/test_contracts.py fails until the regenerated files are committed.
+contracts: $(STAMP)
+	$(BIN)/e911d contracts
 
 bench: $(STAMP)
 	$(BIN)/python -m benchmarks

@@ -41,7 +41,14 @@ from e911d.consumers.events import (
 from e911d.consumers.ip import BadIp, IPNetwork, parse_address_item, parse_ip
 
 # Any string: its length and form are checked by parse_ip, so every bad IP is invalid_ip.
-IpText = str
+IpText = Annotated[str, msgspec.Meta(description="An IPv4 or IPv6 address, without a zone id.")]
+AddressItem = Annotated[
+    str,
+    msgspec.Meta(
+        description="An address, a CIDR network (host bits zero) or an inclusive range "
+        "'first-last' of one family."
+    ),
+]
 MAX_ADDRESSES_PER_GROUP: Final = 10_000
 
 
@@ -110,7 +117,7 @@ class _IpGroupUpserted(msgspec.Struct, forbid_unknown_fields=False):
     account_id: Id
     ip_group_id: Id
     name: Name
-    addresses: Annotated[list[IpText], msgspec.Meta(max_length=MAX_ADDRESSES_PER_GROUP)]
+    addresses: Annotated[list[AddressItem], msgspec.Meta(max_length=MAX_ADDRESSES_PER_GROUP)]
     location_id: Id | None = None
 
 

@@ -74,7 +74,7 @@ class RecommendationData(msgspec.Struct, frozen=True):
 
 
 class AlertRaisedData(msgspec.Struct, frozen=True):
-    """The data of ``e911.alert.raised``: a session's E911 location looks stale."""
+    """A session's assigned E911 location looks wrong; where the session may be instead."""
 
     alert_id: Id
     account_id: Id
@@ -88,7 +88,7 @@ class AlertRaisedData(msgspec.Struct, frozen=True):
 
 
 class AlertResolvedData(msgspec.Struct, frozen=True):
-    """The data of ``e911.alert.resolved``: the alert no longer applies, and why."""
+    """An alert no longer applies, and why."""
 
     alert_id: Id
     account_id: Id

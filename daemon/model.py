@@ -26,8 +26,9 @@ class RecommendationKind(enum.StrEnum):
 
 
 class MatchedBy(enum.StrEnum):
-    """The signal that decided a recommendation (SPEC §3.3 ``matched_by``); only IP
-    matching exists so far, other signals add their members here."""
+    """The signal that located the session for the recommendation (null: none did)."""
+
+    # Only IP matching exists so far; further signals (SPEC §3.3) become members here.
 
     IP = "ip"
 

@@ -33,6 +33,26 @@ def ce(type_: str, data: dict[str, Any], time: dt.datetime | None = None, **extr
     return json.dumps(body).encode()
 
 
+Headers = list[tuple[str, bytes]]
+
+
+def binary(
+    structured: bytes, content_type: str | None = "application/json"
+) -> tuple[bytes, Headers]:
+    """The same event in the CloudEvents Kafka binary content mode: (value, headers).
+
+    Attributes become ``ce_*`` headers, ``datacontenttype`` the ``content-type`` header
+    (``content_type`` replaces it; None leaves it out), the data the value.
+    """
+    body = json.loads(structured)
+    data = body.pop("data")
+    body.pop("datacontenttype", None)
+    headers = [(f"ce_{k}", str(v).encode()) for k, v in body.items() if v is not None]
+    if content_type is not None:
+        headers.append(("content-type", content_type.encode()))
+    return json.dumps(data).encode(), headers
+
+
 def login(account: str, user: str, session: str, ip: str, at: dt.datetime | None = None) -> bytes:
     return ce(
         "e911.session.login",
