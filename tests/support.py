@@ -237,6 +237,7 @@ class Received:
     headers: dict[str, bytes]
     timestamp_ms: int
     received_at: dt.datetime
+    header_list: list[tuple[str, bytes | None]] = field(default_factory=list)  # in order
 
     @property
     def event(self) -> dict[str, Any]:
@@ -278,7 +279,12 @@ class TopicWatcher:
             try:
                 async for msg in consumer:
                     rec = Received(
-                        msg.key, msg.value, dict(msg.headers or ()), msg.timestamp, now()
+                        msg.key,
+                        msg.value,
+                        dict(msg.headers or ()),
+                        msg.timestamp,
+                        now(),
+                        list(msg.headers or ()),
                     )
                     async with self._changed:
                         self.messages.append(rec)
@@ -304,6 +310,10 @@ class TopicWatcher:
             async with self._changed:
                 await self._changed.wait_for(lambda: predicate(self.messages))
         return list(self.messages)
+
+    async def wait_count_all(self, n: int, within: float = 20.0) -> list[Received]:
+        """Until ``n`` messages of any kind have arrived."""
+        return await self.wait_for(lambda got: len(got) >= n, within)
 
     def of_type(self, type_: str, session_id: str | None = None) -> list[Received]:
         return [
