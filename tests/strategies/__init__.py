@@ -30,7 +30,12 @@ underscore are shared between its modules but not outside it.
 """
 
 from tests.strategies.big import big_messages
-from tests.strategies.binary import binary_messages, faulty_binary_messages, good_binary_messages
+from tests.strategies.binary import (
+    BINARY_FAULTS,
+    binary_messages,
+    faulty_binary_messages,
+    good_binary_messages,
+)
 from tests.strategies.encoding import good_messages
 from tests.strategies.public import all_messages, bad_messages, messages, missing_categories
 from tests.strategies.tags import DIRECTORY, MAX_EVENT_BYTES, SESSION, Bad, Good, Tagged
@@ -38,6 +43,7 @@ from tests.strategies.text import json_values
 from tests.strategies.times import MAX_CLOCK_SKEW
 
 __all__ = [
+    "BINARY_FAULTS",
     "DIRECTORY",
     "MAX_CLOCK_SKEW",
     "MAX_EVENT_BYTES",

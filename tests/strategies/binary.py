@@ -119,34 +119,38 @@ def _replaced(headers: Headers, name: str, value: bytes | None) -> Headers:
     return (*_without(headers, name), (name, value))
 
 
+BINARY_FAULTS: Final = (
+    "missing_attribute",
+    "duplicate_header",
+    "header_invalid_utf8",
+    "header_without_value",
+    "bad_specversion",
+    "attribute_bounds",
+    "non_json_content_type",
+    "structured_content_type",
+    "bad_time",
+    "unknown_type",
+    "value_none",
+    "value_non_json",
+    "value_invalid_utf8",
+    "value_not_object",
+    "missing_field",
+    "oversized_header",
+)
+
+
 @st.composite
-def faulty_binary_messages(draw: st.DrawFn, topic: str, max_bytes: int = MAX_EVENT_BYTES) -> Tagged:
+def faulty_binary_messages(
+    draw: st.DrawFn,
+    topic: str,
+    max_bytes: int = MAX_EVENT_BYTES,
+    families: tuple[str, ...] = BINARY_FAULTS,
+) -> Tagged:
     """One fault each; the reason it must be dead-lettered with follows from the fault."""
     built, value, headers, data = draw(_binary_parts(topic))
     nce = _bad(R.NOT_CLOUDEVENT)
     attr = draw(st.sampled_from(["ce_id", "ce_source", "ce_type"]))
-    family = draw(
-        st.sampled_from(
-            [
-                "missing_attribute",
-                "duplicate_header",
-                "header_invalid_utf8",
-                "header_without_value",
-                "bad_specversion",
-                "attribute_bounds",
-                "non_json_content_type",
-                "structured_content_type",
-                "bad_time",
-                "unknown_type",
-                "value_none",
-                "value_non_json",
-                "value_invalid_utf8",
-                "value_not_object",
-                "missing_field",
-                "oversized_header",
-            ]
-        )
-    )
+    family = draw(st.sampled_from(families))
     structured = False  # without ce_specversion, or marked structured: the value is it all
     expect = nce
     if family == "missing_attribute":
