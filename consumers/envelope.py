@@ -11,6 +11,7 @@ decode to the same :class:`Envelope`, so nothing downstream knows which one it w
 from __future__ import annotations
 
 import datetime as dt
+import re
 from collections.abc import Sequence
 from typing import Annotated, Any, Final
 
@@ -28,6 +29,13 @@ CONTENT_TYPE_HEADER: Final = "content-type"
 # Kafka record headers as aiokafka hands them over; a header may have no value.
 Headers = Sequence[tuple[str, bytes | None]]
 
+# RFC 3339 date-time (the zone is checked apart, to say so): Python's fromisoformat
+# alone also takes ISO 8601 forms (basic format, week dates, "09:00:00 Z") that other
+# CloudEvents readers refuse, so e911d refuses them too.
+_RFC3339 = re.compile(
+    r"\A\d{4}-\d{2}-\d{2}[Tt ]\d{2}:\d{2}:\d{2}(?:\.\d{1,9})?(?:[Zz]|[+-]\d{2}:\d{2})?\Z",
+    re.ASCII,
+)
 _MIN_TIME = dt.datetime(2000, 1, 1, tzinfo=dt.UTC)
 _MAX_TIME = dt.datetime(2200, 1, 1, tzinfo=dt.UTC)
 
@@ -184,8 +192,10 @@ def parse_time(text: str | None, *, required: bool) -> dt.datetime | None:
         return None
     if len(text) > 64:
         raise ValueError("time is too long")
+    if not _RFC3339.match(text):
+        raise ValueError(f"time {text!r} is not RFC 3339")
     try:
-        value = dt.datetime.fromisoformat(text)
+        value = dt.datetime.fromisoformat(text.upper())
     except ValueError:
         raise ValueError(f"time {text!r} is not RFC 3339") from None
     if value.tzinfo is None:

@@ -167,3 +167,18 @@ def test_unrelated_headers_do_not_matter_and_structured_mode_wins_when_declared(
     declared = [*BINARY[:1], ("content-type", b"Application/CloudEvents+JSON; charset=utf-8")]
     assert decode_envelope(structured, 65_536, declared) == decode_envelope(structured, 65_536)
     assert not is_binary_mode([("content-type", b"application/json")])  # no ce_specversion
+
+
+@pytest.mark.parametrize(
+    "text", ["2026-11-26T09:00:00 Z", "20261126T090000Z", "2026-W48-4T09:00:00Z", "2026-11-26T09Z"]
+)
+def test_iso_8601_forms_that_are_not_rfc_3339_are_refused(text: str) -> None:
+    """Python's fromisoformat takes these; other CloudEvents readers do not. The first one
+    is what the hostile-input generators found accepted though built as invalid."""
+    with pytest.raises(ValueError, match="not RFC 3339"):
+        parse_time(text, required=True)
+
+
+def test_rfc_3339_spellings_are_accepted() -> None:
+    for text in ("2026-11-26T09:00:00Z", "2026-11-26t09:00:00.25+01:00", "2026-11-26 09:00:00z"):
+        assert parse_time(text, required=True) is not None, text
