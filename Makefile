@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: run test check lint typecheck rules-check prometheus bench clean image image-check
+.PHONY: run test check lint typecheck rules-check prometheus bench clean image image-check contracts
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -44,6 +44,11 @@ test: check rules-check $(KUBECTL)
 	@# The PostgreSQL TLS tests run a server built with OpenSSL (pgserver's is not).
 	@if command -v apt-get >/dev/null; then .ci/apt-install postgresql; fi
 	$(BIN)/pytest -q -p no:cacheprovider
+
+# The event contracts (docs/schemas/*.json, docs/asyncapi.yaml) from the code's types;
+# tests/unit/test_contracts.py fails until the regenerated files are committed.
+contracts: $(STAMP)
+	$(BIN)/e911d contracts
 
 bench: $(STAMP)
 	$(BIN)/python -m benchmarks

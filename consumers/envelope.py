@@ -1,13 +1,18 @@
-"""The CloudEvents 1.0 structured-mode JSON envelope, both ways.
+"""The CloudEvents 1.0 envelope, both ways: structured JSON mode, and binary mode on read.
 
-Every event e911d reads or writes travels in this envelope. Decoding and encoding
-live side by side so that what the daemon publishes is what it would accept itself,
-and the attribute names, the spec version and the time format are spelled once.
+Every event e911d writes travels in the structured-mode envelope. Decoding and
+encoding live side by side so that what the daemon publishes is what it would accept
+itself, and the attribute names, the spec version and the time format are spelled
+once. Inbound events may also come in the Kafka binary content mode (attributes in
+``ce_*`` headers, the value is the data), which many producers default to; both modes
+decode to the same :class:`Envelope`, so nothing downstream knows which one it was.
 """
 
 from __future__ import annotations
 
 import datetime as dt
+import re
+from collections.abc import Sequence
 from typing import Annotated, Any, Final
 
 import msgspec
@@ -18,7 +23,19 @@ SPEC_VERSION: Final = "1.0"
 # The Kafka content-type header of a structured-mode event: the value is the envelope.
 CONTENT_TYPE: Final = "application/cloudevents+json"
 DATA_CONTENT_TYPE: Final = "application/json"
+# Binary content mode (CloudEvents Kafka binding §3.2): attribute ``x`` is header ``ce_x``.
+CE_HEADER_PREFIX: Final = "ce_"
+CONTENT_TYPE_HEADER: Final = "content-type"
+# Kafka record headers as aiokafka hands them over; a header may have no value.
+Headers = Sequence[tuple[str, bytes | None]]
 
+# RFC 3339 date-time (the zone is checked apart, to say so): Python's fromisoformat
+# alone also takes ISO 8601 forms (basic format, week dates, "09:00:00 Z") that other
+# CloudEvents readers refuse, so e911d refuses them too.
+_RFC3339 = re.compile(
+    r"\A\d{4}-\d{2}-\d{2}[Tt ]\d{2}:\d{2}:\d{2}(?:\.\d{1,9})?(?:[Zz]|[+-]\d{2}:\d{2})?\Z",
+    re.ASCII,
+)
 _MIN_TIME = dt.datetime(2000, 1, 1, tzinfo=dt.UTC)
 _MAX_TIME = dt.datetime(2200, 1, 1, tzinfo=dt.UTC)
 
@@ -35,11 +52,50 @@ class Envelope(msgspec.Struct, forbid_unknown_fields=False):
     datacontenttype: str | None = None
 
 
+# The attributes a binary-mode event can set; other ce_* headers are extensions (ignored).
+_BINARY_ATTRIBUTES: Final = frozenset(
+    {"specversion", "id", "source", "type", "time", "datacontenttype"}
+)
 _envelope_decoder = msgspec.json.Decoder(Envelope)
 
 
-def decode_envelope(value: bytes | None, max_bytes: int) -> Envelope | Invalid:
+def is_json_media_type(value: str) -> bool:
+    """``application/json`` or any ``type/subtype+json``, parameters and case aside."""
+    media = value.split(";", 1)[0].strip().lower()
+    type_, slash, subtype = media.partition("/")
+    if not (slash and type_ and subtype) or "/" in subtype:
+        return False
+    return media == DATA_CONTENT_TYPE or (subtype.endswith("+json") and subtype != "+json")
+
+
+def _header_name(key: str) -> str | None:
+    """The attribute a header carries in binary mode, or None for any other header."""
+    if key.startswith(CE_HEADER_PREFIX):
+        return key[len(CE_HEADER_PREFIX) :]
+    if key.lower() == CONTENT_TYPE_HEADER:
+        return "datacontenttype"
+    return None
+
+
+def is_binary_mode(headers: Headers) -> bool:
+    """A ``ce_specversion`` header, and no structured-mode content type, mean binary mode."""
+    binary = False
+    for key, raw in headers:
+        if key == CE_HEADER_PREFIX + "specversion":
+            binary = True
+        elif key.lower() == CONTENT_TYPE_HEADER and raw is not None:
+            media = raw.split(b";", 1)[0].strip().lower()
+            if media == CONTENT_TYPE.encode():
+                return False
+    return binary
+
+
+def decode_envelope(
+    value: bytes | None, max_bytes: int, headers: Headers = ()
+) -> Envelope | Invalid:
     """Never raises: a message that is not a CloudEvent becomes the reason it is not."""
+    if is_binary_mode(headers):
+        return _decode_binary(value, max_bytes, headers)
     if value is None:
         return Invalid(InvalidReason.NOT_CLOUDEVENT, "message has no value")
     if len(value) > max_bytes:
@@ -56,11 +112,73 @@ def decode_envelope(value: bytes | None, max_bytes: int) -> Envelope | Invalid:
         return Invalid(InvalidReason.NOT_CLOUDEVENT, exc_detail(exc))
     except (msgspec.DecodeError, RecursionError, UnicodeDecodeError) as exc:
         return Invalid(InvalidReason.INVALID_JSON, exc_detail(exc))
+    return _checked(env)
+
+
+def _checked(env: Envelope) -> Envelope | Invalid:
     if env.specversion != SPEC_VERSION:
         return Invalid(InvalidReason.NOT_CLOUDEVENT, f"specversion {env.specversion[:20]!r}")
-    if env.datacontenttype is not None and not env.datacontenttype.startswith(DATA_CONTENT_TYPE):
-        return Invalid(InvalidReason.NOT_CLOUDEVENT, "datacontenttype is not application/json")
+    if env.datacontenttype is not None and not is_json_media_type(env.datacontenttype):
+        return Invalid(
+            InvalidReason.NOT_CLOUDEVENT,
+            f"datacontenttype {env.datacontenttype[:100]!r} is not a JSON media type",
+        )
     return env
+
+
+def _binary_attributes(
+    value: bytes | None, max_bytes: int, headers: Headers
+) -> dict[str, str] | Invalid:
+    """The attributes the headers carry; each must be there once, as UTF-8 text.
+
+    The headers are the envelope in this mode, so they count towards the size limit
+    with the value.
+    """
+    carried = [(key, raw, name) for key, raw in headers if (name := _header_name(key)) is not None]
+    size = (0 if value is None else len(value)) + sum(
+        len(key) + (0 if raw is None else len(raw)) for key, raw, _ in carried
+    )
+    if size > max_bytes:
+        return Invalid(
+            InvalidReason.OVERSIZED, f"{size} bytes of value and ce_ headers > limit {max_bytes}"
+        )
+    attributes: dict[str, str] = {}
+    for key, raw, name in carried:
+        if raw is None:
+            return Invalid(InvalidReason.NOT_CLOUDEVENT, f"header {key[:100]!r} has no value")
+        if name in attributes:
+            return Invalid(InvalidReason.NOT_CLOUDEVENT, f"header {key[:100]!r} appears twice")
+        try:
+            attributes[name] = raw.decode("utf-8")
+        except UnicodeDecodeError as exc:
+            return Invalid(
+                InvalidReason.NOT_CLOUDEVENT,
+                f"header {key[:100]!r} is not UTF-8: {exc_detail(exc)}",
+            )
+    return attributes
+
+
+def _decode_binary(value: bytes | None, max_bytes: int, headers: Headers) -> Envelope | Invalid:
+    """The envelope of a binary-mode event: attributes from ``ce_*`` headers, data = value."""
+    attributes = _binary_attributes(value, max_bytes, headers)
+    if isinstance(attributes, Invalid):
+        return attributes
+    if value is None:
+        return Invalid(InvalidReason.INVALID_DATA, "binary-mode event without a value (its data)")
+    known = {k: v for k, v in attributes.items() if k in _BINARY_ATTRIBUTES}
+    try:
+        env = msgspec.convert({**known, "data": msgspec.Raw(value)}, Envelope)
+    except msgspec.ValidationError as exc:
+        return Invalid(InvalidReason.NOT_CLOUDEVENT, exc_detail(exc))
+    checked = _checked(env)
+    if isinstance(checked, Invalid):
+        return checked
+    try:
+        value.decode("utf-8")
+        msgspec.json.decode(value, type=msgspec.Raw)  # one whole JSON text, nothing after it
+    except (msgspec.DecodeError, RecursionError, UnicodeDecodeError) as exc:
+        return Invalid(InvalidReason.INVALID_JSON, exc_detail(exc))
+    return checked
 
 
 def parse_time(text: str | None, *, required: bool) -> dt.datetime | None:
@@ -74,8 +192,10 @@ def parse_time(text: str | None, *, required: bool) -> dt.datetime | None:
         return None
     if len(text) > 64:
         raise ValueError("time is too long")
+    if not _RFC3339.match(text):
+        raise ValueError(f"time {text!r} is not RFC 3339")
     try:
-        value = dt.datetime.fromisoformat(text)
+        value = dt.datetime.fromisoformat(text.upper())
     except ValueError:
         raise ValueError(f"time {text!r} is not RFC 3339") from None
     if value.tzinfo is None:

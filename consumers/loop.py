@@ -229,10 +229,11 @@ class ConsumerLoop:
         for tp, messages in records.items():
             for msg in messages:
                 event: SessionEvent | DirectoryEvent | Invalid
+                headers = msg.headers or ()
                 if tp.topic == cfg.session_topic:
-                    event = decode_session_event(msg.value, cfg.max_event_bytes, not_after)
+                    event = decode_session_event(msg.value, cfg.max_event_bytes, not_after, headers)
                 else:
-                    event = decode_directory_event(msg.value, cfg.max_event_bytes)
+                    event = decode_directory_event(msg.value, cfg.max_event_bytes, headers)
                 if isinstance(event, Invalid):
                     dead.append((msg, event))
                 else:

@@ -14,7 +14,7 @@ from typing import Annotated, Any, Final
 
 import msgspec
 
-from e911d.consumers.envelope import Envelope, decode_envelope, parse_time
+from e911d.consumers.envelope import Envelope, Headers, decode_envelope, parse_time
 from e911d.consumers.events import (
     AccountDeleted,
     AccountUpserted,
@@ -41,7 +41,14 @@ from e911d.consumers.events import (
 from e911d.consumers.ip import BadIp, IPNetwork, parse_address_item, parse_ip
 
 # Any string: its length and form are checked by parse_ip, so every bad IP is invalid_ip.
-IpText = str
+IpText = Annotated[str, msgspec.Meta(description="An IPv4 or IPv6 address, without a zone id.")]
+AddressItem = Annotated[
+    str,
+    msgspec.Meta(
+        description="An address, a CIDR network (host bits zero) or an inclusive range "
+        "'first-last' of one family."
+    ),
+]
 MAX_ADDRESSES_PER_GROUP: Final = 10_000
 
 
@@ -110,7 +117,7 @@ class _IpGroupUpserted(msgspec.Struct, forbid_unknown_fields=False):
     account_id: Id
     ip_group_id: Id
     name: Name
-    addresses: Annotated[list[IpText], msgspec.Meta(max_length=MAX_ADDRESSES_PER_GROUP)]
+    addresses: Annotated[list[AddressItem], msgspec.Meta(max_length=MAX_ADDRESSES_PER_GROUP)]
     location_id: Id | None = None
 
 
@@ -144,10 +151,13 @@ _decoders: dict[type[msgspec.Struct], msgspec.json.Decoder[Any]] = {
 
 
 def _typed_data(
-    value: bytes | None, max_bytes: int, schemas: Mapping[str, type[msgspec.Struct]]
+    value: bytes | None,
+    max_bytes: int,
+    schemas: Mapping[str, type[msgspec.Struct]],
+    headers: Headers,
 ) -> tuple[Envelope, Any] | Invalid:
     """The envelope and its data, decoded by the schema that its type names on this topic."""
-    env = decode_envelope(value, max_bytes)
+    env = decode_envelope(value, max_bytes, headers)
     if isinstance(env, Invalid):
         return env
     schema = schemas.get(env.type)
@@ -160,14 +170,18 @@ def _typed_data(
 
 
 def decode_session_event(
-    value: bytes | None, max_bytes: int, not_after: dt.datetime | None = None
+    value: bytes | None,
+    max_bytes: int,
+    not_after: dt.datetime | None = None,
+    headers: Headers = (),
 ) -> SessionEvent | Invalid:
     """``not_after``: the latest acceptable event time (now plus the allowed clock skew).
 
     A session event stamped in the future would anchor a schedule hours away and make
     every correctly stamped later event look stale, freezing the session's IP.
+    ``headers``: the Kafka record's, read in the CloudEvents binary content mode.
     """
-    decoded = _typed_data(value, max_bytes, _SESSION_DATA)
+    decoded = _typed_data(value, max_bytes, _SESSION_DATA, headers)
     if isinstance(decoded, Invalid):
         return decoded
     env, data = decoded
@@ -245,8 +259,10 @@ def _directory_change(data: Any) -> DirectoryChange | Invalid:
     raise AssertionError(f"unhandled directory schema {type(data).__name__}")
 
 
-def decode_directory_event(value: bytes | None, max_bytes: int) -> DirectoryEvent | Invalid:
-    decoded = _typed_data(value, max_bytes, _DIRECTORY_DATA)
+def decode_directory_event(
+    value: bytes | None, max_bytes: int, headers: Headers = ()
+) -> DirectoryEvent | Invalid:
+    decoded = _typed_data(value, max_bytes, _DIRECTORY_DATA, headers)
     if isinstance(decoded, Invalid):
         return decoded
     env, data = decoded
@@ -259,6 +275,11 @@ def decode_directory_event(value: bytes | None, max_bytes: int) -> DirectoryEven
         return change
     return DirectoryEvent(DirectoryEventKind(env.type), env.id, when, change)
 
+
+# The data schema of every inbound type, by topic: the event contracts are generated
+# from these (daemon/contracts.py), so a field added here is in the published schemas.
+SESSION_DATA: Final[Mapping[str, type[msgspec.Struct]]] = _SESSION_DATA
+DIRECTORY_DATA: Final[Mapping[str, type[msgspec.Struct]]] = _DIRECTORY_DATA
 
 # The upsert data schemas and their conversion to changes, shared with the directory
 # file import so that a file can never be looser (or stricter) than an event.

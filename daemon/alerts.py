@@ -11,13 +11,22 @@ import datetime as dt
 import uuid
 from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import Annotated, Any
 
 import asyncpg
+import msgspec
 
-from e911d.consumers.envelope import encode_event, format_time
+from e911d.consumers.envelope import encode_event
+from e911d.consumers.events import Id
 from e911d.daemon.db import load_queries
-from e911d.daemon.model import Location, Recommendation, ResolveReason, Verdict
+from e911d.daemon.model import (
+    Location,
+    MatchedBy,
+    Recommendation,
+    RecommendationKind,
+    ResolveReason,
+    Verdict,
+)
 
 SQL = load_queries("alerts.sql")
 
@@ -41,8 +50,64 @@ def resolved_event_id(alert_id: str) -> str:
     return str(uuid.uuid5(ALERT_NAMESPACE, f"{alert_id}\x1fresolved"))
 
 
-def _loc(loc: Location | None) -> dict[str, str] | None:
-    return None if loc is None else {"location_id": loc.location_id, "name": loc.name}
+# ---- the wire form of the alert events (SPEC §3.3) --------------------------------------
+# Typed, so that the JSON Schemas and the AsyncAPI document (daemon/contracts.py) are
+# generated from the very types the events are encoded from.
+
+IpAddressText = Annotated[
+    str, msgspec.Meta(description="The session's IP address, normalised (IPv4 or IPv6).")
+]
+Timestamp = Annotated[dt.datetime, msgspec.Meta(tz=True, description="RFC 3339, in UTC.")]
+
+
+class LocationRef(msgspec.Struct, frozen=True):
+    """A location as an alert names it."""
+
+    location_id: Id
+    name: str
+
+
+class RecommendationData(msgspec.Struct, frozen=True):
+    """Where the session may be: by IP group, or (nothing located it) every location."""
+
+    kind: RecommendationKind
+    locations: list[LocationRef]
+
+
+class AlertRaisedData(msgspec.Struct, frozen=True):
+    """A session's assigned E911 location looks wrong; where the session may be instead."""
+
+    alert_id: Id
+    account_id: Id
+    user_id: Id
+    session_id: Id
+    ip: IpAddressText
+    assigned_location: LocationRef | None
+    recommendation: RecommendationData
+    matched_by: MatchedBy | None
+    checked_at: Timestamp
+
+
+class AlertResolvedData(msgspec.Struct, frozen=True):
+    """An alert no longer applies, and why."""
+
+    alert_id: Id
+    account_id: Id
+    user_id: Id
+    session_id: Id
+    reason: ResolveReason
+    resolved_at: Timestamp
+
+
+# The data type of every outbound event type, for the generated contracts.
+ALERT_DATA: dict[str, type[msgspec.Struct]] = {
+    RAISED: AlertRaisedData,
+    RESOLVED: AlertResolvedData,
+}
+
+
+def _loc(loc: Location | None) -> LocationRef | None:
+    return None if loc is None else LocationRef(loc.location_id, loc.name)
 
 
 @dataclass(frozen=True, slots=True)
@@ -74,21 +139,27 @@ class RaisedAlert:
     recommendation: Recommendation
     raised_at: dt.datetime
 
-    def event_data(self) -> dict[str, Any]:
+    def data(self) -> AlertRaisedData:
         """The ``e911.alert.raised`` data (SPEC §3.3), built only to be stored or sent."""
-        return {
-            "alert_id": self.alert_id,
-            "account_id": self.session.account_id,
-            "user_id": self.session.user_id,
-            "session_id": self.session.session_id,
-            "ip": self.ip,
-            "assigned_location": _loc(self.assigned_location),
-            "recommendation": {
-                "kind": str(self.recommendation.kind),
-                "locations": [_loc(loc) for loc in self.recommendation.locations],
-            },
-            "checked_at": format_time(self.raised_at),
-        }
+        rec = self.recommendation
+        return AlertRaisedData(
+            alert_id=self.alert_id,
+            account_id=self.session.account_id,
+            user_id=self.session.user_id,
+            session_id=self.session.session_id,
+            ip=self.ip,
+            assigned_location=_loc(self.assigned_location),
+            recommendation=RecommendationData(
+                rec.kind, [LocationRef(loc.location_id, loc.name) for loc in rec.locations]
+            ),
+            matched_by=rec.matched_by,
+            checked_at=self.raised_at.astimezone(dt.UTC),
+        )
+
+    def event_data(self) -> dict[str, Any]:
+        """:meth:`data` as JSON values: the alert row's payload, and what subscribers get."""
+        payload: dict[str, Any] = msgspec.to_builtins(self.data())
+        return payload
 
 
 def raised_alert(
@@ -146,26 +217,29 @@ class AlertStore:
             source=self.source,
             time=alert.raised_at,
             data=alert.event_data() if data is None else data,
+            subject=alert.session.session_id,
         )
         return OutboxEvent(
             alert.session.partition, self.topic, alert.session.user_id.encode(), value
         )
 
     def resolved_event(self, alert: ResolvedAlert) -> OutboxEvent:
-        data = {
-            "alert_id": alert.alert_id,
-            "account_id": alert.session.account_id,
-            "user_id": alert.session.user_id,
-            "session_id": alert.session.session_id,
-            "reason": str(alert.reason),
-            "resolved_at": format_time(alert.resolved_at),
-        }
+        data = AlertResolvedData(
+            alert_id=alert.alert_id,
+            account_id=alert.session.account_id,
+            user_id=alert.session.user_id,
+            session_id=alert.session.session_id,
+            reason=alert.reason,
+            resolved_at=alert.resolved_at.astimezone(dt.UTC),
+        )
+        # The subject is in the stored value: what the outbox holds is what is published.
         value = encode_event(
             type_=RESOLVED,
             event_id=resolved_event_id(alert.alert_id),
             source=self.source,
             time=alert.resolved_at,
             data=data,
+            subject=alert.session.session_id,
         )
         return OutboxEvent(
             alert.session.partition, self.topic, alert.session.user_id.encode(), value

@@ -67,6 +67,11 @@ def _parser() -> argparse.ArgumentParser:
     explain.add_argument("--user", required=True, help="user_id")
     explain.add_argument("--ip", required=True, help="the session's IP address")
     explain.add_argument("--json", action="store_true", help="machine-readable output")
+    contracts = sub.add_parser(
+        "contracts", help="write the event contracts (JSON Schemas, AsyncAPI) under docs/"
+    )
+    contracts.add_argument("--root", type=Path, default=Path("."), help="repository root")
+    contracts.add_argument("--check", action="store_true", help="only report drift; exit 1 if any")
     dev = sub.add_parser("dev", help="everything on one machine: broker, database, demo, daemon")
     dev.add_argument("--initial-delay", type=float, default=10.0, help="seconds (default 10)")
     dev.add_argument("--interval", type=float, default=5.0, help="seconds (default 5)")
@@ -131,6 +136,10 @@ def main(argv: Sequence[str] | None = None) -> int:
                     seed=args.seed,
                 )
             )
+        if args.command == "contracts":
+            from e911d.daemon import contracts
+
+            return contracts.run(args.root, check=args.check)
         overrides: dict[str, object] = {}
         if args.command == "run" and args.no_migrate:
             overrides["migrate_on_start"] = False

@@ -16,6 +16,7 @@ from e911d.daemon.model import (
     Account,
     IpGroup,
     Location,
+    MatchedBy,
     OpenAlert,
     Outcome,
     Recommendation,
@@ -146,7 +147,11 @@ def evaluate(
         return Verdict(
             Outcome.MISMATCH,
             assigned_location=assigned,
-            recommendation=Recommendation(kind, directory.sorted_locations(ids)),
+            recommendation=Recommendation(
+                kind,
+                directory.sorted_locations(ids),
+                MatchedBy.IP if kind is RecommendationKind.IP_GROUP_MATCH else None,
+            ),
             matched_prefix_len=prefix_len,
             matched_ip_groups=groups,
         )

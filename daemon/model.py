@@ -25,6 +25,14 @@ class RecommendationKind(enum.StrEnum):
     ALL_LOCATIONS = "all_locations"
 
 
+class MatchedBy(enum.StrEnum):
+    """The signal that located the session for the recommendation (null: none did)."""
+
+    # Only IP matching exists so far; further signals (SPEC §3.3) become members here.
+
+    IP = "ip"
+
+
 class ResolveReason(enum.StrEnum):
     LOCATION_UPDATED = "location_updated"
     LOCATION_MATCHED = "location_matched"
@@ -66,6 +74,8 @@ class User:
 class Recommendation:
     kind: RecommendationKind
     locations: tuple[Location, ...]
+    # None when no signal located the session (all_locations): every location is offered.
+    matched_by: MatchedBy | None = None
 
 
 @dataclass(frozen=True, slots=True)

@@ -33,6 +33,26 @@ def ce(type_: str, data: dict[str, Any], time: dt.datetime | None = None, **extr
     return json.dumps(body).encode()
 
 
+Headers = list[tuple[str, bytes]]
+
+
+def binary(
+    structured: bytes, content_type: str | None = "application/json"
+) -> tuple[bytes, Headers]:
+    """The same event in the CloudEvents Kafka binary content mode: (value, headers).
+
+    Attributes become ``ce_*`` headers, ``datacontenttype`` the ``content-type`` header
+    (``content_type`` replaces it; None leaves it out), the data the value.
+    """
+    body = json.loads(structured)
+    data = body.pop("data")
+    body.pop("datacontenttype", None)
+    headers = [(f"ce_{k}", str(v).encode()) for k, v in body.items() if v is not None]
+    if content_type is not None:
+        headers.append(("content-type", content_type.encode()))
+    return json.dumps(data).encode(), headers
+
+
 def login(account: str, user: str, session: str, ip: str, at: dt.datetime | None = None) -> bytes:
     return ce(
         "e911.session.login",
@@ -238,6 +258,7 @@ class Received:
     headers: dict[str, bytes]
     timestamp_ms: int
     received_at: dt.datetime
+    header_list: list[tuple[str, bytes | None]] = field(default_factory=list)  # in order
 
     @property
     def event(self) -> dict[str, Any]:
@@ -279,7 +300,12 @@ class TopicWatcher:
             try:
                 async for msg in consumer:
                     rec = Received(
-                        msg.key, msg.value, dict(msg.headers or ()), msg.timestamp, now()
+                        msg.key,
+                        msg.value,
+                        dict(msg.headers or ()),
+                        msg.timestamp,
+                        now(),
+                        list(msg.headers or ()),
                     )
                     async with self._changed:
                         self.messages.append(rec)
@@ -305,6 +331,10 @@ class TopicWatcher:
             async with self._changed:
                 await self._changed.wait_for(lambda: predicate(self.messages))
         return list(self.messages)
+
+    async def wait_count_all(self, n: int, within: float = 20.0) -> list[Received]:
+        """Until ``n`` messages of any kind have arrived."""
+        return await self.wait_for(lambda got: len(got) >= n, within)
 
     def of_type(self, type_: str, session_id: str | None = None) -> list[Received]:
         return [

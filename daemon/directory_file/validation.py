@@ -268,6 +268,8 @@ class _Checker:
         return out
 
     def value(self, value: object, t: mi.Type, path: str, source: str | None) -> Any:
+        if isinstance(t, mi.Metadata):  # a description for the generated contracts only
+            return self.value(value, t.type, path, source)
         if isinstance(t, mi.UnionType):
             if value is None and any(isinstance(m, mi.NoneType) for m in t.types):
                 return None

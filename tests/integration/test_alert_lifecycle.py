@@ -73,6 +73,8 @@ async def test_mismatch_raised_at_login_plus_delay_and_logout_resolves(
             "kind": "ip_group_match",
             "locations": [{"location_id": "home", "name": "Home office"}],
         }
+        assert msg.data["matched_by"] == "ip"
+        assert event["subject"] == "s1"
         await p.send(topics.session_events, logout("acme", "u1", "s1"), key="u1")
         resolved = await alerts.wait_count("e911.alert.resolved", 1, within=10)
         data = resolved[0].data
@@ -81,6 +83,7 @@ async def test_mismatch_raised_at_login_plus_delay_and_logout_resolves(
         assert (data["account_id"], data["user_id"], data["session_id"]) == ("acme", "u1", "s1")
         assert data["resolved_at"].endswith("Z")
         assert resolved[0].key == b"u1"
+        assert resolved[0].event["subject"] == "s1"
         assert resolved[0].event["id"] not in (msg.data["alert_id"], "")  # its own, stable id
         assert sample(running.app, "e911_alerts_resolved_total", reason="session_ended") == 1
     finally:
@@ -122,6 +125,7 @@ async def test_supersede_then_match_resolves(broker, topics, make_settings, star
         second = raised[1]
         assert second.data["alert_id"] != first.data["alert_id"]
         assert second.data["recommendation"]["kind"] == "all_locations"
+        assert second.data["matched_by"] is None
         assert [loc["location_id"] for loc in second.data["recommendation"]["locations"]] == [
             "hq",
             "home",

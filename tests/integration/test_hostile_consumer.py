@@ -44,10 +44,19 @@ from tests.strategies import (
     Tagged,
     bad_messages,
     big_messages,
+    faulty_binary_messages,
     good_messages,
     missing_categories,
 )
-from tests.support import Producer, Received, TopicWatcher, eventually, login, sample
+from tests.support import (
+    Producer,
+    Received,
+    TopicWatcher,
+    binary,
+    eventually,
+    login,
+    sample,
+)
 
 GOOD_PER_TOPIC = 180
 BAD_PER_TOPIC = 1_060
@@ -392,4 +401,68 @@ async def test_invalid_utf8_in_a_data_field_is_dead_lettered_and_the_daemon_goes
         assert _origin(dead) == (source, sent[topic].partition, sent[topic].offset)
         assert dead.headers["e911.dlq.reason"] in (b"invalid_json", b"invalid_data")
     assert not running.task.done()
+    assert await running.stop() == 0
+
+
+BINARY_BAD_PER_TOPIC = 24
+
+
+async def test_hostile_binary_mode_messages_are_dead_lettered_with_headers_intact(
+    broker, topics, make_settings, start_app
+):
+    """Binary content mode through the real consumer: every bad one reaches the dead-letter
+    topic with its own headers, byte for byte and in order, before the dead-letter ones;
+    a good binary-mode login behind them on the same partition is applied."""
+    running = await start_app(make_settings())
+    app = running.app
+    bad = [
+        m
+        for topic in (SESSION, DIRECTORY)
+        for m in collect(faulty_binary_messages(topic), BINARY_BAD_PER_TOPIC)
+        if isinstance(m.expect, Bad)
+    ]
+    assert len(bad) >= BINARY_BAD_PER_TOPIC
+    topic_name = {SESSION: topics.session_events, DIRECTORY: topics.directory_events}
+    value, headers = binary(login("acme", "u1", "s-binary", "198.51.100.23"))
+    async with (
+        Producer(broker.bootstrap_servers) as producer,
+        TopicWatcher(broker.bootstrap_servers, topics.dead_letter) as dlq,
+    ):
+        landed: dict[tuple[str, int, int], Tagged] = {}
+        for m in bad:  # one key: one partition, so the good one is behind them all
+            meta = await producer.send(topic_name[m.topic], m.value, "k", list(m.headers))
+            landed[(topic_name[m.topic], meta.partition, meta.offset)] = m
+        await producer.send(topics.session_events, value, "k", headers)
+        await dlq.wait_count_all(len(bad), within=30)
+        await eventually(
+            alive(
+                running,
+                lambda: (
+                    sample(
+                        app,
+                        "e911_events_total",
+                        topic=topics.session_events,
+                        type="e911.session.login",
+                    )
+                    == 1
+                ),
+            ),
+            within=20,
+        )
+    assert len(dlq.messages) == len(bad)
+    for letter in dlq.messages:
+        source = landed[_origin(letter)]
+        assert isinstance(source.expect, Bad)
+        assert letter.value == source.value, _show(letter)
+        n = len(source.headers)
+        assert letter.header_list[:n] == list(source.headers), (source.category, _show(letter))
+        assert [k for k, _ in letter.header_list[n:]] == [
+            "e911.dlq.topic",
+            "e911.dlq.partition",
+            "e911.dlq.offset",
+            "e911.dlq.reason",
+            "e911.dlq.detail",
+        ]
+        reason = letter.headers["e911.dlq.reason"].decode()
+        assert reason in source.expect.reasons, (source.category, _show(letter))
     assert await running.stop() == 0

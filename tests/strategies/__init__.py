@@ -23,12 +23,19 @@ beyond its clock skew allowance), so values must be used soon after they are dra
 The modules, each building on those before it: ``tags`` (what a message must do),
 ``text``, ``ips`` and ``times`` (field values), ``good_events`` (bodies and the events
 they decode to), ``encoding`` (to bytes, and the size limit), ``body_faults``,
-``byte_faults``, ``big`` (at and beyond the size limit) and ``public`` (the mixes the
+``byte_faults``, ``big`` (at and beyond the size limit), ``binary`` (the CloudEvents
+binary content mode: attributes in headers) and ``public`` (the mixes the
 tests draw from). This package exports only what the tests use; names with a leading
 underscore are shared between its modules but not outside it.
 """
 
 from tests.strategies.big import big_messages
+from tests.strategies.binary import (
+    BINARY_FAULTS,
+    binary_messages,
+    faulty_binary_messages,
+    good_binary_messages,
+)
 from tests.strategies.encoding import good_messages
 from tests.strategies.public import all_messages, bad_messages, messages, missing_categories
 from tests.strategies.tags import DIRECTORY, MAX_EVENT_BYTES, SESSION, Bad, Good, Tagged
@@ -36,6 +43,7 @@ from tests.strategies.text import json_values
 from tests.strategies.times import MAX_CLOCK_SKEW
 
 __all__ = [
+    "BINARY_FAULTS",
     "DIRECTORY",
     "MAX_CLOCK_SKEW",
     "MAX_EVENT_BYTES",
@@ -46,6 +54,9 @@ __all__ = [
     "all_messages",
     "bad_messages",
     "big_messages",
+    "binary_messages",
+    "faulty_binary_messages",
+    "good_binary_messages",
     "good_messages",
     "json_values",
     "messages",

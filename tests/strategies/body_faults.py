@@ -235,7 +235,7 @@ def faults(draw: st.DrawFn, built: Built) -> Fault:
         value = draw(
             st.one_of(
                 st.sampled_from(
-                    ["text/plain", "application/xml", "", "json", "Application/JSON", "*/*"]
+                    ["text/plain", "application/xml", "", "json", "*/*", "application/json-seq"]
                 ),
                 non_string_json.filter(lambda v: v is not None),
             )

@@ -73,7 +73,15 @@ _SOURCES = st.one_of(
     st.text(_ANY_CHARS, min_size=1, max_size=10),
     st.just("https://example.com/" + "p" * 2028),
 )
-_CONTENT_TYPES = st.sampled_from([ABSENT, "application/json", "application/json; charset=utf-8"])
+_CONTENT_TYPES = st.sampled_from(  # any JSON media type, or none, means JSON data
+    [
+        ABSENT,
+        "application/json",
+        "application/json; charset=utf-8",
+        "Application/JSON",
+        "application/vnd.acme.event+json",
+    ]
+)
 
 
 @st.composite

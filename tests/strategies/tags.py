@@ -15,6 +15,9 @@ DIRECTORY: Final = "directory"
 MAX_EVENT_BYTES: Final = 65_536  # the daemon's default kafka.max_event_bytes
 
 R = InvalidReason
+# Kafka record headers; empty for structured mode (the only header, content-type, is
+# the producer's business and changes nothing there).
+Headers = tuple[tuple[str, bytes | None], ...]
 
 
 @dataclass(frozen=True, slots=True)
@@ -38,6 +41,7 @@ class Tagged:
     value: bytes | None
     expect: Good | Bad
     category: str  # how it was built, for failure messages and coverage
+    headers: Headers = ()  # binary content mode: the ce_* attributes and content-type
 
     @property
     def good(self) -> bool:

@@ -7,8 +7,16 @@ import datetime as dt
 import msgspec
 import pytest
 
-from e911d.daemon.alerts import AlertStore, SessionRef, alert_id_for, raised_alert
-from e911d.daemon.model import Location, Outcome, Recommendation, RecommendationKind, Verdict
+from e911d.daemon.alerts import AlertStore, ResolvedAlert, SessionRef, alert_id_for, raised_alert
+from e911d.daemon.model import (
+    Location,
+    MatchedBy,
+    Outcome,
+    Recommendation,
+    RecommendationKind,
+    ResolveReason,
+    Verdict,
+)
 
 HQ = Location("hq", "Headquarters")
 HOME = Location("home", "Home office")
@@ -21,7 +29,7 @@ def mismatch() -> Verdict:
     return Verdict(
         Outcome.MISMATCH,
         assigned_location=HQ,
-        recommendation=Recommendation(RecommendationKind.IP_GROUP_MATCH, (HOME,)),
+        recommendation=Recommendation(RecommendationKind.IP_GROUP_MATCH, (HOME,), MatchedBy.IP),
     )
 
 
@@ -42,8 +50,21 @@ def test_the_raised_event_data_is_built_from_the_typed_values() -> None:
             "kind": "ip_group_match",
             "locations": [{"location_id": "home", "name": "Home office"}],
         },
+        "matched_by": "ip",
         "checked_at": "2026-11-26T09:10:00Z",
     }
+
+
+def test_all_locations_was_matched_by_no_signal() -> None:
+    verdict = Verdict(
+        Outcome.MISMATCH,
+        assigned_location=None,
+        recommendation=Recommendation(RecommendationKind.ALL_LOCATIONS, (HOME, HQ)),
+    )
+    data = raised_alert(REF, "192.0.2.1", LOGIN, 1, verdict, T).event_data()
+    assert data["matched_by"] is None
+    assert data["assigned_location"] is None
+    assert data["recommendation"]["kind"] == "all_locations"
 
 
 def test_the_outbox_event_carries_the_same_data_keyed_by_user() -> None:
@@ -53,7 +74,25 @@ def test_the_outbox_event_carries_the_same_data_keyed_by_user() -> None:
     decoded = msgspec.json.decode(event.value)
     assert decoded["id"] == alert.alert_id
     assert decoded["type"] == "e911.alert.raised"
+    assert decoded["subject"] == "s1"
     assert decoded["data"] == alert.event_data()
+
+
+def test_the_resolved_event_names_the_session_as_subject_and_in_data() -> None:
+    resolved = ResolvedAlert("al-1", REF, ResolveReason.DISMISSED, T)
+    event = AlertStore("e911.alerts", "urn:test").resolved_event(resolved)
+    assert (event.topic, event.key, event.partition) == ("e911.alerts", b"u1", 3)
+    decoded = msgspec.json.decode(event.value)
+    assert decoded["type"] == "e911.alert.resolved"
+    assert decoded["subject"] == "s1"
+    assert decoded["data"] == {
+        "alert_id": "al-1",
+        "account_id": "acme",
+        "user_id": "u1",
+        "session_id": "s1",
+        "reason": "dismissed",
+        "resolved_at": "2026-11-26T09:10:00Z",
+    }
 
 
 def test_only_a_mismatch_raises() -> None:

@@ -20,6 +20,7 @@ from e911d.daemon.model import (
     Account,
     IpGroup,
     Location,
+    MatchedBy,
     OpenAlert,
     Outcome,
     Recommendation,
@@ -123,7 +124,9 @@ def test_no_assigned_location_with_matches_recommends_the_matches() -> None:
     verdict = evaluate(directory(), account(), user(None), ip("198.51.100.7"))
     assert verdict.outcome is Outcome.MISMATCH
     assert verdict.assigned_location is None
-    assert verdict.recommendation == Recommendation(RecommendationKind.IP_GROUP_MATCH, (HOME,))
+    assert verdict.recommendation == Recommendation(
+        RecommendationKind.IP_GROUP_MATCH, (HOME,), MatchedBy.IP
+    )
     assert verdict.matched_prefix_len == 24
     assert verdict.matched_ip_groups == ("g-home",)
 
@@ -134,6 +137,7 @@ def test_no_assigned_location_without_matches_recommends_all_locations_by_name()
     assert verdict.assigned_location is None
     assert verdict.recommendation is not None
     assert verdict.recommendation.kind is RecommendationKind.ALL_LOCATIONS
+    assert verdict.recommendation.matched_by is None
     # Branch < Headquarters < Home office < Lab
     assert ids(verdict) == ["branch", "hq", "home", "lab"]
 
@@ -175,6 +179,7 @@ def test_no_matches_and_assigned_location_has_ip_groups_recommends_all_locations
     assert verdict.assigned_location == HOME
     assert verdict.recommendation is not None
     assert verdict.recommendation.kind is RecommendationKind.ALL_LOCATIONS
+    assert verdict.recommendation.matched_by is None
     assert ids(verdict) == ["branch", "hq", "home", "lab"]
     assert verdict.matched_prefix_len is None
 
@@ -198,7 +203,9 @@ def test_dangling_assigned_location_is_treated_as_none() -> None:
     with_match = evaluate(d, account(), dangling, ip("198.51.100.7"))
     assert with_match.outcome is Outcome.MISMATCH
     assert with_match.assigned_location is None
-    assert with_match.recommendation == Recommendation(RecommendationKind.IP_GROUP_MATCH, (HOME,))
+    assert with_match.recommendation == Recommendation(
+        RecommendationKind.IP_GROUP_MATCH, (HOME,), MatchedBy.IP
+    )
     assert (
         with_match.fingerprint == evaluate(d, account(), user(None), ip("198.51.100.7")).fingerprint
     )

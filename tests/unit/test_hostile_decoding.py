@@ -25,6 +25,7 @@ from e911d.consumers.events import (
 )
 from e911d.consumers.wire import decode_directory_event, decode_session_event
 from tests.strategies import (
+    BINARY_FAULTS,
     DIRECTORY,
     MAX_CLOCK_SKEW,
     MAX_EVENT_BYTES,
@@ -35,11 +36,15 @@ from tests.strategies import (
     all_messages,
     bad_messages,
     big_messages,
+    binary_messages,
+    faulty_binary_messages,
+    good_binary_messages,
     good_messages,
     json_values,
     messages,
     missing_categories,
 )
+from tests.strategies.tags import Headers
 
 FAST = settings(
     max_examples=400,
@@ -56,17 +61,23 @@ FAST = settings(
 MANY = settings(FAST, max_examples=800)
 
 
-def decode(topic: str, value: bytes | None, max_bytes: int = MAX_EVENT_BYTES) -> Any:
+def decode(
+    topic: str, value: bytes | None, max_bytes: int = MAX_EVENT_BYTES, headers: Headers = ()
+) -> Any:
     if topic == SESSION:
         not_after = dt.datetime.now(dt.UTC) + MAX_CLOCK_SKEW
-        return decode_session_event(value, max_bytes, not_after)
-    return decode_directory_event(value, max_bytes)
+        return decode_session_event(value, max_bytes, not_after, headers)
+    return decode_directory_event(value, max_bytes, headers)
 
 
 def check(message: Tagged) -> None:
     """The decoder of the message's topic does what the message was built for."""
-    shown = (message.category, message.value[:300] if message.value else message.value)
-    result = decode(message.topic, message.value)
+    shown = (
+        message.category,
+        message.value[:300] if message.value else message.value,
+        [(k, v[:100] if v else v) for k, v in message.headers],
+    )
+    result = decode(message.topic, message.value, headers=message.headers)
     if isinstance(message.expect, Good):
         assert result == message.expect.event, shown
         return
@@ -76,13 +87,15 @@ def check(message: Tagged) -> None:
     assert len(result.detail) <= 400, shown
 
 
-def never_raises(value: bytes | None, max_bytes: int = MAX_EVENT_BYTES) -> None:
+def never_raises(
+    value: bytes | None, max_bytes: int = MAX_EVENT_BYTES, headers: Headers = ()
+) -> None:
     """Both decoders return an event or an Invalid with a known reason, never raise."""
-    for decoder, event_type in (
-        (decode_session_event, SessionEvent),
-        (decode_directory_event, DirectoryEvent),
-    ):
-        result = decoder(value, max_bytes)
+    results = [
+        (decode_session_event(value, max_bytes, None, headers), SessionEvent),
+        (decode_directory_event(value, max_bytes, headers), DirectoryEvent),
+    ]
+    for result, event_type in results:
         assert isinstance(result, event_type | Invalid), result
         if isinstance(result, Invalid):
             assert result.reason in set(InvalidReason)
@@ -134,6 +147,60 @@ def test_messages_at_and_beyond_the_size_limit(message: Tagged) -> None:
         assert message.expect.reasons == {InvalidReason.OVERSIZED}
     else:
         assert len(message.value) == MAX_EVENT_BYTES
+
+
+# ---- binary content mode ----------------------------------------------------------------
+
+
+@settings(FAST, max_examples=250)
+@given(st.sampled_from([SESSION, DIRECTORY]).flatmap(binary_messages))
+def test_binary_mode_messages_decode_as_built(message: Tagged) -> None:
+    check(message)
+
+
+@settings(FAST, max_examples=100)
+@given(st.sampled_from([SESSION, DIRECTORY]).flatmap(good_binary_messages))
+def test_a_binary_mode_event_decodes_as_its_structured_twin(message: Tagged) -> None:
+    """Same attributes, same data: the same event, whichever mode carried it."""
+    assume(message.good)
+    assert isinstance(message.expect, Good)
+    event = message.expect.event
+    assert check(message) is None
+    assert dict(message.headers).get("ce_id") == event.event_id.encode()
+
+
+def test_the_binary_generators_cover_every_fault_and_reason() -> None:
+    reasons: set[InvalidReason] = set()
+    for family in BINARY_FAULTS:
+        sample = _sample(
+            st.one_of(
+                faulty_binary_messages(SESSION, families=(family,)),
+                faulty_binary_messages(DIRECTORY, families=(family,)),
+            ),
+            12,
+        )
+        assert sample, family
+        for m in sample:
+            check(m)
+            reasons |= m.expect.reasons if isinstance(m.expect, Bad) else set()
+    assert reasons == set(InvalidReason) - {InvalidReason.REJECTED, InvalidReason.INVALID_IP}
+
+
+@settings(FAST, max_examples=300)
+@given(
+    st.lists(
+        st.tuples(
+            st.sampled_from(["ce_specversion", "ce_id", "ce_source", "ce_type", "ce_time",
+                             "content-type", "ce_x", "other"]),
+            st.one_of(st.none(), st.binary(max_size=30),
+                      st.sampled_from([b"1.0", b"e911.session.login", b"e911.account.deleted"])),
+        ),
+        max_size=8,
+    ),
+    st.one_of(st.none(), st.binary(max_size=200)),
+)  # fmt: skip
+def test_arbitrary_headers_never_raise(headers: list[tuple[str, bytes | None]], value: Any) -> None:
+    never_raises(value, MAX_EVENT_BYTES, tuple(headers))
 
 
 # ---- arbitrary input: no expectation but "does not raise" -------------------------------
