@@ -22,6 +22,7 @@ from e911d.daemon.db import PoolConfig, errors, migrate, open_pool
 from e911d.daemon.directory import DirectoryCache
 from e911d.daemon.http import HttpDeps, HttpServer
 from e911d.daemon.kafka import consumer_config, kafka_options, open_producer, start_client
+from e911d.daemon.memo import MemoBook
 from e911d.daemon.metrics import Metrics
 from e911d.daemon.notify import DirectoryListener, ListenerConfig
 from e911d.daemon.runtime import Health, Ownership, Runtime
@@ -148,6 +149,7 @@ class App:
             self.ownership,
             self.cache,
             AlertStore(s.kafka.topics.alerts, s.kafka.source),
+            MemoBook(self.schedule, s.checks.decide_in_memory),
             Health(database=True, kafka=True),
             stop,
         )

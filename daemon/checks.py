@@ -21,6 +21,7 @@ from e911d.daemon.alerts import AlertStore, RaisedAlert, ResolvedAlert, SessionR
 from e911d.daemon.db import load_queries
 from e911d.daemon.directory import DirectoryCache
 from e911d.daemon.evaluation import decide, evaluate
+from e911d.daemon.memo import Memo, memo_after
 from e911d.daemon.model import Account, OpenAlert, Outcome, User, Verdict
 
 log = structlog.get_logger("e911d.checks")
@@ -34,6 +35,8 @@ class CheckReport:
     resolved: list[ResolvedAlert] = field(default_factory=list)
     checked: list[str] = field(default_factory=list)
     verdicts: dict[str, Verdict] = field(default_factory=dict)
+    # What each decision leaves for the next check to decide from memory (None: ask again).
+    memos: dict[str, Memo | None] = field(default_factory=dict)
 
 
 @dataclass(frozen=True, slots=True)
@@ -96,6 +99,8 @@ class CheckRunner:
             report.outcomes[str(verdict.outcome)] += 1
             report.checked.append(sid)
             report.verdicts[sid] = verdict
+            inputs = (r["dir_version"], r["user_version"])
+            report.memos[sid] = memo_after(r["account_id"], inputs, verdict, decision)
             ref = SessionRef(sid, r["account_id"], r["user_id"], r["kafka_partition"])
             if decision.resolve is not None and open_alert is not None:
                 report.resolved.append(

@@ -81,6 +81,8 @@ class Ingest:
         with self._in_flight:
             fold, resolved = await self._store(batch, utcnow())
         wall = time.time()
+        # A new IP or an alert dismissed: the next check of these asks the database.
+        rt.memos.sessions_changed([*fold.rows, *(d.session_id for d in fold.dismissals)])
         for sid in fold.ended:
             rt.schedule.remove(sid)
             log.debug("session_ended", session_id=sid)
@@ -153,6 +155,8 @@ class Ingest:
         now = time.time()
         for sid, logged_in_at, part in rows:
             rt.schedule.add(sid, logged_in_at.timestamp(), part, now)
+        # Another instance may have decided these sessions while we did not own them.
+        rt.memos.handover(parts)
         rt.ownership.loaded = True
         rt.metrics.partitions_owned.set(len(parts))
         rt.metrics.sessions_active.set(len(rt.schedule))
@@ -167,5 +171,6 @@ class Ingest:
         rt.ownership.loaded = False
         rt.ownership.partitions -= parts
         dropped = rt.schedule.drop_partitions(parts)
+        rt.memos.handover(parts)
         rt.metrics.sessions_active.set(len(rt.schedule))
         log.info("partitions_revoked", partitions=sorted(parts), sessions=dropped)

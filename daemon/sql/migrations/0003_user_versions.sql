@@ -1,0 +1,93 @@
+-- e911d schema, version 3: a version per account for the rows a check reads besides
+-- the directory (the account's toggle and its users' toggles and assigned locations).
+--
+-- Checks decide from memory when nothing they read changed since the last decision
+-- (daemon/memo.py). The NOTIFY of 0002 tells them at once; these versions are the
+-- backstop that every instance re-reads once per tick, so a lost notice delays a
+-- decision by at most a tick and never leaves a stale one standing. Statement-level
+-- triggers: a set-based write of 10,000 users bumps each account once, not per row.
+-- A row is never deleted, so a version never repeats.
+
+CREATE TABLE user_versions (
+    account_id  text PRIMARY KEY,
+    version     bigint NOT NULL DEFAULT 1
+);
+
+CREATE FUNCTION e911_bump_user_versions(acct text[]) RETURNS void
+LANGUAGE sql AS $$
+    INSERT INTO user_versions AS v (account_id, version)
+    SELECT a, 1 FROM (SELECT DISTINCT unnest(acct) AS a) d WHERE a IS NOT NULL ORDER BY a
+    ON CONFLICT (account_id) DO UPDATE SET version = v.version + 1;
+$$;
+
+CREATE FUNCTION e911_user_versions_inserted() RETURNS trigger
+LANGUAGE plpgsql AS $$
+BEGIN
+    PERFORM e911_bump_user_versions(ARRAY(SELECT account_id FROM new_rows));
+    RETURN NULL;
+END;
+$$;
+
+CREATE FUNCTION e911_user_versions_deleted() RETURNS trigger
+LANGUAGE plpgsql AS $$
+BEGIN
+    PERFORM e911_bump_user_versions(ARRAY(SELECT account_id FROM old_rows));
+    RETURN NULL;
+END;
+$$;
+
+-- Updates that change nothing a check reads (a replayed upsert: only updated_at) bump
+-- nothing: rows are paired by key, and a row whose key changed counts on both sides.
+CREATE FUNCTION e911_users_updated() RETURNS trigger
+LANGUAGE plpgsql AS $$
+BEGIN
+    PERFORM e911_bump_user_versions(ARRAY(
+        SELECT n.account_id FROM new_rows n
+        LEFT JOIN old_rows o ON o.account_id = n.account_id AND o.user_id = n.user_id
+        WHERE o.user_id IS NULL
+           OR (o.e911_recommendations, o.e911_location_id)
+              IS DISTINCT FROM (n.e911_recommendations, n.e911_location_id)
+        UNION ALL
+        SELECT o.account_id FROM old_rows o
+        LEFT JOIN new_rows n ON o.account_id = n.account_id AND o.user_id = n.user_id
+        WHERE n.user_id IS NULL));
+    RETURN NULL;
+END;
+$$;
+
+CREATE FUNCTION e911_accounts_updated() RETURNS trigger
+LANGUAGE plpgsql AS $$
+BEGIN
+    PERFORM e911_bump_user_versions(ARRAY(
+        SELECT n.account_id FROM new_rows n
+        LEFT JOIN old_rows o ON o.account_id = n.account_id
+        WHERE o.account_id IS NULL OR o.e911_recommendations IS DISTINCT FROM n.e911_recommendations
+        UNION ALL
+        SELECT o.account_id FROM old_rows o
+        LEFT JOIN new_rows n ON o.account_id = n.account_id
+        WHERE n.account_id IS NULL));
+    RETURN NULL;
+END;
+$$;
+
+CREATE TRIGGER users_versions_insert AFTER INSERT ON users
+    REFERENCING NEW TABLE AS new_rows
+    FOR EACH STATEMENT EXECUTE FUNCTION e911_user_versions_inserted();
+CREATE TRIGGER users_versions_delete AFTER DELETE ON users
+    REFERENCING OLD TABLE AS old_rows
+    FOR EACH STATEMENT EXECUTE FUNCTION e911_user_versions_deleted();
+CREATE TRIGGER users_versions_update AFTER UPDATE ON users
+    REFERENCING OLD TABLE AS old_rows NEW TABLE AS new_rows
+    FOR EACH STATEMENT EXECUTE FUNCTION e911_users_updated();
+CREATE TRIGGER accounts_versions_insert AFTER INSERT ON accounts
+    REFERENCING NEW TABLE AS new_rows
+    FOR EACH STATEMENT EXECUTE FUNCTION e911_user_versions_inserted();
+CREATE TRIGGER accounts_versions_delete AFTER DELETE ON accounts
+    REFERENCING OLD TABLE AS old_rows
+    FOR EACH STATEMENT EXECUTE FUNCTION e911_user_versions_deleted();
+CREATE TRIGGER accounts_versions_update AFTER UPDATE ON accounts
+    REFERENCING OLD TABLE AS old_rows NEW TABLE AS new_rows
+    FOR EACH STATEMENT EXECUTE FUNCTION e911_accounts_updated();
+
+-- A TRUNCATE of users or accounts already bumps every directory version (0002), which
+-- the memo compares as well.
