@@ -42,17 +42,18 @@ class Checks:
             return
         batch_size = rt.settings.checks.batch_size
         memos = rt.memos
-        refreshed = False
         with self._in_flight:
+            first = rt.schedule.next_due()
+            if memos.enabled and first is not None and first <= time.time():
+                # The backstop against lost notices: once per tick, for all accounts,
+                # before anything is taken from the schedule (no await between taking
+                # a session and deciding it from memory).
+                await self.refresh_versions()
             while not rt.stopping.is_set():
                 due = rt.schedule.pop_due(time.time(), batch_size)
                 if not due:
                     return
                 owned = [d for d in due if d.partition in rt.ownership.partitions]
-                if memos.enabled and not refreshed and any(d.memo is not None for d in owned):
-                    # The backstop against lost notices: once per tick, for all accounts.
-                    await self.refresh_versions()
-                    refreshed = True
                 remembered: Counter[Outcome] = Counter()
                 ask: list[str] = []
                 for d in owned:
