@@ -101,7 +101,12 @@ async def test_a_location_change_through_the_topic_raises_the_alert(
                 topics.directory_events,
                 ce(
                     "e911.user.location_changed",
-                    {"account_id": "acme", "user_id": "u1", "e911_location_id": "home"},
+                    {
+                        "account_id": "acme",
+                        "user_id": "u1",
+                        "e911_location_id": "home",
+                        "changed_via": "app",
+                    },
                 ),
                 "acme",
             )
