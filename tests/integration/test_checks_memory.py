@@ -14,6 +14,7 @@ import datetime as dt
 import asyncpg
 import pytest
 
+from e911d.daemon.db import migrate
 from tests.support import (
     Producer,
     TopicWatcher,
@@ -207,8 +208,6 @@ async def test_a_new_ip_through_ingest_is_decided_by_the_database(
 async def test_user_versions_move_only_when_a_check_input_changes(database):
     conn = await asyncpg.connect(database)
     try:
-        from e911d.daemon.db import migrate
-
         await migrate(conn)
 
         async def version(account: str = "acme") -> int:
@@ -243,5 +242,12 @@ async def test_user_versions_move_only_when_a_check_input_changes(database):
         # A user moved to another account counts for both.
         await conn.execute("UPDATE users SET account_id = 'other' WHERE user_id = 'u10'")
         assert (await version(), await version("other")) == (7, 3)
+        # Many changes in one transaction: one bump (a version tells committed states apart).
+        async with conn.transaction():
+            for user in ("u11", "u12", "u13"):
+                await conn.execute(
+                    "UPDATE users SET e911_location_id = 'lab' WHERE user_id = $1", user
+                )
+        assert await version() == 8
     finally:
         await conn.close()

@@ -6,24 +6,28 @@
 -- backstop that every instance re-reads once per tick, so a lost notice delays a
 -- decision by at most a tick and never leaves a stale one standing. Statement-level
 -- triggers: a set-based write of 10,000 users bumps each account once, not per row.
--- A row is never deleted, so a version never repeats.
+-- And once per transaction: a version only needs to differ between committed states,
+-- and updating one row again and again in one transaction leaves a chain of dead
+-- versions that every further update walks (measured: 5,000 single-row upserts in
+-- one transaction ran at a quarter of the speed). A row is never deleted, so a
+-- version never repeats.
 
 CREATE TABLE user_versions (
     account_id  text PRIMARY KEY,
-    version     bigint NOT NULL DEFAULT 1
+    version     bigint NOT NULL DEFAULT 1,
+    bumped_by   xid8 NOT NULL DEFAULT pg_current_xact_id()
 );
 
-CREATE FUNCTION e911_bump_user_versions(acct text[]) RETURNS void
-LANGUAGE sql AS $$
-    INSERT INTO user_versions AS v (account_id, version)
-    SELECT a, 1 FROM (SELECT DISTINCT unnest(acct) AS a) d WHERE a IS NOT NULL ORDER BY a
-    ON CONFLICT (account_id) DO UPDATE SET version = v.version + 1;
-$$;
-
+-- The statement's accounts, in order (no deadlock between two multi-account writes).
+-- Plain PL/pgSQL statements: their plans are cached, a SQL function's are not.
 CREATE FUNCTION e911_user_versions_inserted() RETURNS trigger
 LANGUAGE plpgsql AS $$
 BEGIN
-    PERFORM e911_bump_user_versions(ARRAY(SELECT account_id FROM new_rows));
+    INSERT INTO user_versions AS v (account_id)
+    SELECT DISTINCT account_id FROM new_rows ORDER BY account_id
+    ON CONFLICT (account_id) DO UPDATE
+    SET version = v.version + 1, bumped_by = EXCLUDED.bumped_by
+    WHERE v.bumped_by <> EXCLUDED.bumped_by;
     RETURN NULL;
 END;
 $$;
@@ -31,7 +35,11 @@ $$;
 CREATE FUNCTION e911_user_versions_deleted() RETURNS trigger
 LANGUAGE plpgsql AS $$
 BEGIN
-    PERFORM e911_bump_user_versions(ARRAY(SELECT account_id FROM old_rows));
+    INSERT INTO user_versions AS v (account_id)
+    SELECT DISTINCT account_id FROM old_rows ORDER BY account_id
+    ON CONFLICT (account_id) DO UPDATE
+    SET version = v.version + 1, bumped_by = EXCLUDED.bumped_by
+    WHERE v.bumped_by <> EXCLUDED.bumped_by;
     RETURN NULL;
 END;
 $$;
@@ -41,7 +49,8 @@ $$;
 CREATE FUNCTION e911_users_updated() RETURNS trigger
 LANGUAGE plpgsql AS $$
 BEGIN
-    PERFORM e911_bump_user_versions(ARRAY(
+    INSERT INTO user_versions AS v (account_id)
+    SELECT DISTINCT account_id FROM (
         SELECT n.account_id FROM new_rows n
         LEFT JOIN old_rows o ON o.account_id = n.account_id AND o.user_id = n.user_id
         WHERE o.user_id IS NULL
@@ -50,7 +59,11 @@ BEGIN
         UNION ALL
         SELECT o.account_id FROM old_rows o
         LEFT JOIN new_rows n ON o.account_id = n.account_id AND o.user_id = n.user_id
-        WHERE n.user_id IS NULL));
+        WHERE n.user_id IS NULL) changed
+    ORDER BY account_id
+    ON CONFLICT (account_id) DO UPDATE
+    SET version = v.version + 1, bumped_by = EXCLUDED.bumped_by
+    WHERE v.bumped_by <> EXCLUDED.bumped_by;
     RETURN NULL;
 END;
 $$;
@@ -58,14 +71,20 @@ $$;
 CREATE FUNCTION e911_accounts_updated() RETURNS trigger
 LANGUAGE plpgsql AS $$
 BEGIN
-    PERFORM e911_bump_user_versions(ARRAY(
+    INSERT INTO user_versions AS v (account_id)
+    SELECT DISTINCT account_id FROM (
         SELECT n.account_id FROM new_rows n
         LEFT JOIN old_rows o ON o.account_id = n.account_id
-        WHERE o.account_id IS NULL OR o.e911_recommendations IS DISTINCT FROM n.e911_recommendations
+        WHERE o.account_id IS NULL
+           OR o.e911_recommendations IS DISTINCT FROM n.e911_recommendations
         UNION ALL
         SELECT o.account_id FROM old_rows o
         LEFT JOIN new_rows n ON o.account_id = n.account_id
-        WHERE n.account_id IS NULL));
+        WHERE n.account_id IS NULL) changed
+    ORDER BY account_id
+    ON CONFLICT (account_id) DO UPDATE
+    SET version = v.version + 1, bumped_by = EXCLUDED.bumped_by
+    WHERE v.bumped_by <> EXCLUDED.bumped_by;
     RETURN NULL;
 END;
 $$;
