@@ -140,7 +140,10 @@ class MemoBook:
             self._schedule.set_memo(sid, None)
 
     def handover(self, partitions: set[int]) -> None:
-        """Partitions came or went: another instance may have decided meanwhile."""
+        """Partitions came or went: another instance may have decided meanwhile.
+
+        Database checks already started record nothing; the memos of ``partitions``
+        go (revoked partitions' sessions left the schedule with theirs)."""
         self._gen += 1
         self._barrier = self._gen
         self._schedule.clear_memos(partitions)

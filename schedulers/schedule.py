@@ -106,6 +106,8 @@ class CheckSchedule:
 
     def clear_memos(self, partitions: set[int] | None = None) -> int:
         """Forget the memos of these partitions' sessions (all of them for None)."""
+        if partitions is not None and not partitions:
+            return 0
         index = self._index
         cleared = 0
         for sid, meta in index.items():

@@ -151,12 +151,13 @@ class Ingest:
 
         with self._in_flight:
             offsets, rows = await retrying("load_partitions", load, stop=rt.stopping)
+        # Another instance may have decided these sessions while we did not own them
+        # (before the adds: at a start-up nothing is scheduled yet, nothing to scan).
+        rt.memos.handover(parts)
         rt.ownership.partitions = set(parts)
         now = time.time()
         for sid, logged_in_at, part in rows:
             rt.schedule.add(sid, logged_in_at.timestamp(), part, now)
-        # Another instance may have decided these sessions while we did not own them.
-        rt.memos.handover(parts)
         rt.ownership.loaded = True
         rt.metrics.partitions_owned.set(len(parts))
         rt.metrics.sessions_active.set(len(rt.schedule))
@@ -170,7 +171,7 @@ class Ingest:
         parts = {p for t, p in tps if t == session_topic}
         rt.ownership.loaded = False
         rt.ownership.partitions -= parts
-        dropped = rt.schedule.drop_partitions(parts)
-        rt.memos.handover(parts)
+        dropped = rt.schedule.drop_partitions(parts)  # their memos go with them
+        rt.memos.handover(set())
         rt.metrics.sessions_active.set(len(rt.schedule))
         log.info("partitions_revoked", partitions=sorted(parts), sessions=dropped)
