@@ -3,10 +3,11 @@
 ``python -m benchmarks.checks_memory [--sessions 100000]`` fills a scratch database on
 the embedded PostgreSQL with one pass worth of matched sessions (one account, 50
 locations with a /24 each, four sessions a user), then times a full pass of due checks
-twice, as the ``checks`` tick runs them (chunks of ``batch_size``, one transaction
-each): first through PostgreSQL (lock, join, decide: what every check did before),
-then from memory (one version read, then a comparison per session). Neither pass
-raises anything, so both measure the steady state. No broker is needed.
+three times, as the ``checks`` tick runs them (chunks of ``batch_size``): every check
+locked and read in a transaction (what every check did before issue 9); one read
+without locks per chunk (what a check with no memo does now: a first check, or
+one after a change); from memory (one version read per pass, then a comparison per
+session: the steady state). No pass raises anything. No broker is needed.
 """
 
 from __future__ import annotations
@@ -97,27 +98,47 @@ def _cpu() -> float:
 
 
 async def _pass(
-    pool: asyncpg.Pool, schedule: CheckSchedule, book: MemoBook, runner: CheckRunner, at: float
+    pool: asyncpg.Pool,
+    schedule: CheckSchedule,
+    book: MemoBook,
+    runner: CheckRunner,
+    at: float,
+    *,
+    path: str,
 ) -> Pass:
-    """One tick draining every session, as services/checks.py ``Checks.tick`` does."""
+    """One tick draining every session, as services/checks.py ``Checks.tick`` does.
+
+    ``path``: "locked" (every check locks its session: before issue 9), "screened"
+    (one read without locks; only transitions lock), "memory" (memos first).
+    """
     started, cpu = time.perf_counter(), _cpu()
     checked = in_memory = 0
-    if book.enabled:
+    if path == "memory":
         begun = book.refresh_begin()
         async with pool.acquire() as conn:
             rows = await conn.fetch(SQL["input_versions"])
         book.refresh_end(begun, [(r[0], r[1], r[2]) for r in rows])
     while due := schedule.pop_due(at, BATCH):
-        ask = [d.session_id for d in due if book.decide(d.memo) is None]
+        if path == "memory":
+            ask = [d.session_id for d in due if book.decide(d.memo) is None]
+        else:
+            ask = [d.session_id for d in due]
         in_memory += len(due) - len(ask)
         if ask:
             token = book.begin()
-            async with pool.acquire() as conn, conn.transaction():
-                report = await runner.run(conn, ask, dt.datetime.now(dt.UTC))
+            async with pool.acquire() as conn:
+                now = dt.datetime.now(dt.UTC)
+                report = await runner.check(conn, ask, now, screen=path != "locked")
             book.end(token, report.memos)
         checked += len(due)
-    path = "memory" if in_memory == checked else "PostgreSQL" if not in_memory else "mixed"
-    return Pass(path, checked, time.perf_counter() - started, _cpu() - cpu)
+    name = {
+        "locked": "PostgreSQL, every check locked (before)",
+        "screened": "PostgreSQL, read without locks (first checks now)",
+        "memory": "memory (steady state now)",
+    }[path]
+    if path == "memory" and in_memory != checked:
+        name += f" ({checked - in_memory:,} asked PostgreSQL)"
+    return Pass(name, checked, time.perf_counter() - started, _cpu() - cpu)
 
 
 async def measure(admin_dsn: str, sessions: int) -> list[Pass]:
@@ -136,9 +157,11 @@ async def measure(admin_dsn: str, sessions: int) -> list[Pass]:
         )
         async with asyncpg.create_pool(dsn, min_size=1, max_size=2, init=_init_connection) as pool:
             # Each pass at a clock one interval later: every session is due once.
-            first = await _pass(pool, schedule, book, runner, 1.0)
-            second = await _pass(pool, schedule, book, runner, 1.0 + schedule.interval)
-        return [first, second]
+            passes = []
+            for i, path in enumerate(("locked", "screened", "memory")):
+                at = 1.0 + i * schedule.interval
+                passes.append(await _pass(pool, schedule, book, runner, at, path=path))
+        return passes
 
 
 def main(argv: Sequence[str] | None = None) -> int:

@@ -1,9 +1,11 @@
 """Running a batch of checks: read, decide (pure), write transitions, in one transaction.
 
-The open alert is read from the database after the session's row lock is taken, never
-from memory, so two checks of one session (the tick and an immediate re-evaluation,
-or two instances that briefly both own a partition during a handover) are serialised
-and the second sees what the first decided: no alert is raised or resolved twice.
+A check that changes something reads the open alert from the database after the
+session's row lock is taken, never from memory, so two checks of one session (the
+tick and an immediate re-evaluation, or two instances that briefly both own a
+partition during a handover) are serialised and the second sees what the first
+decided: no alert is raised or resolved twice. A check that changes nothing needs no
+lock (:meth:`CheckRunner.screen`): it writes nothing.
 """
 
 from __future__ import annotations
@@ -38,6 +40,14 @@ class CheckReport:
     # What each decision leaves for the next check to decide from memory (None: ask again).
     memos: dict[str, Memo | None] = field(default_factory=dict)
 
+    def merge(self, other: CheckReport) -> None:
+        self.outcomes.update(other.outcomes)
+        self.raised += other.raised
+        self.resolved += other.resolved
+        self.checked += other.checked
+        self.verdicts.update(other.verdicts)
+        self.memos.update(other.memos)
+
 
 @dataclass(frozen=True, slots=True)
 class CheckConfig:
@@ -50,18 +60,54 @@ class CheckRunner:
         self._cache = cache
         self._config = config
 
-    async def run(
+    async def check(
         self,
         conn: asyncpg.Connection,
         session_ids: Sequence[str],
         now: dt.datetime,
+        *,
+        screen: bool = True,
     ) -> CheckReport:
-        """Check the given sessions on ``conn``'s transaction; ended ones are skipped."""
+        """Check the given sessions; ended ones are skipped.
+
+        With ``screen``, one read without locks settles every session whose check
+        changes nothing (almost all of them) and only the others are locked, re-read
+        and decided in a transaction (:meth:`run`). Concluding "nothing to do" from a
+        committed state writes nothing, so it needs no lock: a check racing with it
+        that does change something takes the lock, as before.
+        """
+        report, rest = (
+            await self.screen(conn, session_ids) if screen else (CheckReport(), [*session_ids])
+        )
+        if rest:
+            async with conn.transaction():
+                report.merge(await self.run(conn, rest, now))
+        return report
+
+    async def screen(
+        self, conn: asyncpg.Connection, session_ids: Sequence[str]
+    ) -> tuple[CheckReport, list[str]]:
+        """Settle the sessions whose check changes nothing; return the others."""
         report = CheckReport()
-        locked = await conn.fetch(SQL["lock_check_sessions"], sorted(set(session_ids)))
-        if not locked:
-            return report
-        rows = await conn.fetch(SQL["check_rows"], [r["session_id"] for r in locked])
+        rest: list[str] = []
+        rows = await conn.fetch(SQL["check_rows"], sorted(set(session_ids)))
+        for r, verdict, open_alert in await self._verdicts(conn, rows):
+            sid = r["session_id"]
+            # Without snoozes: a snooze only ever turns a raise into nothing.
+            decision = decide(verdict, open_alert)
+            if not decision.changes_nothing:
+                rest.append(sid)
+                continue
+            report.outcomes[str(verdict.outcome)] += 1
+            report.checked.append(sid)
+            report.verdicts[sid] = verdict
+            inputs = (r["dir_version"], r["user_version"])
+            report.memos[sid] = memo_after(r["account_id"], inputs, verdict, decision)
+        return report, rest
+
+    async def _verdicts(
+        self, conn: asyncpg.Connection, rows: Sequence[asyncpg.Record]
+    ) -> list[tuple[asyncpg.Record, Verdict, OpenAlert | None]]:
         versions = {r["account_id"]: r["dir_version"] for r in rows if r["account_known"]}
         snapshots = await self._cache.get_many(conn, versions)
         checked: list[tuple[asyncpg.Record, Verdict, OpenAlert | None]] = []
@@ -81,6 +127,21 @@ class CheckRunner:
                 else None
             )
             checked.append((r, verdict, open_alert))
+        return checked
+
+    async def run(
+        self,
+        conn: asyncpg.Connection,
+        session_ids: Sequence[str],
+        now: dt.datetime,
+    ) -> CheckReport:
+        """Check the given sessions on ``conn``'s transaction; ended ones are skipped."""
+        report = CheckReport()
+        locked = await conn.fetch(SQL["lock_check_sessions"], sorted(set(session_ids)))
+        if not locked:
+            return report
+        rows = await conn.fetch(SQL["check_rows"], [r["session_id"] for r in locked])
+        checked = await self._verdicts(conn, rows)
         # Snoozes matter only to a new mismatch: most checks (a match, an unchanged
         # mismatch) skip this query.
         raising = [

@@ -92,8 +92,10 @@ class Checks:
         with self._in_flight:
 
             async def tx() -> CheckReport:
-                async with rt.pool.acquire() as conn, conn.transaction():
-                    return await self._runner.run(conn, session_ids, utcnow())
+                async with rt.pool.acquire() as conn:
+                    return await self._runner.check(
+                        conn, session_ids, utcnow(), screen=rt.memos.enabled
+                    )
 
             started = rt.memos.begin()
             report = CheckReport()
