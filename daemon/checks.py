@@ -19,6 +19,7 @@ from dataclasses import dataclass, field
 import asyncpg
 import structlog
 
+from e911d.consumers.ip import IPAddress
 from e911d.daemon.alerts import AlertStore, RaisedAlert, ResolvedAlert, SessionRef, raised_alert
 from e911d.daemon.db import load_queries
 from e911d.daemon.directory import DirectoryCache
@@ -118,9 +119,7 @@ class CheckRunner:
                 if r["user_known"]
                 else None
             )
-            verdict = evaluate(
-                snapshots.get(r["account_id"]), account, user, ipaddress.ip_address(r["ip"])
-            )
+            verdict = evaluate(snapshots.get(r["account_id"]), account, user, _address(r))
             open_alert = (
                 OpenAlert(r["alert_id"], r["fingerprint"], r["alert_location_id"])
                 if r["alert_id"] is not None
@@ -180,3 +179,17 @@ class CheckRunner:
         if seq_updates:
             await conn.executemany(SQL["set_alert_seq"], seq_updates)
         return report
+
+
+def _address(r: asyncpg.Record) -> IPAddress:
+    """The session's IP as the driver decoded it (from binary: no text parsing).
+
+    A host address decodes to an address; anything else to an interface. The text
+    form (``ip``) stays what alerts carry.
+    """
+    value = r["ip_value"]
+    if isinstance(value, ipaddress.IPv4Address | ipaddress.IPv6Address):
+        return value
+    if isinstance(value, ipaddress.IPv4Interface | ipaddress.IPv6Interface):
+        return value.ip
+    return ipaddress.ip_address(r["ip"])

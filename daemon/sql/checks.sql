@@ -10,7 +10,8 @@ FOR UPDATE;
 
 -- name: check_rows
 -- Everything one check needs, read while lock_check_sessions holds the rows.
-SELECT s.session_id, s.account_id, s.user_id, host(s.ip) AS ip, s.logged_in_at,
+SELECT s.session_id, s.account_id, s.user_id, host(s.ip) AS ip, s.ip AS ip_value,
+       s.logged_in_at,
        s.kafka_partition, s.alert_seq,
        (a.account_id IS NOT NULL) AS account_known,
        coalesce(a.e911_recommendations, false) AS account_enabled,
