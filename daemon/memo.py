@@ -135,8 +135,12 @@ class MemoBook:
     def sessions_changed(self, session_ids: Iterable[str]) -> None:
         """Ingest changed these sessions' rows or alerts (an IP, a dismissal)."""
         self._gen += 1
+        # Only a database check in flight can leave a memo behind: with none, there
+        # is nothing to remember (and nothing would prune it).
+        recent = self._recent if self._starts else None
         for sid in session_ids:
-            self._recent[sid] = self._gen
+            if recent is not None:
+                recent[sid] = self._gen
             self._schedule.set_memo(sid, None)
 
     def handover(self, partitions: set[int]) -> None:

@@ -272,3 +272,15 @@ def test_the_schedule_hands_the_memo_out_with_the_due_session_and_drops_it_with_
     assert schedule.memo("s1") is None
     schedule.set_memo("gone", MATCH_A)
     assert "gone" not in schedule
+
+
+def test_changes_with_no_database_check_in_flight_leave_nothing_behind() -> None:
+    book, schedule = book_with("s1")
+    book.sessions_changed([f"s{i}" for i in range(10_000)])
+    assert book._recent == {}  # steady state: memory only, ingest running all along
+    started = book.begin()
+    book.sessions_changed(["s1"])
+    assert book._recent == {"s1": started + 1}
+    book.end(started, {"s1": MATCH_A})
+    assert schedule.memo("s1") is None
+    assert book._recent == {}
