@@ -147,6 +147,9 @@ class ChecksSettings(_Section):
     dismiss_snooze_seconds: float = Field(default=3_600.0, ge=0, le=30 * 86_400)
     tick_seconds: float = Field(default=1.0, gt=0, le=60)
     batch_size: int = Field(default=2_000, ge=1, le=100_000)
+    # Decide unchanged checks from memory (daemon/memo.py); off: every check locks and
+    # reads its session in PostgreSQL, as before. For diagnosis and comparison.
+    decide_in_memory: bool = True
     sweep_interval_seconds: float = Field(default=30.0, gt=0, le=3_600)
     alert_retention_seconds: float = Field(default=7 * 86_400.0, gt=0)
     relay_interval_seconds: float = Field(default=1.0, gt=0, le=60)

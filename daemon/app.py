@@ -29,6 +29,7 @@ from e911d.daemon.kafka import (
     start_client,
 )
 from e911d.daemon.logs import instance_id, log_starting
+from e911d.daemon.memo import MemoBook
 from e911d.daemon.metrics import Metrics
 from e911d.daemon.notify import DirectoryListener, ListenerConfig
 from e911d.daemon.runtime import Health, Ownership, Runtime
@@ -150,6 +151,7 @@ class App:
             self.ownership,
             self.cache,
             AlertStore(s.kafka.topics.alerts, s.kafka.source),
+            MemoBook(self.schedule, s.checks.decide_in_memory),
             Health(database=True, kafka=True),
             stop,
         )

@@ -1,9 +1,11 @@
 """Running a batch of checks: read, decide (pure), write transitions, in one transaction.
 
-The open alert is read from the database after the session's row lock is taken, never
-from memory, so two checks of one session (the tick and an immediate re-evaluation,
-or two instances that briefly both own a partition during a handover) are serialised
-and the second sees what the first decided: no alert is raised or resolved twice.
+A check that changes something reads the open alert from the database after the
+session's row lock is taken, never from memory, so two checks of one session (the
+tick and an immediate re-evaluation, or two instances that briefly both own a
+partition during a handover) are serialised and the second sees what the first
+decided: no alert is raised or resolved twice. A check that changes nothing needs no
+lock (:meth:`CheckRunner.screen`): it writes nothing.
 """
 
 from __future__ import annotations
@@ -17,10 +19,12 @@ from dataclasses import dataclass, field
 import asyncpg
 import structlog
 
+from e911d.consumers.ip import IPAddress
 from e911d.daemon.alerts import AlertStore, RaisedAlert, ResolvedAlert, SessionRef, raised_alert
 from e911d.daemon.db import load_queries
 from e911d.daemon.directory import DirectoryCache
 from e911d.daemon.evaluation import decide, evaluate
+from e911d.daemon.memo import Memo, memo_after
 from e911d.daemon.model import Account, OpenAlert, Outcome, User, Verdict
 
 log = structlog.get_logger("e911d.checks")
@@ -34,6 +38,16 @@ class CheckReport:
     resolved: list[ResolvedAlert] = field(default_factory=list)
     checked: list[str] = field(default_factory=list)
     verdicts: dict[str, Verdict] = field(default_factory=dict)
+    # What each decision leaves for the next check to decide from memory (None: ask again).
+    memos: dict[str, Memo | None] = field(default_factory=dict)
+
+    def merge(self, other: CheckReport) -> None:
+        self.outcomes.update(other.outcomes)
+        self.raised += other.raised
+        self.resolved += other.resolved
+        self.checked += other.checked
+        self.verdicts.update(other.verdicts)
+        self.memos.update(other.memos)
 
 
 @dataclass(frozen=True, slots=True)
@@ -47,6 +61,73 @@ class CheckRunner:
         self._cache = cache
         self._config = config
 
+    async def check(
+        self,
+        conn: asyncpg.Connection,
+        session_ids: Sequence[str],
+        now: dt.datetime,
+        *,
+        screen: bool = True,
+    ) -> CheckReport:
+        """Check the given sessions; ended ones are skipped.
+
+        With ``screen``, one read without locks settles every session whose check
+        changes nothing (almost all of them) and only the others are locked, re-read
+        and decided in a transaction (:meth:`run`). Concluding "nothing to do" from a
+        committed state writes nothing, so it needs no lock: a check racing with it
+        that does change something takes the lock, as before.
+        """
+        report, rest = (
+            await self.screen(conn, session_ids) if screen else (CheckReport(), [*session_ids])
+        )
+        if rest:
+            async with conn.transaction():
+                report.merge(await self.run(conn, rest, now))
+        return report
+
+    async def screen(
+        self, conn: asyncpg.Connection, session_ids: Sequence[str]
+    ) -> tuple[CheckReport, list[str]]:
+        """Settle the sessions whose check changes nothing; return the others."""
+        report = CheckReport()
+        rest: list[str] = []
+        rows = await conn.fetch(SQL["check_rows"], sorted(set(session_ids)))
+        for r, verdict, open_alert in await self._verdicts(conn, rows):
+            sid = r["session_id"]
+            # Without snoozes: a snooze only ever turns a raise into nothing.
+            decision = decide(verdict, open_alert)
+            if not decision.changes_nothing:
+                rest.append(sid)
+                continue
+            report.outcomes[str(verdict.outcome)] += 1
+            report.checked.append(sid)
+            report.verdicts[sid] = verdict
+            inputs = (r["dir_version"], r["user_version"])
+            report.memos[sid] = memo_after(r["account_id"], inputs, verdict, decision)
+        return report, rest
+
+    async def _verdicts(
+        self, conn: asyncpg.Connection, rows: Sequence[asyncpg.Record]
+    ) -> list[tuple[asyncpg.Record, Verdict, OpenAlert | None]]:
+        versions = {r["account_id"]: r["dir_version"] for r in rows if r["account_known"]}
+        snapshots = await self._cache.get_many(conn, versions)
+        checked: list[tuple[asyncpg.Record, Verdict, OpenAlert | None]] = []
+        for r in rows:
+            account = Account(r["account_id"], r["account_enabled"]) if r["account_known"] else None
+            user = (
+                User(r["account_id"], r["user_id"], r["user_enabled"], r["e911_location_id"])
+                if r["user_known"]
+                else None
+            )
+            verdict = evaluate(snapshots.get(r["account_id"]), account, user, _address(r))
+            open_alert = (
+                OpenAlert(r["alert_id"], r["fingerprint"], r["alert_location_id"])
+                if r["alert_id"] is not None
+                else None
+            )
+            checked.append((r, verdict, open_alert))
+        return checked
+
     async def run(
         self,
         conn: asyncpg.Connection,
@@ -59,25 +140,7 @@ class CheckRunner:
         if not locked:
             return report
         rows = await conn.fetch(SQL["check_rows"], [r["session_id"] for r in locked])
-        versions = {r["account_id"]: r["dir_version"] for r in rows if r["account_known"]}
-        snapshots = await self._cache.get_many(conn, versions)
-        checked: list[tuple[asyncpg.Record, Verdict, OpenAlert | None]] = []
-        for r in rows:
-            account = Account(r["account_id"], r["account_enabled"]) if r["account_known"] else None
-            user = (
-                User(r["account_id"], r["user_id"], r["user_enabled"], r["e911_location_id"])
-                if r["user_known"]
-                else None
-            )
-            verdict = evaluate(
-                snapshots.get(r["account_id"]), account, user, ipaddress.ip_address(r["ip"])
-            )
-            open_alert = (
-                OpenAlert(r["alert_id"], r["fingerprint"], r["alert_location_id"])
-                if r["alert_id"] is not None
-                else None
-            )
-            checked.append((r, verdict, open_alert))
+        checked = await self._verdicts(conn, rows)
         # Snoozes matter only to a new mismatch: most checks (a match, an unchanged
         # mismatch) skip this query.
         raising = [
@@ -96,6 +159,8 @@ class CheckRunner:
             report.outcomes[str(verdict.outcome)] += 1
             report.checked.append(sid)
             report.verdicts[sid] = verdict
+            inputs = (r["dir_version"], r["user_version"])
+            report.memos[sid] = memo_after(r["account_id"], inputs, verdict, decision)
             ref = SessionRef(sid, r["account_id"], r["user_id"], r["kafka_partition"])
             if decision.resolve is not None and open_alert is not None:
                 report.resolved.append(
@@ -114,3 +179,17 @@ class CheckRunner:
         if seq_updates:
             await conn.executemany(SQL["set_alert_seq"], seq_updates)
         return report
+
+
+def _address(r: asyncpg.Record) -> IPAddress:
+    """The session's IP as the driver decoded it (from binary: no text parsing).
+
+    A host address decodes to an address; anything else to an interface. The text
+    form (``ip``) stays what alerts carry.
+    """
+    value = r["ip_value"]
+    if isinstance(value, ipaddress.IPv4Address | ipaddress.IPv6Address):
+        return value
+    if isinstance(value, ipaddress.IPv4Interface | ipaddress.IPv6Interface):
+        return value.ip
+    return ipaddress.ip_address(r["ip"])

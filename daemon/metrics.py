@@ -74,6 +74,11 @@ class Metrics:
         self.checks = Counter(
             "e911_checks_total", "Checks run, by outcome", ["outcome"], registry=r
         )
+        self.checks_in_memory = Counter(
+            "e911_checks_decided_in_memory_total",
+            "Checks decided from memory, without a database round trip (also in checks_total)",
+            registry=r,
+        )
         self.check_lateness = Histogram(
             "e911_check_lateness_seconds",
             "Check run time minus due time",

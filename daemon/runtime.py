@@ -18,6 +18,7 @@ from aiokafka import AIOKafkaProducer
 from e911d.config import Settings
 from e911d.daemon.alerts import AlertStore
 from e911d.daemon.directory import DirectoryCache
+from e911d.daemon.memo import MemoBook
 from e911d.daemon.metrics import Metrics
 from e911d.schedulers import CheckSchedule
 
@@ -53,6 +54,8 @@ class Runtime:
     ownership: Ownership
     cache: DirectoryCache
     alerts: AlertStore
+    # Checks decided from memory (daemon/memo.py): ingest and notices make memos stale.
+    memos: MemoBook
     health: Health
     # Set when the daemon is asked to stop: services start no new work after it.
     stopping: asyncio.Event

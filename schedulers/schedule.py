@@ -6,6 +6,10 @@ adds 10^6 sessions in about a second and drains ~150,000 a second (measured:
 benchmarks/README.md).
 Entries are never removed in place: a session that ends or moves to another instance
 is dropped from the index and its heap entries are skipped when they surface.
+
+Each index entry also carries one opaque *memo* (the owner's record of the last
+decision, shared between sessions, so it costs one pointer a session): it goes
+away with the session, and the schedule never looks inside it.
 """
 
 from __future__ import annotations
@@ -53,6 +57,7 @@ class Due:
     session_id: str
     partition: int
     due_at: float
+    memo: object = None
 
 
 class CheckSchedule:
@@ -66,9 +71,9 @@ class CheckSchedule:
         self.initial_delay = initial_delay
         self.interval = interval
         self._heap: list[tuple[float, int, str]] = []
-        # session_id -> (logged_in_at, partition, token); the token makes old heap
-        # entries of a session that was removed and added again stale.
-        self._index: dict[str, tuple[float, int, int]] = {}
+        # session_id -> (logged_in_at, partition, token, memo); the token makes old
+        # heap entries of a session that was removed and added again stale.
+        self._index: dict[str, tuple[float, int, int, object]] = {}
         self._seq = 0
 
     def __len__(self) -> int:
@@ -82,12 +87,34 @@ class CheckSchedule:
         if session_id in self._index:
             return
         self._seq += 1
-        self._index[session_id] = (logged_in_at, partition, self._seq)
+        self._index[session_id] = (logged_in_at, partition, self._seq, None)
         due = first_due_at_or_after(logged_in_at, self.initial_delay, self.interval, now)
         heapq.heappush(self._heap, (due, self._seq, session_id))
 
     def remove(self, session_id: str) -> None:
         self._index.pop(session_id, None)
+
+    def memo(self, session_id: str) -> object:
+        meta = self._index.get(session_id)
+        return None if meta is None else meta[3]
+
+    def set_memo(self, session_id: str, memo: object) -> None:
+        """Replace a tracked session's memo; an untracked session stays untracked."""
+        meta = self._index.get(session_id)
+        if meta is not None and meta[3] is not memo:
+            self._index[session_id] = (meta[0], meta[1], meta[2], memo)
+
+    def clear_memos(self, partitions: set[int] | None = None) -> int:
+        """Forget the memos of these partitions' sessions (all of them for None)."""
+        if partitions is not None and not partitions:
+            return 0
+        index = self._index
+        cleared = 0
+        for sid, meta in index.items():
+            if meta[3] is not None and (partitions is None or meta[1] in partitions):
+                index[sid] = (meta[0], meta[1], meta[2], None)
+                cleared += 1
+        return cleared
 
     def drop_partitions(self, partitions: set[int]) -> int:
         """Forget the sessions of partitions this instance no longer owns."""
@@ -125,11 +152,11 @@ class CheckSchedule:
             meta = index.get(sid)
             if meta is None or meta[2] != token:
                 continue
-            logged_in_at, partition, _ = meta
-            out.append(Due(sid, partition, due_at))
+            logged_in_at, partition, _, memo = meta
+            out.append(Due(sid, partition, due_at, memo))
             nxt = next_due_after(logged_in_at, self.initial_delay, self.interval, now)
             heapq.heappush(heap, (nxt, token, sid))
         return out
 
     def sessions_of(self, partitions: set[int]) -> list[str]:
-        return [sid for sid, (_, part, _) in self._index.items() if part in partitions]
+        return [sid for sid, meta in self._index.items() if meta[1] in partitions]

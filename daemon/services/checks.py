@@ -1,18 +1,23 @@
 """Checks: the tick that drains the due sessions, and checking given sessions at once.
 
-Both run the same :class:`~e911d.daemon.checks.CheckRunner` in one transaction per
-chunk; the session row locks taken there serialise a tick and an immediate
-re-evaluation of the same session, on this instance or another.
+A due session whose inputs did not change since its last decision is decided from
+memory (:mod:`e911d.daemon.memo`): counted, nothing written. Every other one, and
+every session checked at once after a notice, runs the same
+:class:`~e911d.daemon.checks.CheckRunner` in one transaction per chunk; the session
+row locks taken there serialise a tick and an immediate re-evaluation of the same
+session, on this instance or another.
 """
 
 from __future__ import annotations
 
 import datetime as dt
 import time
+from collections import Counter
 from collections.abc import Sequence
 
-from e911d.daemon.checks import CheckConfig, CheckReport, CheckRunner
+from e911d.daemon.checks import SQL, CheckConfig, CheckReport, CheckRunner
 from e911d.daemon.db import retrying
+from e911d.daemon.model import Outcome
 from e911d.daemon.runtime import Runtime, utcnow
 from e911d.daemon.services.inflight import InFlight
 from e911d.daemon.services.relay import Relay
@@ -36,18 +41,48 @@ class Checks:
         if rt.stopping.is_set():
             return
         batch_size = rt.settings.checks.batch_size
+        memos = rt.memos
         with self._in_flight:
+            first = rt.schedule.next_due()
+            if memos.enabled and first is not None and first <= time.time():
+                # The backstop against lost notices: once per tick, for all accounts,
+                # before anything is taken from the schedule (no await between taking
+                # a session and deciding it from memory).
+                await self.refresh_versions()
             while not rt.stopping.is_set():
                 due = rt.schedule.pop_due(time.time(), batch_size)
                 if not due:
                     return
                 owned = [d for d in due if d.partition in rt.ownership.partitions]
-                await self.check([d.session_id for d in owned])
+                remembered: Counter[Outcome] = Counter()
+                ask: list[str] = []
+                for d in owned:
+                    outcome = memos.decide(d.memo)
+                    if outcome is None:
+                        ask.append(d.session_id)
+                    else:
+                        remembered[outcome] += 1
+                await self.check(ask)
+                for outcome, n in remembered.items():
+                    rt.metrics.checks.labels(outcome=outcome).inc(n)
+                rt.metrics.checks_in_memory.inc(remembered.total())
                 ran = time.time()
                 for d in owned:
                     rt.metrics.check_lateness.observe(max(0.0, ran - d.due_at))
                 if len(due) < batch_size:
                     return
+
+    async def refresh_versions(self) -> None:
+        """Re-read every account's input versions in one query."""
+        rt = self._rt
+        started = rt.memos.refresh_begin()
+
+        async def read() -> list[tuple[str, int, int]]:
+            async with rt.pool.acquire() as conn:
+                rows = await conn.fetch(SQL["input_versions"])
+                return [(r["account_id"], r["dir_version"], r["user_version"]) for r in rows]
+
+        rt.memos.refresh_end(started, await retrying("check_versions", read, stop=rt.stopping))
 
     async def check(self, session_ids: Sequence[str]) -> CheckReport:
         """Check these sessions now; their schedule stays as it is."""
@@ -57,10 +92,17 @@ class Checks:
         with self._in_flight:
 
             async def tx() -> CheckReport:
-                async with rt.pool.acquire() as conn, conn.transaction():
-                    return await self._runner.run(conn, session_ids, utcnow())
+                async with rt.pool.acquire() as conn:
+                    return await self._runner.check(
+                        conn, session_ids, utcnow(), screen=rt.memos.enabled
+                    )
 
-            report = await retrying("checks", tx, stop=rt.stopping)
+            started = rt.memos.begin()
+            report = CheckReport()
+            try:
+                report = await retrying("checks", tx, stop=rt.stopping)
+            finally:
+                rt.memos.end(started, report.memos)
         for outcome, n in report.outcomes.items():
             rt.metrics.checks.labels(outcome=outcome).inc(n)
         self._relay.decided(report.raised, report.resolved)

@@ -81,6 +81,8 @@ class Ingest:
         with self._in_flight:
             fold, resolved = await self._store(batch, utcnow())
         wall = time.time()
+        # A new IP or an alert dismissed: the next check of these asks the database.
+        rt.memos.sessions_changed([*fold.rows, *(d.session_id for d in fold.dismissals)])
         for sid in fold.ended:
             rt.schedule.remove(sid)
             log.debug("session_ended", session_id=sid)
@@ -149,6 +151,9 @@ class Ingest:
 
         with self._in_flight:
             offsets, rows = await retrying("load_partitions", load, stop=rt.stopping)
+        # Another instance may have decided these sessions while we did not own them
+        # (before the adds: at a start-up nothing is scheduled yet, nothing to scan).
+        rt.memos.handover(parts)
         rt.ownership.partitions = set(parts)
         now = time.time()
         for sid, logged_in_at, part in rows:
@@ -166,6 +171,7 @@ class Ingest:
         parts = {p for t, p in tps if t == session_topic}
         rt.ownership.loaded = False
         rt.ownership.partitions -= parts
-        dropped = rt.schedule.drop_partitions(parts)
+        dropped = rt.schedule.drop_partitions(parts)  # their memos go with them
+        rt.memos.handover(set())
         rt.metrics.sessions_active.set(len(rt.schedule))
         log.info("partitions_revoked", partitions=sorted(parts), sessions=dropped)

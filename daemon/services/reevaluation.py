@@ -44,6 +44,9 @@ class Reevaluation:
 
     def on_notice(self, notice: Notice) -> None:
         self._rt.metrics.directory_notices.labels(kind=notice.kind).inc()
+        # Until versions are re-read after this notice, the account is decided in
+        # PostgreSQL (the re-evaluation below does so for the sessions it affects).
+        self._rt.memos.account_changed(None if notice.kind == "all" else notice.account_id)
         self._pending.add(notice)
         if self._first_notice_at is None:
             self._first_notice_at = time.perf_counter()
@@ -55,6 +58,7 @@ class Reevaluation:
             return
         rt = self._rt
         rt.cache.clear()
+        rt.memos.account_changed(None)
         try:
             with errors("catch_up"):
                 async with asyncio.timeout(10), rt.pool.acquire() as conn:

@@ -10,7 +10,8 @@ FOR UPDATE;
 
 -- name: check_rows
 -- Everything one check needs, read while lock_check_sessions holds the rows.
-SELECT s.session_id, s.account_id, s.user_id, host(s.ip) AS ip, s.logged_in_at,
+SELECT s.session_id, s.account_id, s.user_id, host(s.ip) AS ip, s.ip AS ip_value,
+       s.logged_in_at,
        s.kafka_partition, s.alert_seq,
        (a.account_id IS NOT NULL) AS account_known,
        coalesce(a.e911_recommendations, false) AS account_enabled,
@@ -18,15 +19,26 @@ SELECT s.session_id, s.account_id, s.user_id, host(s.ip) AS ip, s.logged_in_at,
        coalesce(u.e911_recommendations, false) AS user_enabled,
        u.e911_location_id,
        coalesce(v.version, 0) AS dir_version,
+       coalesce(uv.version, 0) AS user_version,
        al.alert_id, al.fingerprint,
        al.payload -> 'assigned_location' ->> 'location_id' AS alert_location_id
 FROM sessions s
 LEFT JOIN accounts a ON a.account_id = s.account_id
 LEFT JOIN users u ON u.account_id = s.account_id AND u.user_id = s.user_id
 LEFT JOIN directory_versions v ON v.account_id = s.account_id
+LEFT JOIN user_versions uv ON uv.account_id = s.account_id
 LEFT JOIN alerts al ON al.session_id = s.session_id AND al.resolved_at IS NULL
 WHERE s.session_id = ANY($1::text[]) AND s.ended_at IS NULL
 ORDER BY s.session_id;
 
 -- name: set_alert_seq
 UPDATE sessions SET alert_seq = $2 WHERE session_id = $1;
+
+-- name: input_versions
+-- The memo's backstop (daemon/memo.py), once per tick: one row per account that ever
+-- had a directory or user change; an account with neither reads as (0, 0).
+SELECT coalesce(v.account_id, uv.account_id) AS account_id,
+       coalesce(v.version, 0) AS dir_version,
+       coalesce(uv.version, 0) AS user_version
+FROM directory_versions v
+FULL JOIN user_versions uv ON uv.account_id = v.account_id;

@@ -57,10 +57,11 @@ async def _directory(conn: asyncpg.Connection) -> None:
     )
 
 
+@pytest.mark.parametrize("screen", [False, True])
 @pytest.mark.parametrize(
     ("new_location", "reason"), [("branch", "superseded"), ("home", "location_updated")]
 )
-async def test_concurrent_checks_of_one_session_decide_once(database, new_location, reason):
+async def test_concurrent_checks_of_one_session_decide_once(database, new_location, reason, screen):
     setup = await connect(database)
     first = await connect(database)
     second = await connect(database)
@@ -80,6 +81,9 @@ async def test_concurrent_checks_of_one_session_decide_once(database, new_locati
         assert [str(r.reason) for r in one.resolved] == [reason]
 
         async def second_check():
+            if screen:
+                # Its unlocked read sees the change still to make: it locks and waits.
+                return await runner().check(second, ["s1"], dt.datetime.now(dt.UTC))
             async with second.transaction():
                 return await runner().run(second, ["s1"], dt.datetime.now(dt.UTC))
 
@@ -92,6 +96,9 @@ async def test_concurrent_checks_of_one_session_decide_once(database, new_locati
         await tx.commit()
         two = await asyncio.wait_for(waiting, 5)  # no unique violation: it saw the commit
         assert two.resolved == [] and two.raised == []
+        assert two.checked == ["s1"]
+        # What the second check saw after the wait changes nothing: it may be remembered.
+        assert two.memos["s1"] is not None
 
         open_alerts = await setup.fetchval("SELECT count(*) FROM alerts WHERE resolved_at IS NULL")
         assert open_alerts == (1 if reason == "superseded" else 0)
@@ -124,3 +131,35 @@ async def test_an_alert_resolved_elsewhere_gets_no_second_event(database):
         assert resolved == ["dismissed"]
     finally:
         await conn.close()
+
+
+@pytest.mark.parametrize("screen", [True, False])
+async def test_a_check_that_changes_nothing_waits_for_no_lock(database, screen):
+    setup = await connect(database)
+    holder = await connect(database)
+    checker = await connect(database)
+    try:
+        await _directory(setup)
+        await setup.execute("UPDATE users SET e911_location_id = 'home' WHERE user_id = 'u1'")
+        # Someone holds the session's lock (ingest storing a batch, another check).
+        tx = holder.transaction()
+        await tx.start()
+        await holder.execute("SELECT 1 FROM sessions WHERE session_id = 's1' FOR UPDATE")
+        checking = asyncio.create_task(
+            runner().check(checker, ["s1"], dt.datetime.now(dt.UTC), screen=screen)
+        )
+
+        async def settled_or_blocked() -> bool:
+            waiting = await setup.fetchval("SELECT count(*) FROM pg_locks WHERE NOT granted")
+            return checking.done() or bool(waiting)
+
+        await eventually(settled_or_blocked, within=5)
+        # Screened: settled from one unlocked read. Locked (as before): it waits.
+        assert checking.done() is screen
+        await tx.commit()
+        report = await asyncio.wait_for(checking, 5)
+        assert dict(report.outcomes) == {"match": 1}
+        assert report.raised == [] and report.resolved == []
+    finally:
+        for conn in (checker, holder, setup):
+            await conn.close()
