@@ -54,7 +54,7 @@ class KafkaSettings(_Section):
     # Bound on the consumer's fetch buffer (one response per partition at most).
     fetch_max_bytes: int = Field(default=16 * 1_048_576, ge=1_048_576, le=1_073_741_824)
     # A batch not stored after this long pauses fetching until it is (database slow).
-    pause_after_seconds: float = Field(default=1.0, gt=0, le=600)
+    pause_after_seconds: float = Field(default=5.0, gt=0, le=600)
     security_protocol: Literal["PLAINTEXT", "SSL", "SASL_PLAINTEXT", "SASL_SSL"] = "PLAINTEXT"
     sasl_mechanism: Literal["PLAIN", "SCRAM-SHA-256", "SCRAM-SHA-512"] | None = None
     sasl_username: str | None = None

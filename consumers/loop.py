@@ -106,7 +106,7 @@ class ConsumerConfig:
     max_clock_skew: dt.timedelta = dt.timedelta(minutes=5)
     # A batch still in hand after this long (the database slow or away, its writes
     # retried) pauses every assigned partition until it is stored.
-    pause_after_seconds: float = 1.0
+    pause_after_seconds: float = 5.0
     # The fetch buffer's bound: one response per partition, at most this much in all.
     fetch_max_bytes: int = 16 * 1_048_576
 
