@@ -130,6 +130,14 @@ class Daemon:
                 self.proc.wait(5)
 
 
+def _answers(port: int) -> bool:
+    try:
+        w.scrape(port)
+    except OSError:
+        return False
+    return True
+
+
 def _env(bootstrap: str, dsn: str, prefix: str, args: argparse.Namespace) -> dict[str, str]:
     return {
         "E911_KAFKA__BOOTSTRAP_SERVERS": bootstrap,
@@ -223,6 +231,15 @@ def _measure(
         # Restart.
         daemon.kill(signal.SIGKILL)
         t0 = daemon.start()
+        up = _wait(lambda: _answers(daemon.port), 600, "restart: HTTP", step=0.1)
+        f.put("restart: process up, HTTP answers (s)", up - t0, "{:.1f}")
+        owned = _wait(
+            lambda: w.scrape(daemon.port).get("e911_partitions_owned") > 0,
+            600,
+            "restart: partitions assigned",
+            step=0.1,
+        )
+        f.put("restart: partitions assigned and loaded (s)", owned - t0, "{:.1f}")
         done = _wait(
             lambda: w.ready(daemon.port) and w.scrape(daemon.port).get("e911_sessions_active") >= n,
             600,
@@ -283,7 +300,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = parser.parse_args(argv)
     args.users = args.users or max(1, args.sessions // 4)
     # Long enough for the slowest design's directory and login ingest to finish first.
-    args.initial_delay = args.initial_delay or max(90.0, 60 + args.sessions / 5_000)
+    args.initial_delay = args.initial_delay or max(90.0, 60 + args.sessions / 3_000)
     started = time.monotonic()
     broker = EmbeddedBroker().start()
     pg = EmbeddedPostgres().start()
