@@ -130,6 +130,17 @@ class Daemon:
                 self.proc.wait(5)
 
 
+def _batches(f: Figures, kind: str, now: w.Scrape, wall: float) -> None:
+    """Where ingest time goes: the share spent storing batches (the transaction),
+    the rest being fetching, decoding and waiting (``e911_batch_seconds``)."""
+    count = now.get(f'e911_batch_seconds_count{{kind="{kind}"}}')
+    spent = now.get(f'e911_batch_seconds_sum{{kind="{kind}"}}')
+    if count:
+        f.values[f"{kind} batches: count, mean s, share of wall"] = (
+            f"{count:,.0f}, {spent / count:.3f}, {spent / wall:.0%}"
+        )
+
+
 def _answers(port: int) -> bool:
     try:
         w.scrape(port)
@@ -187,6 +198,7 @@ def _measure(
             "directory ingest",
         )
         f.put("directory ingest (events/s)", size / (done - t0))
+        _batches(f, "directory", w.scrape(daemon.port), done - t0)
         # Login ingest: logins stamped from now on, due together after initial_delay.
         login_at = dt.datetime.now(dt.UTC)
         t0 = time.monotonic()
@@ -196,6 +208,7 @@ def _measure(
             lambda: w.scrape(daemon.port).get("e911_sessions_active") >= n, 3600, "login ingest"
         )
         f.put("login ingest (events/s)", n / (done - t0))
+        _batches(f, "sessions", w.scrape(daemon.port), done - t0)
         f.put("producer (events/s)", sent / produce_s)
         f.put("RSS holding N sessions (MiB)", w.rss_mib(daemon.pid))
         # The burst.

@@ -10,6 +10,8 @@ from __future__ import annotations
 
 import asyncio
 import datetime as dt
+import time
+from collections import Counter
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from typing import Any
@@ -24,6 +26,7 @@ from e911d.consumers.wire import decode_directory_event, decode_session_event
 
 log = structlog.get_logger("e911d.consumer")
 
+COMMIT_EVERY_SECONDS = 1.0
 DLQ_TOPIC = "e911.dlq.topic"
 DLQ_PARTITION = "e911.dlq.partition"
 DLQ_OFFSET = "e911.dlq.offset"
@@ -86,7 +89,7 @@ class ConsumerHandlers:
     on_batch: Callable[[InboundBatch], Awaitable[None]]
     on_assigned: Callable[[set[TP]], Awaitable[dict[TP, int]]]
     on_revoked: Callable[[set[TP]], Awaitable[None]]
-    on_event: Callable[[str, str], None]
+    on_event: Callable[[str, str, int], None]  # topic, type, how many
     on_invalid: Callable[[str, int, int, Invalid], None]
     on_listener_error: Callable[[str, BaseException], None]
     # Told True when the loop pauses fetching because a batch is slow, False on resume.
@@ -183,6 +186,8 @@ class ConsumerLoop:
         self.processing = asyncio.Lock()
         self.batches = 0
         self.paused = False
+        self._uncommitted: dict[TP, int] = {}
+        self._next_commit = 0.0
 
     async def __aenter__(self) -> ConsumerLoop:
         try:
@@ -221,7 +226,13 @@ class ConsumerLoop:
                 async with self.processing:
                     offsets = await self._process(records)
                 self.batches += 1
-                await self._commit(offsets)
+                # Kafka's copy is informational (the database's is the real one): at
+                # most one commit round trip a second, not one per batch.
+                self._uncommitted.update(offsets)
+                if time.monotonic() >= self._next_commit:
+                    self._next_commit = time.monotonic() + COMMIT_EVERY_SECONDS
+                    pending, self._uncommitted = self._uncommitted, {}
+                    await self._commit(pending)
         finally:
             self._finished.set()
 
@@ -261,8 +272,9 @@ class ConsumerLoop:
         # Counted once the batch is durable, so a metric never runs ahead of the state.
         for msg, invalid in dead:
             self.handlers.on_invalid(msg.topic, msg.partition, msg.offset, invalid)
-        for msg, event in good:
-            self.handlers.on_event(msg.topic, str(event.kind))
+        counts = Counter((msg.topic, str(event.kind)) for msg, event in good)
+        for (topic, kind), n in counts.items():
+            self.handlers.on_event(topic, kind, n)
         return offsets
 
     async def _store(self, storing: Awaitable[None]) -> None:

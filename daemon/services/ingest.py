@@ -62,8 +62,8 @@ class Ingest:
         already stopped fetching, so nothing new arrives."""
         await self._in_flight.idle()
 
-    def _count_event(self, topic: str, type_: str) -> None:
-        self._rt.metrics.events.labels(topic=topic, type=type_).inc()
+    def _count_event(self, topic: str, type_: str, n: int) -> None:
+        self._rt.metrics.events.labels(topic=topic, type=type_).inc(n)
 
     def _count_invalid(self, topic: str, partition: int, offset: int, invalid: Invalid) -> None:
         self._rt.metrics.events_invalid.labels(reason=str(invalid.reason)).inc()
