@@ -343,7 +343,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     note = (
         f"; {args.sessions:,} sessions over {args.users:,} users in {w.ACCOUNTS} accounts x "
         f"{w.LOCATIONS} locations, 30 % mismatched; interval {args.interval:g} s, "
-        f"initial delay {args.initial_delay:g} s"
+        f"initial delay {args.initial_delay:.0f} s"
     )
     report(
         "million",
