@@ -84,6 +84,10 @@ class KafkaSettings(_Section):
     max_event_bytes: int = Field(default=65_536, ge=256, le=16 * 1024 * 1024)
     poll_max_records: int = Field(default=2_000, ge=1, le=100_000)
     poll_timeout_ms: int = Field(default=500, ge=10, le=60_000)
+    # Bound on the consumer's fetch buffer (one response per partition at most).
+    fetch_max_bytes: int = Field(default=16 * 1_048_576, ge=1_048_576, le=1_073_741_824)
+    # A batch not stored after this long pauses fetching until it is (database slow).
+    pause_after_seconds: float = Field(default=5.0, gt=0, le=600)
     security_protocol: SecurityProtocol = "PLAINTEXT"
     sasl_mechanism: SaslMechanism | None = None
     sasl_username: str | None = None

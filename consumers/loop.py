@@ -10,6 +10,8 @@ from __future__ import annotations
 
 import asyncio
 import datetime as dt
+import time
+from collections import Counter
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from typing import Any
@@ -24,6 +26,7 @@ from e911d.consumers.wire import decode_directory_event, decode_session_event
 
 log = structlog.get_logger("e911d.consumer")
 
+COMMIT_EVERY_SECONDS = 1.0
 DLQ_TOPIC = "e911.dlq.topic"
 DLQ_PARTITION = "e911.dlq.partition"
 DLQ_OFFSET = "e911.dlq.offset"
@@ -86,9 +89,11 @@ class ConsumerHandlers:
     on_batch: Callable[[InboundBatch], Awaitable[None]]
     on_assigned: Callable[[set[TP]], Awaitable[dict[TP, int]]]
     on_revoked: Callable[[set[TP]], Awaitable[None]]
-    on_event: Callable[[str, str], None]
+    on_event: Callable[[str, str, int], None]  # topic, type, how many
     on_invalid: Callable[[str, int, int, Invalid], None]
     on_listener_error: Callable[[str, BaseException], None]
+    # Told True when the loop pauses fetching because a batch is slow, False on resume.
+    on_paused: Callable[[bool], None] = lambda paused: None
 
 
 @dataclass(frozen=True, slots=True)
@@ -102,6 +107,11 @@ class ConsumerConfig:
     poll_timeout_ms: int
     kafka_options: dict[str, Any]
     max_clock_skew: dt.timedelta = dt.timedelta(minutes=5)
+    # A batch still in hand after this long (the database slow or away, its writes
+    # retried) pauses every assigned partition until it is stored.
+    pause_after_seconds: float = 5.0
+    # The fetch buffer's bound: one response per partition, at most this much in all.
+    fetch_max_bytes: int = 16 * 1_048_576
 
 
 class _Listener(ConsumerRebalanceListener):  # type: ignore[misc]
@@ -166,6 +176,7 @@ class ConsumerLoop:
             enable_auto_commit=False,
             auto_offset_reset="earliest",
             max_partition_fetch_bytes=max(1_048_576, config.max_event_bytes * 4),
+            fetch_max_bytes=max(config.fetch_max_bytes, config.max_event_bytes * 4),
             **config.kafka_options,
         )
         self._stopping = asyncio.Event()
@@ -174,6 +185,9 @@ class ConsumerLoop:
         # Held while a batch is applied (never around getmany), see _Listener.
         self.processing = asyncio.Lock()
         self.batches = 0
+        self.paused = False
+        self._uncommitted: dict[TP, int] = {}
+        self._next_commit = 0.0
 
     async def __aenter__(self) -> ConsumerLoop:
         try:
@@ -212,7 +226,13 @@ class ConsumerLoop:
                 async with self.processing:
                     offsets = await self._process(records)
                 self.batches += 1
-                await self._commit(offsets)
+                # Kafka's copy is informational (the database's is the real one): at
+                # most one commit round trip a second, not one per batch.
+                self._uncommitted.update(offsets)
+                if time.monotonic() >= self._next_commit:
+                    self._next_commit = time.monotonic() + COMMIT_EVERY_SECONDS
+                    pending, self._uncommitted = self._uncommitted, {}
+                    await self._commit(pending)
         finally:
             self._finished.set()
 
@@ -243,7 +263,7 @@ class ConsumerLoop:
         if dead:
             await self._dead_letter(dead)
         try:
-            await self.handlers.on_batch(_batch(good, offsets))
+            await self._store(self.handlers.on_batch(_batch(good, offsets)))
         except BatchRejected as exc:
             log.error("batch_rejected", error=str(exc), events=len(good))
             rejected = await self._one_by_one(good, offsets)
@@ -253,9 +273,45 @@ class ConsumerLoop:
         # Counted once the batch is durable, so a metric never runs ahead of the state.
         for msg, invalid in dead:
             self.handlers.on_invalid(msg.topic, msg.partition, msg.offset, invalid)
-        for msg, event in good:
-            self.handlers.on_event(msg.topic, str(event.kind))
+        counts = Counter((msg.topic, str(event.kind)) for msg, event in good)
+        for (topic, kind), n in counts.items():
+            self.handlers.on_event(topic, kind, n)
         return offsets
+
+    async def _store(self, storing: Awaitable[None]) -> None:
+        """Await the handler; if it takes longer than ``pause_after_seconds``, pause
+        fetching until it is done.
+
+        Memory is bounded without this: the loop never polls while a batch is in hand,
+        and aiokafka's background fetcher holds at most one response per partition
+        (``max_partition_fetch_bytes`` each, ``fetch_max_bytes`` a request). Pausing
+        makes a slow or absent database visible (``on_paused``) and stops fetching
+        altogether, rather than leaving the fetcher to poll the broker for partitions it
+        has drained; positions do not move, so nothing is skipped on resume.
+        """
+        task = asyncio.ensure_future(storing)
+        try:
+            await asyncio.wait((task,), timeout=self.config.pause_after_seconds)
+            if task.done():
+                task.result()
+                return
+            paused = self.consumer.assignment()
+            self.consumer.pause(*paused)
+            self.paused = True
+            self.handlers.on_paused(True)
+            log.warning("consumer_paused", partitions=len(paused))
+            try:
+                await task
+            finally:
+                # A rebalance may have run meanwhile: resume what is still assigned.
+                self.consumer.resume(*(self.consumer.paused() & self.consumer.assignment()))
+                self.paused = False
+                self.handlers.on_paused(False)
+                log.info("consumer_resumed")
+        finally:
+            if not task.done():  # we were cancelled: so is the batch, and it unwinds first
+                task.cancel()
+                await asyncio.wait((task,))
 
     async def _one_by_one(
         self, good: list[tuple[Any, SessionEvent | DirectoryEvent]], offsets: dict[TP, int]

@@ -230,6 +230,8 @@ def consumer_config(settings: Settings) -> ConsumerConfig:
         max_event_bytes=k.max_event_bytes,
         poll_max_records=k.poll_max_records,
         poll_timeout_ms=k.poll_timeout_ms,
+        fetch_max_bytes=k.fetch_max_bytes,
+        pause_after_seconds=k.pause_after_seconds,
         max_clock_skew=dt.timedelta(seconds=settings.checks.max_clock_skew_seconds),
         kafka_options={
             **kafka_options(settings),

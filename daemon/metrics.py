@@ -134,6 +134,11 @@ class Metrics:
             ["topic"],
             registry=r,
         )
+        self.consumer_paused = Gauge(
+            "e911_consumer_paused",
+            "1 while fetching is paused because a batch waits on the database",
+            registry=r,
+        )
         self.batch_duration = Histogram(
             "e911_batch_duration_seconds",
             "Time to apply one consumed batch, by kind",

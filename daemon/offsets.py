@@ -14,8 +14,13 @@ SQL = load_queries("offsets.sql")
 
 async def store_offsets(conn: asyncpg.Connection, group_id: str, offsets: dict[TP, int]) -> None:
     if offsets:
-        await conn.executemany(
-            SQL["store_offset"], [(group_id, t, p, o) for (t, p), o in sorted(offsets.items())]
+        ordered = sorted(offsets.items())
+        await conn.execute(
+            SQL["store_offsets"],
+            group_id,
+            [t for (t, _), _ in ordered],
+            [p for (_, p), _ in ordered],
+            [o for _, o in ordered],
         )
 
 

@@ -8,7 +8,7 @@ PostgreSQL.
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Iterable, Sequence
+from collections.abc import AsyncIterator, Iterable, Sequence
 from dataclasses import dataclass, field, replace
 
 import asyncpg
@@ -36,6 +36,15 @@ class SessionRow:
     @property
     def active(self) -> bool:
         return self.ended_at is None
+
+
+@dataclass(frozen=True, slots=True)
+class PartitionSessions:
+    """A partition's active sessions as parallel lists (ids, login times in epoch s)."""
+
+    partition: int
+    session_ids: list[str]
+    logged_in_at: list[float]
 
 
 @dataclass(frozen=True, slots=True)
@@ -173,29 +182,35 @@ class SessionStore:
         return {r["session_id"]: _row(r) for r in records}
 
     async def save(self, conn: asyncpg.Connection, rows: Iterable[SessionRow]) -> None:
-        await conn.executemany(
-            SQL["upsert_session"],
-            [
-                (
-                    r.session_id,
-                    r.account_id,
-                    r.user_id,
-                    r.ip,
-                    r.logged_in_at,
-                    r.last_event_at,
-                    r.partition,
-                    r.ended_at,
-                    r.alert_seq,
-                )
-                for r in rows
-            ],
+        """One set-based upsert for the whole batch (the rows are already folded, one
+        per session), instead of one statement per row."""
+        rows = list(rows)
+        if not rows:
+            return
+        await conn.execute(
+            SQL["upsert_sessions"],
+            [r.session_id for r in rows],
+            [r.account_id for r in rows],
+            [r.user_id for r in rows],
+            [r.ip for r in rows],
+            [r.logged_in_at for r in rows],
+            [r.last_event_at for r in rows],
+            [r.partition for r in rows],
+            [r.ended_at for r in rows],
+            [r.alert_seq for r in rows],
         )
 
     async def active_in_partitions(
         self, conn: asyncpg.Connection, partitions: Sequence[int]
-    ) -> list[tuple[str, dt.datetime, int]]:
-        records = await conn.fetch(SQL["active_in_partitions"], list(partitions))
-        return [(r["session_id"], r["logged_in_at"], r["kafka_partition"]) for r in records]
+    ) -> AsyncIterator[PartitionSessions]:
+        """The active sessions, one partition at a time, through a server-side cursor:
+        each partition arrives as two arrays, so loading a million sessions costs a
+        handful of array decodes in the driver rather than a record per session, and
+        only one partition's arrays are in flight at a time. Must run in a transaction.
+        """
+        query = SQL["active_in_partitions"]
+        async for r in conn.cursor(query, list(partitions), prefetch=1):
+            yield PartitionSessions(r["kafka_partition"], r["ids"], r["logged_in_at"])
 
     async def expire(
         self, conn: asyncpg.Connection, partitions: Sequence[int], cutoff: dt.datetime

@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import heapq
 import math
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 
@@ -90,6 +91,35 @@ class CheckSchedule:
         self._index[session_id] = (logged_in_at, partition, self._seq, None)
         due = first_due_at_or_after(logged_in_at, self.initial_delay, self.interval, now)
         heapq.heappush(self._heap, (due, self._seq, session_id))
+
+    def add_many(
+        self, session_ids: Sequence[str], logged_in_at: Sequence[float], partition: int, now: float
+    ) -> int:
+        """Track a partition's sessions in one go (a restart loads a million): the heap
+        is rebuilt with one ``heapify`` instead of a push per session. Sessions already
+        tracked keep their schedule. Returns how many were added."""
+        index = self._index
+        pairs = zip(session_ids, logged_in_at, strict=True)
+        fresh = [(s, t) for s, t in pairs if s not in index] if index else list(pairs)
+        if not fresh:
+            return 0
+        first_token = self._seq + 1
+        self._seq += len(fresh)
+        delay = self.initial_delay
+        entries = [
+            (max(t + delay, now), token, sid) for token, (sid, t) in enumerate(fresh, first_token)
+        ]
+        index.update(
+            (sid, (t, partition, token, None)) for token, (sid, t) in enumerate(fresh, first_token)
+        )
+        heap = self._heap
+        if len(entries) * 8 >= len(heap):
+            heap.extend(entries)
+            heapq.heapify(heap)
+        else:
+            for entry in entries:
+                heapq.heappush(heap, entry)
+        return len(entries)
 
     def remove(self, session_id: str) -> None:
         self._index.pop(session_id, None)

@@ -19,13 +19,18 @@ from e911d.consumers.loop import BatchRejected, ConsumerHandlers, InboundBatch
 from e911d.consumers.topics import TP
 from e911d.daemon.alerts import ResolvedAlert
 from e911d.daemon.db import DatabaseError, retrying
-from e911d.daemon.directory import apply_change
+from e911d.daemon.directory_bulk import apply_changes
 from e911d.daemon.model import ResolveReason
 from e911d.daemon.offsets import load_offsets, store_offsets
 from e911d.daemon.runtime import Runtime, utcnow
 from e911d.daemon.services.inflight import InFlight
 from e911d.daemon.services.relay import Relay
-from e911d.daemon.sessions import FoldResult, SessionStore, fold_session_events
+from e911d.daemon.sessions import (
+    FoldResult,
+    PartitionSessions,
+    SessionStore,
+    fold_session_events,
+)
 
 log = structlog.get_logger("e911d.ingest")
 
@@ -49,6 +54,7 @@ class Ingest:
             on_event=self._count_event,
             on_invalid=self._count_invalid,
             on_listener_error=self._listener_failed,
+            on_paused=lambda paused: self._rt.metrics.consumer_paused.set(int(paused)),
         )
 
     async def drain(self) -> None:
@@ -56,8 +62,8 @@ class Ingest:
         already stopped fetching, so nothing new arrives."""
         await self._in_flight.idle()
 
-    def _count_event(self, topic: str, type_: str) -> None:
-        self._rt.metrics.events.labels(topic=topic, type=type_).inc()
+    def _count_event(self, topic: str, type_: str, n: int) -> None:
+        self._rt.metrics.events.labels(topic=topic, type=type_).inc(n)
 
     def _count_invalid(self, topic: str, partition: int, offset: int, invalid: Invalid) -> None:
         self._rt.metrics.events_invalid.labels(reason=str(invalid.reason)).inc()
@@ -111,8 +117,7 @@ class Ingest:
 
         async def tx() -> tuple[FoldResult, list[ResolvedAlert]]:
             async with rt.pool.acquire() as conn, conn.transaction():
-                for ev in batch.directory_events:
-                    await apply_change(conn, ev.change)
+                await apply_changes(conn, [ev.change for ev in batch.directory_events])
                 ids = sorted({e.session_id for _, e in batch.session_events})
                 existing = await self._sessions.lock(conn, ids) if ids else {}
                 fold = fold_session_events(existing, batch.session_events, now, self._ttl)
@@ -143,25 +148,27 @@ class Ingest:
         session_topic = rt.settings.kafka.topics.session_events
         parts = {p for t, p in tps if t == session_topic}
 
-        async def load() -> tuple[dict[TP, int], list[tuple[str, dt.datetime, int]]]:
-            async with rt.pool.acquire() as conn:
+        async def load() -> tuple[dict[TP, int], list[PartitionSessions]]:
+            async with rt.pool.acquire() as conn, conn.transaction(readonly=True):
                 offsets = await load_offsets(conn, rt.settings.kafka.group_id, tps)
-                rows = await self._sessions.active_in_partitions(conn, sorted(parts))
-                return offsets, rows
+                loaded = [p async for p in self._sessions.active_in_partitions(conn, sorted(parts))]
+                return offsets, loaded
 
         with self._in_flight:
-            offsets, rows = await retrying("load_partitions", load, stop=rt.stopping)
+            offsets, loaded = await retrying("load_partitions", load, stop=rt.stopping)
         # Another instance may have decided these sessions while we did not own them
         # (before the adds: at a start-up nothing is scheduled yet, nothing to scan).
         rt.memos.handover(parts)
         rt.ownership.partitions = set(parts)
         now = time.time()
-        for sid, logged_in_at, part in rows:
-            rt.schedule.add(sid, logged_in_at.timestamp(), part, now)
+        sessions = 0
+        for part in loaded:
+            rt.schedule.add_many(part.session_ids, part.logged_in_at, part.partition, now)
+            sessions += len(part.session_ids)
         rt.ownership.loaded = True
         rt.metrics.partitions_owned.set(len(parts))
         rt.metrics.sessions_active.set(len(rt.schedule))
-        log.info("partitions_loaded", partitions=sorted(parts), sessions=len(rows))
+        log.info("partitions_loaded", partitions=sorted(parts), sessions=sessions)
         self._relay.wake()
         return offsets
 

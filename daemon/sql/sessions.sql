@@ -7,10 +7,17 @@ WHERE session_id = ANY($1::text[])
 ORDER BY session_id
 FOR UPDATE;
 
--- name: upsert_session
+-- name: upsert_sessions
+-- One statement per batch: the rows arrive as parallel arrays (one element per
+-- session, already folded in Python, so no session appears twice).
 INSERT INTO sessions (session_id, account_id, user_id, ip, logged_in_at, last_event_at,
                       kafka_partition, ended_at, alert_seq)
-VALUES ($1, $2, $3, $4::inet, $5, $6, $7, $8, $9)
+SELECT s.session_id, s.account_id, s.user_id, s.ip::inet, s.logged_in_at, s.last_event_at,
+       s.kafka_partition, s.ended_at, s.alert_seq
+FROM unnest($1::text[], $2::text[], $3::text[], $4::text[], $5::timestamptz[],
+            $6::timestamptz[], $7::int[], $8::timestamptz[], $9::int[])
+     AS s(session_id, account_id, user_id, ip, logged_in_at, last_event_at,
+          kafka_partition, ended_at, alert_seq)
 ON CONFLICT (session_id) DO UPDATE SET
     account_id = EXCLUDED.account_id,
     user_id = EXCLUDED.user_id,
@@ -22,9 +29,13 @@ ON CONFLICT (session_id) DO UPDATE SET
     alert_seq = EXCLUDED.alert_seq;
 
 -- name: active_in_partitions
-SELECT session_id, logged_in_at, kafka_partition
+-- One row per partition, its active sessions as two arrays: the driver decodes an
+-- array in C, so a million sessions cost three array decodes, not a million records.
+SELECT kafka_partition, array_agg(session_id) AS ids,
+       array_agg(extract(epoch FROM logged_in_at)::float8) AS logged_in_at
 FROM sessions
-WHERE kafka_partition = ANY($1::int[]) AND ended_at IS NULL;
+WHERE kafka_partition = ANY($1::int[]) AND ended_at IS NULL
+GROUP BY kafka_partition;
 
 -- name: expire_sessions
 UPDATE sessions SET ended_at = now()

@@ -266,3 +266,30 @@ def test_property_each_pop_is_on_the_cadence_and_never_a_burst(
         nxt = s.next_due()
         assert nxt is not None
         assert nxt > now
+
+
+def test_add_many_schedules_like_add_one_by_one() -> None:
+    """A restart loads a partition in one go; the result is what adding each gives."""
+    now = T + D + 50
+    logins = [T + i * 7.5 for i in range(40)]  # some overdue, some still ahead
+    ids = [f"s{i}" for i in range(40)]
+    one, many = CheckSchedule(D, I), CheckSchedule(D, I)
+    for sid, t in zip(ids, logins, strict=True):
+        one.add(sid, t, 3, now)
+    assert many.add_many(ids, logins, 3, now) == 40
+    assert len(many) == 40 and "s7" in many
+    horizon = T + D + 3 * I
+    assert many.pop_due(horizon, 1000) == one.pop_due(horizon, 1000)
+    assert many.sessions_of({3}) == one.sessions_of({3})
+
+
+def test_add_many_keeps_tracked_sessions_and_mixes_with_add() -> None:
+    s = CheckSchedule(D, I)
+    s.add("s1", T, 0, now=T)
+    # s1 again (a replayed load) keeps its schedule; s2 is new; small adds push.
+    assert s.add_many(["s1", "s2"], [T + 100, T + 5], 1, now=T) == 1
+    assert s.add_many([], [], 1, now=T) == 0
+    assert s.pop_due(T + D + 5, 10) == [Due("s1", 0, T + D), Due("s2", 1, T + D + 5)]
+    s.remove("s2")
+    assert s.add_many(["s2"], [T + 200], 2, now=T + D + 6) == 1
+    assert s.pop_due(T + D + 200, 10) == [Due("s2", 2, T + D + 200)]
