@@ -293,3 +293,15 @@ def test_add_many_keeps_tracked_sessions_and_mixes_with_add() -> None:
     s.remove("s2")
     assert s.add_many(["s2"], [T + 200], 2, now=T + D + 6) == 1
     assert s.pop_due(T + D + 200, 10) == [Due("s2", 2, T + D + 200)]
+
+
+def test_sessions_added_in_bulk_carry_a_memo_slot_like_any_other() -> None:
+    # A restart loads with add_many; the checks then read and set each session's memo.
+    s = CheckSchedule(D, I)
+    s.add_many(["s1", "s2"], [T, T + 1], 0, now=T)
+    assert s.memo("s1") is None
+    marker = object()
+    s.set_memo("s1", marker)
+    assert s.memo("s1") is marker
+    due = s.pop_due(T + D + 1, 10)
+    assert [(d.session_id, d.memo) for d in due] == [("s1", marker), ("s2", None)]
