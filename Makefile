@@ -54,6 +54,7 @@ bench: $(STAMP)
 	$(BIN)/python -m benchmarks
 	$(BIN)/python -m benchmarks.pipeline
 	$(BIN)/python -m benchmarks.reaction
+	$(BIN)/python -m benchmarks.checks_memory
 	$(BIN)/python -m benchmarks.million
 
 clean:

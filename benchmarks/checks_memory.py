@@ -22,7 +22,7 @@ from dataclasses import dataclass
 
 import asyncpg
 
-from benchmarks.harness import scratch_database
+from benchmarks.harness import report, scratch_database
 from e911d.daemon.alerts import AlertStore
 from e911d.daemon.checks import SQL, CheckConfig, CheckRunner
 from e911d.daemon.db import _init_connection, migrate
@@ -167,6 +167,7 @@ async def measure(admin_dsn: str, sessions: int) -> list[Pass]:
 def main(argv: Sequence[str] | None = None) -> int:
     p = argparse.ArgumentParser(prog="python -m benchmarks.checks_memory", description=__doc__)
     p.add_argument("--sessions", type=int, default=100_000)
+    p.add_argument("--no-write-readme", action="store_true")
     args = p.parse_args(argv)
     configure_logging("json", "error")
     pg = EmbeddedPostgres().start()
@@ -174,11 +175,19 @@ def main(argv: Sequence[str] | None = None) -> int:
         passes = asyncio.run(measure(pg.dsn, args.sessions))
     finally:
         pg.stop()
-    print(f"{args.sessions:,} matched sessions, one account, batches of {BATCH:,}")
-    print("| path | checks | seconds | checks/s | daemon CPU s per 1,000 checks |")
-    print("| --- | ---: | ---: | ---: | ---: |")
-    for result in passes:
-        print(result.row())
+    table = "\n".join(
+        [
+            f"{args.sessions:,} matched sessions, one account, batches of {BATCH:,}",
+            "",
+            "| path | checks | seconds | checks/s | daemon CPU s per 1,000 checks |",
+            "| --- | ---: | ---: | ---: | ---: |",
+            *(result.row() for result in passes),
+        ]
+    )
+    command = "python -m benchmarks.checks_memory" + (
+        f" --sessions {args.sessions}" if args.sessions != 100_000 else ""
+    )
+    report("checks_memory", command, table, write=not args.no_write_readme)
     return 0
 
 
