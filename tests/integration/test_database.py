@@ -17,6 +17,7 @@ EXPECTED_TABLES = {
     "ip_groups",
     "ip_group_networks",
     "directory_versions",
+    "user_versions",
     "sessions",
     "alerts",
     "outbox",
