@@ -10,6 +10,7 @@ session, on this instance or another.
 
 from __future__ import annotations
 
+import asyncio
 import datetime as dt
 import time
 from collections import Counter
@@ -71,6 +72,11 @@ class Checks:
                     rt.metrics.check_lateness.observe(max(0.0, ran - d.due_at))
                 if len(due) < batch_size:
                     return
+                # A chunk decided wholly from memory awaits nothing: without this, a
+                # pass over a million sessions would hold the loop (and /metrics,
+                # /readyz, the consumer's heartbeats) for seconds. Safe: the next
+                # chunk is taken and decided after it, with no await in between.
+                await asyncio.sleep(0)
 
     async def refresh_versions(self) -> None:
         """Re-read every account's input versions in one query."""

@@ -8,6 +8,7 @@ schedule; revocation forgets them.
 
 from __future__ import annotations
 
+import asyncio
 import datetime as dt
 import time
 from collections.abc import Callable
@@ -165,6 +166,7 @@ class Ingest:
         for part in loaded:
             rt.schedule.add_many(part.session_ids, part.logged_in_at, part.partition, now)
             sessions += len(part.session_ids)
+            await asyncio.sleep(0)  # a partition at a time: the loop serves /readyz between
         rt.ownership.loaded = True
         rt.metrics.partitions_owned.set(len(parts))
         rt.metrics.sessions_active.set(len(rt.schedule))
