@@ -219,38 +219,48 @@ async def test_migrate_command(database):
         await conn.close()
 
 
-def _processes(name: str) -> set[int]:
-    """Pids whose executable path ends in ``/name``: a broker, or a PostgreSQL
-    postmaster (its short-lived children rename themselves "postgres: ...")."""
+def _processes(name: str, marker: str) -> set[int]:
+    """Pids whose executable path ends in ``/name`` (a broker, or a PostgreSQL
+    postmaster: its short-lived children rename themselves "postgres: ...") and whose
+    environment carries ``marker``: inherited by everything one dev run starts, so
+    another test's broker or database (a parallel worker's) never counts."""
     pids = set()
+    needle = marker.encode()
     for entry in Path("/proc").iterdir():
         if entry.name.isdigit():
             try:
                 argv0 = (entry / "cmdline").read_bytes().split(b"\x00", 1)[0]
+                if b"/" not in argv0 or not argv0.rsplit(b"/", 1)[-1].startswith(name.encode()):
+                    continue
+                if needle in (entry / "environ").read_bytes().split(b"\x00"):
+                    pids.add(int(entry.name))
             except OSError:
                 continue
-            if b"/" in argv0 and argv0.rsplit(b"/", 1)[-1].startswith(name.encode()):
-                pids.add(int(entry.name))
     return pids
 
 
 class DevRun:
-    """``e911d dev`` as a subprocess, and the broker and PostgreSQL processes that were
-    there before it, so the test can check it left none of its own behind."""
+    """``e911d dev`` as a subprocess, its environment marked so that the broker and
+    PostgreSQL processes it starts can be told from any other test's, and the test can
+    check it left none of its own behind."""
 
     def __init__(self, tmpdir: Path | None = None) -> None:
         self.tmpdir = tmpdir
-        self.brokers_before = _processes("tansu")
-        self.postgres_before = _processes("postgres")
+        self.marker = f"E911D_TEST_DEV_RUN={uuid.uuid4().hex}"
         self.proc: asyncio.subprocess.Process
         self.exited_at = 0.0
 
     def env(self) -> dict[str, str]:
+        name, value = self.marker.split("=", 1)
         if self.tmpdir is None:
-            return base_env()
+            return {**base_env(), name: value}
         # Its own temporary folder, and no runtime folder given: dev makes its own.
         env = {k: v for k, v in base_env().items() if k != "XDG_RUNTIME_DIR"}
-        return {**env, "TMPDIR": str(self.tmpdir)}
+        return {**env, "TMPDIR": str(self.tmpdir), name: value}
+
+    def children(self) -> set[int]:
+        """The brokers and postmasters of this run that are still alive."""
+        return _processes("tansu", self.marker) | _processes("postgres", self.marker)
 
     async def start(self) -> asyncio.StreamReader:
         self.proc = await asyncio.create_subprocess_exec(
@@ -273,10 +283,7 @@ class DevRun:
         assert "e911d dev: stopped" in out.decode()
         async with asyncio.timeout(10):  # children stopped by dev may take a moment to exit
             while True:
-                if (
-                    _processes("tansu") <= self.brokers_before
-                    and _processes("postgres") <= self.postgres_before
-                ):
+                if not self.children():
                     break
                 await asyncio.sleep(0.1)
         return out.decode()
@@ -310,6 +317,7 @@ async def test_dev_shows_alerts_within_a_minute_and_ctrl_c_leaves_no_process(sho
     assert first_alert < 60
     assert any("logs in at" in line for line in lines)
     assert list(tmpdir.iterdir())  # the database lives there while it runs
+    assert len(dev.children()) == 2  # its broker and its postmaster, found by the marker
     dev.proc.send_signal(signal.SIGINT)  # Ctrl-C
     await dev.finish()
     assert sorted(p.name for p in tmpdir.iterdir()) == []
@@ -323,6 +331,7 @@ async def test_dev_second_ctrl_c_exits_at_once_and_leaves_no_process():
     async with asyncio.timeout(60):
         while b"logs in at" not in await stdout.readline():
             assert dev.proc.returncode is None
+    assert len(dev.children()) == 2  # its broker and its postmaster, found by the marker
     t0 = time.monotonic()
     dev.proc.send_signal(signal.SIGINT)
     await asyncio.sleep(0.2)  # two key presses, not one signal delivered twice
