@@ -78,9 +78,15 @@ class Housekeeping:
         rt.metrics.sessions_active.set(len(rt.schedule))
 
     async def update_gauges(self) -> None:
-        rt = self._rt
-        if rt.stopping.is_set():
+        if self._rt.stopping.is_set():
             return
+        # In flight like a sweep, so the drain waits for it: a broker probe still
+        # running when the producer closes opens a connection nothing closes.
+        with self._in_flight:
+            await self._gauges()
+
+    async def _gauges(self) -> None:
+        rt = self._rt
         try:
             with errors("gauges"):
                 async with rt.pool.acquire() as conn:
@@ -98,7 +104,8 @@ class Housekeeping:
         await self._update_lag()
         # Probed here too, not only on /readyz: a broker that died while nothing was
         # published would otherwise stay "up" on the gauge an SRE alerts on.
-        await self._probe_kafka()
+        if not rt.stopping.is_set():
+            await self._probe_kafka()
         rt.metrics.kafka_up.set(1 if rt.health.kafka else 0)
         rt.metrics.ready.set(1 if all(self._checks().values()) else 0)
 
