@@ -234,6 +234,10 @@ def _measure(
         checks = after.checks() - before.checks()
         f.put("steady checks/s", checks / (after.at - before.at))
         f.put("steady checks/s asked (N/interval)", n / args.interval)
+        in_memory = after.get("e911_checks_decided_in_memory_total") - before.get(
+            "e911_checks_decided_in_memory_total"
+        )
+        f.put("steady: share decided from memory (%)", 100 * in_memory / max(1.0, checks))
         f.put("steady lateness p99 (s)", w.p99_bucket(before, after), "≤ {:g}")
         per = 1000 / max(1.0, checks)
         f.put("daemon CPU s / 1,000 checks", (w.cpu_seconds(daemon.pid) - cpu_d) * per, "{:.3f}")
