@@ -15,6 +15,7 @@ from typing import Annotated
 import msgspec
 
 from e911d.consumers.ip import IPAddress, IPNetwork
+from e911d.consumers.network import NetworkSignals, SwitchRef
 
 # The limits every id and name obeys, in events and directory files alike; here
 # because Address carries names.
@@ -67,6 +68,9 @@ class SessionEvent:
     session_id: str
     ip: IPAddress | None = None
     alert_id: str | None = None
+    # login and ip_changed: what the client reported (None: nothing); it replaces the
+    # session's previous signals, as the IP does.
+    network: NetworkSignals | None = None
 
 
 # ---- directory events ---------------------------------------------------------------
@@ -153,6 +157,10 @@ class IpGroupUpserted:
     location_id: str | None
     networks: tuple[IPNetwork, ...]
     addresses: tuple[str, ...] = ()
+    # Normalised (consumers.network): BSSIDs and patterns, switches and ports.
+    bssids: tuple[str, ...] = ()
+    switches: tuple[SwitchRef, ...] = ()
+    locating: bool = True
 
 
 @dataclass(frozen=True, slots=True)

@@ -8,10 +8,13 @@ building testable with plain values.
 
 from __future__ import annotations
 
+import ipaddress
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 
-from e911d.consumers.ip import IPAddress, normalize_ip
+from e911d.consumers.ip import IPAddress, IPNetwork, normalize_ip
+from e911d.consumers.network import NetworkSignals, bssid_candidates
+from e911d.daemon.geo import GeoCheck, geolocate
 from e911d.daemon.model import (
     Account,
     IpGroup,
@@ -22,6 +25,7 @@ from e911d.daemon.model import (
     Recommendation,
     RecommendationKind,
     ResolveReason,
+    SignalMatch,
     User,
     Verdict,
 )
@@ -32,11 +36,31 @@ def effective_setting(account: Account, user: User) -> bool:
     return account.e911_recommendations or user.e911_recommendations
 
 
-@dataclass(frozen=True, slots=True)
-class PrefixMatch:
-    prefix_len: int
-    location_ids: frozenset[str]
-    ip_group_ids: tuple[str, ...]
+# The answer of one directory entry while it is being built: the locations its
+# locating groups lead to, the groups, and whether a non-locating group is among them.
+_Building = tuple[set[str], set[str], list[bool]]
+
+
+def _entry(
+    building: _Building, signal: MatchedBy, key: str, prefix_len: int | None = None
+) -> SignalMatch:
+    locs, groups, nonlocating = building
+    return SignalMatch(
+        signal, frozenset(locs), tuple(sorted(groups)), not nonlocating[0], key, prefix_len
+    )
+
+
+def _add(building: _Building, group: IpGroup) -> None:
+    locs, groups, nonlocating = building
+    groups.add(group.ip_group_id)
+    if not group.locating:
+        nonlocating[0] = True
+    elif group.location_id is not None:
+        locs.add(group.location_id)
+
+
+def _new() -> _Building:
+    return (set(), set(), [False])
 
 
 @dataclass(slots=True)
@@ -48,29 +72,30 @@ class _Table:
     """
 
     max_bits: int
-    building: dict[int, dict[int, tuple[set[str], set[str]]]] = field(default_factory=dict)
-    compiled: list[tuple[int, dict[int, PrefixMatch]]] = field(default_factory=list)
+    building: dict[int, dict[int, _Building]] = field(default_factory=dict)
+    compiled: list[tuple[int, dict[int, SignalMatch]]] = field(default_factory=list)
 
-    def add(self, network_int: int, prefix_len: int, location_id: str, group_id: str) -> None:
-        bucket = self.building.setdefault(prefix_len, {})
-        locs, groups = bucket.setdefault(network_int, (set(), set()))
-        locs.add(location_id)
-        groups.add(group_id)
+    def add(self, net: IPNetwork, group: IpGroup) -> None:
+        bucket = self.building.setdefault(net.prefixlen, {})
+        _add(bucket.setdefault(int(net.network_address), _new()), group)
 
     def freeze(self) -> None:
+        def key(net: int, length: int) -> str:
+            return str(ipaddress.ip_network((net, length)))
+
         self.compiled = [
             (
                 ((1 << length) - 1) << (self.max_bits - length),
                 {
-                    net: PrefixMatch(length, frozenset(locs), tuple(sorted(groups)))
-                    for net, (locs, groups) in self.building[length].items()
+                    net: _entry(b, MatchedBy.IP, key(net, length), length)
+                    for net, b in self.building[length].items()
                 },
             )
             for length in sorted(self.building, reverse=True)
         ]
         self.building = {}
 
-    def lookup(self, ip_int: int) -> PrefixMatch | None:
+    def lookup(self, ip_int: int) -> SignalMatch | None:
         for mask, bucket in self.compiled:
             hit = bucket.get(ip_int & mask)
             if hit is not None:
@@ -78,13 +103,32 @@ class _Table:
         return None
 
 
+def _compile(building: dict[str, _Building], signal: MatchedBy) -> dict[str, SignalMatch]:
+    return {key: _entry(b, signal, key) for key, b in building.items()}
+
+
+def _port_key(chassis_id: str, port_id: str) -> str:
+    # Control characters never occur in a validated id: the join is unambiguous.
+    return chassis_id + "\x1f" + port_id
+
+
 class AccountDirectory:
-    """One account's locations and IP groups, compiled for longest-prefix lookups.
+    """One account's locations and groups, compiled for lookups by every signal.
 
     A snapshot is immutable once built; a directory change builds a new one.
     """
 
-    __slots__ = ("_v4", "_v6", "account_id", "locations", "locations_with_groups", "version")
+    __slots__ = (
+        "_bssids",
+        "_chassis",
+        "_ports",
+        "_v4",
+        "_v6",
+        "account_id",
+        "locations",
+        "locations_with_groups",
+        "version",
+    )
 
     def __init__(
         self,
@@ -98,27 +142,90 @@ class AccountDirectory:
         self.locations: Mapping[str, Location] = {loc.location_id: loc for loc in locations}
         self._v4 = _Table(32)
         self._v6 = _Table(128)
+        bssids: dict[str, _Building] = {}
+        ports: dict[str, _Building] = {}
+        chassis: dict[str, _Building] = {}
         with_groups: set[str] = set()
         for group in ip_groups:
-            # IP groups not tied to a location are ignored entirely, so they can never
-            # shadow a less specific network that does lead to a location.
-            if group.location_id is None or group.location_id not in self.locations:
+            # A locating group not tied to a location is ignored entirely, so it can
+            # never shadow a less specific network that does lead to a location. A
+            # non-locating group needs no location: it says "this tells nothing".
+            if group.locating and (
+                group.location_id is None or group.location_id not in self.locations
+            ):
                 continue
             for net in group.networks:
-                table = self._v4 if net.version == 4 else self._v6
-                table.add(
-                    int(net.network_address), net.prefixlen, group.location_id, group.ip_group_id
-                )
+                (self._v4 if net.version == 4 else self._v6).add(net, group)
+            for bssid in group.bssids:
+                _add(bssids.setdefault(bssid, _new()), group)
+            for sw in group.switches:
+                if sw.port_id is None:
+                    _add(chassis.setdefault(sw.chassis_id, _new()), group)
+                else:
+                    _add(ports.setdefault(_port_key(sw.chassis_id, sw.port_id), _new()), group)
+            if group.locating and (group.networks or group.bssids or group.switches):
+                assert group.location_id is not None  # noqa: S101  checked above
                 with_groups.add(group.location_id)
         self._v4.freeze()
         self._v6.freeze()
+        self._bssids = _compile(bssids, MatchedBy.BSSID)
+        self._ports = _compile(ports, MatchedBy.SWITCH_PORT)
+        self._chassis = _compile(chassis, MatchedBy.SWITCH)
         self.locations_with_groups: frozenset[str] = frozenset(with_groups)
 
-    def match(self, ip: IPAddress) -> PrefixMatch | None:
+    def match(self, ip: IPAddress) -> SignalMatch | None:
         """Locations reached through the longest prefix that contains ``ip``."""
         ip = normalize_ip(ip)
         table = self._v4 if ip.version == 4 else self._v6
         return table.lookup(int(ip))
+
+    def match_bssid(self, bssid: str) -> SignalMatch | None:
+        """The exact BSSID first, then its wildcard pattern (the more specific wins)."""
+        for key in bssid_candidates(bssid):
+            hit = self._bssids.get(key)
+            if hit is not None:
+                return hit
+        return None
+
+    def match_port(self, chassis_id: str, port_id: str | None) -> SignalMatch | None:
+        return None if port_id is None else self._ports.get(_port_key(chassis_id, port_id))
+
+    def match_switch(self, chassis_id: str) -> SignalMatch | None:
+        return self._chassis.get(chassis_id)
+
+    def signals(
+        self, ip: IPAddress, network: NetworkSignals | None
+    ) -> list[tuple[MatchedBy, str, SignalMatch | None]]:
+        """Every signal the session presents, highest precedence first, with what it
+        matched: ``explain`` shows them all; :meth:`locate` stops at the first hit."""
+        out: list[tuple[MatchedBy, str, SignalMatch | None]] = []
+        if network is not None and network.bssid is not None:
+            out.append((MatchedBy.BSSID, network.bssid, self.match_bssid(network.bssid)))
+        if network is not None and network.chassis_id is not None:
+            if network.port_id is not None:
+                port = self.match_port(network.chassis_id, network.port_id)
+                out.append((MatchedBy.SWITCH_PORT, f"{network.chassis_id} {network.port_id}", port))
+            out.append(
+                (MatchedBy.SWITCH, network.chassis_id, self.match_switch(network.chassis_id))
+            )
+        out.append((MatchedBy.IP, str(ip), self.match(ip)))
+        return out
+
+    def locate(self, ip: IPAddress, network: NetworkSignals | None = None) -> SignalMatch | None:
+        """The highest-precedence signal that matches anything (SPEC §8.1):
+        BSSID > switch port > switch > IP longest prefix."""
+        if network is not None:
+            if network.bssid is not None and self._bssids:
+                hit = self.match_bssid(network.bssid)
+                if hit is not None:
+                    return hit
+            if network.chassis_id is not None and (self._ports or self._chassis):
+                hit = self.match_port(network.chassis_id, network.port_id)
+                if hit is None:
+                    hit = self.match_switch(network.chassis_id)
+                if hit is not None:
+                    return hit
+        return self.match(ip)
 
     def sorted_locations(self, ids: Iterable[str] | None = None) -> tuple[Location, ...]:
         chosen = self.locations.values() if ids is None else (self.locations[i] for i in ids)
@@ -130,30 +237,30 @@ def evaluate(
     account: Account | None,
     user: User | None,
     ip: IPAddress,
+    network: NetworkSignals | None = None,
+    geo: GeoCheck | None = None,
 ) -> Verdict:
-    """SPEC §2.3 steps 1-4 for one session."""
+    """SPEC §2.3 steps 1-5 for one session (and §7 when ``geo`` is given)."""
     if directory is None or account is None or user is None:
         return Verdict(Outcome.UNKNOWN_USER)
     if not effective_setting(account, user):
         return Verdict(Outcome.DISABLED)
-    hit = directory.match(ip)
-    matches = hit.location_ids if hit else frozenset()
-    prefix_len = hit.prefix_len if hit else None
-    groups = hit.ip_group_ids if hit else ()
+    if not directory.locations:
+        return Verdict(Outcome.NO_LOCATIONS)
+    hit = directory.locate(ip, network)
     # A location id that names no location of the account is as unsafe as none at all.
     assigned = directory.locations.get(user.e911_location_id) if user.e911_location_id else None
+    if hit is not None and not hit.locating:
+        return Verdict(Outcome.UNDETERMINED, assigned_location=assigned, match=hit)
+    matches = hit.location_ids if hit else frozenset()
 
     def mismatch_for(kind: RecommendationKind, ids: Iterable[str] | None) -> Verdict:
+        by = hit.signal if hit is not None and kind is RecommendationKind.IP_GROUP_MATCH else None
         return Verdict(
             Outcome.MISMATCH,
             assigned_location=assigned,
-            recommendation=Recommendation(
-                kind,
-                directory.sorted_locations(ids),
-                MatchedBy.IP if kind is RecommendationKind.IP_GROUP_MATCH else None,
-            ),
-            matched_prefix_len=prefix_len,
-            matched_ip_groups=groups,
+            recommendation=Recommendation(kind, directory.sorted_locations(ids), by),
+            match=hit,
         )
 
     if assigned is None:
@@ -162,15 +269,12 @@ def evaluate(
         return mismatch_for(RecommendationKind.ALL_LOCATIONS, None)
     if matches:
         if assigned.location_id in matches:
-            return Verdict(
-                Outcome.MATCH,
-                assigned_location=assigned,
-                matched_prefix_len=prefix_len,
-                matched_ip_groups=groups,
-            )
+            return Verdict(Outcome.MATCH, assigned_location=assigned, match=hit)
         return mismatch_for(RecommendationKind.IP_GROUP_MATCH, matches)
     if assigned.location_id in directory.locations_with_groups:
         return mismatch_for(RecommendationKind.ALL_LOCATIONS, None)
+    if geo is not None:
+        return geolocate(directory.locations.values(), assigned, ip, geo)
     return Verdict(Outcome.UNDETERMINED, assigned_location=assigned)
 
 
@@ -197,30 +301,41 @@ def decide(
 ) -> AlertDecision:
     """SPEC §2.3 step 5: never a second alert for an unchanged mismatch.
 
-    An alert settled while the user's assigned location differs from the one it was
-    raised against is resolved as ``location_updated`` (the user fixed it), otherwise
-    as ``location_matched`` (the user moved). The reason comes from the stored state,
+    An alert settled (a match, or undetermined) while the user's assigned location
+    differs from the one it was raised against is resolved as ``location_updated``
+    (the user fixed it); otherwise as ``location_matched`` (the user moved) or
+    ``location_undetermined`` (nothing says they are elsewhere any more; we do not
+    claim they moved). The reason comes from the stored state,
     not from how the daemon heard of the change, so a missed notice, a catch-up or a
     scheduled check all give the same answer. A mismatch that persists is still
-    ``superseded`` and a disabled user ``recommendations_disabled``: those say what
-    the subscriber must do next. ``snoozed_fingerprints`` are mismatches the user
-    dismissed recently.
+    ``superseded``, a disabled user ``recommendations_disabled`` and a user gone from
+    the directory ``user_unknown``: those say what the subscriber must do next.
+    ``snoozed_fingerprints`` are mismatches the user dismissed recently.
     """
     outcome = verdict.outcome
-    if outcome is Outcome.UNKNOWN_USER:
+    if outcome is Outcome.MISMATCH:
+        return _mismatch(verdict, open_alert, snoozed_fingerprints)
+    if open_alert is None:
         return KEEP
+    if outcome is Outcome.UNKNOWN_USER:
+        return AlertDecision(resolve=ResolveReason.USER_UNKNOWN)
     if outcome is Outcome.DISABLED:
-        if open_alert is None:
-            return KEEP
         return AlertDecision(resolve=ResolveReason.RECOMMENDATIONS_DISABLED)
-    if outcome in (Outcome.MATCH, Outcome.UNDETERMINED):
-        if open_alert is None:
-            return KEEP
-        assigned = verdict.assigned_location
-        now_assigned = assigned.location_id if assigned is not None else None
-        if open_alert.assigned_location_id != now_assigned:
-            return AlertDecision(resolve=ResolveReason.LOCATION_UPDATED)
+    if outcome is Outcome.NO_LOCATIONS:
+        # The account lost every location: nobody moved and nobody fixed anything.
+        return AlertDecision(resolve=ResolveReason.LOCATION_UNDETERMINED)
+    assigned = verdict.assigned_location
+    now_assigned = assigned.location_id if assigned is not None else None
+    if open_alert.assigned_location_id != now_assigned:
+        return AlertDecision(resolve=ResolveReason.LOCATION_UPDATED)
+    if outcome is Outcome.MATCH:
         return AlertDecision(resolve=ResolveReason.LOCATION_MATCHED)
+    return AlertDecision(resolve=ResolveReason.LOCATION_UNDETERMINED)
+
+
+def _mismatch(
+    verdict: Verdict, open_alert: OpenAlert | None, snoozed_fingerprints: frozenset[str]
+) -> AlertDecision:
     fingerprint = verdict.fingerprint
     assert fingerprint is not None  # noqa: S101  a mismatch always carries a recommendation
     if open_alert is not None and open_alert.fingerprint == fingerprint:

@@ -10,6 +10,7 @@ import hashlib
 from dataclasses import dataclass, field
 
 from e911d.consumers.ip import IPNetwork
+from e911d.consumers.network import SwitchRef
 
 
 class Outcome(enum.StrEnum):
@@ -18,19 +19,25 @@ class Outcome(enum.StrEnum):
     MATCH = "match"
     MISMATCH = "mismatch"
     UNDETERMINED = "undetermined"
+    # The account has no locations at all: the administrator's problem, not the user's.
+    NO_LOCATIONS = "no_locations"
 
 
 class RecommendationKind(enum.StrEnum):
     IP_GROUP_MATCH = "ip_group_match"
     ALL_LOCATIONS = "all_locations"
+    NEAREST_LOCATIONS = "nearest_locations"
 
 
 class MatchedBy(enum.StrEnum):
-    """The signal that located the session for the recommendation (null: none did)."""
+    """The signal that located the session (SPEC §8.1), highest precedence first;
+    null in an alert when none did (``all_locations``)."""
 
-    # Only IP matching exists so far; further signals (SPEC §3.3) become members here.
-
+    BSSID = "bssid"
+    SWITCH_PORT = "switch_port"
+    SWITCH = "switch"
     IP = "ip"
+    GEOIP = "geoip"
 
 
 class ResolveReason(enum.StrEnum):
@@ -40,12 +47,17 @@ class ResolveReason(enum.StrEnum):
     DISMISSED = "dismissed"
     SESSION_ENDED = "session_ended"
     RECOMMENDATIONS_DISABLED = "recommendations_disabled"
+    # Nothing says the user is elsewhere any more; we do not claim they moved.
+    LOCATION_UNDETERMINED = "location_undetermined"
+    USER_UNKNOWN = "user_unknown"
 
 
 @dataclass(frozen=True, slots=True)
 class Location:
     location_id: str
     name: str
+    # (lat, lon) in degrees; only the optional geolocation check reads them.
+    coordinates: tuple[float, float] | None = field(default=None, compare=False)
 
 
 @dataclass(frozen=True, slots=True)
@@ -54,6 +66,11 @@ class IpGroup:
     name: str
     location_id: str | None
     networks: tuple[IPNetwork, ...]
+    # Normalised BSSIDs and patterns (consumers.network), and switches or ports.
+    bssids: tuple[str, ...] = ()
+    switches: tuple[SwitchRef, ...] = ()
+    # False: a VPN egress, a carrier NAT: when it decides, the outcome is undetermined.
+    locating: bool = True
 
 
 @dataclass(frozen=True, slots=True)
@@ -90,14 +107,57 @@ class OpenAlert:
 
 
 @dataclass(frozen=True, slots=True)
+class SignalMatch:
+    """What one signal matched in an account's directory (SPEC §8.1).
+
+    ``location_ids``: the locations of the matching locating groups. ``locating`` is
+    False when a non-locating group matched at this level: it then decides
+    ``undetermined`` whatever else matched beside it (better no alert than a wrong
+    one). ``key``: what matched (the network, the BSSID or its pattern, the port).
+    """
+
+    signal: MatchedBy
+    location_ids: frozenset[str]
+    group_ids: tuple[str, ...]
+    locating: bool = True
+    key: str = ""
+    prefix_len: int | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class GeoEvidence:
+    """The optional geolocation check's reading (SPEC §7), for alerts and explain."""
+
+    lat: float
+    lon: float
+    accuracy_km: float
+    distance_km: float | None
+    limit_km: float
+
+
+@dataclass(frozen=True, slots=True)
 class Verdict:
     """What a check concluded about one session, before any alert bookkeeping."""
 
     outcome: Outcome
     assigned_location: Location | None = None
     recommendation: Recommendation | None = None
-    matched_prefix_len: int | None = None
-    matched_ip_groups: tuple[str, ...] = field(default=())
+    # The signal that decided (None: nothing matched).
+    match: SignalMatch | None = None
+    geo: GeoEvidence | None = None
+
+    @property
+    def matched_by(self) -> MatchedBy | None:
+        return None if self.match is None else self.match.signal
+
+    @property
+    def matched_prefix_len(self) -> int | None:
+        return None if self.match is None else self.match.prefix_len
+
+    @property
+    def matched_ip_groups(self) -> tuple[str, ...]:
+        """The groups that decided, whichever signal matched them."""
+        return () if self.match is None else self.match.group_ids
 
     @property
     def fingerprint(self) -> str | None:

@@ -175,12 +175,18 @@ def _sentence(
         if len(winner.locations) == 1:
             return f"match: {on_net}, which is the assigned location"
         return f"match: {on_net}, which includes the assigned location {assigned.name}"
+    if outcome is Outcome.NO_LOCATIONS:
+        return (
+            "no_locations: the account has no locations at all, so nothing can be "
+            "recommended: no alert (an open one is resolved location_undetermined); "
+            "the administrator must add a location"
+        )
     if outcome is Outcome.UNDETERMINED:
         return (
             f"undetermined: the IP is on none of the account's networks and {assigned.name} "
             "has no IP groups, so its network cannot be confirmed: no alert (an open one is "
             "resolved: location_updated if the assigned location changed since it was raised, "
-            "else location_matched)"
+            "else location_undetermined)"
         )
     rec = verdict.recommendation
     assert rec is not None  # noqa: S101  a mismatch always carries a recommendation
@@ -225,10 +231,10 @@ def build_explanation(
     verdict = evaluate(directory if account is not None else None, account, user, ip.address)
     hit = directory.match(ip.address)
     winner = None
-    if hit is not None:
+    if hit is not None and hit.prefix_len is not None:
         network = ipaddress.ip_network((int(ip.address), hit.prefix_len), strict=False)
         winner = Winner(
-            hit.prefix_len, network, hit.ip_group_ids, directory.sorted_locations(hit.location_ids)
+            hit.prefix_len, network, hit.group_ids, directory.sorted_locations(hit.location_ids)
         )
     effective = _effective(account, user)
     assigned = _assigned(user, by_id)
@@ -241,7 +247,7 @@ def build_explanation(
         assigned=assigned,
         ip=ip,
         containing_groups=_containing(
-            ip.address, groups, by_id, frozenset(hit.ip_group_ids if hit else ())
+            ip.address, groups, by_id, frozenset(hit.group_ids if hit else ())
         ),
         winner=winner,
         verdict=verdict,

@@ -403,10 +403,19 @@ FP = fingerprint_of("hq", ["home"])
 OTHER_FP = fingerprint_of("hq", ["branch"])
 
 
-def test_decide_unknown_user_changes_nothing() -> None:
+def test_decide_unknown_user_resolves_an_open_alert_as_user_unknown() -> None:
     verdict = Verdict(Outcome.UNKNOWN_USER)
     assert decide(verdict, None).changes_nothing
-    assert decide(verdict, OpenAlert("al", FP, "hq")).changes_nothing
+    decision = decide(verdict, OpenAlert("al", FP, "hq"))
+    assert decision.resolve is ResolveReason.USER_UNKNOWN
+    assert decision.raise_fingerprint is None
+
+
+def test_decide_no_locations_resolves_as_undetermined_even_if_the_assignment_changed() -> None:
+    verdict = Verdict(Outcome.NO_LOCATIONS)
+    assert decide(verdict, None).changes_nothing
+    decision = decide(verdict, OpenAlert("al", FP, "hq"))
+    assert decision.resolve is ResolveReason.LOCATION_UNDETERMINED
 
 
 def test_decide_disabled_resolves_an_open_alert() -> None:
@@ -416,10 +425,19 @@ def test_decide_disabled_resolves_an_open_alert() -> None:
     assert decide(Verdict(Outcome.DISABLED), None).changes_nothing
 
 
-@pytest.mark.parametrize("outcome", [Outcome.MATCH, Outcome.UNDETERMINED])
-def test_decide_match_or_undetermined_resolves_location_matched(outcome: Outcome) -> None:
+@pytest.mark.parametrize(
+    ("outcome", "reason"),
+    [
+        (Outcome.MATCH, ResolveReason.LOCATION_MATCHED),
+        # Nothing says the user is elsewhere any more; nothing says they moved either.
+        (Outcome.UNDETERMINED, ResolveReason.LOCATION_UNDETERMINED),
+    ],
+)
+def test_decide_match_or_undetermined_resolves_an_open_alert(
+    outcome: Outcome, reason: ResolveReason
+) -> None:
     decision = decide(Verdict(outcome, assigned_location=HQ), OpenAlert("al", FP, "hq"))
-    assert decision.resolve is ResolveReason.LOCATION_MATCHED
+    assert decision.resolve is reason
     assert decision.raise_fingerprint is None
     assert decide(Verdict(outcome, assigned_location=HQ), None).changes_nothing
 
@@ -618,6 +636,11 @@ def test_property_verdicts_follow_the_reference(
         assert not their_ids & set(location_ids)
     if not (account_on or user_on):
         assert verdict.outcome is Outcome.DISABLED
+        return
+    if not locations:
+        # SPEC §2.3 step 3: the administrator's problem, never an alert.
+        assert verdict.outcome is Outcome.NO_LOCATIONS
+        assert verdict.recommendation is None
         return
 
     v4 = normalize_ip(address)

@@ -497,7 +497,7 @@ def test_explanation_agrees_with_the_daemon(
         assert ex.winner is not None and hit is not None
         assert ex.winner.prefix_len == max(g.prefix_len for g in counted)
         assert ex.winner.prefix_len == hit.prefix_len
-        assert {g.ip_group_id for g in counted if g.winner} == set(hit.ip_group_ids)
+        assert {g.ip_group_id for g in counted if g.winner} == set(hit.group_ids)
         assert {loc.location_id for loc in ex.winner.locations} == hit.location_ids
     known = {loc.location_id for loc in locations}
     for g in ex.containing_groups:
