@@ -116,3 +116,15 @@ def normalize_port_id(text: str) -> str:
 def bssid_candidates(bssid: str) -> tuple[str, str]:
     """The exact key and the wildcard key a normalised BSSID may match, exact first."""
     return bssid, bssid[:11] + WILDCARD
+
+
+def format_bssid(normalised: str) -> str:
+    """The colon spelling people read (``f0:6e:0b:c2:03:2*``), for export and explain."""
+    return ":".join(normalised[i : i + 2] for i in range(0, 12, 2))
+
+
+def format_chassis_id(normalised: str) -> str:
+    """A MAC chassis id in colon spelling; any other chassis id as stored."""
+    if len(normalised) == 12 and set(normalised) <= _HEX:
+        return format_bssid(normalised)
+    return normalised
