@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
-from e911d.consumers.network import NetworkSignals, format_bssid, format_chassis_id
+from e911d.consumers.network import NetworkSignals, format_chassis_id
 from e911d.daemon.explain.model import DANGLING, AssignedLocation, SignalRow, Winner
 from e911d.daemon.model import (
     Account,
@@ -55,7 +55,7 @@ def _located(row: SignalRow, winner: Winner | None, network: NetworkSignals | No
         return f"the IP is on the network of {where} ({winner.network}, /{winner.prefix_len})"
     via = ""
     if row.signal is MatchedBy.BSSID and row.key.endswith("*"):
-        via = f" (through the pattern {format_bssid(row.key)})"
+        via = f" (through the pattern {row.key})"
     return f"{_subject(row, network)} belongs to {where}{via}"
 
 
