@@ -752,7 +752,8 @@ def scenarios(draw: st.DrawFn) -> Scenario:
                 draw(st.sampled_from((True, True, True, False))),
             )
         )
-    account = Account("acme", draw(st.booleans()))
+    # Mostly enabled, so the signals usually get to decide something.
+    account = Account("acme", draw(st.sampled_from((True, True, False))))
     user = User(
         "acme", "u1", draw(st.booleans()), draw(st.sampled_from((None, "missing", *LOCATION_IDS)))
     )
