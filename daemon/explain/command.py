@@ -96,6 +96,12 @@ async def _explain(
         except InvalidIp as exc:  # cannot happen for a stored inet; refuse rather than guess
             raise _Refused(str(exc)) from None
         account, user, network = stored.account_id, stored.user_id, stored.network
+        if stored.ended:
+            print(
+                f"e911d explain: session {args.session[:80]!r} has ended; explaining the IP "
+                "and network it last reported",
+                file=sys.stderr,
+            )
     assert account is not None and user is not None and ip is not None  # noqa: S101  by _check
     return await load_explanation(
         conn,

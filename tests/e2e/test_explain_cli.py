@@ -352,6 +352,12 @@ async def test_the_access_point_decides_over_the_ip(directory_db: str) -> None:
     assert data["fingerprint"] == fingerprint_of("hq", ["lab"])
     # The open alert of s1 was raised for home: this verdict would supersede it.
     assert data["sessions"][0]["open_alert"]["same_fingerprint"] is False
+    assert err == ""
+    await _sql(directory_db, "UPDATE sessions SET ended_at = now() WHERE session_id = 's1'")
+    code, out, err = await run_explain(directory_db, "--session", "s1", "--json")
+    assert code == 0, err
+    assert json.loads(out)["matched_by"] == "bssid"
+    assert "session 's1' has ended" in err
 
 
 async def test_a_non_locating_network_is_undetermined(directory_db: str) -> None:
