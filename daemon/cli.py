@@ -63,9 +63,15 @@ def _parser() -> argparse.ArgumentParser:
     explain = with_config(
         sub.add_parser("explain", help="why a user on an IP gets which outcome, from the database")
     )
-    explain.add_argument("--account", required=True, help="account_id")
-    explain.add_argument("--user", required=True, help="user_id")
-    explain.add_argument("--ip", required=True, help="the session's IP address")
+    explain.add_argument("--account", help="account_id (required unless --session)")
+    explain.add_argument("--user", help="user_id (required unless --session)")
+    explain.add_argument("--ip", help="the session's IP address (required unless --session)")
+    explain.add_argument("--bssid", help="the Wi-Fi access point's BSSID, any MAC spelling")
+    explain.add_argument("--switch-chassis", help="the LLDP chassis id of the client's switch")
+    explain.add_argument("--switch-port", help="the LLDP port id (needs --switch-chassis)")
+    explain.add_argument(
+        "--session", help="explain a stored session: its account, user, IP and network"
+    )
     explain.add_argument("--json", action="store_true", help="machine-readable output")
     contracts = sub.add_parser(
         "contracts", help="write the event contracts (JSON Schemas, AsyncAPI) under docs/"
@@ -173,11 +179,16 @@ def main(argv: Sequence[str] | None = None) -> int:
         if args.command == "explain":
             from e911d.daemon import explain
 
-            return asyncio.run(
-                explain.explain_command(
-                    settings, account=args.account, user=args.user, ip=args.ip, as_json=args.json
-                )
+            typed = explain.ExplainArgs(
+                args.account,
+                args.user,
+                args.ip,
+                args.bssid,
+                args.switch_chassis,
+                args.switch_port,
+                args.session,
             )
+            return asyncio.run(explain.explain_command(settings, typed, as_json=args.json))
     except DatabaseError as exc:
         print(f"e911d: database: {exc}", file=sys.stderr)
         return EXIT_FAILED

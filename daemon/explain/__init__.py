@@ -7,16 +7,17 @@ only to make that verdict readable.
 
 Building the answer is kept apart from showing it, so the reasoning is tested with
 literals and the output formats can change without touching it. The modules, each
-depending only on those before it: :mod:`.model` (the values, and the --ip parser),
-:mod:`.build` (the reasoning, and the one read of the database it needs),
-:mod:`.render` (text and ``--json``) and :mod:`.command`. This package re-exports
-their public names.
+depending only on those before it: :mod:`.model` (the values, and the parsers of
+--ip and the network signals), :mod:`.sentence` (the "Why" line), :mod:`.build`
+(the reasoning, and the one read of the database it needs), :mod:`.render` (text
+and ``--json``) and :mod:`.command`. This package re-exports their public names.
 """
 
-from e911d.daemon.explain.build import build_explanation, load_explanation
+from e911d.daemon.explain.build import build_explanation, load_explanation, load_session
 from e911d.daemon.explain.command import (
     EXIT_INVALID_IP,
     EXIT_OK,
+    ExplainArgs,
     explain_command,
 )
 from e911d.daemon.explain.model import (
@@ -31,9 +32,13 @@ from e911d.daemon.explain.model import (
     Explanation,
     GroupRow,
     InvalidIp,
+    InvalidNetwork,
     IpInput,
+    SignalRow,
+    StoredSession,
     Winner,
     parse_input_ip,
+    parse_input_network,
 )
 from e911d.daemon.explain.render import render_json, render_text, to_json
 
@@ -48,15 +53,21 @@ __all__ = [
     "AssignedLocation",
     "ContainingGroup",
     "EffectiveSetting",
+    "ExplainArgs",
     "Explanation",
     "GroupRow",
     "InvalidIp",
+    "InvalidNetwork",
     "IpInput",
+    "SignalRow",
+    "StoredSession",
     "Winner",
     "build_explanation",
     "explain_command",
     "load_explanation",
+    "load_session",
     "parse_input_ip",
+    "parse_input_network",
     "render_json",
     "render_text",
     "to_json",

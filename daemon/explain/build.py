@@ -5,8 +5,9 @@ disagree with the daemon: the outcome, the recommendation and the fingerprint co
 from the daemon's own pure rules (:func:`daemon.evaluation.evaluate` on an
 :class:`~daemon.evaluation.AccountDirectory` built exactly as the checks build it).
 Everything else (every containing IP group, why a group is ignored, the reasoning
-behind the effective setting) is computed alongside to make the verdict readable,
-and the winner is taken from the directory's own longest-prefix lookup.
+behind the effective setting) is computed alongside to make the verdict readable;
+what each network signal matched, the deciding one and the IP winner are taken
+from the directory's own lookups (:meth:`AccountDirectory.signals`).
 
 :func:`build_explanation` does no I/O so every branch is tested with literals;
 :func:`load_explanation` only reads the rows it needs and hands them to it.
@@ -16,11 +17,13 @@ from __future__ import annotations
 
 import datetime as dt
 import ipaddress
-from collections.abc import Iterable, Sequence
+import json
+from collections.abc import Iterable
 
 import asyncpg
 
 from e911d.consumers.ip import IPAddress, IPNetwork, parse_address_item
+from e911d.consumers.network import NetworkSignals, SwitchRef, format_bssid, format_chassis_id
 from e911d.daemon.db import load_queries
 from e911d.daemon.evaluation import AccountDirectory, evaluate
 from e911d.daemon.explain.model import (
@@ -35,17 +38,20 @@ from e911d.daemon.explain.model import (
     Explanation,
     GroupRow,
     IpInput,
+    SignalRow,
+    StoredSession,
     Winner,
     on_off,
 )
+from e911d.daemon.explain.sentence import sentence
+from e911d.daemon.geo import GeoCheck
 from e911d.daemon.model import (
     Account,
     IpGroup,
     Location,
-    Outcome,
-    RecommendationKind,
+    MatchedBy,
+    SignalMatch,
     User,
-    Verdict,
 )
 
 SQL = load_queries("explain.sql")
@@ -109,8 +115,10 @@ def _containing(
             continue
         best = max(nets, key=lambda n: n.prefixlen)
         loc = locations.get(g.location_id) if g.location_id is not None else None
-        if g.location_id is None:
-            ignored: str | None = "tied to no location: ignored by the rules"
+        if not g.locating:
+            ignored: str | None = None  # "this network tells nothing" needs no location
+        elif g.location_id is None:
+            ignored = "tied to no location: ignored by the rules"
         elif loc is None:
             ignored = (
                 f"tied to location {g.location_id!r}, which does not exist: ignored by the rules"
@@ -128,82 +136,49 @@ def _containing(
                 counted=ignored is None,
                 ignored_reason=ignored,
                 winner=g.ip_group_id in winning_groups,
+                locating=g.locating,
             )
         )
     found.sort(key=lambda c: (-c.prefix_len, c.ip_group_id))
     return tuple(found)
 
 
-def _names(locations: Sequence[Location]) -> str:
-    names = [loc.name for loc in locations]
-    if len(names) <= 1:
-        return "".join(names)
-    return ", ".join(names[:-1]) + " and " + names[-1]
+def _shown(signal: MatchedBy, text: str, network: NetworkSignals | None) -> str:
+    """A signal's value or matched key as people read it (colon spelling for MACs)."""
+    if not text or signal is MatchedBy.IP:
+        return text
+    if signal is MatchedBy.BSSID:
+        return format_bssid(text)
+    # A port or a switch is matched exactly: what matched is what the client sent.
+    assert network is not None and network.chassis_id is not None  # noqa: S101  it was sent
+    chassis = format_chassis_id(network.chassis_id)
+    return f"{chassis} {network.port_id}" if signal is MatchedBy.SWITCH_PORT else chassis
 
 
-def _sentence(
-    account: Account | None, assigned: AssignedLocation, winner: Winner | None, verdict: Verdict
-) -> str:
-    """The reason in one line, chosen by the verdict so it cannot contradict it."""
-    outcome = verdict.outcome
-    if outcome is Outcome.UNKNOWN_USER:
-        what = "account" if account is None else "user"
-        return (
-            f"unknown_user: the {what} is not in the directory, so no rule applies "
-            "and no alert is raised"
+def _signal_rows(
+    directory: AccountDirectory, ip: IpInput, network: NetworkSignals | None
+) -> tuple[tuple[SignalRow, ...], SignalMatch | None]:
+    """Every presented signal with what it matched, and the IP's own hit."""
+    rows: list[SignalRow] = []
+    decided = False
+    ip_hit = None
+    for signal, value, hit in directory.signals(ip.address, network):
+        first = hit is not None and not decided
+        decided = decided or first
+        if signal is MatchedBy.IP:
+            ip_hit = hit
+        rows.append(
+            SignalRow(
+                signal=signal,
+                value=_shown(signal, value, network),
+                key="" if hit is None else _shown(signal, hit.key, network),
+                ip_group_ids=() if hit is None else hit.group_ids,
+                locations=() if hit is None else directory.sorted_locations(hit.location_ids),
+                locating=True if hit is None else hit.locating,
+                decided=first,
+            )
         )
-    if outcome is Outcome.DISABLED:
-        return (
-            "disabled: recommendations are off for this user (the account toggle is off "
-            "and so is the user's own): no alert, and an open one is resolved as "
-            "recommendations_disabled"
-        )
-    on_net = ""
-    if winner is not None:
-        on_net = (
-            f"the IP is on the network of {_names(winner.locations)} "
-            f"({winner.network}, /{winner.prefix_len})"
-        )
-    no_assigned = "the user has no assigned location"
-    if assigned.status == DANGLING:
-        no_assigned = (
-            f"the user's assigned location {assigned.location_id!r} names no location of "
-            "this account (treated as none)"
-        )
-    if outcome is Outcome.MATCH:
-        assert winner is not None and assigned.name is not None  # noqa: S101  a match has both
-        if len(winner.locations) == 1:
-            return f"match: {on_net}, which is the assigned location"
-        return f"match: {on_net}, which includes the assigned location {assigned.name}"
-    if outcome is Outcome.NO_LOCATIONS:
-        return (
-            "no_locations: the account has no locations at all, so nothing can be "
-            "recommended: no alert (an open one is resolved location_undetermined); "
-            "the administrator must add a location"
-        )
-    if outcome is Outcome.UNDETERMINED:
-        return (
-            f"undetermined: the IP is on none of the account's networks and {assigned.name} "
-            "has no IP groups, so its network cannot be confirmed: no alert (an open one is "
-            "resolved: location_updated if the assigned location changed since it was raised, "
-            "else location_undetermined)"
-        )
-    rec = verdict.recommendation
-    assert rec is not None  # noqa: S101  a mismatch always carries a recommendation
-    if rec.kind is RecommendationKind.IP_GROUP_MATCH:
-        if verdict.assigned_location is None:
-            return f"mismatch: {no_assigned}; {on_net}, so that is recommended"
-        return f"mismatch: {on_net} but the assigned location is {verdict.assigned_location.name}"
-    if verdict.assigned_location is None:
-        return (
-            f"mismatch: {no_assigned} and the IP is on none of the account's networks, "
-            "so every location is recommended"
-        )
-    name = verdict.assigned_location.name
-    return (
-        f"mismatch: the IP is on none of the account's networks, but {name} has IP groups, "
-        f"so the user is not on its network; every location is recommended"
-    )
+    return tuple(rows), ip_hit
 
 
 def build_explanation(
@@ -216,6 +191,8 @@ def build_explanation(
     locations: Iterable[Location],
     ip_groups: Iterable[GroupRow],
     sessions: Iterable[ActiveSession] = (),
+    network: NetworkSignals | None = None,
+    geo: GeoCheck | None = None,
 ) -> Explanation:
     """The whole answer from plain values; no I/O, so every branch is unit-tested."""
     locs = tuple(locations)
@@ -224,17 +201,28 @@ def build_explanation(
     directory = AccountDirectory(
         account_id,
         locs,
-        [IpGroup(g.ip_group_id, g.name, g.location_id, g.networks) for g in groups],
+        [
+            IpGroup(
+                g.ip_group_id, g.name, g.location_id, g.networks, g.bssids, g.switches, g.locating
+            )
+            for g in groups
+        ],
     )
     # The checks have no snapshot for an unknown account; the lookup below still uses
     # the rows, so explain shows which networks would apply once the account exists.
-    verdict = evaluate(directory if account is not None else None, account, user, ip.address)
-    hit = directory.match(ip.address)
+    verdict = evaluate(
+        directory if account is not None else None, account, user, ip.address, network, geo
+    )
+    rows, hit = _signal_rows(directory, ip, network)
     winner = None
     if hit is not None and hit.prefix_len is not None:
-        network = ipaddress.ip_network((int(ip.address), hit.prefix_len), strict=False)
+        net = ipaddress.ip_network((int(ip.address), hit.prefix_len), strict=False)
         winner = Winner(
-            hit.prefix_len, network, hit.group_ids, directory.sorted_locations(hit.location_ids)
+            hit.prefix_len,
+            net,
+            hit.group_ids,
+            directory.sorted_locations(hit.location_ids),
+            hit.locating,
         )
     effective = _effective(account, user)
     assigned = _assigned(user, by_id)
@@ -251,8 +239,22 @@ def build_explanation(
         ),
         winner=winner,
         verdict=verdict,
-        sentence=_sentence(account, assigned, winner, verdict),
+        sentence=sentence(account, assigned, winner, verdict, rows, network),
         sessions=tuple(sessions),
+        network=network,
+        signals=rows,
+    )
+
+
+def _switches(raw: object) -> tuple[SwitchRef, ...]:
+    """The stored jsonb list (already normalised by the import), as values."""
+    items = json.loads(raw) if isinstance(raw, str) else raw
+    if not isinstance(items, list):
+        return ()
+    return tuple(
+        SwitchRef(str(i["chassis_id"]), None if i.get("port_id") is None else str(i["port_id"]))
+        for i in items
+        if isinstance(i, dict) and i.get("chassis_id") is not None
     )
 
 
@@ -263,8 +265,13 @@ async def load_explanation(
     user_id: str,
     ip: IpInput,
     snooze: dt.timedelta = dt.timedelta(hours=1),
+    network: NetworkSignals | None = None,
+    geo: GeoCheck | None = None,
 ) -> Explanation:
-    """Read everything in one read-only snapshot, then explain it (pure)."""
+    """Read everything in one read-only snapshot, then explain it (pure).
+
+    ``geo``: the optional geolocation check, as the daemon's checks are configured.
+    """
     async with conn.transaction(isolation="repeatable_read", readonly=True):
         a = await conn.fetchrow(SQL["account"], account_id)
         u = await conn.fetchrow(SQL["user"], account_id, user_id)
@@ -284,7 +291,14 @@ async def load_explanation(
         user=None
         if u is None
         else User(account_id, user_id, u["e911_recommendations"], u["e911_location_id"]),
-        locations=[Location(r["location_id"], r["name"]) for r in loc_rows],
+        locations=[
+            Location(
+                r["location_id"],
+                r["name"],
+                None if r["lat"] is None or r["lon"] is None else (r["lat"], r["lon"]),
+            )
+            for r in loc_rows
+        ],
         ip_groups=[
             GroupRow(
                 r["ip_group_id"],
@@ -292,6 +306,9 @@ async def load_explanation(
                 r["location_id"],
                 tuple(r["addresses"]),
                 tuple(ipaddress.ip_network(n) for n in r["networks"]),
+                tuple(r["bssids"]),
+                _switches(r["switches"]),
+                r["locating"],
             )
             for r in group_rows
         ],
@@ -307,4 +324,17 @@ async def load_explanation(
             )
             for r in session_rows
         ],
+        network=network,
+        geo=geo,
+    )
+
+
+async def load_session(conn: asyncpg.Connection, session_id: str) -> StoredSession | None:
+    """The account, user, IP and network a session last reported (None: no such one)."""
+    r = await conn.fetchrow(SQL["session"], session_id)
+    if r is None:
+        return None
+    signals = NetworkSignals(r["bssid"], r["switch_chassis"], r["switch_port"])
+    return StoredSession(
+        r["account_id"], r["user_id"], r["ip"], None if signals.empty else signals, r["ended"]
     )

@@ -2,8 +2,9 @@
 
 They live apart from both so that the renderers depend on the shape of an answer
 only, never on how it was reached, and the reasoning never on how it is printed.
-The --ip parser lives here too: it is the one way to make an :class:`IpInput`, so
-the command and the tests accept exactly what the daemon accepts.
+The --ip and network parsers live here too: they are the one way to make an
+:class:`IpInput` and the network signals, so the command and the tests accept
+exactly what the daemon accepts.
 """
 
 from __future__ import annotations
@@ -12,9 +13,18 @@ import datetime as dt
 from dataclasses import dataclass
 
 from e911d.consumers.ip import IPAddress, IPNetwork, parse_ip
+from e911d.consumers.network import (
+    BadMac,
+    NetworkSignals,
+    SwitchRef,
+    normalize_chassis_id,
+    normalize_mac,
+    normalize_port_id,
+)
 from e911d.daemon.model import (
     Account,
     Location,
+    MatchedBy,
     Outcome,
     User,
     Verdict,
@@ -29,6 +39,10 @@ UNKNOWN = "unknown"
 
 class InvalidIp(ValueError):
     """The --ip value is not something the daemon would accept as a session's IP."""
+
+
+class InvalidNetwork(ValueError):
+    """A --bssid / --switch-chassis / --switch-port value a session event could not carry."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -68,6 +82,42 @@ def _ip_hint(text: str) -> str:
     return "expected an IPv4 (192.0.2.1) or IPv6 (2001:db8::1) address"
 
 
+def parse_input_network(
+    bssid: str | None, chassis_id: str | None, port_id: str | None
+) -> NetworkSignals | None:
+    """Normalised like a session event's ``network`` (consumers.network), so a BSSID
+    typed in any spelling matches exactly what a check would match. None: no signal."""
+    mac = None
+    if bssid is not None:
+        if bssid.endswith("*"):
+            raise InvalidNetwork(
+                f"--bssid {bssid[:80]!r}: a client reports one access point; "
+                "'*' patterns belong in IP groups"
+            )
+        try:
+            mac = normalize_mac(bssid)
+        except BadMac:
+            raise InvalidNetwork(
+                f"--bssid {bssid[:80]!r} is not a MAC address: expected e.g. "
+                "f0:6e:0b:c2:03:21, F0-6E-0B-C2-03-21 or f06e.0bc2.0321"
+            ) from None
+    if port_id is not None and chassis_id is None:
+        raise InvalidNetwork(
+            "--switch-port needs --switch-chassis: a port id means nothing without its switch"
+        )
+    chassis = port = None
+    if chassis_id is not None:
+        chassis = normalize_chassis_id(chassis_id)
+        if not chassis or not chassis.isprintable():
+            raise InvalidNetwork(f"--switch-chassis {chassis_id[:80]!r} is empty or unprintable")
+    if port_id is not None:
+        port = normalize_port_id(port_id)
+        if not port or not port.isprintable():
+            raise InvalidNetwork(f"--switch-port {port_id[:80]!r} is empty or unprintable")
+    signals = NetworkSignals(mac, chassis, port)
+    return None if signals.empty else signals
+
+
 def on_off(flag: bool) -> str:
     """One wording of a toggle, so the reasoning and the text output never differ."""
     return "on" if flag else "off"
@@ -82,6 +132,20 @@ class GroupRow:
     location_id: str | None
     addresses: tuple[str, ...]
     networks: tuple[IPNetwork, ...]
+    bssids: tuple[str, ...] = ()  # normalised, as stored (a pattern keeps its '*')
+    switches: tuple[SwitchRef, ...] = ()
+    locating: bool = True
+
+
+@dataclass(frozen=True, slots=True)
+class StoredSession:
+    """What ``explain --session`` takes from a stored session: whose, and where it was."""
+
+    account_id: str
+    user_id: str
+    ip: str
+    network: NetworkSignals | None
+    ended: bool
 
 
 @dataclass(frozen=True, slots=True)
@@ -127,6 +191,7 @@ class ContainingGroup:
     counted: bool
     ignored_reason: str | None
     winner: bool
+    locating: bool = True
 
     @property
     def prefix_len(self) -> int:
@@ -135,10 +200,36 @@ class ContainingGroup:
 
 @dataclass(frozen=True, slots=True)
 class Winner:
+    """The IP signal's longest-prefix hit (which decides only if no higher signal did)."""
+
     prefix_len: int
     network: IPNetwork
     ip_group_ids: tuple[str, ...]
     locations: tuple[Location, ...]
+    locating: bool = True
+
+
+@dataclass(frozen=True, slots=True)
+class SignalRow:
+    """One signal the session presents and what it matched in the account (SPEC §8.1).
+
+    ``value`` is the signal as compared (normalised, colon spelling for MACs);
+    ``key`` what it matched (a BSSID pattern, the IP's network), empty when nothing.
+    ``locating`` is False when a non-locating group matched at this level.
+    ``decided``: the first signal, by precedence, that matched anything.
+    """
+
+    signal: MatchedBy
+    value: str
+    key: str
+    ip_group_ids: tuple[str, ...]
+    locations: tuple[Location, ...]
+    locating: bool
+    decided: bool
+
+    @property
+    def matched(self) -> bool:
+        return bool(self.ip_group_ids)
 
 
 @dataclass(frozen=True, slots=True)
@@ -155,6 +246,13 @@ class Explanation:
     verdict: Verdict
     sentence: str
     sessions: tuple[ActiveSession, ...]
+    network: NetworkSignals | None = None
+    signals: tuple[SignalRow, ...] = ()
+
+    @property
+    def decided(self) -> SignalRow | None:
+        """The signal that located the session, whatever the outcome made of it."""
+        return next((s for s in self.signals if s.decided), None)
 
     @property
     def outcome(self) -> Outcome:

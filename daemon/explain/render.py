@@ -15,8 +15,8 @@ from typing import Any
 
 from e911d.consumers.envelope import format_time
 from e911d.consumers.ip import IPAddress
-from e911d.daemon.explain.model import Explanation, on_off
-from e911d.daemon.model import Location
+from e911d.daemon.explain.model import Explanation, SignalRow, on_off
+from e911d.daemon.model import GeoEvidence, Location, MatchedBy
 
 
 def _iso(t: dt.datetime | None) -> str | None:
@@ -32,6 +32,31 @@ def _same_ip(a: str, b: IPAddress) -> bool:
         return ipaddress.ip_address(a) == b
     except ValueError:
         return False
+
+
+def _signal_json(row: SignalRow) -> dict[str, Any]:
+    return {
+        "signal": str(row.signal),
+        "value": row.value,
+        "matched": row.matched,
+        "key": row.key or None,
+        "ip_group_ids": list(row.ip_group_ids),
+        "location_ids": [loc.location_id for loc in row.locations],
+        "locating": row.locating,
+        "decided": row.decided,
+    }
+
+
+def _geo_json(geo: GeoEvidence | None) -> dict[str, Any] | None:
+    if geo is None:
+        return None
+    return {
+        "lat": geo.lat,
+        "lon": geo.lon,
+        "accuracy_km": geo.accuracy_km,
+        "distance_km": geo.distance_km,
+        "limit_km": geo.limit_km,
+    }
 
 
 def to_json(ex: Explanation) -> dict[str, Any]:
@@ -73,6 +98,7 @@ def to_json(ex: Explanation) -> dict[str, Any]:
                 "counted": g.counted,
                 "ignored_reason": g.ignored_reason,
                 "winner": g.winner,
+                "locating": g.locating,
             }
             for g in ex.containing_groups
         ],
@@ -83,6 +109,7 @@ def to_json(ex: Explanation) -> dict[str, Any]:
             "network": str(ex.winner.network),
             "ip_group_ids": list(ex.winner.ip_group_ids),
             "locations": [_loc_json(loc) for loc in ex.winner.locations],
+            "locating": ex.winner.locating,
         },
         "outcome": str(ex.outcome),
         "recommendation": None
@@ -111,6 +138,9 @@ def to_json(ex: Explanation) -> dict[str, Any]:
             }
             for s in ex.sessions
         ],
+        "signals": [_signal_json(row) for row in ex.signals],
+        "matched_by": None if ex.verdict.matched_by is None else str(ex.verdict.matched_by),
+        "geo": _geo_json(ex.verdict.geo),
     }
 
 
@@ -120,6 +150,27 @@ def render_json(ex: Explanation) -> str:
 
 def _loc_text(loc: Location) -> str:
     return f"{loc.name} ({loc.location_id})"
+
+
+def _signal_text(row: SignalRow) -> str:
+    line = f"  {row.signal:<12} {row.value}  "
+    if not row.matched:
+        line += "matched nothing"
+    else:
+        line += f"matched {row.key}: {', '.join(row.ip_group_ids)}"
+        if row.locations:
+            line += " -> " + ", ".join(_loc_text(loc) for loc in row.locations)
+        if not row.locating:
+            line += " (non-locating)"
+    return line + ("  <- decided" if row.decided else "")
+
+
+def _geo_text(geo: GeoEvidence) -> str:
+    away = "unknown" if geo.distance_km is None else f"{geo.distance_km:.0f} km"
+    return (
+        f"Geolocation  the IP is at {geo.lat:.4f}, {geo.lon:.4f} (accuracy {geo.accuracy_km:.0f}"
+        f" km): {away} from the assigned location, {geo.limit_km:.0f} km allowed"
+    )
 
 
 def render_text(ex: Explanation) -> str:
@@ -146,13 +197,19 @@ def render_text(ex: Explanation) -> str:
         ip_line += f" (given as {ex.ip.text}: an IPv4-mapped IPv6 address, checked as IPv4)"
     add(ip_line)
     add("")
+    add("Signals (highest precedence first; the first that matches anything decides):")
+    for row in ex.signals:
+        add(_signal_text(row))
+    add("")
     if not ex.containing_groups:
         add(f"IP groups    none of the account's IP groups contains {ex.ip.address}")
     else:
         add(f"IP groups containing {ex.ip.address} (most specific first):")
         for g in ex.containing_groups:
             target = (
-                f"{g.location_id} ({g.location_name})"
+                "non-locating"
+                if not g.locating
+                else f"{g.location_id} ({g.location_name})"
                 if g.location_name is not None
                 else (g.location_id or "no location")
             )
@@ -168,14 +225,24 @@ def render_text(ex: Explanation) -> str:
         w = ex.winner
         tie = f" (a tie of {len(w.ip_group_ids)} groups)" if len(w.ip_group_ids) > 1 else ""
         locs = ", ".join(_loc_text(loc) for loc in w.locations)
-        add(f"Winner       /{w.prefix_len} {w.network} -> {locs}{tie}")
+        if not w.locating:
+            locs = "non-locating" + (f" (tied with {locs})" if locs else "")
+        line = f"Winner       /{w.prefix_len} {w.network} -> {locs}{tie}"
+        decided = ex.decided
+        if decided is not None and decided.signal is not MatchedBy.IP:
+            line += f"  (not used: the {decided.signal} signal decided)"
+        add(line)
     add("")
     add(f"Outcome      {ex.outcome}")
+    if ex.verdict.matched_by is not None:
+        add(f"Matched by   {ex.verdict.matched_by}")
     rec = ex.verdict.recommendation
     if rec is not None:
         add(f"Recommended  {rec.kind}: " + ", ".join(_loc_text(loc) for loc in rec.locations))
     if ex.fingerprint is not None:
         add(f"Fingerprint  {ex.fingerprint}")
+    if ex.verdict.geo is not None:
+        add(_geo_text(ex.verdict.geo))
     add(f"Why          {ex.sentence}")
     add("")
     if not ex.sessions:

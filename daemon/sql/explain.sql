@@ -9,19 +9,23 @@ FROM users
 WHERE account_id = $1 AND user_id = $2;
 
 -- name: locations
-SELECT location_id, name FROM locations WHERE account_id = $1 ORDER BY name, location_id;
+SELECT location_id, name, lat, lon FROM locations WHERE account_id = $1
+ORDER BY name, location_id;
 
 -- name: ip_groups
 -- Every group with the raw addresses as given and the exact networks the daemon
--- matches against (ip_group_networks), as text so they parse like directory.sql's.
+-- matches against (ip_group_networks), as text so they parse like directory.sql's;
+-- the BSSIDs and switches as stored (normalised by the import; switches as text so
+-- they parse the same whatever jsonb codec the connection has), and `locating`.
 SELECT g.ip_group_id, g.name, g.location_id, g.addresses,
+       g.bssids, g.switches::text AS switches, g.locating,
        coalesce(array_agg(text(n.network) ORDER BY n.network)
                 FILTER (WHERE n.network IS NOT NULL), '{}') AS networks
 FROM ip_groups g
 LEFT JOIN ip_group_networks n
        ON n.account_id = g.account_id AND n.ip_group_id = g.ip_group_id
 WHERE g.account_id = $1
-GROUP BY g.ip_group_id, g.name, g.location_id, g.addresses
+GROUP BY g.ip_group_id, g.name, g.location_id, g.addresses, g.bssids, g.switches, g.locating
 ORDER BY g.ip_group_id;
 
 -- name: sessions
@@ -42,3 +46,10 @@ FROM alerts
 WHERE account_id = $1 AND user_id = $2 AND reason = 'dismissed'
   AND resolved_at >= now() - $3::interval
 GROUP BY session_id, fingerprint;
+
+-- name: session
+-- `explain --session`: the user, IP and network a stored session last reported.
+SELECT account_id, user_id, host(ip) AS ip, bssid, switch_chassis, switch_port,
+       ended_at IS NOT NULL AS ended
+FROM sessions
+WHERE session_id = $1;

@@ -288,3 +288,106 @@ async def test_unreachable_database_exits_1() -> None:
     assert out == ""
     assert "e911d: database:" in err
     assert "Traceback" not in err
+
+
+AP = "F0-6E-0B-C2-03-21"
+
+
+async def _sql(dsn: str, *statements: str) -> None:
+    conn = await asyncpg.connect(dsn)
+    try:
+        for statement in statements:
+            await conn.execute(statement)
+    finally:
+        await conn.close()
+
+
+async def test_the_access_point_decides_over_the_ip(directory_db: str) -> None:
+    """Lab's access points (a wildcard pattern) and one switch port, stored as the
+    directory import stores them (normalised); u1 sits at hq, on hq's network."""
+    await _sql(
+        directory_db,
+        "INSERT INTO ip_groups (account_id, ip_group_id, name, location_id, addresses, bssids,"
+        " switches) VALUES ('acme', 'ap-lab', 'Lab Wi-Fi', 'lab', '{}',"
+        ' \'{f06e0bc2032*}\', \'[{"chassis_id": "001b54aabbcc", "port_id": "gi1/0/12"}]\')',
+    )
+    code, out, err = await run_explain(
+        directory_db,
+        *("--account", "acme", "--user", "u1", "--ip", HQ_IP, "--json"),
+        *("--bssid", AP, "--switch-chassis", "00:1B:54:AA:BB:CC", "--switch-port", "Gi1/0/13"),
+    )
+    assert code == 0, err
+    data = json.loads(out)
+    assert data["outcome"] == "mismatch"
+    assert data["matched_by"] == "bssid"
+    assert data["recommendation"]["locations"] == [{"location_id": "lab", "name": "Lab"}]
+    assert [(s["signal"], s["matched"], s["decided"]) for s in data["signals"]] == [
+        ("bssid", True, True),
+        ("switch_port", False, False),
+        ("switch", False, False),
+        ("ip", True, False),
+    ]
+    assert data["signals"][0]["value"] == "f0:6e:0b:c2:03:21"
+    assert data["signals"][0]["key"] == "f0:6e:0b:c2:03:2*"
+    assert data["explanation"] == (
+        "mismatch: the client's access point f0:6e:0b:c2:03:21 belongs to Lab (through the "
+        "pattern f0:6e:0b:c2:03:2*) but the assigned location is Headquarters"
+    )
+    # The port that is in the group decides when the client reports no access point.
+    code, out, err = await run_explain(
+        directory_db,
+        *("--account", "acme", "--user", "u1", "--ip", HQ_IP),
+        *("--switch-chassis", "001b.54aa.bbcc", "--switch-port", "GI1/0/12"),
+    )
+    assert code == 0, err
+    assert "switch_port  00:1b:54:aa:bb:cc gi1/0/12  matched 00:1b:54:aa:bb:cc gi1/0/12" in out
+    assert "<- decided" in out and "Matched by   switch_port" in out
+    # --session reads the network the stored session last reported.
+    await _sql(directory_db, "UPDATE sessions SET bssid = 'f06e0bc20321' WHERE session_id = 's1'")
+    code, out, err = await run_explain(directory_db, "--session", "s1", "--json")
+    assert code == 0, err
+    data = json.loads(out)
+    assert (data["user"]["user_id"], data["ip"]["normalized"]) == ("u1", HOME_IP)
+    assert data["matched_by"] == "bssid"
+    assert data["fingerprint"] == fingerprint_of("hq", ["lab"])
+    # The open alert of s1 was raised for home: this verdict would supersede it.
+    assert data["sessions"][0]["open_alert"]["same_fingerprint"] is False
+    assert err == ""
+    await _sql(directory_db, "UPDATE sessions SET ended_at = now() WHERE session_id = 's1'")
+    code, out, err = await run_explain(directory_db, "--session", "s1", "--json")
+    assert code == 0, err
+    assert json.loads(out)["matched_by"] == "bssid"
+    assert "session 's1' has ended" in err
+
+
+async def test_a_non_locating_network_is_undetermined(directory_db: str) -> None:
+    await _sql(directory_db, "UPDATE ip_groups SET locating = false WHERE ip_group_id = 'home-net'")
+    data = await explain_json(directory_db, "u1", HOME_IP)
+    assert data["outcome"] == "undetermined"
+    assert data["matched_by"] == "ip"
+    assert data["fingerprint"] is None
+    assert data["signals"][0]["locating"] is False
+    assert data["explanation"].startswith(
+        "undetermined: the IP's network 198.51.100.0/24 is a non-locating network"
+    )
+    assert "else location_undetermined" in data["explanation"]
+
+
+async def test_bad_network_input_exits_2(directory_db: str) -> None:
+    base = ("--account", "acme", "--user", "u1", "--ip", HQ_IP)
+    for args, message in (
+        (("--bssid", "f0:6e:0b:c2:03"), "--bssid 'f0:6e:0b:c2:03' is not a MAC address"),
+        (("--switch-port", "Gi1/0/12"), "--switch-port needs --switch-chassis"),
+        (("--session", "s1"), "--session takes the account, user, IP and network"),
+    ):
+        code, out, err = await run_explain(directory_db, *base, *args)
+        assert code == 2, err
+        assert out == ""
+        assert message in err
+        assert "Traceback" not in err
+    code, out, err = await run_explain(directory_db, "--session", "nope")
+    assert (code, out) == (2, "")
+    assert "--session 'nope': no such session" in err
+    code, out, err = await run_explain(directory_db, "--account", "acme", "--ip", HQ_IP)
+    assert (code, out) == (2, "")
+    assert "--user required (or --session SESSION_ID)" in err

@@ -12,7 +12,8 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from e911d.daemon.evaluation import AccountDirectory, evaluate
+from e911d.consumers.network import NetworkSignals, SwitchRef
+from e911d.daemon.evaluation import AccountDirectory, decide, evaluate
 from e911d.daemon.explain import (
     ASSIGNED,
     DANGLING,
@@ -22,18 +23,24 @@ from e911d.daemon.explain import (
     Explanation,
     GroupRow,
     InvalidIp,
+    InvalidNetwork,
     build_explanation,
     parse_input_ip,
+    parse_input_network,
     render_json,
     render_text,
     to_json,
 )
+from e911d.daemon.geo import GeoCheck, GeoPoint
 from e911d.daemon.model import (
     Account,
     IpGroup,
     Location,
+    MatchedBy,
+    OpenAlert,
     Outcome,
     RecommendationKind,
+    ResolveReason,
     User,
     fingerprint_of,
 )
@@ -48,9 +55,18 @@ HOME_IP = "198.51.100.7"
 ELSEWHERE = "192.0.2.77"
 
 
-def grp(gid: str, location_id: str | None, *items: str) -> GroupRow:
+def grp(
+    gid: str,
+    location_id: str | None,
+    *items: str,
+    bssids: tuple[str, ...] = (),
+    switches: tuple[SwitchRef, ...] = (),
+    locating: bool = True,
+) -> GroupRow:
     nets = tuple(ipaddress.ip_network(i) for i in items)
-    return GroupRow(gid, f"group {gid}", location_id, tuple(items), nets)
+    return GroupRow(
+        gid, f"group {gid}", location_id, tuple(items), nets, bssids, switches, locating
+    )
 
 
 GROUPS = (
@@ -68,6 +84,8 @@ def explain(
     locations: Iterable[Location] = LOCATIONS,
     groups: Iterable[GroupRow] = GROUPS,
     sessions: Iterable[ActiveSession] = (),
+    network: NetworkSignals | None = None,
+    geo: GeoCheck | None = None,
 ) -> Explanation:
     return build_explanation(
         account_id="acme",
@@ -78,6 +96,8 @@ def explain(
         locations=locations,
         ip_groups=groups,
         sessions=sessions,
+        network=network,
+        geo=geo,
     )
 
 
@@ -379,8 +399,26 @@ def test_json_shape_is_stable() -> None:
         "fingerprint",
         "explanation",
         "sessions",
+        "signals",
+        "matched_by",
+        "geo",
     ]
     assert data["outcome"] == "mismatch"
+    assert data["matched_by"] == "ip"
+    assert data["geo"] is None
+    assert data["signals"] == [
+        {
+            "signal": "ip",
+            "value": HOME_IP,
+            "matched": True,
+            "key": "198.51.100.0/24",
+            "ip_group_ids": ["home-net"],
+            "location_ids": ["home"],
+            "locating": True,
+            "decided": True,
+        }
+    ]
+    assert data["containing_groups"][0]["locating"] is True
     assert data["recommendation"] == {
         "kind": "ip_group_match",
         "locations": [{"location_id": "home", "name": "Home office"}],
@@ -391,6 +429,7 @@ def test_json_shape_is_stable() -> None:
         "network": "198.51.100.0/24",
         "ip_group_ids": ["home-net"],
         "locations": [{"location_id": "home", "name": "Home office"}],
+        "locating": True,
     }
     assert data["assigned_location"]["status"] == "assigned"
     assert data["sessions"][0] == {
@@ -425,13 +464,269 @@ def test_text_names_every_part() -> None:
     assert "open alert a1 (same fingerprint as above)" in text
 
 
+# ---- network signals (SPEC §8.1) -----------------------------------------------------
+
+AP = "F0-6E-0B-C2-03-21"  # as a client might send it
+SWITCH = "00:1B:54:AA:BB:CC"
+SIGNAL_GROUPS = (
+    *GROUPS,
+    grp("ap-home", "home", bssids=("f06e0bc2032*",)),
+    grp("desk-12", "home", switches=(SwitchRef("001b54aabbcc", "gi1/0/12"),)),
+    grp("floor-switch", "lab", switches=(SwitchRef("001b54aabbcc"),)),
+)
+
+
+def net(
+    bssid: str | None = None, chassis: str | None = None, port: str | None = None
+) -> NetworkSignals | None:
+    return parse_input_network(bssid, chassis, port)
+
+
+def rows(ex: Explanation) -> list[tuple[str, bool, bool]]:
+    return [(str(r.signal), r.matched, r.decided) for r in ex.signals]
+
+
+def test_the_access_point_decides_over_the_ip() -> None:
+    ex = explain(HQ_IP, groups=SIGNAL_GROUPS, network=net(AP, SWITCH, "Gi1/0/12"))
+    assert ex.outcome is Outcome.MISMATCH
+    assert ex.verdict.matched_by is MatchedBy.BSSID
+    assert rec_ids(ex) == ["home"]
+    # Every presented signal is listed, and each one that matched says so.
+    assert rows(ex) == [
+        ("bssid", True, True),
+        ("switch_port", True, False),
+        ("switch", True, False),
+        ("ip", True, False),
+    ]
+    bssid = ex.signals[0]
+    assert (bssid.value, bssid.key) == ("f0:6e:0b:c2:03:21", "f0:6e:0b:c2:03:2*")
+    assert bssid.ip_group_ids == ("ap-home",) and bssid.locations == (HOME,)
+    assert ex.sentence == (
+        "mismatch: the client's access point f0:6e:0b:c2:03:21 belongs to Home office "
+        "(through the pattern f0:6e:0b:c2:03:2*) but the assigned location is Headquarters"
+    )
+    # The IP's own winner is still shown, but said not to be the one that decided.
+    assert ex.winner is not None and ex.winner.locations == (HQ,)
+    text = render_text(ex)
+    assert (
+        "  bssid        f0:6e:0b:c2:03:21  matched f0:6e:0b:c2:03:2*: ap-home "
+        "-> Home office (home)  <- decided"
+    ) in text
+    assert "(not used: the bssid signal decided)" in text
+    assert "Matched by   bssid" in text
+
+
+def test_the_switch_port_decides_over_the_switch_and_the_ip() -> None:
+    ex = explain(HQ_IP, groups=SIGNAL_GROUPS, network=net(None, SWITCH, " GI1/0/12 "))
+    assert rows(ex) == [("switch_port", True, True), ("switch", True, False), ("ip", True, False)]
+    assert ex.verdict.matched_by is MatchedBy.SWITCH_PORT
+    assert rec_ids(ex) == ["home"]
+    assert ex.signals[0].value == "00:1b:54:aa:bb:cc gi1/0/12"
+    assert ex.sentence == (
+        "mismatch: the client's switch port gi1/0/12 on 00:1b:54:aa:bb:cc belongs to "
+        "Home office but the assigned location is Headquarters"
+    )
+    data = to_json(ex)
+    assert data["matched_by"] == "switch_port"
+    assert data["signals"][1] == {
+        "signal": "switch",
+        "value": "00:1b:54:aa:bb:cc",
+        "matched": True,
+        "key": "00:1b:54:aa:bb:cc",
+        "ip_group_ids": ["floor-switch"],
+        "location_ids": ["lab"],
+        "locating": True,
+        "decided": False,
+    }
+
+
+def test_the_switch_decides_when_its_port_matches_nothing() -> None:
+    ex = explain(
+        HQ_IP, groups=SIGNAL_GROUPS, network=net(None, SWITCH, "Gi1/0/13"), location_id="lab"
+    )
+    assert rows(ex) == [("switch_port", False, False), ("switch", True, True), ("ip", True, False)]
+    assert ex.outcome is Outcome.MATCH
+    assert ex.verdict.matched_by is MatchedBy.SWITCH
+    assert ex.sentence == (
+        "match: the client's switch 00:1b:54:aa:bb:cc belongs to Lab, "
+        "which is the assigned location"
+    )
+    assert "  switch_port  00:1b:54:aa:bb:cc gi1/0/13  matched nothing" in render_text(ex)
+
+
+def test_a_signal_that_matches_nothing_falls_through_to_the_ip() -> None:
+    ex = explain(HOME_IP, groups=SIGNAL_GROUPS, network=net("f0:6e:0b:c2:04:21"))
+    assert rows(ex) == [("bssid", False, False), ("ip", True, True)]
+    assert ex.verdict.matched_by is MatchedBy.IP
+    assert ex.signals[0].key == "" and to_json(ex)["signals"][0]["key"] is None
+    assert ex.sentence == (
+        "mismatch: the IP is on the network of Home office (198.51.100.0/24, /24) "
+        "but the assigned location is Headquarters"
+    )
+
+
+def test_when_no_signal_matches_every_one_is_named() -> None:
+    ex = explain(ELSEWHERE, groups=SIGNAL_GROUPS, network=net("f0:6e:0b:c2:04:21", "sw-9", "1"))
+    assert rows(ex) == [
+        ("bssid", False, False),
+        ("switch_port", False, False),
+        ("switch", False, False),
+        ("ip", False, False),
+    ]
+    assert ex.verdict.matched_by is None and to_json(ex)["matched_by"] is None
+    assert rec_ids(ex) == ["hq", "home", "lab"]
+    assert ex.sentence.startswith(
+        "mismatch: none of the signals (access point f0:6e:0b:c2:04:21, switch port 1 on sw-9, "
+        "switch sw-9, IP 192.0.2.77) matches the account's IP groups, but Headquarters has"
+    )
+
+
+# ---- non-locating networks (SPEC §8.2), accounts without locations -------------------
+
+VPN = grp("vpn-egress", None, "192.0.2.0/24", locating=False)
+
+
+def test_a_non_locating_network_that_decides_gives_undetermined() -> None:
+    ex = explain(ELSEWHERE, groups=(*GROUPS, VPN))
+    assert ex.outcome is Outcome.UNDETERMINED
+    assert ex.fingerprint is None
+    assert ex.verdict.matched_by is MatchedBy.IP
+    assert ex.sentence == (
+        "undetermined: the IP's network 192.0.2.0/24 is a non-locating network (group "
+        "vpn-egress: a VPN egress, a carrier NAT or the like says nothing about where the "
+        "user is): no alert (an open one is resolved: location_updated if the assigned "
+        "location changed since it was raised, else location_undetermined)"
+    )
+    # A non-locating group needs no location: it counts, it is not "ignored".
+    (g,) = ex.containing_groups
+    assert g.counted and g.winner and not g.locating and g.ignored_reason is None
+    assert ex.signals[0].locating is False and ex.signals[0].decided
+    text = render_text(ex)
+    assert "vpn-egress (group vpn-egress) -> non-locating  <- winner" in text
+    assert "matched 192.0.2.0/24: vpn-egress (non-locating)  <- decided" in text
+    assert "Winner       /24 192.0.2.0/24 -> non-locating" in text
+    assert to_json(ex)["winner"]["locating"] is False
+
+
+def test_a_non_locating_access_point_beats_a_locating_ip_and_wins_a_tie() -> None:
+    guest = grp("guest-wifi", None, bssids=("f06e0bc20321",), locating=False)
+    ap = grp("ap-home", "home", bssids=("f06e0bc20321",))
+    ex = explain(HOME_IP, groups=(*GROUPS, guest, ap), network=net(AP))
+    assert ex.outcome is Outcome.UNDETERMINED
+    assert ex.verdict.matched_by is MatchedBy.BSSID
+    assert ex.signals[0].ip_group_ids == ("ap-home", "guest-wifi")
+    assert ex.sentence.startswith(
+        "undetermined: the client's access point f0:6e:0b:c2:03:21 is a non-locating network "
+        "(group ap-home, guest-wifi: "
+    )
+    assert "it ties with a locating group of Home office at the same level" in ex.sentence
+
+
+def test_an_account_without_locations() -> None:
+    ex = explain(HOME_IP, locations=(), location_id=None)
+    assert ex.outcome is Outcome.NO_LOCATIONS
+    assert ex.fingerprint is None and ex.verdict.recommendation is None
+    assert ex.sentence.startswith("no_locations: the account has no locations at all")
+    assert "location_undetermined" in ex.sentence
+    assert to_json(ex)["outcome"] == "no_locations"
+
+
+# ---- the network input ------------------------------------------------------------------
+
+
+def test_network_input_is_normalised_like_a_session_event() -> None:
+    assert parse_input_network("F0-6E-0B-C2-03-21", " Core-SW ", " Gi1/0/12") == NetworkSignals(
+        "f06e0bc20321", "core-sw", "gi1/0/12"
+    )
+    assert parse_input_network("f06e.0bc2.0321", None, None) == NetworkSignals("f06e0bc20321")
+    assert parse_input_network(None, "00-1B-54-AA-BB-CC", None) == NetworkSignals(
+        None, "001b54aabbcc"
+    )
+    assert parse_input_network(None, None, None) is None
+
+
+@pytest.mark.parametrize(
+    ("bssid", "chassis", "port", "message"),
+    [
+        ("f0:6e:0b:c2:03", None, None, "--bssid 'f0:6e:0b:c2:03' is not a MAC address"),
+        ("zz:6e:0b:c2:03:21", None, None, "is not a MAC address"),
+        ("f0:6e:0b:c2:03:2*", None, None, "patterns belong in IP groups"),
+        (None, None, "Gi1/0/12", "--switch-port needs --switch-chassis"),
+        (None, "  ", None, "--switch-chassis '  ' is empty"),
+        (None, "sw", "", "--switch-port '' is empty"),
+    ],
+)
+def test_bad_network_input_is_refused_naming_the_value(
+    bssid: str | None, chassis: str | None, port: str | None, message: str
+) -> None:
+    with pytest.raises(InvalidNetwork) as info:
+        parse_input_network(bssid, chassis, port)
+    assert message in str(info.value)
+
+
+# ---- geolocation (SPEC §7) -----------------------------------------------------------
+
+PARIS = (48.8566, 2.3522)
+LYON = (45.7640, 4.8357)
+GEO_LOCATIONS = (
+    Location("hq", "Headquarters", PARIS),
+    Location("home", "Home office"),
+    Location("lab", "Lab", LYON),
+)
+
+
+def geo_at(point: tuple[float, float], accuracy_km: float = 10.0) -> GeoCheck:
+    def lookup(_ip: object) -> GeoPoint:
+        return GeoPoint(point[0], point[1], accuracy_km)
+
+    return GeoCheck(lookup, max_distance_km=50.0)
+
+
+def test_geolocation_far_from_the_assigned_location_is_shown() -> None:
+    ex = explain(ELSEWHERE, locations=GEO_LOCATIONS, location_id="lab", geo=geo_at(PARIS))
+    assert ex.outcome is Outcome.MISMATCH
+    assert ex.verdict.matched_by is MatchedBy.GEOIP
+    assert rec_ids(ex) == ["hq", "lab"]  # nearest first: the IP is in Paris
+    geo = to_json(ex)["geo"]
+    assert geo is not None
+    assert (geo["lat"], geo["lon"], geo["accuracy_km"], geo["limit_km"]) == (*PARIS, 10.0, 60.0)
+    assert 380 < geo["distance_km"] < 400
+    assert ex.sentence.startswith(
+        "mismatch: the IP is on none of the account's networks and Lab has no IP groups; "
+        "geolocation places the IP at 48.8566, 2.3522, 391 km from Lab (allowed: 60 km"
+    )
+    text = render_text(ex)
+    assert "Recommended  nearest_locations: Headquarters (hq), Lab (lab)" in text
+    assert (
+        "Geolocation  the IP is at 48.8566, 2.3522 (accuracy 10 km): 391 km from the "
+        "assigned location, 60 km allowed"
+    ) in text
+    assert "Matched by   geoip" in text
+
+
+def test_geolocation_near_the_assigned_location_stays_undetermined() -> None:
+    ex = explain(ELSEWHERE, locations=GEO_LOCATIONS, location_id="lab", geo=geo_at(LYON))
+    assert ex.outcome is Outcome.UNDETERMINED
+    assert ex.verdict.geo is not None and ex.verdict.geo.distance_km == 0
+    assert "geolocation places the IP at 45.7640, 4.8357, 0 km from Lab" in ex.sentence
+    assert "which is close enough" in ex.sentence
+    assert "Geolocation  the IP is at 45.7640, 4.8357" in render_text(ex)
+    # Without a GeoCheck the same case has no reading at all.
+    assert to_json(explain(ELSEWHERE, locations=GEO_LOCATIONS, location_id="lab"))["geo"] is None
+
+
 # ---- property: explain never disagrees with the daemon --------------------------------
 
 LOCATION_IDS = ("l1", "l2", "l3", "l4")
+# Small pools so that signals often match, tie and fall through.
+BSSID_PATTERNS = ("aabbccddee01", "aabbccddee0*", "aabbccddee02")
+SWITCH_REFS = (SwitchRef("sw1"), SwitchRef("sw1", "p1"), SwitchRef("sw2", "p1"))
+
+Scenario = tuple[list[Location], list[GroupRow], Account, User, str, NetworkSignals | None]
 
 
 @st.composite
-def scenarios(draw: st.DrawFn) -> tuple[list[Location], list[GroupRow], Account, User, str]:
+def scenarios(draw: st.DrawFn) -> Scenario:
     locations = [
         Location(lid, draw(st.sampled_from(("Alpha", "Beta", "Gamma", "Beta"))))
         for lid in draw(st.lists(st.sampled_from(LOCATION_IDS), unique=True, max_size=4))
@@ -452,24 +747,34 @@ def scenarios(draw: st.DrawFn) -> tuple[list[Location], list[GroupRow], Account,
                 location_id,
                 tuple(str(n) for n in nets),
                 tuple(dict.fromkeys(nets)),
+                tuple(draw(st.lists(st.sampled_from(BSSID_PATTERNS), unique=True, max_size=2))),
+                tuple(draw(st.lists(st.sampled_from(SWITCH_REFS), unique=True, max_size=2))),
+                draw(st.sampled_from((True, True, True, False))),
             )
         )
-    account = Account("acme", draw(st.booleans()))
+    # Mostly enabled, so the signals usually get to decide something.
+    account = Account("acme", draw(st.sampled_from((True, True, False))))
     user = User(
         "acme", "u1", draw(st.booleans()), draw(st.sampled_from((None, "missing", *LOCATION_IDS)))
     )
     ip = str(ipaddress.IPv4Address(0x0A000000 + draw(st.integers(0, 2**12 - 1))))
     if draw(st.booleans()):
         ip = "::ffff:" + ip
-    return locations, groups, account, user, ip
+    chassis = draw(st.sampled_from((None, "sw1", "sw2", "sw3")))
+    network = parse_input_network(
+        draw(
+            st.sampled_from((None, "aa:bb:cc:dd:ee:01", "aa:bb:cc:dd:ee:03", "aa:bb:cc:dd:ee:13"))
+        ),
+        chassis,
+        None if chassis is None else draw(st.sampled_from((None, "p1", "P2"))),
+    )
+    return locations, groups, account, user, ip, network
 
 
 @settings(max_examples=300, deadline=None)
 @given(scenarios())
-def test_explanation_agrees_with_the_daemon(
-    scenario: tuple[list[Location], list[GroupRow], Account, User, str],
-) -> None:
-    locations, groups, account, user, ip_text = scenario
+def test_explanation_agrees_with_the_daemon(scenario: Scenario) -> None:
+    locations, groups, account, user, ip_text, network = scenario
     ex = build_explanation(
         account_id="acme",
         user_id="u1",
@@ -478,17 +783,46 @@ def test_explanation_agrees_with_the_daemon(
         user=user,
         locations=locations,
         ip_groups=groups,
+        network=network,
     )
     directory = AccountDirectory(
         "acme",
         locations,
-        [IpGroup(g.ip_group_id, g.name, g.location_id, g.networks) for g in groups],
+        [
+            IpGroup(
+                g.ip_group_id, g.name, g.location_id, g.networks, g.bssids, g.switches, g.locating
+            )
+            for g in groups
+        ],
     )
     address = ipaddress.ip_address(ip_text)
-    verdict = evaluate(directory, account, user, address)
+    verdict = evaluate(directory, account, user, address, network)
     assert ex.outcome is verdict.outcome
     assert ex.verdict.recommendation == verdict.recommendation
+    assert ex.verdict.matched_by is verdict.matched_by
     assert ex.fingerprint == verdict.fingerprint
+    # Signals: in precedence order, at most one decided, and it is the daemon's own.
+    order = [MatchedBy.BSSID, MatchedBy.SWITCH_PORT, MatchedBy.SWITCH, MatchedBy.IP]
+    shown = [r.signal for r in ex.signals]
+    assert shown == sorted(shown, key=order.index) and shown[-1] is MatchedBy.IP
+    decided = [r for r in ex.signals if r.decided]
+    located = directory.locate(address, network)
+    if located is None:
+        assert decided == [] and not any(r.matched for r in ex.signals)
+    else:
+        (row,) = decided
+        assert row.signal is located.signal and row.ip_group_ids == located.group_ids
+        assert not any(r.matched for r in ex.signals[: ex.signals.index(row)])
+        assert row.locating is located.locating
+    if verdict.match is not None and verdict.matched_by is not MatchedBy.GEOIP:
+        assert ex.decided is not None and ex.decided.signal is verdict.matched_by
+    # The "Why" line names the resolution the daemon would apply to an open alert.
+    assigned_id = verdict.assigned_location.location_id if verdict.assigned_location else None
+    resolution = decide(verdict, OpenAlert("a", "f", assigned_id)).resolve
+    if ex.outcome not in (Outcome.MATCH, Outcome.MISMATCH) and resolution is not None:
+        assert str(resolution) in ex.sentence
+    if ex.outcome is Outcome.UNDETERMINED:
+        assert resolution is ResolveReason.LOCATION_UNDETERMINED
     counted = [g for g in ex.containing_groups if g.counted]
     hit = directory.match(address)
     if not counted:
@@ -497,11 +831,12 @@ def test_explanation_agrees_with_the_daemon(
         assert ex.winner is not None and hit is not None
         assert ex.winner.prefix_len == max(g.prefix_len for g in counted)
         assert ex.winner.prefix_len == hit.prefix_len
+        assert ex.winner.locating is hit.locating
         assert {g.ip_group_id for g in counted if g.winner} == set(hit.group_ids)
         assert {loc.location_id for loc in ex.winner.locations} == hit.location_ids
     known = {loc.location_id for loc in locations}
     for g in ex.containing_groups:
-        assert g.counted is (g.location_id in known)
+        assert g.counted is (not g.locating or g.location_id in known)
         assert g.network.prefixlen == g.prefix_len
         assert ipaddress.ip_address(str(ex.ip.address)) in g.network
     render_text(ex)  # renders every generated case without error
