@@ -25,6 +25,7 @@ from e911d.consumers.events import (
     UserDeleted,
     UserUpserted,
 )
+from e911d.consumers.network import SwitchRef
 from e911d.consumers.wire import MAX_ADDRESSES_PER_GROUP, decode_directory_event
 from e911d.daemon.directory_file import (
     MAX_FILE_BYTES,
@@ -83,6 +84,13 @@ def test_the_shipped_example_validates_and_covers_every_form():
     assert any(loc.coordinates is None for loc in acme.locations)
     groups = {g.ip_group_id: g for a in d.accounts for g in a.ip_groups}
     assert groups["vpn"].location_id is None
+    assert groups["vpn"].locating is False
+    assert groups["denver-office"].bssids == ("f06e0bc2032*", "f06e0bc20410")
+    assert groups["denver-office"].switches == (
+        SwitchRef("001b54aabbcc", "gi1/0/12"),
+        SwitchRef("denver-core-sw"),
+    )
+    assert groups["hq-lan"].locating and groups["hq-lan"].bssids == ()
     assert groups["denver-office"].addresses == ("192.0.2.10-192.0.2.20", "198.51.100.7")
     assert groups["denver-office"].networks == tuple(
         ipaddress.ip_network(n)
