@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import datetime as dt
 import math
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from typing import Annotated, Any, Final
 
 import msgspec
@@ -39,6 +39,13 @@ from e911d.consumers.events import (
     exc_detail,
 )
 from e911d.consumers.ip import BadIp, IPNetwork, parse_address_item, parse_ip
+from e911d.consumers.network import (
+    BadMac,
+    SwitchRef,
+    normalize_bssid_pattern,
+    normalize_chassis_id,
+    normalize_port_id,
+)
 
 # Any string: its length and form are checked by parse_ip, so every bad IP is invalid_ip.
 IpText = Annotated[str, msgspec.Meta(description="An IPv4 or IPv6 address, without a zone id.")]
@@ -50,6 +57,17 @@ AddressItem = Annotated[
     ),
 ]
 MAX_ADDRESSES_PER_GROUP: Final = 10_000
+# Checked by consumers.network: every bad spelling is invalid_data with its path.
+BssidText = Annotated[
+    str,
+    msgspec.Meta(
+        max_length=64,
+        description="A BSSID in any common MAC spelling (f0:6e:0b:c2:03:21, F0-6E-0B-C2-03-21, "
+        "f06e.0bc2.0321, f06e0bc20321), or such a BSSID whose last hex digit is '*' (any).",
+    ),
+]
+MAX_BSSIDS_PER_GROUP: Final = 10_000
+MAX_SWITCHES_PER_GROUP: Final = 10_000
 
 
 # ---- session events -----------------------------------------------------------------
@@ -113,12 +131,39 @@ class _LocationKey(msgspec.Struct, forbid_unknown_fields=False):
     location_id: Id
 
 
+class IpGroupSwitch(msgspec.Struct, forbid_unknown_fields=False):
+    chassis_id: Annotated[
+        Id,
+        msgspec.Meta(
+            description="The switch's LLDP chassis id: a MAC address in any common spelling, "
+            "or any other id (compared case-insensitively)."
+        ),
+    ]
+    port_id: Annotated[
+        Id | None,
+        msgspec.Meta(
+            description="The LLDP port id (Gi1/0/12), compared case-insensitively; "
+            "absent or null: any port of the switch."
+        ),
+    ] = None
+
+
 class _IpGroupUpserted(msgspec.Struct, forbid_unknown_fields=False):
     account_id: Id
     ip_group_id: Id
     name: Name
+    # Required, but may be empty: a group may be located by its bssids or switches only.
     addresses: Annotated[list[AddressItem], msgspec.Meta(max_length=MAX_ADDRESSES_PER_GROUP)]
     location_id: Id | None = None
+    bssids: Annotated[list[BssidText], msgspec.Meta(max_length=MAX_BSSIDS_PER_GROUP)] = []
+    switches: Annotated[list[IpGroupSwitch], msgspec.Meta(max_length=MAX_SWITCHES_PER_GROUP)] = []
+    locating: Annotated[
+        bool,
+        msgspec.Meta(
+            description="false: a VPN egress, a carrier NAT: when this group decides the "
+            "match, the outcome is undetermined (no alert)."
+        ),
+    ] = True
 
 
 class _IpGroupKey(msgspec.Struct, forbid_unknown_fields=False):
@@ -240,23 +285,63 @@ def _directory_change(data: Any) -> DirectoryChange | Invalid:
         case _LocationKey():
             return LocationDeleted(data.account_id, data.location_id)
         case _IpGroupUpserted():
-            networks: list[IPNetwork] = []
-            for i, item in enumerate(data.addresses):
-                try:
-                    networks.extend(parse_address_item(item))
-                except BadIp as exc:
-                    return Invalid(InvalidReason.INVALID_IP, f"addresses[{i}]: {exc_detail(exc)}")
-            return IpGroupUpserted(
-                data.account_id,
-                data.ip_group_id,
-                data.name,
-                data.location_id,
-                tuple(dict.fromkeys(networks)),
-                tuple(data.addresses),
-            )
+            return _ip_group_upserted(data)
         case _IpGroupKey():
             return IpGroupDeleted(data.account_id, data.ip_group_id)
     raise AssertionError(f"unhandled directory schema {type(data).__name__}")
+
+
+def _ip_group_upserted(data: _IpGroupUpserted) -> IpGroupUpserted | Invalid:
+    networks: list[IPNetwork] = []
+    for i, item in enumerate(data.addresses):
+        try:
+            networks.extend(parse_address_item(item))
+        except BadIp as exc:
+            return Invalid(InvalidReason.INVALID_IP, f"addresses[{i}]: {exc_detail(exc)}")
+    bssids = normalize_bssids(data.bssids)
+    if isinstance(bssids, Invalid):
+        return bssids
+    switches = normalize_switches(data.switches)
+    if isinstance(switches, Invalid):
+        return switches
+    return IpGroupUpserted(
+        data.account_id,
+        data.ip_group_id,
+        data.name,
+        data.location_id,
+        tuple(dict.fromkeys(networks)),
+        tuple(data.addresses),
+        bssids,
+        switches,
+        data.locating,
+    )
+
+
+def normalize_bssids(items: Sequence[str]) -> tuple[str, ...] | Invalid:
+    """Normalised, deduplicated in order; a bad one is refused with its index, which the
+    directory file import puts after the group's path."""
+    out: list[str] = []
+    for i, item in enumerate(items):
+        try:
+            out.append(normalize_bssid_pattern(item))
+        except BadMac as exc:
+            return Invalid(InvalidReason.INVALID_DATA, f"bssids[{i}]: {exc_detail(exc)}")
+    return tuple(dict.fromkeys(out))
+
+
+def normalize_switches(items: Sequence[IpGroupSwitch]) -> tuple[SwitchRef, ...] | Invalid:
+    """Normalised, deduplicated in order. An id of only spaces normalises to nothing,
+    which no client could report: refused rather than stored as a key that never matches."""
+    out: list[SwitchRef] = []
+    for i, item in enumerate(items):
+        chassis = normalize_chassis_id(item.chassis_id)
+        port = None if item.port_id is None else normalize_port_id(item.port_id)
+        if not chassis:
+            return Invalid(InvalidReason.INVALID_DATA, f"switches[{i}].chassis_id: is blank")
+        if port == "":
+            return Invalid(InvalidReason.INVALID_DATA, f"switches[{i}].port_id: is blank")
+        out.append(SwitchRef(chassis, port))
+    return tuple(dict.fromkeys(out))
 
 
 def decode_directory_event(

@@ -31,6 +31,13 @@ from e911d.consumers.events import (
     UserUpserted,
 )
 from e911d.consumers.ip import IPNetwork
+from e911d.consumers.network import (
+    BadMac,
+    SwitchRef,
+    normalize_bssid_pattern,
+    normalize_chassis_id,
+    normalize_port_id,
+)
 from e911d.daemon.db import load_queries
 from e911d.daemon.evaluation import AccountDirectory
 from e911d.daemon.model import IpGroup, Location
@@ -89,6 +96,9 @@ async def apply_change(conn: asyncpg.Connection, change: DirectoryChange) -> Non
                 change.name,
                 change.location_id,
                 list(change.addresses) or [str(n) for n in change.networks],
+                list(change.bssids),
+                switches_doc(change.switches),
+                change.locating,
             )
             await conn.execute(
                 SQL["delete_ip_group_networks"], change.account_id, change.ip_group_id
@@ -145,26 +155,79 @@ class DirectoryCache:
         return out
 
 
+def switches_doc(switches: Iterable[SwitchRef]) -> list[dict[str, str]]:
+    """The jsonb form of a group's switches: ``port_id`` only when one port is meant."""
+    return [
+        {"chassis_id": s.chassis_id}
+        if s.port_id is None
+        else {"chassis_id": s.chassis_id, "port_id": s.port_id}
+        for s in switches
+    ]
+
+
+def bssids_of(stored: Iterable[str] | None) -> tuple[str, ...]:
+    """The stored BSSIDs, normalised again: the projector stores them normalised, but
+    another system's SQL may not, and an unnormalised one would never match. One that
+    is no BSSID at all is skipped (it could never match either)."""
+    out: list[str] = []
+    for text in stored or ():
+        try:
+            out.append(normalize_bssid_pattern(text))
+        except BadMac:
+            continue
+    return tuple(dict.fromkeys(out))
+
+
+def switches_of(doc: object) -> tuple[SwitchRef, ...]:
+    """The stored switches back as values, normalised again (see :func:`bssids_of`);
+    a malformed entry is skipped."""
+    if not isinstance(doc, list):
+        return ()
+    out: list[SwitchRef] = []
+    for item in doc:
+        chassis = item.get("chassis_id") if isinstance(item, dict) else None
+        port = item.get("port_id") if isinstance(item, dict) else None
+        if isinstance(chassis, str) and (port is None or isinstance(port, str)):
+            port = None if port is None else normalize_port_id(port)
+            out.append(SwitchRef(normalize_chassis_id(chassis), port))
+    return tuple(dict.fromkeys(out))
+
+
+def _location(r: asyncpg.Record) -> Location:
+    lat, lon = r["lat"], r["lon"]
+    coordinates = None if lat is None or lon is None else (float(lat), float(lon))
+    return Location(r["location_id"], r["name"], coordinates)
+
+
 async def load_accounts(
     conn: asyncpg.Connection, account_ids: Sequence[str], versions: dict[str, int]
 ) -> list[AccountDirectory]:
     locations: dict[str, list[Location]] = {a: [] for a in account_ids}
     for r in await conn.fetch(SQL["locations_of"], list(account_ids)):
-        locations[r["account_id"]].append(Location(r["location_id"], r["name"]))
-    groups: dict[str, dict[str, tuple[str, str | None, list[IPNetwork]]]] = {
+        locations[r["account_id"]].append(_location(r))
+    groups: dict[str, dict[str, tuple[asyncpg.Record, list[IPNetwork]]]] = {
         a: {} for a in account_ids
     }
     for r in await conn.fetch(SQL["ip_groups_of"], list(account_ids)):
-        entry = groups[r["account_id"]].setdefault(
-            r["ip_group_id"], (r["name"], r["location_id"], [])
-        )
+        entry = groups[r["account_id"]].setdefault(r["ip_group_id"], (r, []))
         if r["network"] is not None:
-            entry[2].append(ipaddress.ip_network(r["network"]))
+            entry[1].append(ipaddress.ip_network(r["network"]))
     return [
         AccountDirectory(
             a,
             locations[a],
-            [IpGroup(gid, name, loc, tuple(nets)) for gid, (name, loc, nets) in groups[a].items()],
+            [
+                IpGroup(
+                    gid,
+                    r["name"],
+                    r["location_id"],
+                    tuple(nets),
+                    bssids=bssids_of(r["bssids"]),
+                    switches=switches_of(r["switches"]),
+                    locating=r["locating"],
+                )
+                for gid, (r, nets) in groups[a].items()
+            ],
             version=versions.get(a, 0),
         )
         for a in account_ids

@@ -11,6 +11,12 @@ from typing import Any, Final
 
 import yaml
 
+from e911d.consumers.network import (
+    BadMac,
+    format_bssid,
+    format_chassis_id,
+    normalize_bssid_pattern,
+)
 from e911d.daemon.directory_file.stored import Row, Rows
 
 _ADDRESS_ORDER: Final = ("street", "city", "region", "postal_code", "country")
@@ -34,13 +40,40 @@ def _location_doc(r: Row) -> dict[str, Any]:
     return doc
 
 
+def _bssid_text(stored: str) -> str:
+    """The colon spelling; a value another writer stored that is no BSSID is written
+    as it is, so that the import names it instead of the export hiding it."""
+    try:
+        return format_bssid(normalize_bssid_pattern(stored))
+    except BadMac:
+        return stored
+
+
+def _switch_doc(stored: object) -> object:
+    if not isinstance(stored, dict) or not isinstance(stored.get("chassis_id"), str):
+        return stored  # not the projector's: the import will say what is wrong
+    doc = {"chassis_id": format_chassis_id(stored["chassis_id"])}
+    if stored.get("port_id") is not None:
+        doc["port_id"] = stored["port_id"]
+    return doc
+
+
 def _ip_group_doc(r: Row, addresses: Sequence[str]) -> dict[str, Any]:
-    return {
+    """The network signals only when set (``locating`` only when false), so that the
+    file of a directory without them reads, and diffs, as before they existed."""
+    doc: dict[str, Any] = {
         "ip_group_id": r["ip_group_id"],
         "name": r["name"],
         "location_id": r["location_id"],
         "addresses": list(addresses),
     }
+    if r["bssids"]:
+        doc["bssids"] = [_bssid_text(b) for b in r["bssids"]]
+    if r["switches"]:
+        doc["switches"] = [_switch_doc(s) for s in r["switches"]]
+    if not r["locating"]:
+        doc["locating"] = False
+    return doc
 
 
 def _user_doc(r: Row) -> dict[str, Any]:

@@ -14,6 +14,7 @@ import msgspec
 from e911d.consumers.events import IpGroupUpserted, LocationUpserted, UserUpserted
 from e911d.consumers.ip import IPNetwork
 from e911d.daemon.db import load_queries
+from e911d.daemon.directory import switches_doc
 
 SQL = load_queries("directory_file.sql")
 
@@ -79,7 +80,17 @@ def location_form(change: LocationUpserted) -> Form:
 
 
 def ip_group_form(change: IpGroupUpserted) -> Form:
-    return (change.name, change.location_id, change.addresses, frozenset(change.networks))
+    """As the projector stores it, so that a change of bssids, switches or locating
+    alone is an update (and the same ones in another spelling are not)."""
+    return (
+        change.name,
+        change.location_id,
+        change.addresses,
+        frozenset(change.networks),
+        change.bssids,
+        switches_doc(change.switches),
+        change.locating,
+    )
 
 
 def user_form(change: UserUpserted) -> Form:
@@ -112,6 +123,9 @@ class Stored:
                     r["location_id"],
                     addresses[k],
                     networks.get(k, frozenset()),
+                    tuple(r["bssids"] or ()),
+                    r["switches"],
+                    r["locating"],
                 )
                 for r in rows.ip_groups
             },

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import difflib
 import math
+import re
 from collections.abc import Collection, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, Final, TypeVar
@@ -20,6 +21,7 @@ from e911d.consumers.events import (
     UserUpserted,
 )
 from e911d.consumers.ip import parse_address_item
+from e911d.consumers.network import BadMac, normalize_bssid_pattern
 from e911d.consumers.wire import AccountUpsertedData, directory_change
 from e911d.daemon.directory_file.rules import (
     ACCOUNT_INFO,
@@ -70,6 +72,7 @@ class _Bad:
 
 
 _BAD: Final = _Bad()
+_FIELD_DETAIL: Final = re.compile(r"\A([a-z_]+(?:\[\d+\])?(?:\.[a-z_]+)?): (.*)\Z", re.DOTALL)
 
 
 def _as(cls: type[T], value: object) -> T:
@@ -131,6 +134,7 @@ class _Checker:
         children = {kind.key: self.entities(value, path, kind) for kind in CHILDREN}
         for group in children[IP_GROUPS.key]:
             self.addresses(group)
+            self.signals(group)
         in_file: set[str] = {
             e.values[LOCATIONS.id_field]
             for e in children[LOCATIONS.key]
@@ -195,6 +199,22 @@ class _Checker:
             except ValueError as exc:
                 self.fail(f"{group.path}.addresses[{i}]", str(exc))
 
+    def signals(self, group: _Entity) -> None:
+        """Each BSSID and switch as an event would normalise it, every bad one with its path."""
+        bssids = group.raw.get("bssids")
+        for i, item in enumerate(bssids if isinstance(bssids, list) else ()):
+            if isinstance(item, str):  # else already reported as not a string
+                try:
+                    normalize_bssid_pattern(item)
+                except BadMac as exc:
+                    self.fail(f"{group.path}.bssids[{i}]", str(exc))
+        switches = group.raw.get("switches")
+        for i, item in enumerate(switches if isinstance(switches, list) else ()):
+            for key in ("chassis_id", "port_id"):
+                text = item.get(key) if isinstance(item, dict) else None
+                if isinstance(text, str) and text and not text.strip():
+                    self.fail(f"{group.path}.switches[{i}].{key}", "is blank")
+
     def reference(
         self, entity: _Entity, kind: Kind, account_id: str | None, in_file: set[str]
     ) -> None:
@@ -221,7 +241,12 @@ class _Checker:
             return None
         change = directory_change(decoded)
         if isinstance(change, Invalid):
-            self.fail(path, change.detail)
+            # The events' details start with the field's own path ("bssids[3]: ...").
+            field = _FIELD_DETAIL.match(change.detail)
+            if field is None:
+                self.fail(path, change.detail)
+            else:
+                self.fail(f"{path}.{field[1]}", field[2])
             return None
         return change
 

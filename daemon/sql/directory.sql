@@ -44,11 +44,15 @@ SET name = EXCLUDED.name, address = EXCLUDED.address, lat = EXCLUDED.lat,
 DELETE FROM locations WHERE account_id = $1 AND location_id = $2;
 
 -- name: upsert_ip_group
-INSERT INTO ip_groups (account_id, ip_group_id, name, location_id, addresses)
-VALUES ($1, $2, $3, $4, $5)
+-- bssids and switches are normalised (consumers/network.py), switches as a jsonb list
+-- of {"chassis_id"} or {"chassis_id", "port_id"}.
+INSERT INTO ip_groups (account_id, ip_group_id, name, location_id, addresses, bssids,
+                       switches, locating)
+VALUES ($1, $2, $3, $4, $5, $6, $7, $8)
 ON CONFLICT (account_id, ip_group_id) DO UPDATE
 SET name = EXCLUDED.name, location_id = EXCLUDED.location_id,
-    addresses = EXCLUDED.addresses, updated_at = now();
+    addresses = EXCLUDED.addresses, bssids = EXCLUDED.bssids,
+    switches = EXCLUDED.switches, locating = EXCLUDED.locating, updated_at = now();
 
 -- name: delete_ip_group_networks
 DELETE FROM ip_group_networks WHERE account_id = $1 AND ip_group_id = $2;
@@ -61,10 +65,14 @@ ON CONFLICT DO NOTHING;
 DELETE FROM ip_groups WHERE account_id = $1 AND ip_group_id = $2;
 
 -- name: locations_of
-SELECT account_id, location_id, name FROM locations WHERE account_id = ANY($1::text[]);
+SELECT account_id, location_id, name, lat, lon FROM locations
+WHERE account_id = ANY($1::text[]);
 
 -- name: ip_groups_of
-SELECT g.account_id, g.ip_group_id, g.name, g.location_id, text(n.network) AS network
+-- One row per network, and one (network NULL) for a group with none: a group located
+-- only by its bssids or switches still loads.
+SELECT g.account_id, g.ip_group_id, g.name, g.location_id, g.bssids, g.switches, g.locating,
+       text(n.network) AS network
 FROM ip_groups g
 LEFT JOIN ip_group_networks n
        ON n.account_id = g.account_id AND n.ip_group_id = g.ip_group_id

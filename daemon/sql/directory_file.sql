@@ -14,7 +14,8 @@ SELECT account_id, location_id, name, address, lat, lon FROM locations
 WHERE $1::text[] IS NULL OR account_id = ANY($1::text[]);
 
 -- name: ip_groups
-SELECT account_id, ip_group_id, name, location_id, addresses FROM ip_groups
+SELECT account_id, ip_group_id, name, location_id, addresses, bssids, switches, locating
+FROM ip_groups
 WHERE $1::text[] IS NULL OR account_id = ANY($1::text[]);
 
 -- name: ip_group_networks

@@ -147,14 +147,20 @@ async def test_dry_run_then_import_of_the_example_then_a_reimport_that_writes_no
         }
         assert (hq["lat"], hq["lon"]) == (39.7817, -89.6501)
         group = await conn.fetchrow(
-            "SELECT location_id, addresses FROM ip_groups WHERE ip_group_id = 'denver-office'"
+            "SELECT location_id, addresses, bssids, switches::text AS switches FROM ip_groups "
+            "WHERE ip_group_id = 'denver-office'"
         )
         assert group["location_id"] == "denver"
         assert group["addresses"] == ["192.0.2.10-192.0.2.20", "198.51.100.7"]
-        assert (
-            await conn.fetchval("SELECT location_id FROM ip_groups WHERE ip_group_id = 'vpn'")
-            is None
+        assert group["bssids"] == ["f06e0bc2032*", "f06e0bc20410"]
+        assert json.loads(group["switches"]) == [
+            {"chassis_id": "001b54aabbcc", "port_id": "gi1/0/12"},
+            {"chassis_id": "denver-core-sw"},
+        ]
+        vpn = await conn.fetchrow(
+            "SELECT location_id, locating FROM ip_groups WHERE ip_group_id = 'vpn'"
         )
+        assert (vpn["location_id"], vpn["locating"]) == (None, False)
         assert [
             r["network"]
             for r in await conn.fetch(

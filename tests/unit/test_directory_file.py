@@ -25,6 +25,7 @@ from e911d.consumers.events import (
     UserDeleted,
     UserUpserted,
 )
+from e911d.consumers.network import SwitchRef
 from e911d.consumers.wire import MAX_ADDRESSES_PER_GROUP, decode_directory_event
 from e911d.daemon.directory_file import (
     MAX_FILE_BYTES,
@@ -83,6 +84,13 @@ def test_the_shipped_example_validates_and_covers_every_form():
     assert any(loc.coordinates is None for loc in acme.locations)
     groups = {g.ip_group_id: g for a in d.accounts for g in a.ip_groups}
     assert groups["vpn"].location_id is None
+    assert groups["vpn"].locating is False
+    assert groups["denver-office"].bssids == ("f06e0bc2032*", "f06e0bc20410")
+    assert groups["denver-office"].switches == (
+        SwitchRef("001b54aabbcc", "gi1/0/12"),
+        SwitchRef("denver-core-sw"),
+    )
+    assert groups["hq-lan"].locating and groups["hq-lan"].bssids == ()
     assert groups["denver-office"].addresses == ("192.0.2.10-192.0.2.20", "198.51.100.7")
     assert groups["denver-office"].networks == tuple(
         ipaddress.ip_network(n)
@@ -234,7 +242,7 @@ def test_unknown_keys_are_refused_with_their_path():
     assert errors(text) == [
         "accounts[0].e911_recomendations: unknown key; did you mean 'e911_recommendations'?",
         "accounts[0].ip_groups[0]['weird key']: unknown key; "
-        "allowed: ip_group_id, name, addresses, location_id",
+        "allowed: ip_group_id, name, addresses, location_id, bssids, switches, locating",
         "accounts[0].location: unknown key; did you mean 'locations'?",
         "accounts[0].locations[0].address.zip: unknown key; "
         "allowed: street, city, country, region, postal_code",
@@ -639,6 +647,8 @@ def _rows(**tables: list[dict[str, Any]]) -> Rows:
     return Rows(**{n: tuple(tables.get(n, [])) for n in names})
 
 
+# The ip_groups columns of the network signals, as a group without any holds them.
+NO_SIGNALS: dict[str, Any] = {"bssids": [], "switches": [], "locating": True}
 HQ_ROW = {
     "account_id": "acme",
     "location_id": "hq",
@@ -673,6 +683,7 @@ def test_the_plan_writes_only_what_differs():
                 "ip_group_id": "g",
                 "name": "G",
                 "location_id": "hq",
+                **NO_SIGNALS,
                 "addresses": ["192.0.2.10-192.0.2.11"],
             }
         ],
@@ -706,6 +717,7 @@ def test_the_plan_updates_what_differs_including_networks_written_by_other_syste
                 "ip_group_id": "g",
                 "name": "G",
                 "location_id": "hq",
+                **NO_SIGNALS,
                 "addresses": ["192.0.2.10-192.0.2.11"],
             }
         ],
@@ -737,6 +749,7 @@ def test_the_plan_creates_and_with_prune_deletes_what_the_file_omits():
                 "ip_group_id": "old-lan",
                 "name": "",
                 "location_id": None,
+                **NO_SIGNALS,
                 "addresses": [],
             }
         ],
@@ -779,6 +792,7 @@ def test_the_export_document_round_trips_through_both_syntaxes():
                 "ip_group_id": "g",
                 "name": "G",
                 "location_id": None,
+                **NO_SIGNALS,
                 "addresses": ["2001:0:0:0:0:0:0:1", "192.0.2.10-192.0.2.11"],
             }
         ],
@@ -887,6 +901,7 @@ def test_a_group_written_with_networks_only_exports_them_and_round_trips():
                 "ip_group_id": "g",
                 "name": "G",
                 "location_id": None,
+                **NO_SIGNALS,
                 "addresses": [],
             }
         ],
