@@ -150,7 +150,9 @@ async def load_accounts(
 ) -> list[AccountDirectory]:
     locations: dict[str, list[Location]] = {a: [] for a in account_ids}
     for r in await conn.fetch(SQL["locations_of"], list(account_ids)):
-        locations[r["account_id"]].append(Location(r["location_id"], r["name"]))
+        # Coordinates only serve the optional geolocation check (daemon/geo.py).
+        coords = None if r["lat"] is None or r["lon"] is None else (r["lat"], r["lon"])
+        locations[r["account_id"]].append(Location(r["location_id"], r["name"], coords))
     groups: dict[str, dict[str, tuple[str, str | None, list[IPNetwork]]]] = {
         a: {} for a in account_ids
     }

@@ -61,7 +61,7 @@ ON CONFLICT DO NOTHING;
 DELETE FROM ip_groups WHERE account_id = $1 AND ip_group_id = $2;
 
 -- name: locations_of
-SELECT account_id, location_id, name FROM locations WHERE account_id = ANY($1::text[]);
+SELECT account_id, location_id, name, lat, lon FROM locations WHERE account_id = ANY($1::text[]);
 
 -- name: ip_groups_of
 SELECT g.account_id, g.ip_group_id, g.name, g.location_id, text(n.network) AS network
