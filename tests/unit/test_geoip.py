@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 from structlog.testing import capture_logs
 
-from e911d.config import GeoIpSettings
+from e911d.config import ConfigError, GeoIpSettings, load_settings
 from e911d.daemon.geo import GeoPoint
 from e911d.daemon.geoip import GeoIpError, GeoIpReader, open_geoip, open_reader, point_of
 from e911d.daemon.metrics import Metrics
@@ -165,3 +165,18 @@ def test_open_geoip_gives_the_check_and_closes_the_reader(city_db: Path) -> None
         assert geo.lookup(ip("203.0.113.1")) is None
     assert [e["event"] for e in after] == ["geoip_lookup_failed"]
     assert "closed" in after[0]["error"]
+
+
+def test_settings_from_the_environment() -> None:
+    assert load_settings(environ={}).geoip == GeoIpSettings(database=None, max_distance_km=50.0)
+    s = load_settings(
+        environ={"E911_GEOIP__DATABASE": "/srv/city.mmdb", "E911_GEOIP__MAX_DISTANCE_KM": "120"}
+    )
+    assert s.geoip.database == Path("/srv/city.mmdb")
+    assert s.geoip.max_distance_km == 120
+
+
+@pytest.mark.parametrize("value", ["0", "-5", "50000", "far"])
+def test_a_bad_distance_is_a_configuration_error_naming_the_key(value: str) -> None:
+    with pytest.raises(ConfigError, match="E911_GEOIP__MAX_DISTANCE_KM"):
+        load_settings(environ={"E911_GEOIP__MAX_DISTANCE_KM": value})
