@@ -138,7 +138,11 @@ def open_reader(path: Path) -> maxminddb.Reader:
     except OSError as exc:
         raise GeoIpError(f"{SETTING}: cannot read {path}: {exc.strerror or exc}") from exc
     except (InvalidDatabaseError, ValueError) as exc:
-        raise GeoIpError(f"{SETTING}: {path} is not a MaxMind DB (.mmdb) file: {exc}") from exc
+        # MaxMind ships GeoLite2-City.tar.gz; the .mmdb inside is what is wanted.
+        raise GeoIpError(
+            f"{SETTING}: {path} is not a MaxMind DB (.mmdb) file "
+            "(unpack a .tar.gz or .zip download first)"
+        ) from exc
     try:
         check_type(reader.metadata().database_type, path)
     except GeoIpError:

@@ -81,9 +81,9 @@ def test_a_missing_or_odd_accuracy_radius_counts_as_zero() -> None:
     assert point_of(negative) == GeoPoint(1.0, 2.0, 0.0)
 
 
-def test_lookups_are_counted_by_result_without_addresses(reader: GeoIpReader) -> None:
+def test_lookups_are_counted_by_result_without_addresses(city_db: Path) -> None:
     metrics = Metrics()
-    counted = GeoIpReader(reader._reader, metrics.geoip_lookups)
+    counted = GeoIpReader(open_reader(city_db), metrics.geoip_lookups)
     counted.lookup(ip("198.51.100.7"))
     counted.lookup(ip("10.0.0.1"))
     counted.lookup(ip("192.0.2.1"))
