@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import ipaddress
 import os
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -28,8 +29,10 @@ def city_db(tmp_path: Path) -> Path:
 
 
 @pytest.fixture
-def reader(city_db: Path) -> GeoIpReader:
-    return GeoIpReader(open_reader(city_db), Metrics().geoip_lookups)
+def reader(city_db: Path) -> Iterator[GeoIpReader]:
+    r = GeoIpReader(open_reader(city_db), Metrics().geoip_lookups)
+    yield r
+    r.close()
 
 
 def test_an_address_in_the_database_has_its_coordinates_and_accuracy_radius(
