@@ -4,6 +4,7 @@ from e911d.config.dsn import mask_dsn
 from e911d.config.settings import (
     ChecksSettings,
     ConfigError,
+    GeoIpSettings,
     HttpSettings,
     KafkaSettings,
     LogSettings,
@@ -17,6 +18,7 @@ from e911d.config.settings import (
 __all__ = [
     "ChecksSettings",
     "ConfigError",
+    "GeoIpSettings",
     "HttpSettings",
     "KafkaSettings",
     "LogSettings",

@@ -193,6 +193,13 @@ class LogSettings(_Section):
     redact_key: SecretStr | None = None
 
 
+class GeoIpSettings(_Section):
+    # A MaxMind DB file (GeoLite2-City, DB-IP City Lite); None: no geolocation (SPEC §7).
+    database: Path | None = None
+    # An address farther than this plus the database's accuracy radius is a mismatch.
+    max_distance_km: float = Field(default=50.0, gt=0, le=20_000)
+
+
 class Settings(BaseSettings):
     model_config = SettingsConfigDict(
         env_prefix=ENV_PREFIX,
@@ -207,6 +214,7 @@ class Settings(BaseSettings):
     checks: ChecksSettings = ChecksSettings()
     http: HttpSettings = HttpSettings()
     log: LogSettings = LogSettings()
+    geoip: GeoIpSettings = GeoIpSettings()
     migrate_on_start: bool = True
     # In-flight work gets this long; closing the clients adds at most ~3 s, so the
     # default keeps the whole stop inside the 10 s a platform waits before SIGKILL.

@@ -19,6 +19,7 @@ from e911d.consumers.loop import ConsumerLoop
 from e911d.daemon.alerts import AlertStore
 from e911d.daemon.db import PoolConfig, open_pool, prepare_schema
 from e911d.daemon.directory import DirectoryCache
+from e911d.daemon.geoip import open_geoip
 from e911d.daemon.http import HttpDeps, HttpServer
 from e911d.daemon.kafka import (
     consumer_config,
@@ -130,6 +131,7 @@ class App:
         s, sup = self.settings, self.supervisor
         stop = sup.stopping
         kafka_options(s)  # unusable TLS files end the start before anything connects
+        geo = stack.enter_context(open_geoip(s.geoip, self.metrics.geoip_lookups))
         await stack.enter_async_context(self.http)
         pg = s.postgres
         dsn = pg.dsn.get_secret_value()
@@ -156,7 +158,7 @@ class App:
             stop,
         )
         relay = Relay(rt)
-        checks = Checks(rt, relay)
+        checks = Checks(rt, relay, geo)
         reevaluation = Reevaluation(rt, checks)
         listener_config = ListenerConfig(dsn, s.checks.listener_keepalive_seconds)
         listener = await stack.enter_async_context(

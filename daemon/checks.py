@@ -24,6 +24,7 @@ from e911d.daemon.alerts import AlertStore, RaisedAlert, ResolvedAlert, SessionR
 from e911d.daemon.db import load_queries
 from e911d.daemon.directory import DirectoryCache
 from e911d.daemon.evaluation import decide, evaluate
+from e911d.daemon.geo import GeoCheck
 from e911d.daemon.memo import Memo, memo_after
 from e911d.daemon.model import Account, OpenAlert, Outcome, User, Verdict
 
@@ -53,6 +54,8 @@ class CheckReport:
 @dataclass(frozen=True, slots=True)
 class CheckConfig:
     dismiss_snooze: dt.timedelta
+    # The optional geolocation check (SPEC §7, daemon/geoip.py); None: off.
+    geo: GeoCheck | None = None
 
 
 class CheckRunner:
@@ -119,7 +122,9 @@ class CheckRunner:
                 if r["user_known"]
                 else None
             )
-            verdict = evaluate(snapshots.get(r["account_id"]), account, user, _address(r))
+            verdict = evaluate(
+                snapshots.get(r["account_id"]), account, user, _address(r), geo=self._config.geo
+            )
             open_alert = (
                 OpenAlert(r["alert_id"], r["fingerprint"], r["alert_location_id"])
                 if r["alert_id"] is not None

@@ -22,6 +22,7 @@ from prometheus_client import (
 
 from e911d import __version__
 from e911d.consumers.events import InvalidReason
+from e911d.daemon.geoip import LookupResult
 from e911d.daemon.model import Outcome, ResolveReason
 
 # An alert may stay open from seconds (the user moves back) to days (nobody acts).
@@ -176,10 +177,18 @@ class Metrics:
         self.rebalance_errors = Counter(
             "e911_rebalance_errors_total", "Rebalance listener failures", registry=r
         )
+        self.geoip_lookups = Counter(
+            "e911_geoip_lookups_total",
+            "GeoIP look-ups of undetermined sessions (SPEC §7), by result",
+            ["result"],
+            registry=r,
+        )
         # Every known label value starts at 0: a series that appears at its first event
         # hides that event from rate() and increase(), and an alert rule on it never fires.
         for reason in InvalidReason:
             self.events_invalid.labels(reason=str(reason))
+        for result in LookupResult:
+            self.geoip_lookups.labels(result=str(result))
         for outcome in Outcome:
             self.checks.labels(outcome=str(outcome))
         for resolve in ResolveReason:

@@ -18,6 +18,7 @@ from collections.abc import Sequence
 
 from e911d.daemon.checks import SQL, CheckConfig, CheckReport, CheckRunner
 from e911d.daemon.db import retrying
+from e911d.daemon.geo import GeoCheck
 from e911d.daemon.model import Outcome
 from e911d.daemon.runtime import Runtime, utcnow
 from e911d.daemon.services.inflight import InFlight
@@ -25,7 +26,7 @@ from e911d.daemon.services.relay import Relay
 
 
 class Checks:
-    def __init__(self, rt: Runtime, relay: Relay) -> None:
+    def __init__(self, rt: Runtime, relay: Relay, geo: GeoCheck | None = None) -> None:
         self._rt = rt
         self._relay = relay
         self._in_flight = InFlight()
@@ -33,7 +34,7 @@ class Checks:
         self._runner = CheckRunner(
             rt.alerts,
             rt.cache,
-            CheckConfig(dt.timedelta(seconds=s.checks.dismiss_snooze_seconds)),
+            CheckConfig(dt.timedelta(seconds=s.checks.dismiss_snooze_seconds), geo),
         )
 
     async def tick(self) -> None:
