@@ -27,9 +27,11 @@ from e911d.daemon.explain.model import (
 )
 from e911d.daemon.explain.render import render_json, render_text
 from e911d.daemon.geo import GeoCheck
+from e911d.daemon.geoip import GeoIpError, open_geoip
 from e911d.daemon.retry import BRIEF
 
 EXIT_OK = 0
+EXIT_FAILED = 1
 EXIT_INVALID_IP = 2  # any input the command refuses: a bad --ip, MAC, or an unknown session
 
 
@@ -114,14 +116,25 @@ async def _explain(
     )
 
 
-async def explain_command(
-    settings: Settings, args: ExplainArgs, *, as_json: bool, geo: GeoCheck | None = None
-) -> int:
-    """0 whenever it explained (any outcome), 2 for refused input, 1 for a database error.
+async def explain_command(settings: Settings, args: ExplainArgs, *, as_json: bool) -> int:
+    """0 whenever it explained (any outcome), 2 for refused input, 1 for a database error
+    or an unusable GeoIP database.
 
-    A database error is raised as :class:`DatabaseError` for the CLI to print, so every
-    command reports them the same way.
+    With a GeoIP database configured, explain geolocates as the daemon does, so the two
+    never disagree. A database error is raised as :class:`DatabaseError` for the CLI to
+    print, so every command reports them the same way.
     """
+    try:
+        with open_geoip(settings.geoip) as geo:
+            return await explain_with(settings, args, as_json=as_json, geo=geo)
+    except GeoIpError as exc:
+        print(f"e911d explain: {exc}", file=sys.stderr)
+        return EXIT_FAILED
+
+
+async def explain_with(
+    settings: Settings, args: ExplainArgs, *, as_json: bool, geo: GeoCheck | None
+) -> int:
     try:
         ip, network = _check(args)
     except _Refused as exc:

@@ -391,3 +391,58 @@ async def test_bad_network_input_exits_2(directory_db: str) -> None:
     code, out, err = await run_explain(directory_db, "--account", "acme", "--ip", HQ_IP)
     assert (code, out) == (2, "")
     assert "--user required (or --session SESSION_ID)" in err
+
+
+async def test_a_configured_geoip_database_is_used_as_the_daemon_uses_it(
+    directory_db: str, tmp_path: Path
+) -> None:
+    """Explain geolocates like the daemon: lab (Paris) has no network, the address is in
+    Tokyo, so the located offices are recommended nearest first. A database that cannot
+    be opened is refused with exit 1 and the setting's name, not a traceback."""
+    from tests.geoip_db import NEW_YORK, PARIS, write_mmdb
+
+    conn = await asyncpg.connect(directory_db)
+    try:
+        await conn.execute(
+            "UPDATE locations SET lat = $2, lon = $3"
+            " WHERE account_id = 'acme' AND location_id = $1",
+            "lab",
+            *PARIS,
+        )
+        await conn.execute(
+            "UPDATE locations SET lat = $2, lon = $3"
+            " WHERE account_id = 'acme' AND location_id = $1",
+            "hq",
+            *NEW_YORK,
+        )
+        await conn.execute(
+            "INSERT INTO users (account_id, user_id, e911_recommendations, e911_location_id)"
+            " VALUES ('acme', 'roamer', true, 'lab')"
+        )
+    finally:
+        await conn.close()
+    args = ("explain", "--account", "acme", "--user", "roamer", "--ip", "2001:db8:7::1", "--json")
+
+    async def run(database_file: Path) -> tuple[int, str, str]:
+        env = {**env_for(directory_db), "E911_GEOIP__DATABASE": str(database_file)}
+        proc = await asyncio.create_subprocess_exec(
+            E911D, *args, env=env, stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE
+        )
+        out, err = await asyncio.wait_for(proc.communicate(), 30)
+        assert proc.returncode is not None
+        return proc.returncode, out.decode(), err.decode()
+
+    code, out, err = await run(write_mmdb(tmp_path / "city.mmdb"))
+    assert code == 0, err
+    data = json.loads(out)
+    assert data["outcome"] == "mismatch"
+    assert data["matched_by"] == "geoip"
+    assert data["recommendation"]["kind"] == "nearest_locations"
+    assert [loc["location_id"] for loc in data["recommendation"]["locations"]] == ["lab", "hq"]
+    assert data["geo"]["distance_km"] > 9000
+
+    code, out, err = await run(tmp_path / "missing.mmdb")
+    assert code == 1
+    assert "E911_GEOIP__DATABASE" in err
+    assert "Traceback" not in err
+    assert out == ""
