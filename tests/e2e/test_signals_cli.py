@@ -15,8 +15,17 @@ import pytest
 
 from e911d.daemon.embedded import free_port
 from tests.e2e.test_cli import _tail, daemon_env, metric, start_daemon
-from tests.geoip_db import CityNet, write_city_db
-from tests.support import Producer, Received, TopicWatcher, ce, http_get, ip_changed, login
+from tests.geoip_db import city, write_mmdb
+from tests.support import (
+    Producer,
+    Received,
+    TopicWatcher,
+    ce,
+    eventually,
+    http_get,
+    ip_changed,
+    login,
+)
 
 pytestmark = pytest.mark.e2e
 
@@ -93,11 +102,7 @@ def _one(raised: list[Received], session: str) -> dict[str, Any]:
 async def test_signals_decide_before_the_ip_and_geolocation_is_the_last_resort(
     broker, topics, database, tmp_path: Path
 ) -> None:
-    geo_db = tmp_path / "city.mmdb"
-    write_city_db(
-        geo_db,
-        [CityNet("100.64.0.0/16", *NEW_YORK, accuracy_km=20)],
-    )
+    geo_db = write_mmdb(tmp_path / "city.mmdb", {"100.64.0.0/16": city(*NEW_YORK, 20, "NYC")})
     port = free_port()
     env = daemon_env(broker, topics, database, f"g{uuid.uuid4().hex[:8]}", port)
     env["E911_GEOIP__DATABASE"] = str(geo_db)
@@ -118,7 +123,8 @@ async def test_signals_decide_before_the_ip_and_geolocation_is_the_last_resort(
                 ("u-vpn-only", "s-vpn-only", VPN_IP, None),
                 ("u-geo", "s-geo", ABROAD_IP, None),
             ):
-                await p.send(topics.session_events, login(ACCOUNT, uid, sid, ip, network=network), uid)
+                event = login(ACCOUNT, uid, sid, ip, network=network)
+                await p.send(topics.session_events, event, uid)
             raised = await alerts.wait_count("e911.alert.raised", 4, within=40)
 
             # The access point names floor 3 although the IP is HQ's network.
@@ -148,20 +154,19 @@ async def test_signals_decide_before_the_ip_and_geolocation_is_the_last_resort(
             ]
 
             # The VPN user connects through the egress: nothing locates them any more.
-            await p.send(topics.session_events, ip_changed(ACCOUNT, "u-vpn", "s-vpn", VPN_IP), "u-vpn")
+            to_vpn = ip_changed(ACCOUNT, "u-vpn", "s-vpn", VPN_IP)
+            await p.send(topics.session_events, to_vpn, "u-vpn")
             resolved = await alerts.wait_count("e911.alert.resolved", 1, within=30)
             assert resolved[0].data["session_id"] == "s-vpn"
             assert resolved[0].data["reason"] == "location_undetermined"
 
             # Several checks later, the session that only ever came through the VPN has
             # still raised nothing, and neither has the one the VPN settled.
-            async def undetermined_checks() -> float:
+            async def six_undetermined_checks() -> bool:
                 _, body = await http_get(port, "/metrics")
-                return metric(body, 'e911_checks_total{outcome="undetermined"}')
+                return metric(body, 'e911_checks_total{outcome="undetermined"}') >= 6
 
-            async with asyncio.timeout(30):
-                while await undetermined_checks() < 6:
-                    await asyncio.sleep(0.2)
+            await eventually(six_undetermined_checks, within=30, step=0.2)
             raised_now = [m for m in alerts.messages if m.type == "e911.alert.raised"]
             assert {m.data["session_id"] for m in raised_now} == {
                 "s-bssid",
