@@ -39,6 +39,13 @@ from e911d.consumers.events import (
     exc_detail,
 )
 from e911d.consumers.ip import BadIp, IPNetwork, parse_address_item, parse_ip
+from e911d.consumers.network import (
+    BadMac,
+    NetworkSignals,
+    normalize_chassis_id,
+    normalize_mac,
+    normalize_port_id,
+)
 
 # Any string: its length and form are checked by parse_ip, so every bad IP is invalid_ip.
 IpText = Annotated[str, msgspec.Meta(description="An IPv4 or IPv6 address, without a zone id.")]
@@ -61,8 +68,57 @@ class _SessionData(msgspec.Struct, forbid_unknown_fields=False):
     session_id: Id
 
 
+# A BSSID in any common MAC spelling; its form is checked by normalize_mac, so a bad
+# one is invalid_data with a reason rather than a schema error naming a regex.
+BssidText = Annotated[
+    str,
+    msgspec.Meta(
+        min_length=1,
+        max_length=64,
+        description="The Wi-Fi access point's BSSID, in any common MAC spelling "
+        "(f0:6e:0b:c2:03:21, F0-6E-0B-C2-03-21, f06e.0bc2.0321, f06e0bc20321).",
+    ),
+]
+# LLDP allows 255 octets for a chassis or port id; at least one visible character, no
+# control characters (they would make logs lie).
+_LLDP_TEXT = r"\A[^\x00-\x1f\x7f]*[^\s\x00-\x1f\x7f][^\x00-\x1f\x7f]*\Z"
+ChassisIdText = Annotated[
+    str,
+    msgspec.Meta(
+        min_length=1,
+        max_length=255,
+        pattern=_LLDP_TEXT,
+        description="The switch's LLDP chassis id: a MAC address (any spelling) or a name.",
+    ),
+]
+PortIdText = Annotated[
+    str,
+    msgspec.Meta(
+        min_length=1,
+        max_length=255,
+        pattern=_LLDP_TEXT,
+        description="The switch port's LLDP port id (Gi1/0/12); compared case-insensitively.",
+    ),
+]
+
+
+class SessionSwitch(msgspec.Struct, forbid_unknown_fields=False):
+    """The switch (and, when known, the port) the client is wired to, as LLDP names them."""
+
+    chassis_id: ChassisIdText
+    port_id: PortIdText | None = None
+
+
+class SessionNetwork(msgspec.Struct, forbid_unknown_fields=False):
+    """What the client reports about the network it is on (SPEC §8); all optional."""
+
+    bssid: BssidText | None = None
+    switch: SessionSwitch | None = None
+
+
 class _SessionIpData(_SessionData, forbid_unknown_fields=False):
     ip: IpText
+    network: SessionNetwork | None = None
 
 
 class _DismissData(_SessionData, forbid_unknown_fields=False):
@@ -196,12 +252,17 @@ def decode_session_event(
             InvalidReason.INVALID_TIME,
             f"time {env.time!r} is {ahead:.0f} s beyond the allowed skew",
         )
-    ip = None
+    ip = network = None
     if isinstance(data, _SessionIpData):
         try:
             ip = parse_ip(data.ip)
         except BadIp as exc:
             return Invalid(InvalidReason.INVALID_IP, exc_detail(exc))
+        if data.network is not None:
+            try:
+                network = _network_signals(data.network)
+            except BadMac as exc:
+                return Invalid(InvalidReason.INVALID_DATA, f"network.bssid: {exc_detail(exc)}")
     return SessionEvent(
         kind=SessionEventKind(env.type),
         event_id=env.id,
@@ -211,7 +272,24 @@ def decode_session_event(
         session_id=data.session_id,
         ip=ip,
         alert_id=data.alert_id if isinstance(data, _DismissData) else None,
+        network=network,
     )
+
+
+def _network_signals(data: SessionNetwork) -> NetworkSignals | None:
+    """The normalised signals, or None when the client reported none (``{}``).
+
+    A session's BSSID is the access point's own address, never a pattern: a ``*``
+    here is refused like any other malformed BSSID.
+    """
+    bssid = None if data.bssid is None else normalize_mac(data.bssid)
+    switch = data.switch
+    if bssid is None and switch is None:
+        return None
+    if switch is None:
+        return NetworkSignals(bssid)
+    port = None if switch.port_id is None else normalize_port_id(switch.port_id)
+    return NetworkSignals(bssid, normalize_chassis_id(switch.chassis_id), port)
 
 
 def _directory_change(data: Any) -> DirectoryChange | Invalid:
