@@ -13,6 +13,7 @@ from __future__ import annotations
 import ipaddress
 from collections import OrderedDict
 from collections.abc import Iterable, Sequence
+from dataclasses import replace
 
 import asyncpg
 import msgspec
@@ -31,6 +32,7 @@ from e911d.consumers.events import (
     UserUpserted,
 )
 from e911d.consumers.ip import IPNetwork
+from e911d.consumers.network import SwitchRef
 from e911d.daemon.db import load_queries
 from e911d.daemon.evaluation import AccountDirectory
 from e911d.daemon.model import IpGroup, Location
@@ -151,20 +153,28 @@ async def load_accounts(
     locations: dict[str, list[Location]] = {a: [] for a in account_ids}
     for r in await conn.fetch(SQL["locations_of"], list(account_ids)):
         locations[r["account_id"]].append(Location(r["location_id"], r["name"]))
-    groups: dict[str, dict[str, tuple[str, str | None, list[IPNetwork]]]] = {
-        a: {} for a in account_ids
-    }
+    groups: dict[str, dict[str, IpGroup]] = {a: {} for a in account_ids}
+    networks: dict[tuple[str, str], list[IPNetwork]] = {}
     for r in await conn.fetch(SQL["ip_groups_of"], list(account_ids)):
-        entry = groups[r["account_id"]].setdefault(
-            r["ip_group_id"], (r["name"], r["location_id"], [])
-        )
+        key = (r["account_id"], r["ip_group_id"])
+        if key not in networks:
+            networks[key] = []
+            groups[r["account_id"]][r["ip_group_id"]] = IpGroup(
+                r["ip_group_id"],
+                r["name"],
+                r["location_id"],
+                (),
+                tuple(r["bssids"]),
+                tuple(SwitchRef(s["chassis_id"], s.get("port_id")) for s in r["switches"]),
+                r["locating"],
+            )
         if r["network"] is not None:
-            entry[2].append(ipaddress.ip_network(r["network"]))
+            networks[key].append(ipaddress.ip_network(r["network"]))
     return [
         AccountDirectory(
             a,
             locations[a],
-            [IpGroup(gid, name, loc, tuple(nets)) for gid, (name, loc, nets) in groups[a].items()],
+            [replace(g, networks=tuple(networks[a, gid])) for gid, g in groups[a].items()],
             version=versions.get(a, 0),
         )
         for a in account_ids

@@ -64,7 +64,8 @@ DELETE FROM ip_groups WHERE account_id = $1 AND ip_group_id = $2;
 SELECT account_id, location_id, name FROM locations WHERE account_id = ANY($1::text[]);
 
 -- name: ip_groups_of
-SELECT g.account_id, g.ip_group_id, g.name, g.location_id, text(n.network) AS network
+SELECT g.account_id, g.ip_group_id, g.name, g.location_id, text(n.network) AS network,
+       g.bssids, g.switches, g.locating
 FROM ip_groups g
 LEFT JOIN ip_group_networks n
        ON n.account_id = g.account_id AND n.ip_group_id = g.ip_group_id
