@@ -268,7 +268,7 @@ def test_the_good_generators_cover_every_type_and_edge_ips() -> None:
     sample = _sample(st.one_of(good_messages(SESSION), good_messages(DIRECTORY)), 600)
     kinds = {m.expect.event.kind for m in sample if isinstance(m.expect, Good)}
     assert kinds == {*SessionEventKind, *DirectoryEventKind}
-    for form in ("ipv4_mapped", "ipv4", "ipv6", "ignored_bad_ip"):
+    for form in ("ipv4_mapped", "ipv4", "ipv6", "ignored_bad_ip", "network"):
         assert any(form in m.category.split("+") for m in sample), form
 
 
