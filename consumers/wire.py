@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import datetime as dt
 import math
-from collections.abc import Mapping, Sequence
+from collections.abc import Mapping
 from typing import Annotated, Any, Final
 
 import msgspec
@@ -39,12 +39,16 @@ from e911d.consumers.events import (
     exc_detail,
 )
 from e911d.consumers.ip import BadIp, IPNetwork, parse_address_item, parse_ip
-from e911d.consumers.network import (
-    BadMac,
-    SwitchRef,
-    normalize_bssid_pattern,
-    normalize_chassis_id,
-    normalize_port_id,
+from e911d.consumers.network import BadMac
+from e911d.consumers.wire_network import (
+    MAX_BSSIDS_PER_GROUP,
+    MAX_SWITCHES_PER_GROUP,
+    BssidPatternText,
+    IpGroupSwitch,
+    SessionNetwork,
+    network_signals,
+    normalize_bssids,
+    normalize_switches,
 )
 
 # Any string: its length and form are checked by parse_ip, so every bad IP is invalid_ip.
@@ -57,17 +61,6 @@ AddressItem = Annotated[
     ),
 ]
 MAX_ADDRESSES_PER_GROUP: Final = 10_000
-# Checked by consumers.network: every bad spelling is invalid_data with its path.
-BssidText = Annotated[
-    str,
-    msgspec.Meta(
-        max_length=64,
-        description="A BSSID in any common MAC spelling (f0:6e:0b:c2:03:21, F0-6E-0B-C2-03-21, "
-        "f06e.0bc2.0321, f06e0bc20321), or such a BSSID whose last hex digit is '*' (any).",
-    ),
-]
-MAX_BSSIDS_PER_GROUP: Final = 10_000
-MAX_SWITCHES_PER_GROUP: Final = 10_000
 
 
 # ---- session events -----------------------------------------------------------------
@@ -81,6 +74,7 @@ class _SessionData(msgspec.Struct, forbid_unknown_fields=False):
 
 class _SessionIpData(_SessionData, forbid_unknown_fields=False):
     ip: IpText
+    network: SessionNetwork | None = None
 
 
 class _DismissData(_SessionData, forbid_unknown_fields=False):
@@ -131,23 +125,6 @@ class _LocationKey(msgspec.Struct, forbid_unknown_fields=False):
     location_id: Id
 
 
-class IpGroupSwitch(msgspec.Struct, forbid_unknown_fields=False):
-    chassis_id: Annotated[
-        Id,
-        msgspec.Meta(
-            description="The switch's LLDP chassis id: a MAC address in any common spelling, "
-            "or any other id (compared case-insensitively)."
-        ),
-    ]
-    port_id: Annotated[
-        Id | None,
-        msgspec.Meta(
-            description="The LLDP port id (Gi1/0/12), compared case-insensitively; "
-            "absent or null: any port of the switch."
-        ),
-    ] = None
-
-
 class _IpGroupUpserted(msgspec.Struct, forbid_unknown_fields=False):
     account_id: Id
     ip_group_id: Id
@@ -155,7 +132,7 @@ class _IpGroupUpserted(msgspec.Struct, forbid_unknown_fields=False):
     # Required, but may be empty: a group may be located by its bssids or switches only.
     addresses: Annotated[list[AddressItem], msgspec.Meta(max_length=MAX_ADDRESSES_PER_GROUP)]
     location_id: Id | None = None
-    bssids: Annotated[list[BssidText], msgspec.Meta(max_length=MAX_BSSIDS_PER_GROUP)] = []
+    bssids: Annotated[list[BssidPatternText], msgspec.Meta(max_length=MAX_BSSIDS_PER_GROUP)] = []
     switches: Annotated[list[IpGroupSwitch], msgspec.Meta(max_length=MAX_SWITCHES_PER_GROUP)] = []
     locating: Annotated[
         bool,
@@ -241,12 +218,17 @@ def decode_session_event(
             InvalidReason.INVALID_TIME,
             f"time {env.time!r} is {ahead:.0f} s beyond the allowed skew",
         )
-    ip = None
+    ip = network = None
     if isinstance(data, _SessionIpData):
         try:
             ip = parse_ip(data.ip)
         except BadIp as exc:
             return Invalid(InvalidReason.INVALID_IP, exc_detail(exc))
+        if data.network is not None:
+            try:
+                network = network_signals(data.network)
+            except BadMac as exc:
+                return Invalid(InvalidReason.INVALID_DATA, f"network.bssid: {exc_detail(exc)}")
     return SessionEvent(
         kind=SessionEventKind(env.type),
         event_id=env.id,
@@ -256,6 +238,7 @@ def decode_session_event(
         session_id=data.session_id,
         ip=ip,
         alert_id=data.alert_id if isinstance(data, _DismissData) else None,
+        network=network,
     )
 
 
@@ -315,33 +298,6 @@ def _ip_group_upserted(data: _IpGroupUpserted) -> IpGroupUpserted | Invalid:
         switches,
         data.locating,
     )
-
-
-def normalize_bssids(items: Sequence[str]) -> tuple[str, ...] | Invalid:
-    """Normalised, deduplicated in order; a bad one is refused with its index, which the
-    directory file import puts after the group's path."""
-    out: list[str] = []
-    for i, item in enumerate(items):
-        try:
-            out.append(normalize_bssid_pattern(item))
-        except BadMac as exc:
-            return Invalid(InvalidReason.INVALID_DATA, f"bssids[{i}]: {exc_detail(exc)}")
-    return tuple(dict.fromkeys(out))
-
-
-def normalize_switches(items: Sequence[IpGroupSwitch]) -> tuple[SwitchRef, ...] | Invalid:
-    """Normalised, deduplicated in order. An id of only spaces normalises to nothing,
-    which no client could report: refused rather than stored as a key that never matches."""
-    out: list[SwitchRef] = []
-    for i, item in enumerate(items):
-        chassis = normalize_chassis_id(item.chassis_id)
-        port = None if item.port_id is None else normalize_port_id(item.port_id)
-        if not chassis:
-            return Invalid(InvalidReason.INVALID_DATA, f"switches[{i}].chassis_id: is blank")
-        if port == "":
-            return Invalid(InvalidReason.INVALID_DATA, f"switches[{i}].port_id: is blank")
-        out.append(SwitchRef(chassis, port))
-    return tuple(dict.fromkeys(out))
 
 
 def decode_directory_event(

@@ -20,6 +20,7 @@ import asyncpg
 import structlog
 
 from e911d.consumers.ip import IPAddress
+from e911d.consumers.network import NetworkSignals
 from e911d.daemon.alerts import AlertStore, RaisedAlert, ResolvedAlert, SessionRef, raised_alert
 from e911d.daemon.db import load_queries
 from e911d.daemon.directory import DirectoryCache
@@ -123,7 +124,12 @@ class CheckRunner:
                 else None
             )
             verdict = evaluate(
-                snapshots.get(r["account_id"]), account, user, _address(r), geo=self._config.geo
+                snapshots.get(r["account_id"]),
+                account,
+                user,
+                _address(r),
+                network=_network(r),
+                geo=self._config.geo,
             )
             open_alert = (
                 OpenAlert(r["alert_id"], r["fingerprint"], r["alert_location_id"])
@@ -184,6 +190,15 @@ class CheckRunner:
         if seq_updates:
             await conn.executemany(SQL["set_alert_seq"], seq_updates)
         return report
+
+
+def _network(r: asyncpg.Record) -> NetworkSignals | None:
+    """The session's stored signals; most sessions report none, and those allocate
+    nothing here (a million of them per tick)."""
+    bssid, chassis, port = r["bssid"], r["switch_chassis"], r["switch_port"]
+    if bssid is None and chassis is None and port is None:
+        return None
+    return NetworkSignals(bssid, chassis, port)
 
 
 def _address(r: asyncpg.Record) -> IPAddress:

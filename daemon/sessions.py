@@ -15,10 +15,12 @@ import asyncpg
 import structlog
 
 from e911d.consumers.events import SessionEvent, SessionEventKind
+from e911d.consumers.network import NetworkSignals
 from e911d.daemon.db import load_queries
 
 log = structlog.get_logger("e911d.sessions")
 SQL = load_queries("sessions.sql")
+_NO_NETWORK = NetworkSignals()
 
 
 @dataclass(frozen=True, slots=True)
@@ -32,6 +34,11 @@ class SessionRow:
     partition: int
     ended_at: dt.datetime | None = None
     alert_seq: int = 0
+    # What the client last reported about its network, normalised (consumers.network);
+    # None: nothing. A check reads them with the IP (SPEC §8).
+    bssid: str | None = None
+    switch_chassis: str | None = None
+    switch_port: str | None = None
 
     @property
     def active(self) -> bool:
@@ -132,6 +139,10 @@ def fold_session_events(
         # login or ip_changed; an ip_changed for an unknown session starts one.
         assert ev.ip is not None  # noqa: S101  guaranteed by the decoder
         ip = str(ev.ip)
+        # The latest event says what the client is on now: no network in it clears the
+        # signals, as a new IP replaces the old. A new access point on the same IP is a
+        # changed row like a new IP, so it is saved and its memo forgotten.
+        net = ev.network or _NO_NETWORK
         expired = t < now - session_ttl
         # An ended session re-opens only for an event newer than everything it has seen,
         # so a replay of out-of-order events (skewed clocks) ends in the same state.
@@ -147,9 +158,20 @@ def fold_session_events(
                 partition,
                 ended_at=t if expired else None,
                 alert_seq=seq,
+                bssid=net.bssid,
+                switch_chassis=net.chassis_id,
+                switch_port=net.port_id,
             )
         elif row.active and t >= row.last_event_at:
-            rows[sid] = replace(row, ip=ip, last_event_at=t, partition=partition)
+            rows[sid] = replace(
+                row,
+                ip=ip,
+                last_event_at=t,
+                partition=partition,
+                bssid=net.bssid,
+                switch_chassis=net.chassis_id,
+                switch_port=net.port_id,
+            )
         else:
             result.ignored += 1
     for sid, row in rows.items():
@@ -171,6 +193,9 @@ def _row(r: asyncpg.Record) -> SessionRow:
         partition=r["kafka_partition"],
         ended_at=r["ended_at"],
         alert_seq=r["alert_seq"],
+        bssid=r["bssid"],
+        switch_chassis=r["switch_chassis"],
+        switch_port=r["switch_port"],
     )
 
 
@@ -198,6 +223,9 @@ class SessionStore:
             [r.partition for r in rows],
             [r.ended_at for r in rows],
             [r.alert_seq for r in rows],
+            [r.bssid for r in rows],
+            [r.switch_chassis for r in rows],
+            [r.switch_port for r in rows],
         )
 
     async def active_in_partitions(

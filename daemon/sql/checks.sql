@@ -12,7 +12,7 @@ FOR UPDATE;
 -- Everything one check needs, read while lock_check_sessions holds the rows.
 SELECT s.session_id, s.account_id, s.user_id, host(s.ip) AS ip, s.ip AS ip_value,
        s.logged_in_at,
-       s.kafka_partition, s.alert_seq,
+       s.kafka_partition, s.alert_seq, s.bssid, s.switch_chassis, s.switch_port,
        (a.account_id IS NOT NULL) AS account_known,
        coalesce(a.e911_recommendations, false) AS account_enabled,
        (u.user_id IS NOT NULL) AS user_known,

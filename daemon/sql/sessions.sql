@@ -1,7 +1,7 @@
 -- name: lock_sessions
 -- Sorted so that concurrent transactions lock rows in the same order (no deadlock).
 SELECT session_id, account_id, user_id, host(ip) AS ip, logged_in_at, last_event_at,
-       kafka_partition, ended_at, alert_seq
+       kafka_partition, ended_at, alert_seq, bssid, switch_chassis, switch_port
 FROM sessions
 WHERE session_id = ANY($1::text[])
 ORDER BY session_id
@@ -11,13 +11,15 @@ FOR UPDATE;
 -- One statement per batch: the rows arrive as parallel arrays (one element per
 -- session, already folded in Python, so no session appears twice).
 INSERT INTO sessions (session_id, account_id, user_id, ip, logged_in_at, last_event_at,
-                      kafka_partition, ended_at, alert_seq)
+                      kafka_partition, ended_at, alert_seq, bssid, switch_chassis,
+                      switch_port)
 SELECT s.session_id, s.account_id, s.user_id, s.ip::inet, s.logged_in_at, s.last_event_at,
-       s.kafka_partition, s.ended_at, s.alert_seq
+       s.kafka_partition, s.ended_at, s.alert_seq, s.bssid, s.switch_chassis, s.switch_port
 FROM unnest($1::text[], $2::text[], $3::text[], $4::text[], $5::timestamptz[],
-            $6::timestamptz[], $7::int[], $8::timestamptz[], $9::int[])
+            $6::timestamptz[], $7::int[], $8::timestamptz[], $9::int[], $10::text[],
+            $11::text[], $12::text[])
      AS s(session_id, account_id, user_id, ip, logged_in_at, last_event_at,
-          kafka_partition, ended_at, alert_seq)
+          kafka_partition, ended_at, alert_seq, bssid, switch_chassis, switch_port)
 ON CONFLICT (session_id) DO UPDATE SET
     account_id = EXCLUDED.account_id,
     user_id = EXCLUDED.user_id,
@@ -26,7 +28,10 @@ ON CONFLICT (session_id) DO UPDATE SET
     last_event_at = EXCLUDED.last_event_at,
     kafka_partition = EXCLUDED.kafka_partition,
     ended_at = EXCLUDED.ended_at,
-    alert_seq = EXCLUDED.alert_seq;
+    alert_seq = EXCLUDED.alert_seq,
+    bssid = EXCLUDED.bssid,
+    switch_chassis = EXCLUDED.switch_chassis,
+    switch_port = EXCLUDED.switch_port;
 
 -- name: active_in_partitions
 -- One row per partition, its active sessions as two arrays: the driver decodes an

@@ -33,6 +33,7 @@ from e911d.consumers.events import (
     UserLocationChanged,
     UserUpserted,
 )
+from e911d.consumers.network import NetworkSignals
 from tests.strategies.ips import IPAddress, IPNetwork, invalid_ips, valid_address_items, valid_ips
 from tests.strategies.tags import DIRECTORY, SESSION
 from tests.strategies.text import (
@@ -194,6 +195,39 @@ class Built:
     label: str
 
 
+# (wire spelling, normalised): every common MAC spelling of one BSSID, and switch ids
+# that normalise (a MAC chassis id like a BSSID, any other one case-insensitively).
+_BSSIDS: Final = st.sampled_from(
+    [
+        ("F0-6E-0B-C2-03-21", "f06e0bc20321"),
+        ("f06e.0bc2.0321", "f06e0bc20321"),
+        ("f0:6e:b:c2:3:21", "f06e0bc20321"),
+        ("A1B2C3D4E5F6", "a1b2c3d4e5f6"),
+    ]
+)
+_CHASSIS: Final = st.sampled_from(
+    [("00:1A:2B:3C:4D:5E", "001a2b3c4d5e"), (" Core-SW1 ", "core-sw1"), ("sw" * 127, "sw" * 127)]
+)
+_PORTS: Final = st.sampled_from([("Gi1/0/12", "gi1/0/12"), (" ETH 7 ", "eth 7"), ("1", "1")])
+
+
+@st.composite
+def _network(draw: st.DrawFn) -> tuple[dict[str, Any], NetworkSignals | None]:
+    """A good ``network`` of login/ip_changed (SPEC §8), and what it decodes to."""
+    wire: dict[str, Any] = {}
+    bssid = chassis = port = None
+    if draw(st.booleans()):
+        wire["bssid"], bssid = draw(_BSSIDS)
+    if draw(st.booleans()):
+        wire["switch"] = {}
+        wire["switch"]["chassis_id"], chassis = draw(_CHASSIS)
+        if draw(st.booleans()):
+            wire["switch"]["port_id"], port = draw(_PORTS)
+    wire.update(draw(_extra_fields(frozenset({"bssid", "switch"}), max_size=1)))
+    signals = None if bssid is None and chassis is None else NetworkSignals(bssid, chassis, port)
+    return wire, signals
+
+
 @st.composite
 def good_session_built(
     draw: st.DrawFn, kinds: tuple[SessionEventKind, ...] = tuple(SessionEventKind)
@@ -204,11 +238,15 @@ def good_session_built(
     data: dict[str, Any] = {"account_id": account, "user_id": user, "session_id": session_id}
     ip: IPAddress | None = None
     alert_id: str | None = None
+    network: NetworkSignals | None = None
     label = kind.value
     if kind in (SessionEventKind.LOGIN, SessionEventKind.IP_CHANGED):
         data["ip"], ip = draw(valid_ips())
         form = "ipv4_mapped" if ip.version == 4 and ":" in data["ip"] else f"ipv{ip.version}"
         label += f"+{form}"
+        if draw(st.booleans()):
+            data["network"], network = draw(_network())
+            label += "+network"
     elif draw(st.booleans()):
         # Not a field of logout/dismissed: a bad IP there is an ignored unknown field.
         data["ip"] = draw(invalid_ips())
@@ -216,11 +254,13 @@ def good_session_built(
     if kind is SessionEventKind.ALERT_DISMISSED:
         alert_id = draw(free_ids)
         data["alert_id"] = alert_id
-    data.update(draw(_extra_fields(frozenset(SESSION_FIELDS[kind]) | {"ip"})))
+    data.update(draw(_extra_fields(frozenset(SESSION_FIELDS[kind]) | {"ip", "network"})))
     data = {k: data[k] for k in draw(st.permutations(list(data)))}
     time_text, when = draw(good_session_times())
     body = draw(envelope(kind.value, data, time_text))
-    event = SessionEvent(kind, body["id"], when, account, user, session_id, ip, alert_id)
+    event = SessionEvent(
+        kind, body["id"], when, account, user, session_id, ip, alert_id, network=network
+    )
     return Built(SESSION, body, event, user, label)
 
 

@@ -94,12 +94,12 @@ def test_a_field_added_to_a_type_is_in_the_contracts_without_other_changes(
 ) -> None:
     base = contracts.SESSION_DATA[SessionEventKind.LOGIN]
     extended = msgspec.defstruct(
-        "LoginWithNetwork", [("network", dict[str, str] | None, None)], bases=(base,)
+        "LoginWithRoaming", [("roaming", dict[str, str] | None, None)], bases=(base,)
     )
     monkeypatch.setattr(
         contracts, "SESSION_DATA", {**contracts.SESSION_DATA, SessionEventKind.LOGIN: extended}
     )
-    assert "network" in contracts.data_schema("e911.session.login")["properties"]
+    assert "roaming" in contracts.data_schema("e911.session.login")["properties"]
     assert set(contracts.drift(ROOT)) == {
         "docs/asyncapi.yaml is out of date",
         "docs/schemas/e911.session.login.json is out of date",

@@ -10,6 +10,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from e911d.consumers.events import SessionEvent, SessionEventKind
+from e911d.consumers.network import NetworkSignals
 from e911d.daemon.sessions import Dismissal, FoldResult, SessionRow, fold_session_events
 
 K = SessionEventKind
@@ -32,6 +33,7 @@ def ev(
     user: str = "alice",
     alert_id: str | None = None,
     partition: int = 0,
+    network: NetworkSignals | None = None,
 ) -> tuple[int, SessionEvent]:
     has_ip = kind in (K.LOGIN, K.IP_CHANGED)
     return (
@@ -45,6 +47,7 @@ def ev(
             sid,
             ip=ipaddress.ip_address(ip) if has_ip and ip else None,
             alert_id=alert_id,
+            network=network if has_ip else None,
         ),
     )
 
@@ -252,7 +255,87 @@ def test_replay_after_out_of_order_logout_is_idempotent() -> None:
 
 # ---- idempotence property -----------------------------------------------------------
 
+# ---- network signals (SPEC §8) ------------------------------------------------------
+
+AP_A = NetworkSignals("f06e0bc20321")
+AP_B = NetworkSignals("f06e0bc20322")
+PORT = NetworkSignals(None, "001a2b3c4d5e", "gi1/0/12")
+
+
+def test_login_stores_the_network_it_reports() -> None:
+    net = NetworkSignals("f06e0bc20321", "001a2b3c4d5e", "gi1/0/12")
+    r = fold([ev(K.LOGIN, 0, network=net)]).rows["s1"]
+    assert (r.bssid, r.switch_chassis, r.switch_port) == (
+        "f06e0bc20321",
+        "001a2b3c4d5e",
+        "gi1/0/12",
+    )
+    assert fold([ev(K.LOGIN, 0)]).rows["s1"] == row(0)  # none reported: all None
+
+
+def test_a_new_access_point_on_the_same_ip_is_a_changed_row() -> None:
+    """Like a new IP: ingest saves what differs from the locked row and forgets the memo
+    of every row the fold hands back."""
+    before = row(0, bssid="f06e0bc20321")
+    result = fold(
+        [ev(K.IP_CHANGED, 4, "10.0.0.1", network=NetworkSignals("f06e0bc20322"))], {"s1": before}
+    )
+    after = result.rows["s1"]
+    assert after != before
+    assert (after.ip, after.bssid, after.last_event_at) == ("10.0.0.1", "f06e0bc20322", at(4))
+    assert after.logged_in_at == at(0) and result.started == set() == result.ended
+
+
+def test_a_network_change_at_the_same_instant_still_changes_the_row() -> None:
+    before = row(0, bssid="f06e0bc20321")
+    net = NetworkSignals(None, "sw1", "7")
+    after = fold([ev(K.IP_CHANGED, 0, "10.0.0.1", network=net)], {"s1": before}).rows["s1"]
+    assert after == row(0, switch_chassis="sw1", switch_port="7")
+
+
+def test_an_event_without_network_clears_the_signals() -> None:
+    """The latest event says what the client is on now: no Wi-Fi reported, no BSSID."""
+    before = row(0, bssid="f06e0bc20321", switch_chassis="sw1")
+    after = fold([ev(K.IP_CHANGED, 2, "10.0.0.2")], {"s1": before}).rows["s1"]
+    assert (after.bssid, after.switch_chassis, after.switch_port) == (None, None, None)
+
+
+def test_an_older_event_does_not_rewind_the_network() -> None:
+    result = fold(
+        [
+            ev(K.LOGIN, 0, network=AP_A),
+            ev(K.IP_CHANGED, 10, network=AP_B),
+            ev(K.IP_CHANGED, 5, network=PORT),
+        ]
+    )
+    assert result.rows["s1"].bssid == "f06e0bc20322"
+    assert result.rows["s1"].switch_chassis is None
+    assert result.ignored == 1
+
+
+def test_logout_keeps_the_last_network_and_a_reopening_login_brings_its_own() -> None:
+    ended = fold([ev(K.LOGOUT, 3)], {"s1": row(0, bssid="f06e0bc20321")}).rows["s1"]
+    assert not ended.active and ended.bssid == "f06e0bc20321"
+    reopened = fold([ev(K.LOGIN, 9, network=PORT)], {"s1": ended}).rows["s1"]
+    assert reopened.active
+    assert (reopened.bssid, reopened.switch_chassis) == (None, "001a2b3c4d5e")
+
+
+def test_replay_with_networks_is_idempotent() -> None:
+    events = [
+        ev(K.LOGIN, 0, network=AP_A),
+        ev(K.IP_CHANGED, 2, network=AP_B),
+        ev(K.IP_CHANGED, 2, network=PORT),  # same instant: the later offset wins
+        ev(K.IP_CHANGED, 1, network=AP_A),  # late: ignored
+    ]
+    once = fold(events).rows
+    assert (once["s1"].bssid, once["s1"].switch_port) == (None, "gi1/0/12")
+    assert {**once, **fold(events, dict(once)).rows} == once
+    assert fold(events + events).rows == once
+
+
 SIDS = ["s1", "s2", "s3"]
+networks = st.sampled_from([None, AP_A, AP_B, PORT, NetworkSignals("f06e0bc20321", "sw")])
 kinds = st.sampled_from([K.LOGIN, K.IP_CHANGED, K.LOGOUT, K.ALERT_DISMISSED])
 
 
@@ -272,6 +355,7 @@ def event_lists(draw: st.DrawFn) -> list[tuple[int, SessionEvent]]:
                 user=draw(st.sampled_from(["alice", "alice", "alice", "bob"])),
                 alert_id="al" if kind is K.ALERT_DISMISSED else None,
                 partition=draw(st.integers(0, 1)),
+                network=draw(networks),
             )
         )
     return out
@@ -323,6 +407,20 @@ def test_property_batch_boundaries_do_not_matter(
 TOMBSTONE_IP = "0.0.0.0"  # a logout of an unknown session has no address
 
 
+def _signals(network: NetworkSignals | None) -> dict[str, str | None]:
+    """A row's signal fields: what the latest login or ip_changed reported, or none."""
+    n = network or NetworkSignals()
+    return {"bssid": n.bssid, "switch_chassis": n.chassis_id, "switch_port": n.port_id}
+
+
+def _row_signals(row: SessionRow) -> dict[str, str | None]:
+    return {
+        "bssid": row.bssid,
+        "switch_chassis": row.switch_chassis,
+        "switch_port": row.switch_port,
+    }
+
+
 def reference_step(
     row: SessionRow | None,
     partition: int,
@@ -354,6 +452,7 @@ def reference_step(
             row.partition,
             ended_at=t,
             alert_seq=row.alert_seq,
+            **_row_signals(row),  # a logout says nothing about the network
         )
     # A login, or an ip_changed (which starts a session it does not know).
     ip = str(e.ip)
@@ -371,6 +470,7 @@ def reference_step(
             partition,
             ended_at=t if now - t > ttl else None,
             alert_seq=0 if row is None else row.alert_seq,
+            **_signals(e.network),
         )
     assert row is not None
     if row.ended_at is None and t >= row.last_event_at:  # never rewinds newer state
@@ -383,6 +483,7 @@ def reference_step(
             t,
             partition,
             alert_seq=row.alert_seq,
+            **_signals(e.network),
         )
     return row  # older than what it has seen, or too old to reopen it
 
@@ -449,6 +550,7 @@ def existing_rows(draw: st.DrawFn) -> dict[str, SessionRow]:
             draw(st.integers(0, 1)),
             ended_at=ended_at,
             alert_seq=draw(st.integers(0, 3)),
+            **_signals(draw(networks)),
         )
     return rows
 
@@ -470,6 +572,7 @@ def mixed_events(draw: st.DrawFn) -> list[tuple[int, SessionEvent]]:
                 if kind is K.ALERT_DISMISSED
                 else None,
                 partition=draw(st.integers(0, 1)),
+                network=draw(networks),
             )
         )
     return out
