@@ -53,22 +53,37 @@ def binary(
     return json.dumps(data).encode(), headers
 
 
-def login(account: str, user: str, session: str, ip: str, at: dt.datetime | None = None) -> bytes:
-    return ce(
-        "e911.session.login",
-        {"account_id": account, "user_id": user, "session_id": session, "ip": ip},
-        at or now(),
-    )
+def _session_data(
+    account: str, user: str, session: str, ip: str, network: dict[str, Any] | None
+) -> dict[str, Any]:
+    data: dict[str, Any] = {"account_id": account, "user_id": user, "session_id": session}
+    data["ip"] = ip
+    if network is not None:
+        data["network"] = network
+    return data
+
+
+def login(
+    account: str,
+    user: str,
+    session: str,
+    ip: str,
+    at: dt.datetime | None = None,
+    network: dict[str, Any] | None = None,
+) -> bytes:
+    return ce("e911.session.login", _session_data(account, user, session, ip, network), at or now())
 
 
 def ip_changed(
-    account: str, user: str, session: str, ip: str, at: dt.datetime | None = None
+    account: str,
+    user: str,
+    session: str,
+    ip: str,
+    at: dt.datetime | None = None,
+    network: dict[str, Any] | None = None,
 ) -> bytes:
-    return ce(
-        "e911.session.ip_changed",
-        {"account_id": account, "user_id": user, "session_id": session, "ip": ip},
-        at or now(),
-    )
+    data = _session_data(account, user, session, ip, network)
+    return ce("e911.session.ip_changed", data, at or now())
 
 
 def logout(account: str, user: str, session: str, at: dt.datetime | None = None) -> bytes:
