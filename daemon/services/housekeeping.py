@@ -16,7 +16,7 @@ from aiokafka import AIOKafkaConsumer
 from aiokafka.errors import KafkaError
 
 from e911d.daemon.alerts import ResolvedAlert
-from e911d.daemon.db import DatabaseError, errors, retrying
+from e911d.daemon.db import DatabaseError, errors, load_queries, retrying
 from e911d.daemon.model import ResolveReason
 from e911d.daemon.runtime import Runtime, utcnow
 from e911d.daemon.services.inflight import InFlight
@@ -24,6 +24,7 @@ from e911d.daemon.services.relay import Relay
 from e911d.daemon.sessions import SessionStore
 
 log = structlog.get_logger("e911d.housekeeping")
+SQL = load_queries("gauges.sql")
 
 
 @dataclass(frozen=True, slots=True)
@@ -92,6 +93,11 @@ class Housekeeping:
                 async with rt.pool.acquire() as conn:
                     parts = sorted(rt.ownership.partitions)
                     rt.metrics.alerts_open.set(await rt.alerts.count_open(conn, parts))
+                    # The whole directory, not this instance's share: every instance
+                    # reports the same value (aggregate with max, not sum).
+                    rt.metrics.accounts_without_locations.set(
+                        await conn.fetchval(SQL["accounts_without_locations"])
+                    )
                 pending, oldest_age = await self._relay.pending()
                 rt.metrics.outbox_pending.set(pending)
                 rt.metrics.outbox_oldest_age.set(oldest_age)
