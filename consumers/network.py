@@ -80,9 +80,14 @@ def normalize_bssid_pattern(text: str) -> str:
     SSIDs on neighbouring BSSIDs that differ in that digit, and a wider wildcard
     would let one group claim a whole vendor's range.
     """
-    if not isinstance(text, str) or not text.endswith(WILDCARD):
+    if not isinstance(text, str):
         return normalize_mac(text)
-    body = text.strip().lower()[:-1]
+    stripped = text.strip()
+    if not stripped.endswith(WILDCARD):
+        if WILDCARD in stripped:
+            raise BadMac(f"{text[:80]!r}: '*' may only replace the last hex digit")
+        return normalize_mac(text)
+    body = stripped.lower()[:-1]
     if len(body) > _MAX_TEXT or WILDCARD in body:
         raise BadMac(f"{text[:80]!r}: '*' may only replace the last hex digit")
     # The wildcard replaces one digit: spell it with a 0 and parse the whole.

@@ -100,6 +100,12 @@ class Metrics:
             buckets=OPEN_DURATION_BUCKETS,
             registry=r,
         )
+        self.accounts_without_locations = Gauge(
+            "e911_accounts_without_locations",
+            "Accounts with recommendations on for someone and no location at all"
+            " (their checks end no_locations: no alert can be raised)",
+            registry=r,
+        )
         self.outbox_pending = Gauge(
             "e911_outbox_pending", "Alert events decided but not yet published", registry=r
         )

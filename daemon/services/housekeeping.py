@@ -8,15 +8,17 @@ from __future__ import annotations
 
 import asyncio
 import datetime as dt
+import time
 from collections.abc import Callable
 from dataclasses import dataclass
 
+import asyncpg
 import structlog
 from aiokafka import AIOKafkaConsumer
 from aiokafka.errors import KafkaError
 
 from e911d.daemon.alerts import ResolvedAlert
-from e911d.daemon.db import DatabaseError, errors, retrying
+from e911d.daemon.db import DatabaseError, errors, load_queries, retrying
 from e911d.daemon.model import ResolveReason
 from e911d.daemon.runtime import Runtime, utcnow
 from e911d.daemon.services.inflight import InFlight
@@ -24,6 +26,7 @@ from e911d.daemon.services.relay import Relay
 from e911d.daemon.sessions import SessionStore
 
 log = structlog.get_logger("e911d.housekeeping")
+SQL = load_queries("gauges.sql")
 
 
 @dataclass(frozen=True, slots=True)
@@ -45,6 +48,7 @@ class Housekeeping:
         c = rt.settings.checks
         self._ttl = dt.timedelta(seconds=c.session_ttl_seconds)
         self._retention = max(dt.timedelta(seconds=c.alert_retention_seconds), self._ttl)
+        self._directory_gauges_due = 0.0  # monotonic time; 0: at the first pass
 
     async def drain(self) -> None:
         await self._in_flight.idle()
@@ -92,6 +96,7 @@ class Housekeeping:
                 async with rt.pool.acquire() as conn:
                     parts = sorted(rt.ownership.partitions)
                     rt.metrics.alerts_open.set(await rt.alerts.count_open(conn, parts))
+                    await self._count_accounts_without_locations(conn)
                 pending, oldest_age = await self._relay.pending()
                 rt.metrics.outbox_pending.set(pending)
                 rt.metrics.outbox_oldest_age.set(oldest_age)
@@ -108,6 +113,18 @@ class Housekeeping:
             await self._probe_kafka()
         rt.metrics.kafka_up.set(1 if rt.health.kafka else 0)
         rt.metrics.ready.set(1 if all(self._checks().values()) else 0)
+
+    async def _count_accounts_without_locations(self, conn: asyncpg.Connection) -> None:
+        """The whole directory, not this instance's share: every instance reports the
+        same value (aggregate with max, not sum). It reads every account, so it runs
+        at the sweep's cadence rather than every gauges pass; an administrator's
+        problem does not need a fresher count."""
+        now = time.monotonic()
+        if now < self._directory_gauges_due:
+            return
+        self._directory_gauges_due = now + self._rt.settings.checks.sweep_interval_seconds
+        count: int = await conn.fetchval(SQL["accounts_without_locations"])
+        self._rt.metrics.accounts_without_locations.set(count)
 
     async def _update_lag(self) -> None:
         consumer = self._probes.consumer

@@ -95,6 +95,7 @@ def test_dashboard_is_grafana_10_with_the_datasource_as_a_variable():
         "e911_alerts_raised_total",
         "e911_alerts_resolved_total",
         "e911_alerts_open",
+        "e911_accounts_without_locations",
         "e911_consumer_lag_messages",
         "e911_events_invalid_total",
         "e911_outbox_pending",

@@ -298,9 +298,10 @@ async def test_truncating_a_directory_table_reevaluates_every_owned_session(
     async with _open_alerts(broker, topics) as (_p, alerts, _):
         assert "acme" in app.cache
         # No network is left: the assigned location cannot be told apart any more.
+        # Nothing says the user moved either: undetermined, not matched (SPEC §2.3).
         await _sql(database, "TRUNCATE ip_group_networks")
         resolved = (await alerts.wait_count("e911.alert.resolved", 1, within=WAIT))[0].data
-        assert resolved["reason"] == "location_matched"
+        assert resolved["reason"] == "location_undetermined"
         assert sample(app, "e911_directory_notices_total", kind="all") == 1
     assert await running.stop() == 0
 

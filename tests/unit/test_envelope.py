@@ -12,6 +12,7 @@ from e911d.consumers.envelope import (
     DATA_CONTENT_TYPE,
     SPEC_VERSION,
     Envelope,
+    Headers,
     decode_envelope,
     encode_event,
     format_time,
@@ -87,7 +88,7 @@ BINARY = [
 DATA_BYTES = b'{"account_id": "a", "user_id": "u", "session_id": "s", "ip": "192.0.2.1"}'
 
 
-def _binary(headers: list[tuple[str, bytes | None]], value: bytes | None = DATA_BYTES) -> object:
+def _binary(headers: Headers, value: bytes | None = DATA_BYTES) -> object:
     return decode_envelope(value, 65_536, headers)
 
 
@@ -182,3 +183,98 @@ def test_iso_8601_forms_that_are_not_rfc_3339_are_refused(text: str) -> None:
 def test_rfc_3339_spellings_are_accepted() -> None:
     for text in ("2026-11-26T09:00:00Z", "2026-11-26t09:00:00.25+01:00", "2026-11-26 09:00:00z"):
         assert parse_time(text, required=True) is not None, text
+
+
+# ---- media types, case-insensitive (SPEC §3: any application/json or */*+json) --------
+
+JSON_MEDIA_TYPES = [
+    "application/json",
+    "Application/JSON",
+    "APPLICATION/JSON",
+    "application/json; charset=utf-8",
+    "Application/Json;Charset=UTF-8",
+    "application/json ;charset=utf-8",
+    " application/json ",
+    "application/vnd.acme.session+json",
+    "Application/VND.Acme+JSON; version=2",
+    "text/foo+Json",
+]
+NOT_JSON_MEDIA_TYPES = [
+    "text/plain",
+    "application/xml",
+    "Application/JSON-seq",
+    "application/jsonx",
+    "application/+json",
+    "application",
+    "json",
+    "/json",
+    "application/json/x",
+    "",
+]
+
+
+def _structured(datacontenttype: str | None) -> bytes:
+    event: dict[str, object] = {
+        "specversion": "1.0",
+        "id": "ev-1",
+        "source": "urn:producer",
+        "type": "e911.session.login",
+        "data": json.loads(DATA_BYTES),
+    }
+    if datacontenttype is not None:
+        event["datacontenttype"] = datacontenttype
+    return json.dumps(event).encode()
+
+
+@pytest.mark.parametrize("media", [*JSON_MEDIA_TYPES, None])
+def test_structured_mode_reads_any_json_media_type_whatever_its_case(media: str | None) -> None:
+    env = decode_envelope(_structured(media), 65_536)
+    assert isinstance(env, Envelope), env
+    assert env.datacontenttype == media  # kept as the producer spelled it
+    assert msgspec.json.decode(env.data) == json.loads(DATA_BYTES)
+    if media is not None:
+        assert is_json_media_type(media)
+
+
+@pytest.mark.parametrize("media", NOT_JSON_MEDIA_TYPES)
+def test_structured_mode_refuses_a_media_type_that_is_not_json(media: str) -> None:
+    result = decode_envelope(_structured(media), 65_536)
+    assert isinstance(result, Invalid), result
+    assert result.reason is InvalidReason.NOT_CLOUDEVENT
+    assert "is not a JSON media type" in result.detail
+    assert not is_json_media_type(media)
+
+
+@pytest.mark.parametrize("media", JSON_MEDIA_TYPES)
+def test_binary_mode_reads_any_json_content_type_whatever_its_case(media: str) -> None:
+    headers = [*(h for h in BINARY if h[0] != "content-type"), ("Content-Type", media.encode())]
+    env = _binary(headers)
+    assert isinstance(env, Envelope), env
+    assert env.datacontenttype == media
+    assert bytes(env.data) == DATA_BYTES
+
+
+@pytest.mark.parametrize("media", NOT_JSON_MEDIA_TYPES)
+def test_binary_mode_refuses_a_content_type_that_is_not_json(media: str) -> None:
+    headers = [*(h for h in BINARY if h[0] != "content-type"), ("content-type", media.encode())]
+    result = _binary(headers)
+    assert isinstance(result, Invalid), result
+    assert result.reason is InvalidReason.NOT_CLOUDEVENT
+    assert "is not a JSON media type" in result.detail
+
+
+@pytest.mark.parametrize(
+    "declared",
+    [
+        b"application/cloudevents+json",
+        b"Application/CloudEvents+JSON",
+        b"APPLICATION/CLOUDEVENTS+JSON;charset=UTF-8",
+        b" application/cloudevents+json ; charset=utf-8",
+    ],
+)
+def test_a_structured_content_type_in_any_case_wins_over_ce_headers(declared: bytes) -> None:
+    # A producer that sets ce_* headers *and* declares the structured mode: the value
+    # is the envelope, as the Kafka binding says.
+    headers = [*BINARY[:-1], ("Content-Type", declared)]
+    assert not is_binary_mode(headers)
+    assert decode_envelope(_event(), 65_536, headers) == decode_envelope(_event(), 65_536)
