@@ -30,7 +30,7 @@ from e911d.consumers.wire import DIRECTORY_DATA, SESSION_DATA
 from e911d.daemon.alerts import ALERT_DATA
 
 # The contract's own version: bump it when a generated file changes meaning.
-CONTRACT_VERSION: Final = "1.1.0"
+CONTRACT_VERSION: Final = "1.2.0"
 SCHEMA_DIR: Final = Path("docs/schemas")
 ASYNCAPI_FILE: Final = Path("docs/asyncapi.yaml")
 JSON_SCHEMA_DIALECT: Final = "https://json-schema.org/draft/2020-12/schema"
