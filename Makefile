@@ -55,6 +55,7 @@ bench: $(STAMP)
 	$(BIN)/python -m benchmarks.pipeline
 	$(BIN)/python -m benchmarks.reaction
 	$(BIN)/python -m benchmarks.checks_memory
+	$(BIN)/python -m benchmarks.signals
 	$(BIN)/python -m benchmarks.million
 
 clean:
