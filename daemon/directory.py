@@ -193,7 +193,8 @@ def switches_of(doc: object) -> tuple[SwitchRef, ...]:
     return tuple(dict.fromkeys(out))
 
 
-def _location(r: asyncpg.Record) -> Location:
+def location_of(r: asyncpg.Record) -> Location:
+    """A ``locations`` row as the checks see it (coordinates only when both are set)."""
     lat, lon = r["lat"], r["lon"]
     coordinates = None if lat is None or lon is None else (float(lat), float(lon))
     return Location(r["location_id"], r["name"], coordinates)
@@ -204,7 +205,7 @@ async def load_accounts(
 ) -> list[AccountDirectory]:
     locations: dict[str, list[Location]] = {a: [] for a in account_ids}
     for r in await conn.fetch(SQL["locations_of"], list(account_ids)):
-        locations[r["account_id"]].append(_location(r))
+        locations[r["account_id"]].append(location_of(r))
     groups: dict[str, dict[str, tuple[asyncpg.Record, list[IPNetwork]]]] = {
         a: {} for a in account_ids
     }

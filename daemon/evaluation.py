@@ -36,31 +36,24 @@ def effective_setting(account: Account, user: User) -> bool:
     return account.e911_recommendations or user.e911_recommendations
 
 
-# The answer of one directory entry while it is being built: the locations its
-# locating groups lead to, the groups, and whether a non-locating group is among them.
-_Building = tuple[set[str], set[str], list[bool]]
+# The groups that list one directory entry (a network, a BSSID, a port), gathered
+# while a snapshot is built and compiled into that entry's answer by ``_entry``.
+_Building = list[IpGroup]
 
 
 def _entry(
-    building: _Building, signal: MatchedBy, key: str, prefix_len: int | None = None
+    groups: _Building, signal: MatchedBy, key: str, prefix_len: int | None = None
 ) -> SignalMatch:
-    locs, groups, nonlocating = building
+    """The locations the entry's locating groups lead to; any non-locating group among
+    them makes the whole entry non-locating."""
     return SignalMatch(
-        signal, frozenset(locs), tuple(sorted(groups)), not nonlocating[0], key, prefix_len
+        signal,
+        frozenset(g.location_id for g in groups if g.locating and g.location_id is not None),
+        tuple(sorted({g.ip_group_id for g in groups})),
+        all(g.locating for g in groups),
+        key,
+        prefix_len,
     )
-
-
-def _add(building: _Building, group: IpGroup) -> None:
-    locs, groups, nonlocating = building
-    groups.add(group.ip_group_id)
-    if not group.locating:
-        nonlocating[0] = True
-    elif group.location_id is not None:
-        locs.add(group.location_id)
-
-
-def _new() -> _Building:
-    return (set(), set(), [False])
 
 
 @dataclass(slots=True)
@@ -77,7 +70,7 @@ class _Table:
 
     def add(self, net: IPNetwork, group: IpGroup) -> None:
         bucket = self.building.setdefault(net.prefixlen, {})
-        _add(bucket.setdefault(int(net.network_address), _new()), group)
+        bucket.setdefault(int(net.network_address), []).append(group)
 
     def freeze(self) -> None:
         def key(net: int, length: int) -> str:
@@ -157,12 +150,12 @@ class AccountDirectory:
             for net in group.networks:
                 (self._v4 if net.version == 4 else self._v6).add(net, group)
             for bssid in group.bssids:
-                _add(bssids.setdefault(bssid, _new()), group)
+                bssids.setdefault(bssid, []).append(group)
             for sw in group.switches:
                 if sw.port_id is None:
-                    _add(chassis.setdefault(sw.chassis_id, _new()), group)
+                    chassis.setdefault(sw.chassis_id, []).append(group)
                 else:
-                    _add(ports.setdefault(_port_key(sw.chassis_id, sw.port_id), _new()), group)
+                    ports.setdefault(_port_key(sw.chassis_id, sw.port_id), []).append(group)
             if group.locating and (group.networks or group.bssids or group.switches):
                 assert group.location_id is not None  # noqa: S101  checked above
                 with_groups.add(group.location_id)

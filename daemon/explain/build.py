@@ -17,14 +17,14 @@ from __future__ import annotations
 
 import datetime as dt
 import ipaddress
-import json
 from collections.abc import Iterable
 
 import asyncpg
 
 from e911d.consumers.ip import IPAddress, IPNetwork, parse_address_item
-from e911d.consumers.network import NetworkSignals, SwitchRef, format_bssid, format_chassis_id
+from e911d.consumers.network import NetworkSignals, format_bssid, format_chassis_id
 from e911d.daemon.db import load_queries
+from e911d.daemon.directory import bssids_of, location_of, switches_of
 from e911d.daemon.evaluation import AccountDirectory, evaluate
 from e911d.daemon.explain.model import (
     ASSIGNED,
@@ -246,18 +246,6 @@ def build_explanation(
     )
 
 
-def _switches(raw: object) -> tuple[SwitchRef, ...]:
-    """The stored jsonb list (already normalised by the import), as values."""
-    items = json.loads(raw) if isinstance(raw, str) else raw
-    if not isinstance(items, list):
-        return ()
-    return tuple(
-        SwitchRef(str(i["chassis_id"]), None if i.get("port_id") is None else str(i["port_id"]))
-        for i in items
-        if isinstance(i, dict) and i.get("chassis_id") is not None
-    )
-
-
 async def load_explanation(
     conn: asyncpg.Connection,
     *,
@@ -291,14 +279,7 @@ async def load_explanation(
         user=None
         if u is None
         else User(account_id, user_id, u["e911_recommendations"], u["e911_location_id"]),
-        locations=[
-            Location(
-                r["location_id"],
-                r["name"],
-                None if r["lat"] is None or r["lon"] is None else (r["lat"], r["lon"]),
-            )
-            for r in loc_rows
-        ],
+        locations=[location_of(r) for r in loc_rows],
         ip_groups=[
             GroupRow(
                 r["ip_group_id"],
@@ -306,8 +287,8 @@ async def load_explanation(
                 r["location_id"],
                 tuple(r["addresses"]),
                 tuple(ipaddress.ip_network(n) for n in r["networks"]),
-                tuple(r["bssids"]),
-                _switches(r["switches"]),
+                bssids_of(r["bssids"]),
+                switches_of(r["switches"]),
                 r["locating"],
             )
             for r in group_rows

@@ -15,10 +15,10 @@ ORDER BY name, location_id;
 -- name: ip_groups
 -- Every group with the raw addresses as given and the exact networks the daemon
 -- matches against (ip_group_networks), as text so they parse like directory.sql's;
--- the BSSIDs and switches as stored (normalised by the import; switches as text so
--- they parse the same whatever jsonb codec the connection has), and `locating`.
+-- the BSSIDs, switches and `locating`, read back by the same functions as the
+-- daemon's snapshot loader (daemon/directory.py), so the two can never disagree.
 SELECT g.ip_group_id, g.name, g.location_id, g.addresses,
-       g.bssids, g.switches::text AS switches, g.locating,
+       g.bssids, g.switches, g.locating,
        coalesce(array_agg(text(n.network) ORDER BY n.network)
                 FILTER (WHERE n.network IS NOT NULL), '{}') AS networks
 FROM ip_groups g

@@ -446,3 +446,28 @@ async def test_a_configured_geoip_database_is_used_as_the_daemon_uses_it(
     assert "E911_GEOIP__DATABASE" in err
     assert "Traceback" not in err
     assert out == ""
+
+
+async def test_rows_another_system_wrote_unnormalised_are_read_as_the_daemon_reads_them(
+    directory_db: str,
+) -> None:
+    """Another system's SQL may store a BSSID and a switch in any spelling: the daemon's
+    snapshot normalises them again, and explain reads them with the same functions."""
+    await _sql(
+        directory_db,
+        "INSERT INTO ip_groups (account_id, ip_group_id, name, location_id, addresses, bssids,"
+        " switches) VALUES ('acme', 'raw-lab', 'Lab (raw)', 'lab', '{}',"
+        " '{F0-6E-0B-C2-03-21}',"
+        """ '[{"chassis_id": "00:1B:54:AA:BB:CC", "port_id": "Gi1/0/7"}]')""",
+    )
+    for extra, signal in (
+        (("--bssid", "f06e.0bc2.0321"), "bssid"),
+        (("--switch-chassis", "001b54aabbcc", "--switch-port", "gi1/0/7"), "switch_port"),
+    ):
+        code, out, err = await run_explain(
+            directory_db, *("--account", "acme", "--user", "u1", "--ip", HQ_IP, "--json"), *extra
+        )
+        assert code == 0, err
+        data = json.loads(out)
+        assert data["matched_by"] == signal
+        assert data["recommendation"]["locations"] == [{"location_id": "lab", "name": "Lab"}]
