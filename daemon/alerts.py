@@ -138,6 +138,9 @@ class RaisedAlert:
     assigned_location: Location | None
     recommendation: Recommendation
     raised_at: dt.datetime
+    # The IP groups that decided: kept in the alert history (not sent), so a report
+    # can say which networks produce the most mismatches.
+    ip_group_ids: tuple[str, ...] = ()
 
     def data(self) -> AlertRaisedData:
         """The ``e911.alert.raised`` data (SPEC §3.3), built only to be stored or sent."""
@@ -184,6 +187,7 @@ def raised_alert(
         verdict.assigned_location,
         recommendation,
         checked_at,
+        verdict.matched_ip_groups,
     )
 
 
@@ -287,6 +291,11 @@ class AlertStore:
                         a.episode,
                         payload,
                         a.raised_at,
+                        None
+                        if a.recommendation.matched_by is None
+                        else str(a.recommendation.matched_by),
+                        list(a.ip_group_ids),
+                        str(a.recommendation.kind),
                     )
                     for a, payload in zip(raised, payloads, strict=True)
                 ],

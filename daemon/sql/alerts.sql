@@ -7,8 +7,9 @@ RETURNING a.alert_id, a.raised_at;
 
 -- name: insert_alert
 INSERT INTO alerts (alert_id, session_id, account_id, user_id, kafka_partition,
-                    fingerprint, episode, payload, raised_at)
-VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9);
+                    fingerprint, episode, payload, raised_at,
+                    matched_by, ip_group_ids, recommendation_kind)
+VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12);
 
 -- name: enqueue
 INSERT INTO outbox (kafka_partition, topic, key, value) VALUES ($1, $2, $3, $4);

@@ -22,6 +22,7 @@ EXPECTED_TABLES = {
     "alerts",
     "outbox",
     "consumer_offsets",
+    "checked_sessions",
 }
 
 
