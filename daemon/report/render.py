@@ -85,7 +85,7 @@ def _block(a: AccountReport, day_start: dt.datetime, *, total: bool = False) -> 
     lines = [
         title,
         row("Sessions checked", f"{a.sessions_checked}  (since {day_start:%Y-%m-%d} UTC)"),
-        row("Users mis-located now", f"{a.users_mislocated_now}  ({a.open_alerts} open alerts)"),
+        row("Users mis-located now", f"{a.users_mislocated_now}  (open alerts: {a.open_alerts})"),
         row("Alerts raised", a.alerts_raised),
         "  Resolved",
     ]

@@ -208,7 +208,7 @@ def test_text_shows_the_figures_aligned() -> None:
     assert "2026-10-31 10:00:00 UTC .. 2026-11-30 10:00:00 UTC  (30d)" in text
     assert "note: the window (30d) is longer than the alert retention (7d)" in text
     assert "Account zeta  (not in the directory)" in text
-    assert "  Users mis-located now     3  (4 open alerts)\n" in text
+    assert "  Users mis-located now     3  (open alerts: 4)\n" in text
     assert "  Time to fix, median       1h 04m\n" in text  # 3885 s
     assert "    location_updated        2\n" in text
     assert '    g1 HQ, "Wi-Fi"          5\n' in text
