@@ -23,6 +23,9 @@ LEGEND: Final = (
 )
 
 
+_MIN_LABEL: Final = 28
+
+
 def human_duration(seconds: float | None) -> str:
     """``45s``, ``4m 30s``, ``2h 05m``, ``3d 04h``: the two largest units, rounded to
     the second, which is what an administrator compares."""
@@ -77,31 +80,26 @@ def _block(a: AccountReport, day_start: dt.datetime, *, total: bool = False) -> 
     title = "Total (all accounts)" if total else f"Account {a.account_id}"
     if not total and not a.in_directory:
         title += "  (not in the directory)"
-    width = 26
-
-    def row(label: str, value: object) -> str:
-        return f"  {label:<{width}}{value}"
-
-    lines = [
-        title,
-        row("Sessions checked", f"{a.sessions_checked}  (since {day_start:%Y-%m-%d} UTC)"),
-        row("Users mis-located now", f"{a.users_mislocated_now}  (open alerts: {a.open_alerts})"),
-        row("Alerts raised", a.alerts_raised),
-        "  Resolved",
-    ]
-    lines += [f"    {reason:<{width - 2}}{n}" for reason, n in a.resolved]
-    lines += [
-        row("Time to fix, median", human_duration(a.time_to_fix_median_seconds)),
-        row("Time to fix, p90", f"{human_duration(a.time_to_fix_p90_seconds)}  ({a.fixes} fixes)"),
-        row("Dismissals", f"{a.dismissals}  (rate {_percent(a.dismissal_rate)})"),
+    rows: list[tuple[str, object]] = [
+        ("  Sessions checked", f"{a.sessions_checked}  (since {day_start:%Y-%m-%d} UTC)"),
+        ("  Users mis-located now", f"{a.users_mislocated_now}  (open alerts: {a.open_alerts})"),
+        ("  Alerts raised", a.alerts_raised),
+        ("  Resolved", ""),
+        *((f"    {reason}", n) for reason, n in a.resolved),
+        ("  Time to fix, median", human_duration(a.time_to_fix_median_seconds)),
+        ("  Time to fix, p90", f"{human_duration(a.time_to_fix_p90_seconds)}  ({a.fixes} fixes)"),
+        ("  Dismissals", f"{a.dismissals}  (rate {_percent(a.dismissal_rate)})"),
     ]
     if not total:
-        lines.append("  Groups with most mismatches")
-        groups = [(_group_label(g), g.alerts) for g in a.top_groups]
+        groups: list[tuple[str, object]] = [
+            (f"    {_group_label(g)}", g.alerts) for g in a.top_groups
+        ]
         if a.no_group:
-            groups.append((NO_GROUP, a.no_group))
-        lines += [f"    {label:<{width - 2}}{n}" for label, n in groups] or ["    (none)"]
-    return lines
+            groups.append((f"    {NO_GROUP}", a.no_group))
+        rows += [("  Groups with most mismatches", ""), *(groups or [("    (none)", "")])]
+    # Values line up in one column per block, however long a group's name is.
+    width = max(_MIN_LABEL, *(len(label) + 2 for label, _ in rows))
+    return [title, *(f"{label:<{width}}{value}".rstrip() for label, value in rows)]
 
 
 def render_text(report: Report) -> str:

@@ -7,6 +7,7 @@ import csv
 import datetime as dt
 import io
 import json
+import re
 
 import pytest
 
@@ -203,18 +204,43 @@ def test_json_has_numbers_as_numbers_and_the_retention_note() -> None:
     assert "top_groups" not in data["total"]
 
 
-def test_text_shows_the_figures_aligned() -> None:
+def _value(text: str, label: str) -> str:
+    """The value printed after ``label`` on its line (labels are unique per block)."""
+    (line,) = [ln for ln in text.splitlines() if ln.startswith(label + " ")]
+    return line[len(label) :].strip()
+
+
+def test_text_shows_the_figures() -> None:
     text = render_text(_report())
+    acme = text.split("Account zeta")[0]
     assert "2026-10-31 10:00:00 UTC .. 2026-11-30 10:00:00 UTC  (30d)" in text
     assert "note: the window (30d) is longer than the alert retention (7d)" in text
     assert "Account zeta  (not in the directory)" in text
-    assert "  Users mis-located now     3  (open alerts: 4)\n" in text
-    assert "  Time to fix, median       1h 04m\n" in text  # 3885 s
-    assert "    location_updated        2\n" in text
-    assert '    g1 HQ, "Wi-Fi"          5\n' in text
-    assert "    (no network matched)    1\n" in text
-    assert "  Dismissals                1  (rate 11.1%)\n" in text
+    assert _value(acme, "  Users mis-located now") == "3  (open alerts: 4)"
+    assert _value(acme, "  Time to fix, median") == "1h 04m"  # 3885 s
+    assert _value(acme, "    location_updated") == "2"
+    assert _value(acme, "    recommendations_disabled") == "0"
+    assert _value(acme, '    g1 HQ, "Wi-Fi"') == "5"
+    assert _value(acme, "    (no network matched)") == "1"
+    assert _value(acme, "  Dismissals") == "1  (rate 11.1%)"
     assert "Total (all accounts)" in text
+
+
+def test_text_values_form_one_column_however_long_a_name() -> None:
+    long_name = GroupCount("g-with-a-long-id", "A group name longer than the labels", 7)
+    report = build_report(
+        UNTIL,
+        Window(dt.timedelta(days=7), UNTIL),
+        dt.timedelta(days=7),
+        [AccountRows("acme", alerts_raised=7, top_groups=[long_name])],
+    )
+    block = render_text(report).split("\n\n")[1].splitlines()[1:]
+    valued = [ln for ln in block if not ln.endswith(("Resolved", "mismatches"))]
+    matches = [re.match(r"^(\s*\S.*?)\s{2,}(\S.*)$", ln) for ln in valued]
+    columns = {m.start(2) for m in matches if m is not None}
+    assert None not in matches, block  # every label has a gap before its value
+    assert len(columns) == 1, block
+    assert block[-1].endswith("A group name longer than the labels  7")
 
 
 def test_no_retention_note_within_the_retention() -> None:
