@@ -73,6 +73,24 @@ def _parser() -> argparse.ArgumentParser:
         "--session", help="explain a stored session: its account, user, IP and network"
     )
     explain.add_argument("--json", action="store_true", help="machine-readable output")
+    from e911d.daemon.report.command import since_argument, top_argument
+
+    report = with_config(
+        sub.add_parser("report", help="per account: alerts raised, fixed, dismissed (SPEC §9)")
+    )
+    report.add_argument(
+        "--account", action="append", default=[], help="only this account (repeatable)"
+    )
+    report.add_argument(
+        "--since",
+        type=since_argument,
+        default="7d",
+        help="window ending now: 7d, 24h, 90m, 3600s, 2w, 1d12h (default 7d)",
+    )
+    report.add_argument("--format", choices=("text", "json", "csv"), default="text")
+    report.add_argument(
+        "--top", type=top_argument, default=5, help="groups listed per account (default 5)"
+    )
     contracts = sub.add_parser(
         "contracts", help="write the event contracts (JSON Schemas, AsyncAPI) under docs/"
     )
@@ -189,6 +207,14 @@ def main(argv: Sequence[str] | None = None) -> int:
                 args.session,
             )
             return asyncio.run(explain.explain_command(settings, typed, as_json=args.json))
+        if args.command == "report":
+            from e911d.daemon.report import report_command
+
+            return asyncio.run(
+                report_command(
+                    settings, accounts=args.account, since=args.since, fmt=args.format, top=args.top
+                )
+            )
     except DatabaseError as exc:
         print(f"e911d: database: {exc}", file=sys.stderr)
         return EXIT_FAILED

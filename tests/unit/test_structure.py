@@ -91,7 +91,9 @@ def test_calls_between_services_go_one_way(service: str, may_call: tuple[str, ..
     assert violations(service, forbidden) == []
 
 
-@pytest.mark.parametrize("pure", ["daemon.evaluation", "daemon.model", "consumers.ip"])
+@pytest.mark.parametrize(
+    "pure", ["daemon.evaluation", "daemon.model", "consumers.ip", "daemon.report.figures"]
+)
 def test_the_pure_core_imports_no_io_library(pure: str) -> None:
     io = ("asyncpg", "aiokafka", "apscheduler", "structlog", "prometheus_client", "daemon.db")
     assert violations(pure, io) == []
