@@ -5,9 +5,11 @@ The table answers "how many sessions were checked" with a UTC day's resolution
 five minutes that is 288 times fewer writes. This is the bookkeeping, kept pure (the
 checks service runs the statement): ids are *claimed* before the write, so two
 chunks in flight at once (a tick and an immediate re-evaluation) never write the
-same session twice, and *released* when the write failed, so the next check of those
-sessions tries again. The set is emptied when the UTC day changes; it holds at most
-one day's checked sessions (ended ones stay until then), about 32 MB for a million
+same session twice, and *released* when the write failed, so a later check of those
+sessions tries again. After a failure nothing is claimed for :data:`PAUSE`: during an
+outage the checks from memory go on, and at most one chunk in that time waits for the
+write's timeout. The set is emptied when the UTC day changes; it holds at most
+one day's checked sessions (ended ones stay until then), about 32 MiB for a million
 (measured: benchmarks/README.md).
 """
 
@@ -16,6 +18,9 @@ from __future__ import annotations
 import datetime as dt
 from collections.abc import Iterable
 from dataclasses import dataclass, field
+
+# How long nothing is written after a failed write.
+PAUSE = dt.timedelta(seconds=10)
 
 
 @dataclass(frozen=True, slots=True)
@@ -33,6 +38,7 @@ class Claim:
 @dataclass(slots=True)
 class CheckedToday:
     day: dt.date | None = None
+    paused_until: dt.datetime | None = None
     _ids: set[str] = field(default_factory=set)
 
     def __len__(self) -> int:
@@ -42,8 +48,11 @@ class CheckedToday:
         return session_id in self._ids
 
     def claim(self, checked: Iterable[tuple[str, str]], now: dt.datetime) -> Claim:
-        """The (session, account) pairs not yet recorded on ``now``'s UTC day, each once."""
+        """The (session, account) pairs not yet recorded on ``now``'s UTC day, each once
+        (none while paused after a failure)."""
         day = now.astimezone(dt.UTC).date()
+        if self.paused_until is not None and now < self.paused_until:
+            return Claim(day, [], [])
         if day != self.day:
             self.day = day
             self._ids = set()
@@ -57,9 +66,11 @@ class CheckedToday:
                 accounts.append(account)
         return Claim(day, sessions, accounts)
 
-    def release(self, claim: Claim) -> None:
-        """The write of ``claim`` failed: its sessions are recorded at their next check.
+    def failed(self, claim: Claim, now: dt.datetime) -> None:
+        """The write of ``claim`` failed: its sessions are recorded at a later check,
+        and nothing is claimed for :data:`PAUSE`.
 
         A claim of a day already over is forgotten with its day."""
+        self.paused_until = now + PAUSE
         if claim.day == self.day:
             self._ids.difference_update(claim.session_ids)

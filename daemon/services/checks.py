@@ -35,6 +35,9 @@ from e911d.daemon.services.relay import Relay
 
 log = structlog.get_logger("e911d.checks")
 CHECKED_SQL = load_queries("checked.sql")
+# The sessions-checked write waits no longer: a tick deciding from memory must not
+# wait for an unreachable database.
+RECORD_TIMEOUT = 2.0
 
 
 class Checks:
@@ -148,7 +151,7 @@ class Checks:
         rt = self._rt
         try:
             with errors("checked_sessions"):
-                async with rt.pool.acquire() as conn:
+                async with asyncio.timeout(RECORD_TIMEOUT), rt.pool.acquire() as conn:
                     await conn.execute(
                         CHECKED_SQL["record_checked"],
                         claim.session_ids,
@@ -156,7 +159,7 @@ class Checks:
                         utcnow(),
                     )
         except DatabaseError as exc:
-            self._checked.release(claim)
+            self._checked.failed(claim, utcnow())
             rt.metrics.db_errors.labels(operation="checked_sessions").inc()
             log.warning("checked_sessions_write_failed", sessions=len(claim), error=str(exc))
 

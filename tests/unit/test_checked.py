@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import datetime as dt
 
-from e911d.daemon.checked import CheckedToday
+from e911d.daemon.checked import PAUSE, CheckedToday
 
 DAY = dt.datetime(2026, 11, 30, 9, 0, tzinfo=dt.UTC)
 
@@ -44,14 +44,19 @@ def test_a_new_day_records_every_session_again_and_forgets_the_old_ones() -> Non
     assert len(today) == 1
 
 
-def test_a_failed_write_is_claimed_again_at_the_next_check() -> None:
+def test_a_failed_write_is_claimed_again_once_the_pause_is_over() -> None:
     today = CheckedToday()
     claim = today.claim([("s1", "acme"), ("s2", "acme")], DAY)
     other = today.claim([("s3", "acme")], DAY)
-    today.release(claim)
+    today.failed(claim, DAY)
     assert "s1" not in today
     assert "s3" in today
-    assert today.claim([("s1", "acme"), ("s3", "acme")], DAY).session_ids == ["s1"]
+    # Nothing is written during the pause, not even sessions never recorded.
+    paused = today.claim([("s1", "acme"), ("s4", "acme")], DAY + PAUSE / 2)
+    assert not paused
+    assert "s4" not in today
+    later = today.claim([("s1", "acme"), ("s3", "acme"), ("s4", "acme")], DAY + PAUSE)
+    assert later.session_ids == ["s1", "s4"]
     assert other.session_ids == ["s3"]
 
 
@@ -59,5 +64,5 @@ def test_a_release_from_a_day_already_over_changes_nothing() -> None:
     today = CheckedToday()
     old = today.claim([("s1", "acme")], DAY)
     today.claim([("s1", "acme")], DAY + dt.timedelta(days=1))
-    today.release(old)
+    today.failed(old, DAY + dt.timedelta(days=1))
     assert "s1" in today
