@@ -10,7 +10,7 @@ session, on this instance or another.
 Every session decided either way is recorded in ``checked_sessions`` the first time
 on each UTC day (:mod:`e911d.daemon.checked`), one statement per chunk. That record
 is evidence for a report, not on an alert's path: one attempt, and a failure leaves
-the sessions to be recorded at their next check.
+the sessions to be recorded by a later check (after a pause: daemon/checked.py).
 """
 
 from __future__ import annotations
