@@ -39,6 +39,8 @@ class CheckReport:
     raised: list[RaisedAlert] = field(default_factory=list)
     resolved: list[ResolvedAlert] = field(default_factory=list)
     checked: list[str] = field(default_factory=list)
+    # The account of each checked session, for the sessions-checked record.
+    accounts: dict[str, str] = field(default_factory=dict)
     verdicts: dict[str, Verdict] = field(default_factory=dict)
     # What each decision leaves for the next check to decide from memory (None: ask again).
     memos: dict[str, Memo | None] = field(default_factory=dict)
@@ -48,6 +50,7 @@ class CheckReport:
         self.raised += other.raised
         self.resolved += other.resolved
         self.checked += other.checked
+        self.accounts.update(other.accounts)
         self.verdicts.update(other.verdicts)
         self.memos.update(other.memos)
 
@@ -105,6 +108,7 @@ class CheckRunner:
                 continue
             report.outcomes[str(verdict.outcome)] += 1
             report.checked.append(sid)
+            report.accounts[sid] = r["account_id"]
             report.verdicts[sid] = verdict
             inputs = (r["dir_version"], r["user_version"])
             report.memos[sid] = memo_after(r["account_id"], inputs, verdict, decision)
@@ -169,6 +173,7 @@ class CheckRunner:
             decision = decide(verdict, open_alert, snoozed.get(sid, frozenset()))
             report.outcomes[str(verdict.outcome)] += 1
             report.checked.append(sid)
+            report.accounts[sid] = r["account_id"]
             report.verdicts[sid] = verdict
             inputs = (r["dir_version"], r["user_version"])
             report.memos[sid] = memo_after(r["account_id"], inputs, verdict, decision)

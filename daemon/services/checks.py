@@ -6,6 +6,11 @@ every session checked at once after a notice, runs the same
 :class:`~e911d.daemon.checks.CheckRunner` in one transaction per chunk; the session
 row locks taken there serialise a tick and an immediate re-evaluation of the same
 session, on this instance or another.
+
+Every session decided either way is recorded in ``checked_sessions`` the first time
+on each UTC day (:mod:`e911d.daemon.checked`), one statement per chunk. That record
+is evidence for a report, not on an alert's path: one attempt, and a failure leaves
+the sessions to be recorded by a later check (after a pause: daemon/checked.py).
 """
 
 from __future__ import annotations
@@ -14,15 +19,25 @@ import asyncio
 import datetime as dt
 import time
 from collections import Counter
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 
+import structlog
+
+from e911d.daemon.checked import CheckedToday
 from e911d.daemon.checks import SQL, CheckConfig, CheckReport, CheckRunner
-from e911d.daemon.db import retrying
+from e911d.daemon.db import DatabaseError, errors, load_queries, retrying
 from e911d.daemon.geo import GeoCheck
+from e911d.daemon.memo import Memo
 from e911d.daemon.model import Outcome
 from e911d.daemon.runtime import Runtime, utcnow
 from e911d.daemon.services.inflight import InFlight
 from e911d.daemon.services.relay import Relay
+
+log = structlog.get_logger("e911d.checks")
+CHECKED_SQL = load_queries("checked.sql")
+# The sessions-checked write waits no longer: a tick deciding from memory must not
+# wait for an unreachable database.
+RECORD_TIMEOUT = 2.0
 
 
 class Checks:
@@ -30,6 +45,7 @@ class Checks:
         self._rt = rt
         self._relay = relay
         self._in_flight = InFlight()
+        self._checked = CheckedToday()
         s = rt.settings
         self._runner = CheckRunner(
             rt.alerts,
@@ -58,19 +74,25 @@ class Checks:
                 owned = [d for d in due if d.partition in rt.ownership.partitions]
                 remembered: Counter[Outcome] = Counter()
                 ask: list[str] = []
+                # The schedule's own id strings: the day's record shares them.
+                checked: list[tuple[str, str]] = []
                 for d in owned:
-                    outcome = memos.decide(d.memo)
-                    if outcome is None:
+                    memo = d.memo
+                    outcome = memos.decide(memo)
+                    if outcome is None or not isinstance(memo, Memo):
                         ask.append(d.session_id)
                     else:
                         remembered[outcome] += 1
-                await self.check(ask)
+                        checked.append((d.session_id, memo.account_id))
+                accounts = (await self._check(ask)).accounts
                 for outcome, n in remembered.items():
                     rt.metrics.checks.labels(outcome=outcome).inc(n)
                 rt.metrics.checks_in_memory.inc(remembered.total())
                 ran = time.time()
                 for d in owned:
                     rt.metrics.check_lateness.observe(max(0.0, ran - d.due_at))
+                checked += ((sid, accounts[sid]) for sid in ask if sid in accounts)
+                await self._record(checked)
                 if len(due) < batch_size:
                     return
                 # A chunk decided wholly from memory awaits nothing: without this, a
@@ -93,6 +115,12 @@ class Checks:
 
     async def check(self, session_ids: Sequence[str]) -> CheckReport:
         """Check these sessions now; their schedule stays as it is."""
+        with self._in_flight:
+            report = await self._check(session_ids)
+            await self._record(report.accounts.items())
+        return report
+
+    async def _check(self, session_ids: Sequence[str]) -> CheckReport:
         if not session_ids:
             return CheckReport()
         rt = self._rt
@@ -114,6 +142,26 @@ class Checks:
             rt.metrics.checks.labels(outcome=outcome).inc(n)
         self._relay.decided(report.raised, report.resolved)
         return report
+
+    async def _record(self, checked: Iterable[tuple[str, str]]) -> None:
+        """Record the sessions not yet recorded today; never raises, never retries."""
+        claim = self._checked.claim(checked, utcnow())
+        if not claim:
+            return
+        rt = self._rt
+        try:
+            with errors("checked_sessions"):
+                async with asyncio.timeout(RECORD_TIMEOUT), rt.pool.acquire() as conn:
+                    await conn.execute(
+                        CHECKED_SQL["record_checked"],
+                        claim.session_ids,
+                        claim.account_ids,
+                        utcnow(),
+                    )
+        except DatabaseError as exc:
+            self._checked.failed(claim, utcnow())
+            rt.metrics.db_errors.labels(operation="checked_sessions").inc()
+            log.warning("checked_sessions_write_failed", sessions=len(claim), error=str(exc))
 
     async def drain(self) -> None:
         """Wait for the chunk in hand; :meth:`tick` starts nothing once stopping."""

@@ -27,6 +27,7 @@ from e911d.daemon.sessions import SessionStore
 
 log = structlog.get_logger("e911d.housekeeping")
 SQL = load_queries("gauges.sql")
+CHECKED_SQL = load_queries("checked.sql")
 
 
 @dataclass(frozen=True, slots=True)
@@ -54,7 +55,7 @@ class Housekeeping:
         await self._in_flight.idle()
 
     async def sweep(self) -> None:
-        """Expire idle sessions, purge old tombstones and resolved alerts."""
+        """Expire idle sessions, purge old tombstones, resolved alerts and checked sessions."""
         rt = self._rt
         if rt.stopping.is_set():
             return
@@ -72,6 +73,8 @@ class Housekeeping:
                     )
                     await self._sessions.purge_tombstones(conn, now - self._ttl)
                     await self._rt.alerts.purge(conn, now - self._retention)
+                    # The sessions-checked record is kept as long as the alert history.
+                    await conn.execute(CHECKED_SQL["purge_checked"], now - self._retention)
                     return expired, resolved
 
             expired, resolved = await retrying("sweep", tx, stop=rt.stopping)

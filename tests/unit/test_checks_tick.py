@@ -8,6 +8,7 @@ a pass over a million sessions held the loop for seconds: the 1M benchmark's
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Iterable
 from types import SimpleNamespace
 from typing import Any, cast
 
@@ -25,8 +26,15 @@ BATCH = 100
 
 
 class _NoDatabase(Checks):
+    recorded: list[tuple[str, str]]
+
     async def refresh_versions(self) -> None:
         """The versions are set by the test; nothing to read."""
+
+    async def _record(self, checked: Iterable[tuple[str, str]]) -> None:
+        """What would be written to checked_sessions (its statement runs against
+        PostgreSQL in tests/integration/test_alert_history.py)."""
+        self.recorded += checked
 
 
 async def test_a_tick_decided_from_memory_lets_other_tasks_run_between_chunks() -> None:
@@ -50,6 +58,7 @@ async def test_a_tick_decided_from_memory_lets_other_tasks_run_between_chunks() 
         cache=None,
     )
     checks = _NoDatabase(cast(Runtime, rt), cast(Relay, None))
+    checks.recorded = []
 
     turns = 0
 
@@ -67,4 +76,6 @@ async def test_a_tick_decided_from_memory_lets_other_tasks_run_between_chunks() 
 
     in_memory = metrics.registry.get_sample_value("e911_checks_decided_in_memory_total")
     assert in_memory == SESSIONS  # every check decided, none asked the database
+    # ... and each one handed to the sessions-checked record, with its account.
+    assert sorted(checks.recorded) == sorted((f"s{i}", "acme") for i in range(SESSIONS))
     assert turns - started >= SESSIONS // BATCH - 1  # the neighbour ran between chunks
