@@ -11,10 +11,12 @@ happened to validate would read as a verdict on the whole.
 from __future__ import annotations
 
 import asyncio
+import contextlib
+import gc
 import json
 import sys
 from collections import Counter
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from pathlib import Path
 from typing import Final
 
@@ -91,10 +93,31 @@ async def _document(settings: Settings, wanted: list[str]) -> object:
     return exported.document
 
 
+@contextlib.contextmanager
+def _collector_paused() -> Iterator[None]:
+    """A large directory is millions of small objects without cycles: the cyclic
+    collector would rescan them again and again while they are made (half the run
+    time at 250,000 users) and find nothing that reference counting does not free."""
+    was_enabled = gc.isenabled()
+    gc.disable()
+    try:
+        yield
+    finally:
+        if was_enabled:
+            gc.enable()
+
+
 async def lint_command(
     settings: Settings, *, file: Path | None, accounts: Sequence[str], as_json: bool
 ) -> int:
     """Exit 1 on an error-level finding, an invalid file or an unknown account; else 0."""
+    with _collector_paused():
+        return await _lint(settings, file, accounts, as_json=as_json)
+
+
+async def _lint(
+    settings: Settings, file: Path | None, accounts: Sequence[str], *, as_json: bool
+) -> int:
     wanted = sorted(set(accounts))
     if file is not None:
         source = str(file)

@@ -148,3 +148,26 @@ async def test_dangling_references_are_findings_not_structural_errors(
     doc = json.loads(capsys.readouterr().out)
     codes = [f["code"] for f in doc["findings"]]
     assert codes == ["group_location_missing", "location_without_network"]
+
+
+DOCS = Path(__file__).parents[2] / "docs"
+
+
+async def test_the_documented_example_output_is_what_the_command_prints(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    settings = load_settings(environ={})
+    example = DOCS / "directory.example.yaml"
+    assert await lint_command(settings, file=example, accounts=[], as_json=False) == 0
+    text = capsys.readouterr().out
+    assert len(text.splitlines()) > 1
+    assert text in (DOCS / "lint.md").read_text("utf-8")
+
+
+def test_every_code_is_documented_with_its_severity() -> None:
+    from e911d.daemon.lint.findings import SEVERITY, Code
+
+    doc = (DOCS / "lint.md").read_text("utf-8")
+    assert set(SEVERITY) == set(Code)
+    for code, severity in SEVERITY.items():
+        assert f"| `{code}` | {severity} |" in doc
