@@ -56,6 +56,7 @@ bench: $(STAMP)
 	$(BIN)/python -m benchmarks.reaction
 	$(BIN)/python -m benchmarks.checks_memory
 	$(BIN)/python -m benchmarks.signals
+	$(BIN)/python -m benchmarks.lint
 	$(BIN)/python -m benchmarks.million
 
 clean:
