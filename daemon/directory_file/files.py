@@ -144,19 +144,41 @@ class _Fallback(Exception):
     """The fast reader cannot vouch for the text: the pure-Python reader takes it."""
 
 
-def _no_shared_node(root: yaml.Node) -> None:
-    seen: set[int] = set()
-    stack = [root]
-    while stack:
-        node = stack.pop()
-        if id(node) in seen:
-            raise _Fallback  # an alias: the pure reader refuses it with its position
-        seen.add(id(node))
-        if isinstance(node, yaml.MappingNode):
-            for key, value in node.value:
-                stack += (key, value)
-        elif isinstance(node, yaml.SequenceNode):
-            stack += node.value
+_STR: Final = "tag:yaml.org,2002:str"
+_MAP: Final = "tag:yaml.org,2002:map"
+_SEQ: Final = "tag:yaml.org,2002:seq"
+
+
+def _build(loader: Any, node: yaml.Node, seen: set[int]) -> object:
+    """The data of libyaml's nodes, as the pure reader's constructors make it, with the
+    common cases (strings, mappings, lists) built directly; a node met twice (an alias),
+    a merge key, a complex key or a tagged collection is left to the pure reader."""
+    if id(node) in seen:
+        raise _Fallback
+    seen.add(id(node))
+    if isinstance(node, yaml.ScalarNode):
+        return node.value if node.tag == _STR else loader.construct_object(node, deep=True)
+    if isinstance(node, yaml.MappingNode) and node.tag == _MAP:
+        mapping = _Mapping()
+        for key_node, value_node in node.value:
+            if key_node.tag == "tag:yaml.org,2002:merge":
+                raise _Fallback
+            key = _build(loader, key_node, seen)
+            if not isinstance(key, Hashable):
+                raise _Fallback
+            value = _build(loader, value_node, seen)
+            mapping.put(key, value, _plain_source(value_node, value))
+        return mapping
+    if isinstance(node, yaml.SequenceNode) and node.tag == _SEQ:
+        sequence = _Sequence()
+        for index, item_node in enumerate(node.value):
+            value = _build(loader, item_node, seen)
+            sequence.append(value)
+            source = _plain_source(item_node, value)
+            if source is not None:
+                sequence.sources[index] = source
+        return sequence
+    raise _Fallback
 
 
 def _fast_yaml(text: str) -> object:
@@ -165,10 +187,7 @@ def _fast_yaml(text: str) -> object:
     loader = _FastLoader(text)
     try:
         node = loader.get_single_node()
-        if node is None:
-            return None
-        _no_shared_node(node)
-        return loader.construct_document(node)
+        return None if node is None else _build(loader, node, set())
     except (yaml.YAMLError, RecursionError, ValueError):
         raise _Fallback from None
     finally:

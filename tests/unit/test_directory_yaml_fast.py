@@ -83,4 +83,4 @@ def test_an_alias_the_text_check_missed_is_still_caught() -> None:
     node = yaml.compose("a: &x [1]\nb: *x\n", Loader=yaml.CSafeLoader)
     assert node is not None
     with pytest.raises(files._Fallback):
-        files._no_shared_node(node)
+        files._build(files._FastLoader(""), node, set())
