@@ -127,8 +127,9 @@ _Loader.add_constructor("tag:yaml.org,2002:seq", _construct_sequence)
 # pure-Python reader, but composes in C, where anchors and aliases cannot be refused
 # as they are met. So it reads only a text in which no anchor or alias can hide (no
 # "&" or "*" where a node may start), its node graph is checked to share no node (an
-# alias), and whatever it refuses, or might have read differently, is read again by
-# the pure-Python reader: every error message stays that reader's.
+# alias), and whatever it refuses (or a text with a tab, which the pure reader refuses
+# where libyaml does not) is read again by the pure-Python reader: every error message
+# stays that reader's. tests/unit/test_directory_yaml_fast.py compares the two.
 _MAYBE_ANCHOR: Final = re.compile(r"(?:^|[\s\[\]{},:?!-])[&*]", re.MULTILINE)
 _CLoader: type[yaml.CSafeLoader] | None = getattr(yaml, "CSafeLoader", None)
 if _CLoader is not None:
@@ -182,9 +183,13 @@ def _build(loader: Any, node: yaml.Node, seen: set[int]) -> object:
 
 
 def _fast_yaml(text: str) -> object:
-    if _CLoader is None or _MAYBE_ANCHOR.search(text):
+    # Tabs: the pure reader refuses them where libyaml takes them as spaces.
+    if _CLoader is None or "\t" in text or _MAYBE_ANCHOR.search(text):
         raise _Fallback
-    loader = _FastLoader(text)
+    try:
+        loader = _FastLoader(text)
+    except ValueError:  # a lone surrogate libyaml cannot be given as UTF-8
+        raise _Fallback from None
     try:
         node = loader.get_single_node()
         return None if node is None else _build(loader, node, set())

@@ -84,3 +84,39 @@ def test_an_alias_the_text_check_missed_is_still_caught() -> None:
     assert node is not None
     with pytest.raises(files._Fallback):
         files._build(files._FastLoader(""), node, set())
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "a:\tb\n",
+        "a: b\t\n",
+        "- a\n-\tb\n",
+        "a: b\x01\n",
+        "a: \x85b\n",
+        "a: b\u2028c\n",
+        "a: \ud800\n",
+        "a: b\x00\n",
+        "a: \ufffe\n",
+        "a: b\ufeffc\n",
+        "a: b\rc: d\n",
+        "a:  b  \n  c\n",
+        "a: >\n  x\n\n  y\n",
+        "a: 2001-01-01\n",
+        "a: !!binary aGk=\n",
+        "? a\n: b\n",
+        "? [a]\n: b\n",
+        "a: !!set {x}\n",
+        "a: 1" + "0" * 5000 + "\n",
+    ],
+)
+def test_where_the_readers_differ_the_pure_ones_answer_counts(text: str) -> None:
+    try:
+        expected: object = pure(text)
+    except (yaml.YAMLError, ValueError) as exc:
+        expected = type(exc)
+    try:
+        got: object = files._fast_yaml(text)
+    except files._Fallback:
+        return  # the pure reader reads it
+    assert same(got, expected)
