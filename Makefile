@@ -57,6 +57,7 @@ bench: $(STAMP)
 	$(BIN)/python -m benchmarks.checks_memory
 	$(BIN)/python -m benchmarks.signals
 	$(BIN)/python -m benchmarks.checked
+	$(BIN)/python -m benchmarks.lint
 	$(BIN)/python -m benchmarks.million
 
 clean:

@@ -42,7 +42,7 @@ def _parser() -> argparse.ArgumentParser:
     with_config(sub.add_parser("migrate", help="apply database migrations and exit"))
     cfg = with_config(sub.add_parser("config", help="print the effective configuration"))
     cfg.add_argument("--json", action="store_true", help="JSON instead of TOML-like text")
-    directory = sub.add_parser("directory", help="import or export the directory as a file")
+    directory = sub.add_parser("directory", help="import, export or lint the directory")
     dir_sub = directory.add_subparsers(dest="directory_command", required=True)
     imp = with_config(dir_sub.add_parser("import", help="load a YAML or JSON directory file"))
     imp.add_argument("file", type=Path, help="YAML (.yaml/.yml) or JSON (.json) file")
@@ -60,6 +60,14 @@ def _parser() -> argparse.ArgumentParser:
     )
     exp.add_argument("--format", choices=("yaml", "json"), default="yaml")
     exp.add_argument("--output", "-o", type=Path, help="file to write (default: stdout)")
+    lint = with_config(
+        dir_sub.add_parser("lint", help="find what keeps the directory from locating users")
+    )
+    lint.add_argument(
+        "--account", action="append", default=[], help="only this account (repeatable)"
+    )
+    lint.add_argument("--json", action="store_true", help="machine-readable output")
+    lint.add_argument("--file", type=Path, help="lint this directory file instead of the database")
     explain = with_config(
         sub.add_parser("explain", help="why a user on an IP gets which outcome, from the database")
     )
@@ -183,6 +191,12 @@ def main(argv: Sequence[str] | None = None) -> int:
         if args.command == "directory":
             from e911d.daemon import directory_file
 
+            if args.directory_command == "lint":
+                from e911d.daemon.lint.command import lint_command
+
+                return asyncio.run(
+                    lint_command(settings, file=args.file, accounts=args.account, as_json=args.json)
+                )
             if args.directory_command == "import":
                 return asyncio.run(
                     directory_file.import_command(

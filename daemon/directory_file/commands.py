@@ -45,7 +45,7 @@ async def _require_schema(conn: asyncpg.Connection) -> None:
         )
 
 
-async def _in_database(settings: Settings, work: Callable[[asyncpg.Connection], Awaitable[T]]) -> T:
+async def in_database(settings: Settings, work: Callable[[asyncpg.Connection], Awaitable[T]]) -> T:
     """Run ``work`` on one connection; driver errors become :class:`DatabaseError`,
     which the CLI prints in one line (exit 1)."""
     pg = settings.postgres
@@ -86,7 +86,7 @@ async def import_command(settings: Settings, path: Path, *, dry_run: bool, prune
         _err(f"{path}: {exc}")
         _err(f"e911d: {path} is invalid; nothing was written")
         return EXIT_FAILED
-    outcome = await _in_database(
+    outcome = await in_database(
         settings, lambda conn: _import(conn, data, dry_run=dry_run, prune=prune)
     )
     if isinstance(outcome, Validated):
@@ -108,7 +108,7 @@ async def import_command(settings: Settings, path: Path, *, dry_run: bool, prune
     return EXIT_OK
 
 
-async def _snapshot(conn: asyncpg.Connection, accounts: Sequence[str] | None) -> Rows:
+async def snapshot(conn: asyncpg.Connection, accounts: Sequence[str] | None) -> Rows:
     async with conn.transaction(isolation="repeatable_read", readonly=True):
         return await read_rows(conn, accounts)
 
@@ -137,7 +137,7 @@ async def export_command(
         _err(f"e911d: unknown format {fmt!r}: use yaml or json")
         return EXIT_FAILED
     wanted = sorted(set(accounts)) or None
-    rows = await _in_database(settings, lambda conn: _snapshot(conn, wanted))
+    rows = await in_database(settings, lambda conn: snapshot(conn, wanted))
     present = {r["account_id"] for r in rows.accounts}
     unknown = [a for a in wanted or () if a not in present]
     if unknown:

@@ -6,6 +6,7 @@ with the account ids it names as far as they can be read before validation."""
 from __future__ import annotations
 
 import json
+import re
 from collections.abc import Hashable
 from pathlib import Path
 from types import MappingProxyType
@@ -78,11 +79,12 @@ class _Loader(yaml.SafeLoader):
 
 
 def _plain_source(node: yaml.Node, value: object) -> str | None:
-    plain = isinstance(node, yaml.ScalarNode) and node.style is None and node.value != ""
+    # A plain scalar's style is None from PyYAML's reader and "" from libyaml's.
+    plain = isinstance(node, yaml.ScalarNode) and not node.style and node.value != ""
     return str(node.value) if plain and not isinstance(value, str) else None
 
 
-def _construct_mapping(loader: _Loader, node: yaml.Node) -> _Mapping:
+def _construct_mapping(loader: Any, node: yaml.Node) -> _Mapping:
     if not isinstance(node, yaml.MappingNode):
         raise yaml.constructor.ConstructorError(
             None, None, "expected a mapping node", node.start_mark
@@ -103,7 +105,7 @@ def _construct_mapping(loader: _Loader, node: yaml.Node) -> _Mapping:
     return mapping
 
 
-def _construct_sequence(loader: _Loader, node: yaml.Node) -> _Sequence:
+def _construct_sequence(loader: Any, node: yaml.Node) -> _Sequence:
     if not isinstance(node, yaml.SequenceNode):
         raise yaml.constructor.ConstructorError(
             None, None, "expected a sequence node", node.start_mark
@@ -120,6 +122,81 @@ def _construct_sequence(loader: _Loader, node: yaml.Node) -> _Sequence:
 
 _Loader.add_constructor("tag:yaml.org,2002:map", _construct_mapping)
 _Loader.add_constructor("tag:yaml.org,2002:seq", _construct_sequence)
+
+# libyaml (bundled in PyYAML's wheels) reads a large file ten times faster than the
+# pure-Python reader, but composes in C, where anchors and aliases cannot be refused
+# as they are met. So it reads only a text in which no anchor or alias can hide (no
+# "&" or "*" where a node may start), its node graph is checked to share no node (an
+# alias), and whatever it refuses (or a text with a tab, which the pure reader refuses
+# where libyaml does not) is read again by the pure-Python reader: every error message
+# stays that reader's. tests/unit/test_directory_yaml_fast.py compares the two.
+_MAYBE_ANCHOR: Final = re.compile(r"(?:^|[\s\[\]{},:?!-])[&*]", re.MULTILINE)
+_CLoader: type[yaml.CSafeLoader] | None = getattr(yaml, "CSafeLoader", None)
+if _CLoader is not None:
+
+    class _FastLoader(_CLoader):  # type: ignore[valid-type,misc]  # absent without libyaml
+        pass
+
+    _FastLoader.add_constructor("tag:yaml.org,2002:map", _construct_mapping)
+    _FastLoader.add_constructor("tag:yaml.org,2002:seq", _construct_sequence)
+
+
+class _Fallback(Exception):
+    """The fast reader cannot vouch for the text: the pure-Python reader takes it."""
+
+
+_STR: Final = "tag:yaml.org,2002:str"
+_MAP: Final = "tag:yaml.org,2002:map"
+_SEQ: Final = "tag:yaml.org,2002:seq"
+
+
+def _build(loader: Any, node: yaml.Node, seen: set[int]) -> object:
+    """The data of libyaml's nodes, as the pure reader's constructors make it, with the
+    common cases (strings, mappings, lists) built directly; a node met twice (an alias),
+    a merge key, a complex key or a tagged collection is left to the pure reader."""
+    if id(node) in seen:
+        raise _Fallback
+    seen.add(id(node))
+    if isinstance(node, yaml.ScalarNode):
+        return node.value if node.tag == _STR else loader.construct_object(node, deep=True)
+    if isinstance(node, yaml.MappingNode) and node.tag == _MAP:
+        mapping = _Mapping()
+        for key_node, value_node in node.value:
+            if key_node.tag == "tag:yaml.org,2002:merge":
+                raise _Fallback
+            key = _build(loader, key_node, seen)
+            if not isinstance(key, Hashable):
+                raise _Fallback
+            value = _build(loader, value_node, seen)
+            mapping.put(key, value, _plain_source(value_node, value))
+        return mapping
+    if isinstance(node, yaml.SequenceNode) and node.tag == _SEQ:
+        sequence = _Sequence()
+        for index, item_node in enumerate(node.value):
+            value = _build(loader, item_node, seen)
+            sequence.append(value)
+            source = _plain_source(item_node, value)
+            if source is not None:
+                sequence.sources[index] = source
+        return sequence
+    raise _Fallback
+
+
+def _fast_yaml(text: str) -> object:
+    # Tabs: the pure reader refuses them where libyaml takes them as spaces.
+    if _CLoader is None or "\t" in text or _MAYBE_ANCHOR.search(text):
+        raise _Fallback
+    try:
+        loader = _FastLoader(text)
+    except ValueError:  # a lone surrogate libyaml cannot be given as UTF-8
+        raise _Fallback from None
+    try:
+        node = loader.get_single_node()
+        return None if node is None else _build(loader, node, set())
+    except (yaml.YAMLError, RecursionError, ValueError):
+        raise _Fallback from None
+    finally:
+        loader.dispose()
 
 
 def file_format(path: Path) -> str:
@@ -151,7 +228,10 @@ def parse(text: str, fmt: str) -> object:
     try:
         if fmt == "json":
             return json.loads(text, object_pairs_hook=_Mapping.from_pairs)
-        return yaml.load(text, Loader=_Loader)  # noqa: S506  a SafeLoader with less
+        try:
+            return _fast_yaml(text)
+        except _Fallback:
+            return yaml.load(text, Loader=_Loader)  # noqa: S506  a SafeLoader with less
     except json.JSONDecodeError as exc:
         raise FileProblem(
             f"invalid JSON at line {exc.lineno}, column {exc.colno}: {exc.msg}"

@@ -23,6 +23,7 @@ from e911d.consumers.events import (
 from e911d.consumers.ip import parse_address_item
 from e911d.consumers.network import BadMac, normalize_bssid_pattern
 from e911d.consumers.wire import AccountUpsertedData, directory_change
+from e911d.daemon.directory_file.fast import fields_check
 from e911d.daemon.directory_file.rules import (
     ACCOUNT_INFO,
     CHILDREN,
@@ -44,6 +45,7 @@ from e911d.daemon.directory_file.rules import (
 )
 
 T = TypeVar("T")
+FAST = True  # tests compare both ways
 
 
 @dataclass(frozen=True, slots=True)
@@ -95,10 +97,13 @@ class _Checker:
     the address limit), so the file and the events cannot drift apart.
     """
 
-    def __init__(self, db_locations: Mapping[str, Collection[str]], prune: bool) -> None:
+    def __init__(
+        self, db_locations: Mapping[str, Collection[str]], prune: bool, check_references: bool
+    ) -> None:
         self.issues: list[Issue] = []
         self._db_locations = db_locations
         self._prune = prune
+        self._check_references = check_references
 
     def fail(self, path: str, message: str) -> None:
         self.issues.append(Issue(path, message))
@@ -220,7 +225,7 @@ class _Checker:
     ) -> None:
         field = kind.reference
         target = entity.values.get(field) if field else None
-        if field is None or target is None or target in in_file:
+        if field is None or target is None or target in in_file or not self._check_references:
             return
         in_db = account_id is not None and target in self._db_locations.get(account_id, ())
         if in_db and not self._prune:
@@ -272,6 +277,9 @@ class _Checker:
         extra: Sequence[str] = (),
     ) -> dict[str, Any] | None:
         """The fields of a struct that pass their checks; ``None`` if not a mapping."""
+        valid = fields_check(info, skip, defaults, extra)(value) if FAST else None
+        if valid is not None:  # no issue to find: the walk below would give the same
+            return valid
         if not isinstance(value, dict):
             self.fail(path, f"expected a mapping, got {describe(value)}")
             return None
@@ -364,14 +372,17 @@ def validate(
     *,
     db_locations: Mapping[str, Collection[str]] | None = None,
     prune: bool = False,
+    check_references: bool = True,
 ) -> Validated:
     """Check a file's data against the event rules and the file's own rules.
 
     ``db_locations``: the location ids the database holds per account, which a
     reference may name too, except with ``prune`` (the import would delete those
-    that the file omits).
+    that the file omits). ``check_references=False`` keeps a reference to a missing
+    location instead of refusing it: ``directory lint`` reports those as findings,
+    because the database legitimately holds them (directory events arrive in any order).
     """
-    checker = _Checker(db_locations or {}, prune)
+    checker = _Checker(db_locations or {}, prune, check_references)
     directory = checker.directory(data)
     issues = tuple(sorted(checker.issues, key=lambda issue: path_order(issue.path)))
     return Validated(None if issues else directory, issues)
