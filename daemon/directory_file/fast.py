@@ -18,9 +18,12 @@ import re
 from collections.abc import Callable, Collection, Mapping, Sequence
 from typing import Any, Final
 
+import msgspec
 import msgspec.inspect as mi
 
-from e911d.daemon.directory_file.rules import in_bounds
+from e911d.consumers.events import DirectoryChange, Invalid
+from e911d.consumers.wire import directory_change
+from e911d.daemon.directory_file.rules import IMPLIED, Kind, in_bounds
 
 # What a check gives back for a valid value: the value as the walk would keep it.
 # ``_NO`` means "not sure" (``None`` is a valid value).
@@ -166,3 +169,64 @@ def fields_check(
         check = compile_fields(info, skip, tuple(defaults.items()), extra)
         hit = _COMPILED[key] = ((info, skip, defaults), check)
     return hit[1]
+
+
+def _scalar(t: mi.Type) -> bool:
+    """A field msgspec checks exactly as the walk does: no nested mapping, whose
+    unknown keys msgspec would ignore where the walk refuses them."""
+    if isinstance(t, mi.Metadata):
+        return _scalar(t.type)
+    if isinstance(t, mi.UnionType):
+        return all(_scalar(m) for m in t.types)
+    if isinstance(t, mi.ListType):
+        return _scalar(t.item_type)
+    return isinstance(t, mi.StrType | mi.BoolType | mi.FloatType | mi.NoneType)
+
+
+_Plan = tuple[frozenset[str], dict[str, object], Any] | None
+_PLANS: dict[str, _Plan] = {}
+
+
+def _bulk_plan(kind: Kind) -> _Plan:
+    """The keys an item may have and the list type msgspec converts a whole list to,
+    for a kind whose every field is flat; ``None`` for the others. Kinds are module
+    constants, one per list key."""
+    if kind.key not in _PLANS:
+        fields = [f for f in kind.info.fields if f.encode_name not in IMPLIED]
+        flat = all(_scalar(f.type) for f in fields)
+        keys = frozenset(f.encode_name for f in fields)
+        plan = (keys, dict(kind.defaults), list[kind.struct])  # type: ignore[name-defined]
+        _PLANS[kind.key] = plan if flat else None
+    return _PLANS[kind.key]
+
+
+def bulk_changes(
+    items: object, kind: Kind, account_id: str
+) -> list[tuple[dict[str, Any], DirectoryChange]] | None:
+    """Every item of a flat kind (users: 97 % of a large directory) checked and built in
+    one msgspec call, with each item's values as the walk would keep them; ``None`` at
+    the first doubt (any issue at all, a duplicate id included): the walk then runs and
+    words every issue. ~5 µs an item instead of ~19 (benchmarks/README.md, lint)."""
+    plan = _bulk_plan(kind)
+    if plan is None or not isinstance(items, list):
+        return None
+    allowed, defaults, list_type = plan
+    values: list[dict[str, Any]] = []
+    for item in items:
+        if type(item) is not dict and (
+            not isinstance(item, dict) or getattr(item, "duplicates", None)
+        ):
+            return None
+        if not allowed.issuperset(item):
+            return None
+        values.append({**defaults, **item, "account_id": account_id})
+    try:
+        decoded = msgspec.convert(values, list_type)
+    except msgspec.ValidationError:
+        return None
+    if len({v[kind.id_field] for v in values}) != len(values):  # ids are strings now
+        return None
+    changes = [directory_change(d) for d in decoded]
+    if any(isinstance(c, Invalid) for c in changes):
+        return None
+    return list(zip(values, changes, strict=True))  # type: ignore[arg-type]

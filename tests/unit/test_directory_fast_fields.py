@@ -101,3 +101,34 @@ def test_repeated_keys_are_never_taken_by_the_fast_checks(example: object) -> No
     slow, fast = both(parse(text, "yaml"))
     assert fast == slow
     assert any("more than once" in issue.message for issue in fast.issues)
+
+
+def test_users_are_checked_in_bulk_and_nested_kinds_never_are(example: object) -> None:
+    from e911d.daemon.directory_file.fast import bulk_changes
+    from e911d.daemon.directory_file.rules import IP_GROUPS, LOCATIONS, USERS
+
+    account = copy.deepcopy(example)["accounts"][0]  # type: ignore[index]
+    built = bulk_changes(account["users"], USERS, account["account_id"])
+    assert built is not None and len(built) == len(account["users"])
+    # Nested mappings (an address, a switch) may hold unknown keys that msgspec would
+    # ignore where the walk refuses them: those kinds always take the walk.
+    assert bulk_changes(account["locations"], LOCATIONS, account["account_id"]) is None
+    assert bulk_changes(account["ip_groups"], IP_GROUPS, account["account_id"]) is None
+
+
+@pytest.mark.parametrize(
+    "break_users",
+    [
+        lambda users: users.append(dict(users[0])),  # a duplicate id
+        lambda users: users[-1].update(account_id="other"),  # an implied key given
+        lambda users: users[0].update(e911_recommendations=1),  # an int for a bool
+        lambda users: users[0].update(e911_location_id=""),  # an empty id
+        lambda users: users.append("not a mapping"),
+    ],
+)
+def test_a_user_list_with_any_issue_is_worded_by_the_walk(example: object, break_users) -> None:
+    doc = copy.deepcopy(example)
+    break_users(doc["accounts"][0]["users"])  # type: ignore[index]
+    slow, fast = both(doc)
+    assert fast == slow
+    assert fast.issues and fast.directory is None
