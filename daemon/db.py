@@ -11,7 +11,7 @@ import asyncio
 import contextlib
 import re
 import ssl
-from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterator, Sequence
 from dataclasses import dataclass
 from importlib import resources
 from pathlib import Path
@@ -200,6 +200,18 @@ async def prepare_schema(conn: asyncpg.Connection, *, apply: bool) -> None:
                 transient=False,
                 operation="migrate",
             ) from exc
+
+
+async def require_tables(conn: asyncpg.Connection, tables: Sequence[str], what: str) -> None:
+    """A command run on a database never migrated says so, instead of a driver error
+    about a missing relation in the middle of its work."""
+    missing = [t for t in tables if await conn.fetchval("SELECT to_regclass($1) IS NULL", t)]
+    if missing:
+        raise DatabaseError(
+            f"this database has no e911d {what} ({', '.join(missing)} missing): "
+            "run `e911d migrate` first",
+            transient=False,
+        )
 
 
 async def _init_connection(conn: asyncpg.Connection) -> None:

@@ -13,12 +13,12 @@ import asyncpg
 import structlog
 
 from e911d.config import Settings
-from e911d.daemon.db import DatabaseError, PoolConfig, errors, open_pool
+from e911d.daemon.db import PoolConfig, errors, open_pool, require_tables
 from e911d.daemon.directory import apply_change
 from e911d.daemon.directory_file.export import Exported, export_document, render
 from e911d.daemon.directory_file.files import FileProblem, account_ids, load
 from e911d.daemon.directory_file.plan import Plan, make_plan
-from e911d.daemon.directory_file.stored import SQL, Rows, Stored, read_rows
+from e911d.daemon.directory_file.stored import Rows, Stored, read_rows
 from e911d.daemon.directory_file.validation import Validated, validate
 from e911d.daemon.retry import BRIEF
 
@@ -35,16 +35,6 @@ def _err(line: str) -> None:
     print(line, file=sys.stderr)
 
 
-async def _require_schema(conn: asyncpg.Connection) -> None:
-    missing = [r["name"] for r in await conn.fetch(SQL["missing_tables"], list(_TABLES))]
-    if missing:
-        raise DatabaseError(
-            f"this database has no e911d directory tables ({', '.join(missing)} missing): "
-            "run `e911d migrate` first",
-            transient=False,
-        )
-
-
 async def in_database(settings: Settings, work: Callable[[asyncpg.Connection], Awaitable[T]]) -> T:
     """Run ``work`` on one connection; driver errors become :class:`DatabaseError`,
     which the CLI prints in one line (exit 1)."""
@@ -53,7 +43,7 @@ async def in_database(settings: Settings, work: Callable[[asyncpg.Connection], A
     async with open_pool(config, backoff=BRIEF) as pool:
         with errors("directory"):
             async with pool.acquire() as conn:
-                await _require_schema(conn)
+                await require_tables(conn, _TABLES, "directory tables")
                 return await work(conn)
 
 

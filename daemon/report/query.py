@@ -15,7 +15,7 @@ from typing import Final
 
 import asyncpg
 
-from e911d.daemon.db import DatabaseError, load_queries
+from e911d.daemon.db import load_queries, require_tables
 from e911d.daemon.report.figures import AccountRows, GroupCount, Report, Window, build_report
 
 SQL: Final = load_queries("report.sql")
@@ -31,13 +31,7 @@ class Selection:
 
 
 async def require_schema(conn: asyncpg.Connection) -> None:
-    missing = [r["name"] for r in await conn.fetch(SQL["missing_tables"], list(TABLES))]
-    if missing:
-        raise DatabaseError(
-            f"this database has no e911d alert history ({', '.join(missing)} missing): "
-            "run `e911d migrate` first",
-            transient=False,
-        )
+    await require_tables(conn, TABLES, "alert history")
 
 
 async def _accounts(conn: asyncpg.Connection, ids: Sequence[str]) -> dict[str, tuple[bool, bool]]:

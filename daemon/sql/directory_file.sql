@@ -2,9 +2,6 @@
 -- as $1, or NULL for every account (export without --account). Writes go through
 -- the projector (directory.sql), so a file and an event have one write path.
 
--- name: missing_tables
-SELECT t AS name FROM unnest($1::text[]) AS t WHERE to_regclass(t) IS NULL;
-
 -- name: accounts
 SELECT account_id, e911_recommendations FROM accounts
 WHERE $1::text[] IS NULL OR account_id = ANY($1::text[]);

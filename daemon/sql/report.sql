@@ -2,9 +2,6 @@
 -- $1 is always the account ids (text[]); $2, $3 the window [start, until].
 -- Percentiles are not computed here: the durations go back to daemon/report/figures.py.
 
--- name: missing_tables
-SELECT t AS name FROM unnest($1::text[]) AS t WHERE to_regclass(t) IS NULL;
-
 -- name: all_accounts
 -- The directory's accounts and any account id only the history still names (a
 -- deleted account's alerts and checked sessions stay until the retention purges them).
