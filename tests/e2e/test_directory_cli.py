@@ -3,10 +3,7 @@ subprocess, configured by environment, against a real PostgreSQL."""
 
 from __future__ import annotations
 
-import asyncio
 import json
-import os
-import sys
 import textwrap
 from pathlib import Path
 
@@ -14,43 +11,22 @@ import asyncpg
 import pytest
 import yaml
 
-from e911d.daemon.db import migrate
 from e911d.daemon.embedded import free_port
+from tests.e2e.cli import migrated, run_cli
 
-E911D = str(Path(sys.executable).with_name("e911d"))
 EXAMPLE = Path(__file__).parents[2] / "docs" / "directory.example.yaml"
 TABLES = ("accounts", "locations", "ip_groups", "ip_group_networks", "users")
 
 pytestmark = pytest.mark.e2e
 
 
-def cli_env(dsn: str) -> dict[str, str]:
-    env = {k: v for k, v in os.environ.items() if not k.startswith("E911_")}
-    env.update({"E911_POSTGRES__DSN": dsn, "E911_LOG__FORMAT": "json"})
-    return env
-
-
 async def e911d(dsn: str, *args: str | Path) -> tuple[int, str, str]:
-    proc = await asyncio.create_subprocess_exec(
-        E911D,
-        *map(str, args),
-        env=cli_env(dsn),
-        stdout=asyncio.subprocess.PIPE,
-        stderr=asyncio.subprocess.PIPE,
-    )
-    out, err = await asyncio.wait_for(proc.communicate(), 60)
-    assert proc.returncode is not None
-    return proc.returncode, out.decode(), err.decode()
+    return await run_cli(dsn, *args, E911_LOG__FORMAT="json")
 
 
 @pytest.fixture
 async def db(database: str) -> str:
-    conn = await asyncpg.connect(database)
-    try:
-        await migrate(conn)
-    finally:
-        await conn.close()
-    return database
+    return await migrated(database)
 
 
 async def counts(dsn: str) -> dict[str, int]:

@@ -6,8 +6,6 @@ from __future__ import annotations
 import asyncio
 import datetime as dt
 import json
-import os
-import sys
 from pathlib import Path
 from typing import Any
 
@@ -27,8 +25,7 @@ from e911d.daemon.db import PoolConfig, connect_pool, migrate
 from e911d.daemon.directory import apply_change
 from e911d.daemon.embedded import free_port
 from e911d.daemon.model import fingerprint_of
-
-E911D = str(Path(sys.executable).with_name("e911d"))
+from tests.e2e.cli import E911D, cli_env, run_cli
 
 pytestmark = pytest.mark.e2e
 
@@ -37,24 +34,8 @@ HOME_IP = "198.51.100.7"
 ELSEWHERE = "192.0.2.77"
 
 
-def env_for(dsn: str) -> dict[str, str]:
-    env = {k: v for k, v in os.environ.items() if not k.startswith("E911_")}
-    env["E911_POSTGRES__DSN"] = dsn
-    return env
-
-
 async def run_explain(dsn: str, *args: str) -> tuple[int, str, str]:
-    proc = await asyncio.create_subprocess_exec(
-        E911D,
-        "explain",
-        *args,
-        env=env_for(dsn),
-        stdout=asyncio.subprocess.PIPE,
-        stderr=asyncio.subprocess.PIPE,
-    )
-    out, err = await asyncio.wait_for(proc.communicate(), 30)
-    assert proc.returncode is not None
-    return proc.returncode, out.decode(), err.decode()
+    return await run_cli(dsn, "explain", *args, within=30)
 
 
 async def explain_json(dsn: str, user: str, ip: str, account: str = "acme") -> dict[str, Any]:
@@ -424,7 +405,7 @@ async def test_a_configured_geoip_database_is_used_as_the_daemon_uses_it(
     args = ("explain", "--account", "acme", "--user", "roamer", "--ip", "2001:db8:7::1", "--json")
 
     async def run(database_file: Path) -> tuple[int, str, str]:
-        env = {**env_for(directory_db), "E911_GEOIP__DATABASE": str(database_file)}
+        env = {**cli_env(directory_db), "E911_GEOIP__DATABASE": str(database_file)}
         proc = await asyncio.create_subprocess_exec(
             E911D, *args, env=env, stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE
         )

@@ -5,17 +5,13 @@ from __future__ import annotations
 
 import asyncio
 import json
-import os
-import sys
 import textwrap
 from pathlib import Path
 
-import asyncpg
 import pytest
 
-from e911d.daemon.db import migrate
+from tests.e2e.cli import E911D, cli_env, migrated, run_cli
 
-E911D = str(Path(sys.executable).with_name("e911d"))
 EXAMPLE = Path(__file__).parents[2] / "docs" / "directory.example.yaml"
 
 pytestmark = pytest.mark.e2e
@@ -43,35 +39,13 @@ BROKEN = textwrap.dedent(
 )
 
 
-def cli_env(dsn: str, **extra: str) -> dict[str, str]:
-    env = {k: v for k, v in os.environ.items() if not k.startswith("E911_")}
-    env.update({"E911_POSTGRES__DSN": dsn, "E911_LOG__FORMAT": "json", **extra})
-    return env
-
-
 async def e911d(dsn: str, *args: str | Path, **extra: str) -> tuple[int, str, str]:
-    proc = await asyncio.create_subprocess_exec(
-        E911D,
-        "directory",
-        "lint",
-        *map(str, args),
-        env=cli_env(dsn, **extra),
-        stdout=asyncio.subprocess.PIPE,
-        stderr=asyncio.subprocess.PIPE,
-    )
-    out, err = await asyncio.wait_for(proc.communicate(), 60)
-    assert proc.returncode is not None
-    return proc.returncode, out.decode(), err.decode()
+    return await run_cli(dsn, "directory", "lint", *args, E911_LOG__FORMAT="json", **extra)
 
 
 @pytest.fixture
 async def db(database: str) -> str:
-    conn = await asyncpg.connect(database)
-    try:
-        await migrate(conn)
-    finally:
-        await conn.close()
-    return database
+    return await migrated(database)
 
 
 async def test_file_mode_exit_codes_json_and_accounts(tmp_path: Path) -> None:

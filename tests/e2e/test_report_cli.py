@@ -4,13 +4,9 @@ since the command reads the real clock)."""
 
 from __future__ import annotations
 
-import asyncio
 import csv
 import io
 import json
-import os
-import sys
-from pathlib import Path
 
 import asyncpg
 import pytest
@@ -18,30 +14,13 @@ import pytest
 from e911d.daemon.db import migrate
 from e911d.daemon.embedded import free_port
 from e911d.daemon.report.render import CSV_COLUMNS
-
-E911D = str(Path(sys.executable).with_name("e911d"))
+from tests.e2e.cli import run_cli
 
 pytestmark = pytest.mark.e2e
 
 
-def env_for(dsn: str) -> dict[str, str]:
-    env = {k: v for k, v in os.environ.items() if not k.startswith("E911_")}
-    env["E911_POSTGRES__DSN"] = dsn
-    return env
-
-
 async def run_report(dsn: str, *args: str) -> tuple[int, str, str]:
-    proc = await asyncio.create_subprocess_exec(
-        E911D,
-        "report",
-        *args,
-        env=env_for(dsn),
-        stdout=asyncio.subprocess.PIPE,
-        stderr=asyncio.subprocess.PIPE,
-    )
-    out, err = await asyncio.wait_for(proc.communicate(), 60)
-    assert proc.returncode is not None
-    return proc.returncode, out.decode(), err.decode()
+    return await run_cli(dsn, "report", *args)
 
 
 @pytest.fixture

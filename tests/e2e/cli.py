@@ -1,0 +1,46 @@
+"""The installed console script run as an operator runs it: configured by environment
+alone (nothing of the test's own ``E911_*`` leaks in), against a given database."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import sys
+from pathlib import Path
+
+import asyncpg
+
+from e911d.daemon.db import migrate
+
+E911D = str(Path(sys.executable).with_name("e911d"))
+
+
+def cli_env(dsn: str, **extra: str) -> dict[str, str]:
+    env = {k: v for k, v in os.environ.items() if not k.startswith("E911_")}
+    env.update({"E911_POSTGRES__DSN": dsn, **extra})
+    return env
+
+
+async def run_cli(
+    dsn: str, *args: str | Path, within: float = 60.0, **extra: str
+) -> tuple[int, str, str]:
+    """Exit code, stdout and stderr of ``e911d ARGS``; ``extra`` adds to the environment."""
+    proc = await asyncio.create_subprocess_exec(
+        E911D,
+        *map(str, args),
+        env=cli_env(dsn, **extra),
+        stdout=asyncio.subprocess.PIPE,
+        stderr=asyncio.subprocess.PIPE,
+    )
+    out, err = await asyncio.wait_for(proc.communicate(), within)
+    assert proc.returncode is not None
+    return proc.returncode, out.decode(), err.decode()
+
+
+async def migrated(database: str) -> str:
+    conn = await asyncpg.connect(database)
+    try:
+        await migrate(conn)
+    finally:
+        await conn.close()
+    return database
