@@ -6,7 +6,8 @@ five minutes that is 288 times fewer writes. This is the bookkeeping, kept pure 
 checks service runs the statement): ids are *claimed* before the write, so two
 chunks in flight at once (a tick and an immediate re-evaluation) never write the
 same session twice, and *released* when the write failed, so a later check of those
-sessions tries again. After a failure nothing is claimed for :data:`PAUSE`: during an
+sessions tries again. After a failure nothing is claimed for ``pause`` (:data:`PAUSE`,
+or one check interval when that is shorter: a session is due again after one): during an
 outage the checks from memory go on, and at most one chunk in that time waits for the
 write's timeout. The set is emptied when the UTC day changes; it holds at most
 one day's checked sessions (ended ones stay until then), about 32 MiB for a million
@@ -38,6 +39,7 @@ class Claim:
 @dataclass(slots=True)
 class CheckedToday:
     day: dt.date | None = None
+    pause: dt.timedelta = PAUSE
     paused_until: dt.datetime | None = None
     _ids: set[str] = field(default_factory=set)
 
@@ -68,9 +70,9 @@ class CheckedToday:
 
     def failed(self, claim: Claim, now: dt.datetime) -> None:
         """The write of ``claim`` failed: its sessions are recorded at a later check,
-        and nothing is claimed for :data:`PAUSE`.
+        and nothing is claimed for ``pause``.
 
         A claim of a day already over is forgotten with its day."""
-        self.paused_until = now + PAUSE
+        self.paused_until = now + self.pause
         if claim.day == self.day:
             self._ids.difference_update(claim.session_ids)

@@ -23,7 +23,7 @@ from collections.abc import Iterable, Sequence
 
 import structlog
 
-from e911d.daemon.checked import CheckedToday
+from e911d.daemon.checked import PAUSE, CheckedToday
 from e911d.daemon.checks import SQL, CheckConfig, CheckReport, CheckRunner
 from e911d.daemon.db import DatabaseError, errors, load_queries, retrying
 from e911d.daemon.geo import GeoCheck
@@ -45,7 +45,8 @@ class Checks:
         self._rt = rt
         self._relay = relay
         self._in_flight = InFlight()
-        self._checked = CheckedToday()
+        interval = dt.timedelta(seconds=rt.settings.checks.interval_seconds)
+        self._checked = CheckedToday(pause=min(PAUSE, interval))
         s = rt.settings
         self._runner = CheckRunner(
             rt.alerts,

@@ -227,7 +227,7 @@ async def test_a_failed_write_is_retried_by_the_next_check_from_memory(
             await eventually(lambda: in_memory() >= 1 and failures() >= 1, within=WAIT)
             # Decided from memory from now on: the next failures are that path's.
             from_db, failed = asked(), failures()
-            # (after the pause that follows a failure: daemon/checked.py PAUSE)
+            # (after the pause that follows a failure: one interval here, daemon/checked.py)
             await eventually(lambda: failures() >= failed + 1, within=WAIT)
             assert asked() == from_db
             assert await _checked(database) == {}

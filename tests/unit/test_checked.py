@@ -66,3 +66,11 @@ def test_a_release_from_a_day_already_over_changes_nothing() -> None:
     today.claim([("s1", "acme")], DAY + dt.timedelta(days=1))
     today.failed(old, DAY + dt.timedelta(days=1))
     assert "s1" in today
+
+
+def test_the_pause_can_be_shorter_than_the_default() -> None:
+    """The checks service pauses one check interval when that is shorter than PAUSE."""
+    today = CheckedToday(pause=dt.timedelta(seconds=2))
+    today.failed(today.claim([("s1", "acme")], DAY), DAY)
+    assert not today.claim([("s1", "acme")], DAY + dt.timedelta(seconds=1))
+    assert today.claim([("s1", "acme")], DAY + dt.timedelta(seconds=2)).session_ids == ["s1"]
