@@ -31,7 +31,7 @@ class _NoDatabase(Checks):
     async def refresh_versions(self) -> None:
         """The versions are set by the test; nothing to read."""
 
-    async def _record(self, checked: Iterable[tuple[str, str]]) -> None:
+    def _record(self, checked: Iterable[tuple[str, str]]) -> None:
         """What would be written to checked_sessions (its statement runs against
         PostgreSQL in tests/integration/test_alert_history.py)."""
         self.recorded += checked
