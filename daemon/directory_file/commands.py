@@ -18,6 +18,7 @@ from e911d.daemon.directory import apply_change
 from e911d.daemon.directory_file.export import Exported, export_document, render
 from e911d.daemon.directory_file.files import FileProblem, account_ids, load
 from e911d.daemon.directory_file.plan import Plan, make_plan
+from e911d.daemon.directory_file.rules import Issue
 from e911d.daemon.directory_file.stored import Rows, Stored, read_rows
 from e911d.daemon.directory_file.validation import Validated, validate
 from e911d.daemon.retry import BRIEF
@@ -33,6 +34,21 @@ _TABLES: Final = ("accounts", "users", "locations", "ip_groups", "ip_group_netwo
 
 def _err(line: str) -> None:
     print(line, file=sys.stderr)
+
+
+def report_unreadable(path: Path, problem: FileProblem, consequence: str) -> None:
+    """A file that is not YAML or JSON (or too big), as the import and the lint say it."""
+    _err(f"{path}: {problem}")
+    _err(f"e911d: {path} is invalid; {consequence}")
+
+
+def report_issues(source: str, issues: Sequence[Issue], consequence: str) -> None:
+    """Every issue with its path, then one summary line, on stderr: how the import and
+    the lint show a directory they cannot take."""
+    for issue in issues:
+        _err(issue.render(source))
+    n = len(issues)
+    _err(f"e911d: {source} is invalid ({n} error{'s' if n != 1 else ''}); {consequence}")
 
 
 async def in_database(settings: Settings, work: Callable[[asyncpg.Connection], Awaitable[T]]) -> T:
@@ -73,17 +89,13 @@ async def import_command(settings: Settings, path: Path, *, dry_run: bool, prune
     try:
         data = await asyncio.to_thread(load, path)
     except FileProblem as exc:
-        _err(f"{path}: {exc}")
-        _err(f"e911d: {path} is invalid; nothing was written")
+        report_unreadable(path, exc, "nothing was written")
         return EXIT_FAILED
     outcome = await in_database(
         settings, lambda conn: _import(conn, data, dry_run=dry_run, prune=prune)
     )
     if isinstance(outcome, Validated):
-        for issue in outcome.issues:
-            _err(issue.render(str(path)))
-        n = len(outcome.issues)
-        _err(f"e911d: {path} is invalid ({n} error{'s' if n != 1 else ''}); nothing was written")
+        report_issues(str(path), outcome.issues, "nothing was written")
         return EXIT_FAILED
     for step in outcome.steps:
         print(step.line)

@@ -21,7 +21,12 @@ from pathlib import Path
 from typing import Final
 
 from e911d.config import Settings
-from e911d.daemon.directory_file.commands import in_database, snapshot
+from e911d.daemon.directory_file.commands import (
+    in_database,
+    report_issues,
+    report_unreadable,
+    snapshot,
+)
 from e911d.daemon.directory_file.export import export_document
 from e911d.daemon.directory_file.files import FileProblem, load
 from e911d.daemon.directory_file.validation import validate
@@ -124,18 +129,14 @@ async def _lint(
         try:
             data = await asyncio.to_thread(load, file)
         except FileProblem as exc:
-            _err(f"{file}: {exc}")
-            _err(f"e911d: {file} is invalid; nothing was linted")
+            report_unreadable(file, exc, "nothing was linted")
             return EXIT_FAILED
     else:
         source = "database"
         data = await _document(settings, wanted)
     checked = validate(data, check_references=False)
     if checked.directory is None:
-        for issue in checked.issues:
-            _err(issue.render(source))
-        n = len(checked.issues)
-        _err(f"e911d: {source} is invalid ({_plural(n, 'error')}); nothing was linted")
+        report_issues(source, checked.issues, "nothing was linted")
         return EXIT_FAILED
     present = {entry.account.account_id for entry in checked.directory.accounts}
     unknown = [a for a in wanted if a not in present]
