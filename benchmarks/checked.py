@@ -1,9 +1,9 @@
-"""The cost of the sessions-checked record (issue 12): the day's set in memory and
+"""The cost of the sessions-checked record: the day's set in memory and
 the chunk's upsert in PostgreSQL.
 
 ``python -m benchmarks.checked [--sessions 1000000] [--rows 1000000]`` measures
 
-- the memory of :class:`~e911d.daemon.checked.CheckedToday` holding ``--sessions``
+- the memory of :class:`~e911d.daemon.core.checked_today.CheckedToday` holding ``--sessions``
   ids (``tracemalloc``), when the ids are the schedule's own strings (the tick path:
   the set adds only its table) and when each id is a string of its own (ids that
   came from a database row, as in an immediate re-evaluation);
@@ -28,10 +28,10 @@ from collections.abc import Sequence
 import asyncpg
 
 from benchmarks.harness import report, scratch_database
-from e911d.daemon.checked import CheckedToday
-from e911d.daemon.db import load_queries, migrate
-from e911d.daemon.embedded import EmbeddedPostgres
-from e911d.daemon.logs import configure_logging
+from e911d.daemon.commands.embedded import EmbeddedPostgres
+from e911d.daemon.core.checked_today import CheckedToday
+from e911d.daemon.runtime.logs import configure_logging
+from e911d.daemon.store.db import load_queries, migrate
 
 SQL = load_queries("checked.sql")
 CHUNK = 1_000

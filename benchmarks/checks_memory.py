@@ -1,10 +1,11 @@
-"""Checks of matched sessions: the database path against the memory path (issue 9).
+"""Checks of matched sessions: the database path against the memory path.
 
 ``python -m benchmarks.checks_memory [--sessions 100000]`` fills a scratch database on
 the embedded PostgreSQL with one pass worth of matched sessions (one account, 50
 locations with a /24 each, four sessions a user), then times a full pass of due checks
 three times, as the ``checks`` tick runs them (chunks of ``batch_size``): every check
-locked and read in a transaction (what every check did before issue 9); one read
+locked and read in a transaction (what every check did before checks were decided from memory); one
+read
 without locks per chunk (what a check with no memo does now: a first check, or
 one after a change); from memory (one version read per pass, then a comparison per
 session: the steady state). No pass raises anything. No broker is needed.
@@ -23,13 +24,13 @@ from dataclasses import dataclass
 import asyncpg
 
 from benchmarks.harness import report, scratch_database
-from e911d.daemon.alerts import AlertStore
-from e911d.daemon.checks import SQL, CheckConfig, CheckRunner
-from e911d.daemon.db import _init_connection, migrate
-from e911d.daemon.directory import DirectoryCache
-from e911d.daemon.embedded import EmbeddedPostgres
-from e911d.daemon.logs import configure_logging
-from e911d.daemon.memo import MemoBook
+from e911d.daemon.commands.embedded import EmbeddedPostgres
+from e911d.daemon.core.memo import MemoBook
+from e911d.daemon.runtime.logs import configure_logging
+from e911d.daemon.store.alerts import AlertStore
+from e911d.daemon.store.check_batches import SQL, CheckConfig, CheckRunner
+from e911d.daemon.store.db import _init_connection, migrate
+from e911d.daemon.store.directory import DirectoryCache
 from e911d.schedulers import CheckSchedule
 
 LOCATIONS = 50
@@ -108,7 +109,7 @@ async def _pass(
 ) -> Pass:
     """One tick draining every session, as services/checks.py ``Checks.tick`` does.
 
-    ``path``: "locked" (every check locks its session: before issue 9), "screened"
+    ``path``: "locked" (every check locks its session: the design before memos), "screened"
     (one read without locks; only transitions lock), "memory" (memos first).
     """
     started, cpu = time.perf_counter(), _cpu()

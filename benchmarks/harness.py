@@ -19,8 +19,8 @@ from typing import Any, TypeVar
 import asyncpg
 
 from e911d.config import Settings, load_settings
-from e911d.daemon.embedded import EmbeddedBroker, EmbeddedPostgres
-from e911d.daemon.logs import configure_logging
+from e911d.daemon.commands.embedded import EmbeddedBroker, EmbeddedPostgres
+from e911d.daemon.runtime.logs import configure_logging
 
 T = TypeVar("T")
 

@@ -1,4 +1,4 @@
-"""``e911d directory lint`` on a large directory (issue 12: "250,000 users and 5,000
+"""``e911d directory lint`` on a large directory (the goal: "250,000 users and 5,000
 groups in a few seconds").
 
 ``python -m benchmarks.lint [--accounts 50] [--groups 100] [--users 5000]`` builds a
@@ -6,7 +6,7 @@ directory of that size (per account: 50 locations, each with two groups; every g
 a /24 CIDR, a range that expands to two CIDRs, an IPv6 /64, two BSSIDs of which one is
 a pattern and a switch port; a few problems of every kind), then times:
 
-- the pure rules alone (:func:`daemon.lint.lint` on the validated model), and the
+- the pure rules alone (:func:`daemon.commands.lint.lint` on the validated model), and the
   import's validation alone (the baseline: what building the model costs);
 - the command end to end on a JSON file and on a YAML file (read, parse, validate,
   lint, render JSON to a file);
@@ -37,12 +37,19 @@ import yaml
 
 from benchmarks.harness import scratch_database, write_section
 from e911d.config import Settings, load_settings
-from e911d.daemon.db import PoolConfig, connect_pool, migrate
-from e911d.daemon.directory_bulk import apply_changes
-from e911d.daemon.directory_file import DirectoryFile, export_command, files, load, render, validate
-from e911d.daemon.embedded import EmbeddedPostgres
-from e911d.daemon.lint import lint
-from e911d.daemon.lint.command import lint_command
+from e911d.daemon.commands.directory_file import (
+    DirectoryFile,
+    export_command,
+    files,
+    load,
+    render,
+    validate,
+)
+from e911d.daemon.commands.embedded import EmbeddedPostgres
+from e911d.daemon.commands.lint import lint
+from e911d.daemon.commands.lint.command import lint_command
+from e911d.daemon.store.db import PoolConfig, connect_pool, migrate
+from e911d.daemon.store.directory_bulk import apply_changes
 
 LOCATIONS = 50
 ADDRESS = {"street": "1 Main St", "city": "Springfield", "country": "US"}

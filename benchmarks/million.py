@@ -16,7 +16,8 @@ subprocess on a fresh database and fresh topics (12 partitions) and measures:
 - restart: kill -9, start again: time until /readyz answers 200 and
   ``e911_sessions_active`` is N.
 
-The baseline is the design at ``--baseline-ref`` (default e3ddfcb, before issue 9),
+The baseline is the design at ``--baseline-ref`` (default e3ddfcb, before checks were decided from
+memory),
 checked out in a temporary git worktree and imported through PYTHONPATH with the same
 venv. The results table goes between the ``million`` markers in benchmarks/README.md.
 """
@@ -43,7 +44,7 @@ import asyncpg
 from benchmarks import workload as w
 from benchmarks.harness import report
 from e911d.consumers.topics import ensure_topics
-from e911d.daemon.embedded import EmbeddedBroker, EmbeddedPostgres, free_port
+from e911d.daemon.commands.embedded import EmbeddedBroker, EmbeddedPostgres, free_port
 
 REPO = Path(__file__).resolve().parents[1]
 SPREAD = 20.0  # every first check falls due within this window
@@ -105,7 +106,7 @@ class Daemon:
         self.proc: subprocess.Popen[bytes] | None = None
 
     def start(self) -> float:
-        code = "import sys; from e911d.daemon.cli import main; sys.exit(main(['run']))"
+        code = "import sys; from e911d.daemon.commands.cli import main; sys.exit(main(['run']))"
         self.proc = subprocess.Popen(
             [sys.executable, "-c", code], env=self.env, stdout=subprocess.DEVNULL
         )
@@ -295,7 +296,7 @@ def _on_scratch_database(admin_dsn: str, fn: Callable[[str], Figures]) -> Figure
 
 def table(results: Sequence[Figures]) -> str:
     names = list(dict.fromkeys(k for r in results for k in r.values))
-    head = "| figure | " + " | ".join(r.design for r in results) + " | goal (issue 9) |"
+    head = "| figure | " + " | ".join(r.design for r in results) + " | goal |"
     rule = "|---|" + "--:|" * len(results) + "---|"
     rows = [
         f"| {k} | " + " | ".join(r.values.get(k, "—") for r in results) + f" | {GOALS.get(k, '')} |"

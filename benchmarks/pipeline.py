@@ -26,8 +26,8 @@ from dataclasses import dataclass
 from aiokafka import AIOKafkaProducer
 
 from benchmarks.harness import daemon_settings, on_embedded, report, scratch_database, until
-from e911d.daemon.app import App
-from e911d.daemon.dev import cloud_event
+from e911d.daemon.commands.dev import cloud_event
+from e911d.daemon.runtime.app import App
 
 USERS = 1_000
 INITIAL_DELAY = 20.0

@@ -33,8 +33,8 @@ import asyncpg
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
 
 from benchmarks.harness import daemon_settings, on_embedded, report, scratch_database, until
-from e911d.daemon.app import App
-from e911d.daemon.dev import cloud_event
+from e911d.daemon.commands.dev import cloud_event
+from e911d.daemon.runtime.app import App
 
 HOME_IP = "198.51.100.7"
 

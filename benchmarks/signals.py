@@ -1,4 +1,4 @@
-"""The pure decision with network signals (issue 11) against the IP-only path.
+"""The pure decision with network signals against the IP-only path.
 
 ``python -m benchmarks.signals [--evaluations 200000]`` builds one account's snapshot
 (500 locations; 5,000 groups, each with a /24, four BSSIDs of which one is a
@@ -22,9 +22,9 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 
 from benchmarks.harness import write_section
-from e911d.consumers.network import NetworkSignals, SwitchRef
-from e911d.daemon.evaluation import AccountDirectory, evaluate
-from e911d.daemon.model import Account, IpGroup, Location, User
+from e911d.daemon.core.evaluation import AccountDirectory, evaluate
+from e911d.daemon.core.model import Account, IpGroup, Location, User
+from e911d.daemon.core.network import NetworkSignals, SwitchRef
 
 LOCATIONS = 500
 GROUPS = 5_000

@@ -151,7 +151,7 @@ class ChecksSettings(_Section):
     dismiss_snooze_seconds: float = Field(default=3_600.0, ge=0, le=30 * 86_400)
     tick_seconds: float = Field(default=1.0, gt=0, le=60)
     batch_size: int = Field(default=2_000, ge=1, le=100_000)
-    # Decide unchanged checks from memory (daemon/memo.py); off: every check locks and
+    # Decide unchanged checks from memory (daemon/core/memo.py); off: every check locks and
     # reads its session in PostgreSQL, as before. For diagnosis and comparison.
     decide_in_memory: bool = True
     sweep_interval_seconds: float = Field(default=30.0, gt=0, le=3_600)
@@ -194,7 +194,8 @@ class LogSettings(_Section):
 
 
 class GeoIpSettings(_Section):
-    # A MaxMind DB file (GeoLite2-City, DB-IP City Lite); None: no geolocation (SPEC §7).
+    # A MaxMind DB file (GeoLite2-City, DB-IP City Lite); None: no geolocation
+    # (docs/spec.md#geolocation-check).
     database: Path | None = None
     # An address farther than this plus the database's accuracy radius is a mismatch.
     max_distance_km: float = Field(default=50.0, gt=0, le=20_000)

@@ -1,5 +1,6 @@
-"""Kafka adapter: event values and their wire form, the CloudEvents envelope (read and
-written), IP parsing, the batch consumer loop, dead letters.
+"""Inbound Kafka adapter: the CloudEvents envelope (read and written), the wire form
+of events and their decoding, the batch consumer loop, dead letters, topic names.
 
-Nothing here imports ``daemon``: the daemon hands the loop the callbacks it calls.
+It imports only ``daemon.core`` (the domain values it decodes into): the daemon
+hands the loop the callbacks it calls.
 """

@@ -17,7 +17,7 @@ from typing import Annotated, Any, Final
 
 import msgspec
 
-from e911d.consumers.events import Invalid, InvalidReason, exc_detail
+from e911d.daemon.core.events import Invalid, InvalidReason, exc_detail
 
 SPEC_VERSION: Final = "1.0"
 # The Kafka content-type header of a structured-mode event: the value is the envelope.

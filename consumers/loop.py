@@ -20,11 +20,11 @@ import structlog
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, ConsumerRebalanceListener, TopicPartition
 from aiokafka.errors import KafkaError
 
-from e911d.consumers.events import DirectoryEvent, Invalid, InvalidReason, SessionEvent
 from e911d.consumers.topics import TP
 from e911d.consumers.wire import decode_directory_event, decode_session_event
+from e911d.daemon.core.events import DirectoryEvent, Invalid, InvalidReason, SessionEvent
 
-log = structlog.get_logger("e911d.consumer")
+log = structlog.get_logger(__name__)
 
 COMMIT_EVERY_SECONDS = 1.0
 DLQ_TOPIC = "e911.dlq.topic"

@@ -10,7 +10,7 @@ import structlog
 from aiokafka.admin import AIOKafkaAdminClient, NewTopic
 from aiokafka.errors import KafkaConnectionError, KafkaError
 
-log = structlog.get_logger("e911d.topics")
+log = structlog.get_logger(__name__)
 
 # (topic, partition): how the consumer loop and the offsets table name a partition.
 TP = tuple[str, int]

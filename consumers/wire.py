@@ -1,7 +1,8 @@
-"""The wire form of the inbound events (SPEC §3.1, §3.2) and their decoding.
+"""The wire form of the inbound events (docs/spec.md#session-events-topic, #directory-events-topic)
+and their decoding.
 
 Decoding never raises on bad input: it returns either a decoded event or an
-:class:`~consumers.events.Invalid` carrying the reason that goes to the dead-letter
+:class:`~daemon.core.events.Invalid` carrying the reason that goes to the dead-letter
 topic and the ``e911_events_invalid_total{reason}`` metric.
 """
 
@@ -15,7 +16,17 @@ from typing import Annotated, Any, Final
 import msgspec
 
 from e911d.consumers.envelope import Envelope, Headers, decode_envelope, parse_time
-from e911d.consumers.events import (
+from e911d.consumers.wire_network import (
+    MAX_BSSIDS_PER_GROUP,
+    MAX_SWITCHES_PER_GROUP,
+    BssidPatternText,
+    IpGroupSwitch,
+    SessionNetwork,
+    network_signals,
+    normalize_bssids,
+    normalize_switches,
+)
+from e911d.daemon.core.events import (
     AccountDeleted,
     AccountUpserted,
     Address,
@@ -38,18 +49,8 @@ from e911d.consumers.events import (
     UserUpserted,
     exc_detail,
 )
-from e911d.consumers.ip import BadIp, IPNetwork, parse_address_item, parse_ip
-from e911d.consumers.network import BadMac
-from e911d.consumers.wire_network import (
-    MAX_BSSIDS_PER_GROUP,
-    MAX_SWITCHES_PER_GROUP,
-    BssidPatternText,
-    IpGroupSwitch,
-    SessionNetwork,
-    network_signals,
-    normalize_bssids,
-    normalize_switches,
-)
+from e911d.daemon.core.ip import BadIp, IPNetwork, parse_address_item, parse_ip
+from e911d.daemon.core.network import BadMac
 
 # Any string: its length and form are checked by parse_ip, so every bad IP is invalid_ip.
 IpText = Annotated[str, msgspec.Meta(description="An IPv4 or IPv6 address, without a zone id.")]
@@ -318,7 +319,7 @@ def decode_directory_event(
 
 
 # The data schema of every inbound type, by topic: the event contracts are generated
-# from these (daemon/contracts.py), so a field added here is in the published schemas.
+# from these (daemon/commands/contracts.py), so a field added here is in the published schemas.
 SESSION_DATA: Final[Mapping[str, type[msgspec.Struct]]] = _SESSION_DATA
 DIRECTORY_DATA: Final[Mapping[str, type[msgspec.Struct]]] = _DIRECTORY_DATA
 

@@ -1,4 +1,5 @@
-"""The wire form of network signals (SPEC §8.1): a session's ``network`` and an IP
+"""The wire form of network signals (docs/spec.md#signal-precedence): a session's ``network`` and an
+IP
 group's ``bssids`` and ``switches``, and their normalisation into values.
 
 Apart from :mod:`consumers.wire` so each stays small; the directory file import uses
@@ -12,8 +13,8 @@ from typing import Annotated, Final
 
 import msgspec
 
-from e911d.consumers.events import Id, Invalid, InvalidReason, exc_detail
-from e911d.consumers.network import (
+from e911d.daemon.core.events import Id, Invalid, InvalidReason, exc_detail
+from e911d.daemon.core.network import (
     BadMac,
     NetworkSignals,
     SwitchRef,
@@ -23,7 +24,7 @@ from e911d.consumers.network import (
     normalize_port_id,
 )
 
-# Checked by consumers.network: every bad spelling is invalid_data with its path.
+# Checked by daemon.core.network: every bad spelling is invalid_data with its path.
 BssidPatternText = Annotated[
     str,
     msgspec.Meta(
@@ -80,7 +81,8 @@ class SessionSwitch(msgspec.Struct, forbid_unknown_fields=False):
 
 
 class SessionNetwork(msgspec.Struct, forbid_unknown_fields=False):
-    """What the client reports about the network it is on (SPEC §8); all optional."""
+    """What the client reports about the network it is on (docs/spec.md#network-signals); all
+    optional."""
 
     bssid: BssidText | None = None
     switch: SessionSwitch | None = None

@@ -1,1 +1,5 @@
-"""The application: composition root, supervisor, services, stores, PostgreSQL, HTTP, CLI."""
+"""The application, one folder per layer; imports point down only.
+
+``commands`` (the CLI) → ``runtime`` (the process) → ``services`` (the jobs) →
+``store`` (PostgreSQL) and ``kafka`` (outbound clients) → ``core`` (pure).
+"""

@@ -14,7 +14,7 @@ import structlog
 from apscheduler.events import EVENT_JOB_ERROR, EVENT_JOB_MISSED, JobExecutionEvent
 from apscheduler.schedulers.asyncio import AsyncIOScheduler
 
-log = structlog.get_logger("e911d.scheduler")
+log = structlog.get_logger(__name__)
 
 JobFunc = Callable[[], Awaitable[None]]
 

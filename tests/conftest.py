@@ -19,8 +19,8 @@ import pytest
 
 from e911d.config import Settings, load_settings
 from e911d.consumers.topics import ensure_topics
-from e911d.daemon.app import App
-from e911d.daemon.embedded import EmbeddedBroker, EmbeddedPostgres
+from e911d.daemon.commands.embedded import EmbeddedBroker, EmbeddedPostgres
+from e911d.daemon.runtime.app import App
 from tests.support import Topics
 
 

@@ -20,7 +20,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import BinaryIO
 
-from e911d.daemon.embedded import free_port
+from e911d.daemon.commands.embedded import free_port
 from tests.tls_certs import Issued
 
 CERT_ROLE = "e911d_cert"

@@ -1,18 +1,18 @@
 """Checks: the tick that drains the due sessions, and checking given sessions at once.
 
 A due session whose inputs did not change since its last decision is decided from
-memory (:mod:`e911d.daemon.memo`): counted, nothing written. Every other one, and
+memory (:mod:`e911d.daemon.core.memo`): counted, nothing written. Every other one, and
 every session checked at once after a notice, runs the same
-:class:`~e911d.daemon.checks.CheckRunner` in one transaction per chunk; the session
+:class:`~e911d.daemon.store.check_batches.CheckRunner` in one transaction per chunk; the session
 row locks taken there serialise a tick and an immediate re-evaluation of the same
 session, on this instance or another.
 
 Every session decided either way is recorded in ``checked_sessions`` the first time
-on each UTC day (:mod:`e911d.daemon.checked`) by a writer task of its own: the claims
+on each UTC day (:mod:`e911d.daemon.core.checked_today`) by a writer task of its own: the claims
 of the chunks decided while it writes go out together in its next statement, and no
 check waits for it. That record is evidence for a report, not on an alert's path: one
 attempt, and a failure leaves the sessions to be recorded by a later check (after a
-pause: daemon/checked.py).
+pause: daemon/core/checked_today.py).
 """
 
 from __future__ import annotations
@@ -25,18 +25,18 @@ from collections.abc import Iterable, Sequence
 
 import structlog
 
-from e911d.daemon.checked import PAUSE, CheckedToday, Claim
-from e911d.daemon.checks import SQL, CheckConfig, CheckReport, CheckRunner
-from e911d.daemon.db import DatabaseError, errors, load_queries, retrying
-from e911d.daemon.geo import GeoCheck
-from e911d.daemon.memo import Memo
-from e911d.daemon.model import Outcome
-from e911d.daemon.runtime import Runtime, utcnow
+from e911d.daemon.core.checked_today import PAUSE, CheckedToday, Claim
+from e911d.daemon.core.geo import GeoCheck
+from e911d.daemon.core.memo import Memo
+from e911d.daemon.core.model import Outcome
+from e911d.daemon.services.deps import Runtime, utcnow
 from e911d.daemon.services.inflight import InFlight
 from e911d.daemon.services.relay import Relay
+from e911d.daemon.store.check_batches import CheckConfig, CheckReport, CheckRunner, input_versions
+from e911d.daemon.store.checked_sessions import record_checked
+from e911d.daemon.store.db import DatabaseError, errors, retrying
 
-log = structlog.get_logger("e911d.checks")
-CHECKED_SQL = load_queries("checked.sql")
+log = structlog.get_logger(__name__)
 # The sessions-checked write waits no longer: a tick deciding from memory must not
 # wait for an unreachable database.
 RECORD_TIMEOUT = 2.0
@@ -115,8 +115,7 @@ class Checks:
 
         async def read() -> list[tuple[str, int, int]]:
             async with rt.pool.acquire() as conn:
-                rows = await conn.fetch(SQL["input_versions"])
-                return [(r["account_id"], r["dir_version"], r["user_version"]) for r in rows]
+                return await input_versions(conn)
 
         rt.memos.refresh_end(started, await retrying("check_versions", read, stop=rt.stopping))
 
@@ -174,9 +173,7 @@ class Checks:
             try:
                 with errors("checked_sessions"):
                     async with asyncio.timeout(RECORD_TIMEOUT), rt.pool.acquire() as conn:
-                        await conn.execute(
-                            CHECKED_SQL["record_checked"], sessions, accounts, utcnow()
-                        )
+                        await record_checked(conn, sessions, accounts, utcnow())
             except DatabaseError as exc:
                 now = utcnow()
                 for claim in claims:

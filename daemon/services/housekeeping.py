@@ -17,17 +17,17 @@ import structlog
 from aiokafka import AIOKafkaConsumer
 from aiokafka.errors import KafkaError
 
-from e911d.daemon.alerts import ResolvedAlert
-from e911d.daemon.db import DatabaseError, errors, load_queries, retrying
-from e911d.daemon.model import ResolveReason
-from e911d.daemon.runtime import Runtime, utcnow
+from e911d.daemon.core.model import ResolveReason
+from e911d.daemon.services.deps import Runtime, utcnow
 from e911d.daemon.services.inflight import InFlight
 from e911d.daemon.services.relay import Relay
-from e911d.daemon.sessions import SessionStore
+from e911d.daemon.store.alerts import ResolvedAlert
+from e911d.daemon.store.checked_sessions import purge_checked
+from e911d.daemon.store.db import DatabaseError, errors, retrying
+from e911d.daemon.store.gauges import accounts_without_locations, ping
+from e911d.daemon.store.sessions import SessionStore
 
-log = structlog.get_logger("e911d.housekeeping")
-SQL = load_queries("gauges.sql")
-CHECKED_SQL = load_queries("checked.sql")
+log = structlog.get_logger(__name__)
 
 
 @dataclass(frozen=True, slots=True)
@@ -74,7 +74,7 @@ class Housekeeping:
                     await self._sessions.purge_tombstones(conn, now - self._ttl)
                     await self._rt.alerts.purge(conn, now - self._retention)
                     # The sessions-checked record is kept as long as the alert history.
-                    await conn.execute(CHECKED_SQL["purge_checked"], now - self._retention)
+                    await purge_checked(conn, now - self._retention)
                     return expired, resolved
 
             expired, resolved = await retrying("sweep", tx, stop=rt.stopping)
@@ -126,7 +126,7 @@ class Housekeeping:
         if now < self._directory_gauges_due:
             return
         self._directory_gauges_due = now + self._rt.settings.checks.sweep_interval_seconds
-        count: int = await conn.fetchval(SQL["accounts_without_locations"])
+        count = await accounts_without_locations(conn)
         self._rt.metrics.accounts_without_locations.set(count)
 
     async def _update_lag(self) -> None:
@@ -159,7 +159,7 @@ class Housekeeping:
         try:
             with errors("probe"):
                 async with asyncio.timeout(2), self._rt.pool.acquire() as conn:
-                    await conn.fetchval("SELECT 1")
+                    await ping(conn)
             ok = True
         except DatabaseError:
             ok = False

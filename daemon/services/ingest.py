@@ -15,25 +15,21 @@ from collections.abc import Callable
 
 import structlog
 
-from e911d.consumers.events import Invalid
 from e911d.consumers.loop import BatchRejected, ConsumerHandlers, InboundBatch
 from e911d.consumers.topics import TP
-from e911d.daemon.alerts import ResolvedAlert
-from e911d.daemon.db import DatabaseError, retrying
-from e911d.daemon.directory_bulk import apply_changes
-from e911d.daemon.model import ResolveReason
-from e911d.daemon.offsets import load_offsets, store_offsets
-from e911d.daemon.runtime import Runtime, utcnow
+from e911d.daemon.core.events import Invalid
+from e911d.daemon.core.model import ResolveReason
+from e911d.daemon.core.session_fold import FoldResult, fold_session_events
+from e911d.daemon.services.deps import Runtime, utcnow
 from e911d.daemon.services.inflight import InFlight
 from e911d.daemon.services.relay import Relay
-from e911d.daemon.sessions import (
-    FoldResult,
-    PartitionSessions,
-    SessionStore,
-    fold_session_events,
-)
+from e911d.daemon.store.alerts import ResolvedAlert
+from e911d.daemon.store.db import DatabaseError, retrying
+from e911d.daemon.store.directory_bulk import apply_changes
+from e911d.daemon.store.offsets import load_offsets, store_offsets
+from e911d.daemon.store.sessions import PartitionSessions, SessionStore
 
-log = structlog.get_logger("e911d.ingest")
+log = structlog.get_logger(__name__)
 
 
 class Ingest:
@@ -138,11 +134,19 @@ class Ingest:
                 return fold, resolved
 
         try:
-            return await retrying("apply_batch", tx, stop=rt.stopping)
+            fold, resolved = await retrying("apply_batch", tx, stop=rt.stopping)
         except DatabaseError as exc:
             if exc.transient:
                 raise
             raise BatchRejected(str(exc)) from exc
+        for ev in fold.owner_mismatches:
+            log.warning(
+                "session_owner_mismatch",
+                session_id=ev.session_id,
+                account_id=ev.account_id,
+                user_id=ev.user_id,
+            )
+        return fold, resolved
 
     async def on_assigned(self, tps: set[TP]) -> dict[TP, int]:
         rt = self._rt

@@ -13,17 +13,16 @@ import asyncio
 import datetime as dt
 import time
 
-import asyncpg
 import structlog
 
-from e911d.daemon.db import DatabaseError, errors, load_queries, retrying
-from e911d.daemon.notify import ListenerHooks, Notice, PendingChanges
-from e911d.daemon.runtime import Runtime, utcnow
 from e911d.daemon.services.checks import Checks
+from e911d.daemon.services.deps import Runtime, utcnow
 from e911d.daemon.services.inflight import InFlight
+from e911d.daemon.store.affected_sessions import affected_sessions, changed_since
+from e911d.daemon.store.db import DatabaseError, errors, retrying
+from e911d.daemon.store.notify import ListenerHooks, Notice, PendingChanges
 
-log = structlog.get_logger("e911d.reevaluation")
-SQL = load_queries("reevaluate.sql")
+log = structlog.get_logger(__name__)
 # Catching up after the listener reconnects reads changes from a little before the
 # last moment it was known healthy: a row's updated_at is its transaction's start.
 CATCH_UP_MARGIN = dt.timedelta(seconds=60)
@@ -62,15 +61,15 @@ class Reevaluation:
         try:
             with errors("catch_up"):
                 async with asyncio.timeout(10), rt.pool.acquire() as conn:
-                    rows = await conn.fetch(SQL["changed_since"], healthy_at - CATCH_UP_MARGIN)
+                    notices = await changed_since(conn, healthy_at - CATCH_UP_MARGIN)
         except DatabaseError as exc:
             # The scheduled checks still see every change, within one interval.
             rt.metrics.db_errors.labels(operation="catch_up").inc()
             log.warning("directory_catch_up_failed", error=str(exc))
             return
-        for r in rows:
-            self.on_notice(Notice(r["kind"], r["account_id"], r["user_id"]))
-        log.info("directory_caught_up", changes=len(rows))
+        for notice in notices:
+            self.on_notice(notice)
+        log.info("directory_caught_up", changes=len(notices))
 
     async def run(self) -> None:
         rt = self._rt
@@ -120,30 +119,11 @@ class Reevaluation:
         # fresh login settle (VPN, roaming) before anyone is told they are elsewhere.
         first_due = utcnow() - dt.timedelta(seconds=rt.settings.checks.initial_delay_seconds)
 
-        async def find() -> list[asyncpg.Record]:
+        async def find() -> list[str]:
             async with rt.pool.acquire() as conn:
-                if changes.everything:
-                    rows: list[asyncpg.Record] = await conn.fetch(
-                        SQL["sessions_of_partitions"], parts, first_due
-                    )
-                    return rows
-                rows = []
-                if changes.accounts:
-                    rows += await conn.fetch(
-                        SQL["sessions_of_accounts"], sorted(changes.accounts), parts, first_due
-                    )
-                if users:
-                    rows += await conn.fetch(
-                        SQL["sessions_of_users"],
-                        [a for a, _ in users],
-                        [u for _, u in users],
-                        parts,
-                        first_due,
-                    )
-                return rows
+                return await affected_sessions(conn, changes, parts, first_due)
 
-        found = await retrying("reevaluate_find", find, stop=rt.stopping)
-        ordered = sorted({r["session_id"] for r in found})
+        ordered = await retrying("reevaluate_find", find, stop=rt.stopping)
         size = rt.settings.checks.batch_size
         for i in range(0, len(ordered), size):
             await self._checks.check(ordered[i : i + size])

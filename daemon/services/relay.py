@@ -1,6 +1,6 @@
 """The outbox relay: the only reader of the outbox, and the only publisher of alerts.
 
-An alert transition is committed with its outbox row (see :mod:`e911d.daemon.alerts`),
+An alert transition is committed with its outbox row (see :mod:`e911d.daemon.store.alerts`),
 so an alert decided is never lost; this service publishes the rows of the owned
 partitions in order and deletes them once Kafka has acknowledged them. A crash in
 between publishes them again: subscribers drop the duplicate by its CloudEvents id.
@@ -16,12 +16,12 @@ import structlog
 from aiokafka.errors import KafkaError
 
 from e911d.consumers.envelope import CONTENT_TYPE
-from e911d.daemon.alerts import RaisedAlert, ResolvedAlert
-from e911d.daemon.db import DatabaseError, errors, load_queries
-from e911d.daemon.runtime import Runtime
+from e911d.daemon.services.deps import Runtime
+from e911d.daemon.store.alerts import RaisedAlert, ResolvedAlert
+from e911d.daemon.store.db import DatabaseError, errors
+from e911d.daemon.store.outbox import outbox_batch, outbox_delete, outbox_pending
 
-log = structlog.get_logger("e911d.relay")
-SQL = load_queries("outbox.sql")
+log = structlog.get_logger(__name__)
 CE_HEADERS = [("content-type", CONTENT_TYPE.encode())]
 
 
@@ -118,16 +118,16 @@ class Relay:
                     break
                 with errors("relay"):
                     async with rt.pool.acquire() as conn, conn.transaction():
-                        rows = await conn.fetch(SQL["outbox_batch"], parts, self._limit)
+                        rows = await outbox_batch(conn, parts, self._limit)
                         if rows:
                             futures = [
                                 await rt.producer.send(
-                                    r["topic"], value=r["value"], key=r["key"], headers=CE_HEADERS
+                                    r.topic, value=r.value, key=r.key, headers=CE_HEADERS
                                 )
                                 for r in rows
                             ]
                             await asyncio.gather(*futures)
-                            await conn.execute(SQL["outbox_delete"], [r["id"] for r in rows])
+                            await outbox_delete(conn, [r.id for r in rows])
                 if not rows:
                     break
                 total += len(rows)
@@ -143,6 +143,4 @@ class Relay:
         can hide an outbox that is stuck, its age cannot."""
         with errors("outbox_pending"):
             async with self._rt.pool.acquire() as conn:
-                row = await conn.fetchrow(SQL["outbox_pending"])
-        assert row is not None  # noqa: S101  an aggregate always returns one row
-        return int(row["pending"]), float(row["oldest_age_seconds"])
+                return await outbox_pending(conn)

@@ -22,7 +22,7 @@ from pathlib import Path
 from urllib.parse import parse_qs, urlsplit
 
 from e911d import __version__
-from e911d.daemon.embedded import EmbeddedBroker, EmbeddedPostgres, free_port
+from e911d.daemon.commands.embedded import EmbeddedBroker, EmbeddedPostgres, free_port
 
 SOCKET_DIR = "/run/e911d-pg"  # where the container sees PostgreSQL's socket
 

@@ -10,7 +10,7 @@ from pathlib import Path
 
 import asyncpg
 
-from e911d.daemon.db import migrate
+from e911d.daemon.store.db import migrate
 
 E911D = str(Path(sys.executable).with_name("e911d"))
 

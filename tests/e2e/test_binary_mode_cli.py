@@ -1,5 +1,6 @@
 """A producer in the CloudEvents Kafka binary content mode gets the same alert as one in
-structured mode, through the console script as an operator runs it (SPEC §3)."""
+structured mode, through the console script as an operator runs it
+(docs/spec.md#event-contracts)."""
 
 from __future__ import annotations
 
@@ -9,7 +10,7 @@ import uuid
 
 import pytest
 
-from e911d.daemon.embedded import free_port
+from e911d.daemon.commands.embedded import free_port
 from tests.e2e.test_cli import _tail, daemon_env, start_daemon
 from tests.support import Producer, TopicWatcher, binary, directory, login
 

@@ -18,8 +18,8 @@ from pathlib import Path
 import asyncpg
 import pytest
 
-from e911d.daemon.db import migration_files
-from e911d.daemon.embedded import free_port
+from e911d.daemon.commands.embedded import free_port
+from e911d.daemon.store.db import migration_files
 from tests.support import Producer, TopicWatcher, directory, http_get, login, logout
 
 E911D = str(Path(sys.executable).with_name("e911d"))

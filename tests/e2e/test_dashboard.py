@@ -22,7 +22,7 @@ from urllib.parse import quote
 import pytest
 import yaml
 
-from e911d.daemon.embedded import free_port
+from e911d.daemon.commands.embedded import free_port
 from tests.support import (
     Producer,
     TopicWatcher,

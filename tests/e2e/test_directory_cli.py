@@ -11,7 +11,7 @@ import asyncpg
 import pytest
 import yaml
 
-from e911d.daemon.embedded import free_port
+from e911d.daemon.commands.embedded import free_port
 from tests.e2e.cli import migrated, run_cli
 
 EXAMPLE = Path(__file__).parents[2] / "docs" / "directory.example.yaml"

@@ -12,7 +12,8 @@ from typing import Any
 import asyncpg
 import pytest
 
-from e911d.consumers.events import (
+from e911d.daemon.commands.embedded import free_port
+from e911d.daemon.core.events import (
     AccountUpserted,
     Address,
     DirectoryChange,
@@ -20,11 +21,10 @@ from e911d.consumers.events import (
     LocationUpserted,
     UserUpserted,
 )
-from e911d.consumers.ip import parse_address_item
-from e911d.daemon.db import PoolConfig, connect_pool, migrate
-from e911d.daemon.directory import apply_change
-from e911d.daemon.embedded import free_port
-from e911d.daemon.model import fingerprint_of
+from e911d.daemon.core.ip import parse_address_item
+from e911d.daemon.core.model import fingerprint_of
+from e911d.daemon.store.db import PoolConfig, connect_pool, migrate
+from e911d.daemon.store.directory import apply_change
 from tests.e2e.cli import E911D, cli_env, run_cli
 
 pytestmark = pytest.mark.e2e

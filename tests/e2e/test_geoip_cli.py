@@ -1,5 +1,5 @@
 """`e911d run` with an unusable GeoIP database: exit 1 with one line naming the
-setting, before anything connects, and no traceback (SPEC §7)."""
+setting, before anything connects, and no traceback (docs/spec.md#geolocation-check)."""
 
 from __future__ import annotations
 

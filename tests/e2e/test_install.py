@@ -1,4 +1,4 @@
-"""The production install path (issue 8, item 5): the wheel in a clean venv without
+"""The production install path: the wheel in a clean venv without
 extras, `e911d migrate`, then `e911d run` against the test broker and PostgreSQL until
 ready and a login is stored, then SIGTERM and exit 0.
 
@@ -23,7 +23,7 @@ import asyncpg
 import pytest
 
 from e911d import __version__
-from e911d.daemon.embedded import free_port
+from e911d.daemon.commands.embedded import free_port
 from tests.e2e.test_cli import daemon_env, start_daemon
 from tests.support import Producer, directory, eventually, login
 

@@ -11,9 +11,9 @@ import json
 import asyncpg
 import pytest
 
-from e911d.daemon.db import migrate
-from e911d.daemon.embedded import free_port
-from e911d.daemon.report.render import CSV_COLUMNS
+from e911d.daemon.commands.embedded import free_port
+from e911d.daemon.commands.report.render import CSV_COLUMNS
+from e911d.daemon.store.db import migrate
 from tests.e2e.cli import run_cli
 
 pytestmark = pytest.mark.e2e

@@ -1,4 +1,5 @@
-"""Network signals and geolocation through the console script (SPEC §7, §8): a BSSID
+"""Network signals and geolocation through the console script (docs/spec.md#geolocation-check,
+#network-signals): a BSSID
 beats the IP, a switch port beats the IP, a non-locating VPN egress raises nothing and
 settles an open alert as ``location_undetermined``, and a generated GeoIP database
 raises ``nearest_locations``. One daemon serves every scenario, each on its own user."""
@@ -13,7 +14,7 @@ from typing import Any
 
 import pytest
 
-from e911d.daemon.embedded import free_port
+from e911d.daemon.commands.embedded import free_port
 from tests.e2e.test_cli import _tail, daemon_env, metric, start_daemon
 from tests.geoip_db import city, write_mmdb
 from tests.support import (

@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 
-from e911d.daemon.embedded import free_port
+from e911d.daemon.commands.embedded import free_port
 
 E911D = str(Path(sys.executable).with_name("e911d"))
 

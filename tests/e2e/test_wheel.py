@@ -84,7 +84,7 @@ def test_the_console_script_and_the_data_files_work(
     where = run(
         python,
         "-c",
-        "import e911d, e911d.daemon.db as db, e911d.daemon.dev as dev; "
+        "import e911d, e911d.daemon.store.db as db, e911d.daemon.commands.dev as dev; "
         "print(e911d.__file__); print(len(db.migration_files())); "
         "print(sorted(db.load_queries('outbox.sql'))); "
         "print(len(dev.demo_directory()['accounts']))",

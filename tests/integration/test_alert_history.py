@@ -1,5 +1,5 @@
 """The alert history and the sessions-checked record on the real broker and database
-(issue 12, SPEC §9): what a raised alert's row keeps, how long resolved alerts and
+(docs/spec.md#administrator-insight): what a raised alert's row keeps, how long resolved alerts and
 checked sessions are kept, and that a session is written once per UTC day from either
 check path (memory or PostgreSQL).
 
@@ -227,7 +227,8 @@ async def test_a_failed_write_is_retried_by_the_next_check_from_memory(
             await eventually(lambda: in_memory() >= 1 and failures() >= 1, within=WAIT)
             # Decided from memory from now on: the next failures are that path's.
             from_db, failed = asked(), failures()
-            # (after the pause that follows a failure: one interval here, daemon/checked.py)
+            # (after the pause that follows a failure: one interval here;
+            # daemon/core/checked_today.py)
             await eventually(lambda: failures() >= failed + 1, within=WAIT)
             assert asked() == from_db
             assert await _checked(database) == {}

@@ -1,4 +1,5 @@
-"""Alert lifecycle on the real broker and database (SPEC §2.3, §3.3).
+"""Alert lifecycle on the real broker and database (docs/spec.md#what-a-check-decides,
+#alerts-topic).
 
 Directory (tests.support.directory): hq = 203.0.113.0/24, home = 198.51.100.0/24
 (given as a range), lab has no IP groups.
@@ -12,7 +13,7 @@ import uuid
 
 import asyncpg
 
-from e911d.daemon.alerts import alert_id_for
+from e911d.daemon.store.alerts import alert_id_for
 from tests.support import (
     Producer,
     TopicWatcher,
@@ -337,7 +338,7 @@ async def test_alert_ids_are_the_same_on_two_independent_deployments(
 ):  # the databases first: torn down after the apps
     """Two deployments (each its own consumer group and database) read the same events:
     each alert of the same session, login time, episode and fingerprint gets the same
-    id, and it is the id alert_id_for gives for the stored row (SPEC §3.3)."""
+    id, and it is the id alert_id_for gives for the stored row (docs/spec.md#alerts-topic)."""
     first = await start_app(make_settings())
     second = await start_app(
         make_settings(

@@ -1,5 +1,5 @@
 """``e911_alert_open_duration_seconds`` is observed at resolution on every resolve path
-(SPEC §6): a check (location_matched, superseded, location_undetermined,
+(docs/spec.md#metrics): a check (location_matched, superseded, location_undetermined,
 recommendations_disabled, user_unknown), ingest (logout: session_ended; dismissed), a
 user's location change (location_updated). Expiry (housekeeping: session_ended) is in
 test_alert_history.py. A path that stopped observing leaves its reason's ``_count``

@@ -9,7 +9,7 @@ import random
 import asyncpg
 from aiokafka import AIOKafkaProducer
 
-from e911d.consumers.events import (
+from e911d.daemon.core.events import (
     AccountDeleted,
     AccountUpserted,
     Address,
@@ -19,9 +19,9 @@ from e911d.consumers.events import (
     UserLocationChanged,
     UserUpserted,
 )
-from e911d.daemon.db import PoolConfig, connect_pool, migrate
-from e911d.daemon.directory import apply_change
-from e911d.daemon.directory_bulk import apply_changes
+from e911d.daemon.store.db import PoolConfig, connect_pool, migrate
+from e911d.daemon.store.directory import apply_change
+from e911d.daemon.store.directory_bulk import apply_changes
 from tests.support import Producer, TopicWatcher, ce, directory, eventually, login, sample
 
 

@@ -11,11 +11,11 @@ import json
 import asyncpg
 import pytest
 
-from e911d.daemon.alerts import AlertStore
-from e911d.daemon.checks import CheckConfig, CheckRunner
-from e911d.daemon.db import _init_connection, migrate
-from e911d.daemon.directory import DirectoryCache
-from e911d.daemon.model import ResolveReason
+from e911d.daemon.core.model import ResolveReason
+from e911d.daemon.store.alerts import AlertStore
+from e911d.daemon.store.check_batches import CheckConfig, CheckRunner
+from e911d.daemon.store.db import _init_connection, migrate
+from e911d.daemon.store.directory import DirectoryCache
 from tests.support import eventually
 
 

@@ -1,4 +1,4 @@
-"""Checks decided from memory (issue 9): a matched session checked again and again takes
+"""Checks decided from memory: a matched session checked again and again takes
 no lock, and every way its inputs can change still reaches the database in time: a
 location change through the directory topic, a direct SQL write (NOTIFY), a write
 whose notice is lost (the per-tick version backstop), a new IP through ingest.
@@ -14,7 +14,7 @@ import datetime as dt
 import asyncpg
 import pytest
 
-from e911d.daemon.db import migrate
+from e911d.daemon.store.db import migrate
 from tests.support import (
     Producer,
     TopicWatcher,

@@ -7,7 +7,7 @@ import json
 
 import asyncpg
 
-from e911d.daemon.db import migrate, migration_files
+from e911d.daemon.store.db import migrate, migration_files
 
 EXPECTED_TABLES = {
     "schema_migrations",

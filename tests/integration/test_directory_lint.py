@@ -10,10 +10,10 @@ from typing import Any
 import pytest
 
 from e911d.config import load_settings
-from e911d.daemon.db import PoolConfig, connect_pool, migrate
-from e911d.daemon.directory import apply_change
-from e911d.daemon.directory_file import render, validate
-from e911d.daemon.lint.command import lint_command
+from e911d.daemon.commands.directory_file import render, validate
+from e911d.daemon.commands.lint.command import lint_command
+from e911d.daemon.store.db import PoolConfig, connect_pool, migrate
+from e911d.daemon.store.directory import apply_change
 from tests.directory_docs import group, loc, user
 
 # Every kind of finding, sorted by ids as an export writes it (so paths agree).

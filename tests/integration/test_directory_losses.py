@@ -1,5 +1,6 @@
 """What an open alert becomes when the directory loses what it was raised against
-(SPEC §2.3 steps 1, 3 and 6), and the gauge that reports accounts without locations.
+(docs/spec.md#what-a-check-decides steps 1, 3 and 6), and the gauge that reports accounts without
+locations.
 
 Directory (tests.support.directory): hq = 203.0.113.0/24, home = 198.51.100.0/24,
 lab has no IP groups. Every user here is assigned hq and logs in from home, so one

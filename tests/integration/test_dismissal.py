@@ -1,4 +1,5 @@
-"""Dismissal on the real broker and database (SPEC §2.3: "When the user dismisses an
+"""Dismissal on the real broker and database (docs/spec.md#what-a-check-decides: "When the user
+dismisses an
 alert ... it is resolved with reason ``dismissed``, and the same fingerprint is not
 raised again for that session for ``dismiss_snooze``; a different fingerprint is
 raised as usual").

@@ -1,4 +1,5 @@
-"""Restarts, handovers and crashes lose nothing and raise nothing twice (SPEC §5)."""
+"""Restarts, handovers and crashes lose nothing and raise nothing twice
+(docs/spec.md#scale-and-durability)."""
 
 from __future__ import annotations
 

@@ -1,4 +1,5 @@
-"""The optional geolocation check through the running daemon (SPEC §7), on the real
+"""The optional geolocation check through the running daemon (docs/spec.md#geolocation-check), on
+the real
 broker and database, with a GeoIP database the test writes (tests/geoip_db.py).
 
 Directory: Paris, London and New York offices with coordinates, a Berlin one
@@ -14,7 +15,7 @@ from typing import Any
 
 from structlog.testing import capture_logs
 
-from e911d.daemon.app import App
+from e911d.daemon.runtime.app import App
 from tests.geoip_db import LONDON, NEW_YORK, PARIS, write_mmdb
 from tests.support import Producer, TopicWatcher, ce, eventually, login, sample, wait_consumed
 

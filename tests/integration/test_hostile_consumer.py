@@ -1,4 +1,5 @@
-"""Thousands of generated hostile messages through the real consumer (SPEC §3, §3.4).
+"""Thousands of generated hostile messages through the real consumer (docs/spec.md#event-contracts,
+#dead-letters).
 
 Nothing crashes, every bad message reaches the dead-letter topic unchanged with its
 source and a reason its construction implies, and every good one is applied: sessions
@@ -20,7 +21,7 @@ from aiokafka import AIOKafkaProducer
 from hypothesis import HealthCheck, Phase, given, settings
 from hypothesis import strategies as st
 
-from e911d.consumers.events import (
+from e911d.daemon.core.events import (
     AccountDeleted,
     AccountUpserted,
     DirectoryEvent,

@@ -10,12 +10,7 @@ import json
 
 import asyncpg
 
-from e911d.consumers.events import Address, Coordinates, IpGroupUpserted, LocationUpserted
-from e911d.consumers.ip import parse_address_item
-from e911d.consumers.network import SwitchRef
-from e911d.daemon.db import PoolConfig, migrate, open_pool
-from e911d.daemon.directory import DirectoryCache, apply_change
-from e911d.daemon.directory_file import (
+from e911d.daemon.commands.directory_file import (
     Stored,
     export_document,
     make_plan,
@@ -24,7 +19,12 @@ from e911d.daemon.directory_file import (
     render,
     validate,
 )
-from e911d.daemon.model import MatchedBy
+from e911d.daemon.core.events import Address, Coordinates, IpGroupUpserted, LocationUpserted
+from e911d.daemon.core.ip import parse_address_item
+from e911d.daemon.core.model import MatchedBy
+from e911d.daemon.core.network import SwitchRef
+from e911d.daemon.store.db import PoolConfig, migrate, open_pool
+from e911d.daemon.store.directory import DirectoryCache, apply_change
 
 HQ = LocationUpserted(
     "acme", "hq", "HQ", Address("1 Main St", "Springfield", "US"), Coordinates(39.78, -89.65)

@@ -1,5 +1,5 @@
 """The daemon under a PostgreSQL role that owns nothing and may not change the schema
-(issue 8, item 7), set up with exactly the grants deploy/README.md gives."""
+(deploy/README.md, least privilege), set up with exactly the grants deploy/README.md gives."""
 
 from __future__ import annotations
 
@@ -10,7 +10,7 @@ from pathlib import Path
 import asyncpg
 import pytest
 
-from e911d.daemon.db import DatabaseError, migrate, prepare_schema
+from e911d.daemon.store.db import DatabaseError, migrate, prepare_schema
 from tests.support import Producer, TopicWatcher, directory, eventually, login
 
 pytestmark = pytest.mark.integration

@@ -1,4 +1,5 @@
-"""Session network signals end to end (SPEC §3.1, §8) on the real broker and database:
+"""Session network signals end to end (docs/spec.md#session-events-topic, #network-signals) on the
+real broker and database:
 decoded, stored with the session, read by the check, and deciding before the IP.
 
 Directory (tests.support.directory): hq = 203.0.113.0/24, home = 198.51.100.0/24; u1 is

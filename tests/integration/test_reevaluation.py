@@ -1,4 +1,5 @@
-"""User actions and directory changes take effect at once, on every instance (SPEC §2.3).
+"""User actions and directory changes take effect at once, on every instance
+(docs/spec.md#what-a-check-decides).
 
 The scheduled interval here is long (120 s), so anything resolved or raised after the
 first check can only come from the immediate re-evaluation that a PostgreSQL NOTIFY
@@ -298,7 +299,8 @@ async def test_truncating_a_directory_table_reevaluates_every_owned_session(
     async with _open_alerts(broker, topics) as (_p, alerts, _):
         assert "acme" in app.cache
         # No network is left: the assigned location cannot be told apart any more.
-        # Nothing says the user moved either: undetermined, not matched (SPEC §2.3).
+        # Nothing says the user moved either: undetermined, not matched
+        # (docs/spec.md#what-a-check-decides).
         await _sql(database, "TRUNCATE ip_group_networks")
         resolved = (await alerts.wait_count("e911.alert.resolved", 1, within=WAIT))[0].data
         assert resolved["reason"] == "location_undetermined"
@@ -315,7 +317,7 @@ async def test_sessions_before_their_first_check_are_left_out_of_reevaluation(
 ):
     """A change that raises at once for a session past its first check raises nothing
     for one that logged in less than the initial delay ago: it is left to its first
-    check (SPEC §2.3: no alert earlier than initial_delay).
+    check (docs/spec.md#what-a-check-decides: no alert earlier than initial_delay).
 
     Both users are at home and assigned home (a match); then both are assigned HQ.
     """

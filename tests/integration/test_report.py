@@ -12,9 +12,9 @@ from collections.abc import AsyncIterator, Sequence
 import asyncpg
 import pytest
 
-from e911d.daemon.db import migrate
-from e911d.daemon.report.figures import GroupCount, Report, Window
-from e911d.daemon.report.query import Selection, read_report
+from e911d.daemon.commands.report.figures import GroupCount, Report, Window
+from e911d.daemon.commands.report.query import Selection, read_report
+from e911d.daemon.store.db import migrate
 
 pytestmark = pytest.mark.integration
 

@@ -34,10 +34,10 @@ from aiokafka import AIOKafkaProducer
 from structlog.testing import capture_logs
 
 from e911d.config import Settings
-from e911d.daemon.app import App
-from e911d.daemon.db import PoolConfig, open_pool
-from e911d.daemon.embedded import EmbeddedBroker, free_port
-from e911d.daemon.kafka import kafka_options, probe_broker
+from e911d.daemon.commands.embedded import EmbeddedBroker, free_port
+from e911d.daemon.kafka.clients import kafka_options, probe_broker
+from e911d.daemon.runtime.app import App
+from e911d.daemon.store.db import PoolConfig, open_pool
 from tests.support import Topics, login, wait_consumed
 from tests.tls_certs import Authority, Issued
 from tests.tls_postgres import CERT_ROLE, TlsPostgres

@@ -12,7 +12,7 @@ from structlog.testing import capture_logs
 
 from e911d.config import Settings
 from e911d.consumers.topics import ensure_topics
-from e911d.daemon.embedded import EmbeddedBroker, free_port
+from e911d.daemon.commands.embedded import EmbeddedBroker, free_port
 from tests.support import Topics, eventually
 
 # Not the broker's auto-creation default (Tansu makes 4 partitions when a metadata

@@ -5,10 +5,12 @@ it goes to, and an expectation derived from how it was built, never from the dec
 
 * :class:`Good`: the exact event the decoder must return (and so the state the daemon
   must reach). Good events carry hostile-but-legal content: unknown extra attributes
-  and data fields with arbitrary JSON (SPEC §3: ignored), unicode and maximum-length
+  and data fields with arbitrary JSON (docs/spec.md#event-contracts: ignored), unicode and
+  maximum-length
   ids, edge-but-valid IPs (IPv4-mapped IPv6, ``::``, ``0.0.0.0``, full and compressed
   IPv6), offsets and fractions in times, odd JSON layouts.
-* :class:`Bad`: the set of dead-letter reasons (SPEC §3.4) acceptable for it. One fault
+* :class:`Bad`: the set of dead-letter reasons (docs/spec.md#dead-letters) acceptable for it. One
+fault
   in the structure means exactly one reason; two faults in different places accept
   either fault's reason (their precedence is not part of the contract); a fault in the
   bytes whose reason depends on where a parser notices it (deep nesting inside a known

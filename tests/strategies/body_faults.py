@@ -1,7 +1,7 @@
 """One or two faults in an otherwise good body, each with the reason it must be refused with.
 
 One fault means exactly one reason; two faults, always in different places, accept
-either fault's reason: their precedence is not part of the contract (SPEC §3.4).
+either fault's reason: their precedence is not part of the contract (docs/spec.md#dead-letters).
 """
 
 from __future__ import annotations
@@ -12,7 +12,7 @@ from typing import Any
 
 from hypothesis import strategies as st
 
-from e911d.consumers.events import DirectoryEventKind, InvalidReason, SessionEventKind
+from e911d.daemon.core.events import DirectoryEventKind, InvalidReason, SessionEventKind
 from tests.strategies.encoding import _sized, styles
 from tests.strategies.good_events import (
     _KIND_ORDER,

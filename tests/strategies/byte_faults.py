@@ -12,7 +12,7 @@ from typing import Any, Final
 
 from hypothesis import strategies as st
 
-from e911d.consumers.events import InvalidReason
+from e911d.daemon.core.events import InvalidReason
 from tests.strategies.body_faults import _not_dict
 from tests.strategies.encoding import _sized, styles
 from tests.strategies.good_events import (

@@ -1,7 +1,8 @@
 """Good events before encoding (:class:`Built`): a body and the event it must decode to.
 
 Bodies carry hostile but legal content: unknown extra attributes and data fields with
-arbitrary JSON (SPEC §3: ignored), unicode and maximum-length ids, edge-but-valid IPs,
+arbitrary JSON (docs/spec.md#event-contracts: ignored), unicode and maximum-length ids,
+edge-but-valid IPs,
 offsets and fractions in times, attributes in any order. The field tables say what
 each type's data holds; the faults use them to know what there is to break.
 """
@@ -15,7 +16,7 @@ from typing import Any, Final
 
 from hypothesis import strategies as st
 
-from e911d.consumers.events import (
+from e911d.daemon.core.events import (
     AccountDeleted,
     AccountUpserted,
     Address,
@@ -33,7 +34,7 @@ from e911d.consumers.events import (
     UserLocationChanged,
     UserUpserted,
 )
-from e911d.consumers.network import NetworkSignals
+from e911d.daemon.core.network import NetworkSignals
 from tests.strategies.ips import IPAddress, IPNetwork, invalid_ips, valid_address_items, valid_ips
 from tests.strategies.tags import DIRECTORY, SESSION
 from tests.strategies.text import (
@@ -213,7 +214,8 @@ _PORTS: Final = st.sampled_from([("Gi1/0/12", "gi1/0/12"), (" ETH 7 ", "eth 7"),
 
 @st.composite
 def _network(draw: st.DrawFn) -> tuple[dict[str, Any], NetworkSignals | None]:
-    """A good ``network`` of login/ip_changed (SPEC §8), and what it decodes to."""
+    """A good ``network`` of login/ip_changed (docs/spec.md#network-signals), and what it decodes
+    to."""
     wire: dict[str, Any] = {}
     bssid = chassis = port = None
     if draw(st.booleans()):

@@ -11,7 +11,7 @@ from typing import Final
 
 from hypothesis import strategies as st
 
-from e911d.consumers.ip import IPAddress, IPNetwork
+from e911d.daemon.core.ip import IPAddress, IPNetwork
 
 _MAPPED = ipaddress.IPv6Network("::ffff:0:0/96")
 EDGE_IPS: Final[tuple[tuple[str, IPAddress], ...]] = (

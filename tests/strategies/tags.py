@@ -8,7 +8,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Final
 
-from e911d.consumers.events import DirectoryEvent, InvalidReason, SessionEvent
+from e911d.daemon.core.events import DirectoryEvent, InvalidReason, SessionEvent
 
 SESSION: Final = "session"
 DIRECTORY: Final = "directory"

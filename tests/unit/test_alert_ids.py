@@ -1,4 +1,5 @@
-"""Alert ids are deterministic for (session, login time, episode, fingerprint) (SPEC §3.3).
+"""Alert ids are deterministic for (session, login time, episode, fingerprint)
+(docs/spec.md#alerts-topic).
 
 A subscriber drops a redelivered event by its CloudEvents id, so the id must come out
 the same in every process that decides the same alert: no randomness, no salted hash.
@@ -12,14 +13,14 @@ import subprocess
 import sys
 import uuid
 
-from e911d.daemon.alerts import alert_id_for, resolved_event_id
+from e911d.daemon.store.alerts import alert_id_for, resolved_event_id
 
 LOGIN = dt.datetime(2026, 11, 26, 9, 0, 0, 123456, tzinfo=dt.UTC)
 ARGS = ("s1", LOGIN, 1, "hq|home")
 
 SCRIPT = """
 import datetime as dt
-from e911d.daemon.alerts import alert_id_for, resolved_event_id
+from e911d.daemon.store.alerts import alert_id_for, resolved_event_id
 login = dt.datetime(2026, 11, 26, 9, 0, 0, 123456, tzinfo=dt.UTC)
 a = alert_id_for("s1", login, 1, "hq|home")
 print(a, resolved_event_id(a))

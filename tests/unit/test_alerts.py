@@ -7,8 +7,7 @@ import datetime as dt
 import msgspec
 import pytest
 
-from e911d.daemon.alerts import AlertStore, ResolvedAlert, SessionRef, alert_id_for, raised_alert
-from e911d.daemon.model import (
+from e911d.daemon.core.model import (
     Location,
     MatchedBy,
     Outcome,
@@ -16,6 +15,13 @@ from e911d.daemon.model import (
     RecommendationKind,
     ResolveReason,
     Verdict,
+)
+from e911d.daemon.store.alerts import (
+    AlertStore,
+    ResolvedAlert,
+    SessionRef,
+    alert_id_for,
+    raised_alert,
 )
 
 HQ = Location("hq", "Headquarters")

@@ -13,11 +13,11 @@ from types import SimpleNamespace
 from typing import Any, cast
 
 from e911d.config import load_settings
-from e911d.daemon.memo import Memo, MemoBook
-from e911d.daemon.metrics import Metrics
-from e911d.daemon.model import Outcome
-from e911d.daemon.runtime import Runtime
+from e911d.daemon.core.memo import Memo, MemoBook
+from e911d.daemon.core.model import Outcome
 from e911d.daemon.services.checks import Checks
+from e911d.daemon.services.deps import Runtime
+from e911d.daemon.services.metrics import Metrics
 from e911d.daemon.services.relay import Relay
 from e911d.schedulers import CheckSchedule
 

@@ -1,4 +1,5 @@
-"""Settings (SPEC §4): defaults, environment, TOML file, errors naming the key, masking."""
+"""Settings (docs/spec.md#running-e911d): defaults, environment, TOML file, errors naming the key,
+masking."""
 
 from __future__ import annotations
 

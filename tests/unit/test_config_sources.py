@@ -1,4 +1,4 @@
-"""Configuration errors say where the bad value came from and what it was (issue 8);
+"""Configuration errors say where the bad value came from and what it was;
 enum values are accepted in any case; test-only variables are outside the namespace."""
 
 from __future__ import annotations

@@ -1,5 +1,5 @@
 """The committed event contracts are what the code generates, and they describe the
-events the daemon really reads and writes (SPEC §3)."""
+events the daemon really reads and writes (docs/spec.md#event-contracts)."""
 
 from __future__ import annotations
 
@@ -17,17 +17,9 @@ import yaml
 from referencing import Registry, Resource
 from referencing.jsonschema import DRAFT202012
 
-from e911d.consumers.events import DirectoryEventKind, Id, SessionEventKind
-from e911d.daemon import contracts
-from e911d.daemon.alerts import (
-    RAISED,
-    RESOLVED,
-    AlertStore,
-    ResolvedAlert,
-    SessionRef,
-    raised_alert,
-)
-from e911d.daemon.model import (
+from e911d.daemon.commands import contracts
+from e911d.daemon.core.events import DirectoryEventKind, Id, SessionEventKind
+from e911d.daemon.core.model import (
     Location,
     MatchedBy,
     Outcome,
@@ -35,6 +27,14 @@ from e911d.daemon.model import (
     RecommendationKind,
     ResolveReason,
     Verdict,
+)
+from e911d.daemon.store.alerts import (
+    RAISED,
+    RESOLVED,
+    AlertStore,
+    ResolvedAlert,
+    SessionRef,
+    raised_alert,
 )
 from tests.support import binary, directory, dismissed, ip_changed, login, logout
 
@@ -142,7 +142,8 @@ def test_the_schemas_refuse_what_the_decoder_refuses() -> None:
 
 
 def test_unknown_data_fields_are_allowed_by_the_schemas() -> None:
-    """SPEC §3: unknown fields are ignored, so the contract must not refuse them."""
+    """docs/spec.md#event-contracts: unknown fields are ignored, so the contract must not refuse
+    them."""
     validate_data("e911.account.deleted", {"account_id": "a", "later": {"x": 1}})
 
 

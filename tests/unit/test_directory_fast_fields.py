@@ -1,4 +1,4 @@
-"""The compiled field checks (daemon/directory_file/fast.py) change how fast a valid
+"""The compiled field checks (daemon/commands/directory_file/fast.py) change how fast a valid
 file is accepted, never what is accepted or what an invalid one is told: validation
 with and without them gives the same result for every field of the shipped example
 replaced by every kind of wrong value, removed, or joined by an unknown key."""
@@ -12,7 +12,7 @@ from typing import Any
 
 import pytest
 
-from e911d.daemon.directory_file import Validated, load, parse, validate, validation
+from e911d.daemon.commands.directory_file import Validated, load, parse, validate, validation
 
 EXAMPLE = Path(__file__).parents[2] / "docs" / "directory.example.yaml"
 HOSTILE: list[object] = [
@@ -104,8 +104,8 @@ def test_repeated_keys_are_never_taken_by_the_fast_checks(example: object) -> No
 
 
 def test_users_are_checked_in_bulk_and_nested_kinds_never_are(example: object) -> None:
-    from e911d.daemon.directory_file.fast import bulk_changes
-    from e911d.daemon.directory_file.rules import IP_GROUPS, LOCATIONS, USERS
+    from e911d.daemon.commands.directory_file.fast import bulk_changes
+    from e911d.daemon.commands.directory_file.field_rules import IP_GROUPS, LOCATIONS, USERS
 
     account = copy.deepcopy(example)["accounts"][0]  # type: ignore[index]
     built = bulk_changes(account["users"], USERS, account["account_id"])

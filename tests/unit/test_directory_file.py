@@ -13,21 +13,8 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from e911d.consumers.events import (
-    AccountUpserted,
-    Address,
-    Coordinates,
-    Invalid,
-    IpGroupDeleted,
-    IpGroupUpserted,
-    LocationDeleted,
-    LocationUpserted,
-    UserDeleted,
-    UserUpserted,
-)
-from e911d.consumers.network import SwitchRef
 from e911d.consumers.wire import MAX_ADDRESSES_PER_GROUP, decode_directory_event
-from e911d.daemon.directory_file import (
+from e911d.daemon.commands.directory_file import (
     MAX_FILE_BYTES,
     DirectoryFile,
     FileProblem,
@@ -40,6 +27,19 @@ from e911d.daemon.directory_file import (
     render,
     validate,
 )
+from e911d.daemon.core.events import (
+    AccountUpserted,
+    Address,
+    Coordinates,
+    Invalid,
+    IpGroupDeleted,
+    IpGroupUpserted,
+    LocationDeleted,
+    LocationUpserted,
+    UserDeleted,
+    UserUpserted,
+)
+from e911d.daemon.core.network import SwitchRef
 
 EXAMPLE = Path(__file__).parents[2] / "docs" / "directory.example.yaml"
 

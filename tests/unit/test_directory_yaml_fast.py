@@ -8,8 +8,8 @@ from pathlib import Path
 import pytest
 import yaml
 
-from e911d.daemon.directory_file import files
-from e911d.daemon.directory_file.files import parse
+from e911d.daemon.commands.directory_file import files
+from e911d.daemon.commands.directory_file.files import parse
 
 EXAMPLE = Path(__file__).parents[2] / "docs" / "directory.example.yaml"
 

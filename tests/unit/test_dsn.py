@@ -1,4 +1,4 @@
-"""mask_dsn hides every password whole, in both libpq forms (issue 8: `u:p@ss@db` and
+"""mask_dsn hides every password whole, in both libpq forms (e.g. `u:p@ss@db` and
 `password='s e c'` used to leak part of the secret)."""
 
 from __future__ import annotations

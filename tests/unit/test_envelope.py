@@ -20,7 +20,7 @@ from e911d.consumers.envelope import (
     is_json_media_type,
     parse_time,
 )
-from e911d.consumers.events import Invalid, InvalidReason
+from e911d.daemon.core.events import Invalid, InvalidReason
 
 WHEN = dt.datetime(2026, 11, 26, 10, 0, 0, 123456, tzinfo=dt.timezone(dt.timedelta(hours=1)))
 DATA = {"alert_id": "al-1", "nested": {"list": [1, "two", None]}, "flag": True}
@@ -185,7 +185,8 @@ def test_rfc_3339_spellings_are_accepted() -> None:
         assert parse_time(text, required=True) is not None, text
 
 
-# ---- media types, case-insensitive (SPEC §3: any application/json or */*+json) --------
+# ---- media types, case-insensitive (docs/spec.md#event-contracts: any application/json or
+# */*+json) --------
 
 JSON_MEDIA_TYPES = [
     "application/json",

@@ -1,4 +1,5 @@
-"""Pure rules of a check: SPEC §2.1 (effective setting) and §2.3 (what a check decides)."""
+"""Pure rules of a check: docs/spec.md#effective-setting (effective setting) and §2.3 (what a check
+decides)."""
 
 from __future__ import annotations
 
@@ -9,14 +10,14 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from e911d.consumers.ip import IPAddress, IPNetwork, normalize_ip
-from e911d.daemon.evaluation import (
+from e911d.daemon.core.evaluation import (
     AccountDirectory,
     decide,
     effective_setting,
     evaluate,
 )
-from e911d.daemon.model import (
+from e911d.daemon.core.ip import IPAddress, IPNetwork, normalize_ip
+from e911d.daemon.core.model import (
     Account,
     IpGroup,
     Location,
@@ -638,7 +639,7 @@ def test_property_verdicts_follow_the_reference(
         assert verdict.outcome is Outcome.DISABLED
         return
     if not locations:
-        # SPEC §2.3 step 3: the administrator's problem, never an alert.
+        # docs/spec.md#what-a-check-decides step 3: the administrator's problem, never an alert.
         assert verdict.outcome is Outcome.NO_LOCATIONS
         assert verdict.recommendation is None
         return

@@ -12,9 +12,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from e911d.consumers.network import NetworkSignals, SwitchRef
-from e911d.daemon.evaluation import AccountDirectory, decide, evaluate
-from e911d.daemon.explain import (
+from e911d.daemon.commands.explain import (
     ASSIGNED,
     DANGLING,
     NONE,
@@ -31,8 +29,9 @@ from e911d.daemon.explain import (
     render_text,
     to_json,
 )
-from e911d.daemon.geo import GeoCheck, GeoPoint
-from e911d.daemon.model import (
+from e911d.daemon.core.evaluation import AccountDirectory, decide, evaluate
+from e911d.daemon.core.geo import GeoCheck, GeoPoint
+from e911d.daemon.core.model import (
     Account,
     IpGroup,
     Location,
@@ -44,6 +43,7 @@ from e911d.daemon.model import (
     User,
     fingerprint_of,
 )
+from e911d.daemon.core.network import NetworkSignals, SwitchRef
 
 HQ = Location("hq", "Headquarters")
 HOME = Location("home", "Home office")
@@ -464,7 +464,8 @@ def test_text_names_every_part() -> None:
     assert "open alert a1 (same fingerprint as above)" in text
 
 
-# ---- network signals (SPEC §8.1) -----------------------------------------------------
+# ---- network signals (docs/spec.md#signal-precedence)
+# -----------------------------------------------------
 
 AP = "F0-6E-0B-C2-03-21"  # as a client might send it
 SWITCH = "00:1B:54:AA:BB:CC"
@@ -581,7 +582,8 @@ def test_when_no_signal_matches_every_one_is_named() -> None:
     )
 
 
-# ---- non-locating networks (SPEC §8.2), accounts without locations -------------------
+# ---- non-locating networks (docs/spec.md#non-locating-networks), accounts without locations
+# -------------------
 
 VPN = grp("vpn-egress", None, "192.0.2.0/24", locating=False)
 
@@ -664,7 +666,8 @@ def test_bad_network_input_is_refused_naming_the_value(
     assert message in str(info.value)
 
 
-# ---- geolocation (SPEC §7) -----------------------------------------------------------
+# ---- geolocation (docs/spec.md#geolocation-check)
+# -----------------------------------------------------------
 
 PARIS = (48.8566, 2.3522)
 LYON = (45.7640, 4.8357)

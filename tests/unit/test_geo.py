@@ -1,4 +1,5 @@
-"""The optional geolocation check as pure rules (SPEC §7, daemon/geo.py): which
+"""The optional geolocation check as pure rules (docs/spec.md#geolocation-check,
+daemon/core/geo.py): which
 sessions it may touch, the distance limit, and the ``nearest_locations`` order."""
 
 from __future__ import annotations
@@ -7,10 +8,10 @@ import ipaddress
 
 import pytest
 
-from e911d.consumers.ip import IPAddress
-from e911d.daemon.evaluation import AccountDirectory, evaluate
-from e911d.daemon.geo import GeoCheck, GeoPoint, distance_km, geolocate
-from e911d.daemon.model import (
+from e911d.daemon.core.evaluation import AccountDirectory, evaluate
+from e911d.daemon.core.geo import GeoCheck, GeoPoint, distance_km, geolocate
+from e911d.daemon.core.ip import IPAddress
+from e911d.daemon.core.model import (
     Account,
     IpGroup,
     Location,

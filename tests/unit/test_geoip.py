@@ -1,4 +1,4 @@
-"""The GeoIP database reader (daemon/geoip.py) on databases the tests write themselves:
+"""The GeoIP database reader (daemon/runtime/geoip.py) on databases the tests write themselves:
 what a look-up returns, and which files stop the start with a message naming
 ``E911_GEOIP__DATABASE``."""
 
@@ -13,9 +13,9 @@ import pytest
 from structlog.testing import capture_logs
 
 from e911d.config import ConfigError, GeoIpSettings, load_settings
-from e911d.daemon.geo import GeoPoint
-from e911d.daemon.geoip import GeoIpError, GeoIpReader, open_geoip, open_reader, point_of
-from e911d.daemon.metrics import Metrics
+from e911d.daemon.core.geo import GeoPoint
+from e911d.daemon.runtime.geoip import GeoIpError, GeoIpReader, open_geoip, open_reader, point_of
+from e911d.daemon.services.metrics import Metrics
 from tests.geoip_db import NEW_YORK, PARIS, TOKYO, city, write_mmdb
 
 

@@ -1,4 +1,5 @@
-"""Hostile input through the real decoders (SPEC §3, §3.4), as fast property tests.
+"""Hostile input through the real decoders (docs/spec.md#event-contracts, #dead-letters), as fast
+property tests.
 
 Decoding never raises; every generated message is decoded exactly as it was built to
 be: good ones to the very event they describe, bad ones to an ``Invalid`` whose reason
@@ -15,7 +16,8 @@ import pytest
 from hypothesis import HealthCheck, assume, given, settings
 from hypothesis import strategies as st
 
-from e911d.consumers.events import (
+from e911d.consumers.wire import decode_directory_event, decode_session_event
+from e911d.daemon.core.events import (
     DirectoryEvent,
     DirectoryEventKind,
     Invalid,
@@ -23,7 +25,6 @@ from e911d.consumers.events import (
     SessionEvent,
     SessionEventKind,
 )
-from e911d.consumers.wire import decode_directory_event, decode_session_event
 from tests.strategies import (
     BINARY_FAULTS,
     DIRECTORY,
@@ -307,7 +308,8 @@ def test_invalid_utf8_in_a_data_field_is_dead_lettered_not_raised(topic: str, va
 
 
 # Invalid UTF-8 where nothing reads it (an unknown attribute or data field) is accepted:
-# the message is not JSON (RFC 8259 §8.1: UTF-8), so SPEC §3.4 sends it to dead letters.
+# the message is not JSON (RFC 8259 §8.1: UTF-8), so docs/spec.md#dead-letters sends it to dead
+# letters.
 IGNORED_PLACES = [
     b'{"specversion":"1.0","id":"1","source":"s","type":"e911.account.deleted",'
     b'"data":{"account_id":"a"},"ext":"\xff"}',

@@ -1,4 +1,5 @@
-"""Addresses, CIDRs and ranges as every input of e911d spells them (SPEC §3.1, §3.2)."""
+"""Addresses, CIDRs and ranges as every input of e911d spells them
+(docs/spec.md#session-events-topic, #directory-events-topic)."""
 
 from __future__ import annotations
 
@@ -6,7 +7,7 @@ import ipaddress
 
 import pytest
 
-from e911d.consumers.ip import parse_address_item, parse_ip
+from e911d.daemon.core.ip import parse_address_item, parse_ip
 
 
 def test_range_is_exactly_its_covering_cidrs() -> None:

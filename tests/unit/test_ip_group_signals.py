@@ -14,15 +14,12 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from e911d.consumers.events import Invalid, InvalidReason, IpGroupUpserted
-from e911d.consumers.network import SwitchRef
 from e911d.consumers.wire import (
     MAX_BSSIDS_PER_GROUP,
     MAX_SWITCHES_PER_GROUP,
     decode_directory_event,
 )
-from e911d.daemon.directory import bssids_of, switches_doc, switches_of
-from e911d.daemon.directory_file import (
+from e911d.daemon.commands.directory_file import (
     Rows,
     Stored,
     export_document,
@@ -31,6 +28,9 @@ from e911d.daemon.directory_file import (
     render,
     validate,
 )
+from e911d.daemon.core.events import Invalid, InvalidReason, IpGroupUpserted
+from e911d.daemon.core.network import SwitchRef
+from e911d.daemon.store.directory import bssids_of, switches_doc, switches_of
 
 GROUP: dict[str, Any] = {"account_id": "acme", "ip_group_id": "g", "name": "G", "addresses": []}
 

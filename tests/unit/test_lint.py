@@ -9,9 +9,9 @@ from typing import Any
 
 import pytest
 
-from e911d.daemon.directory_file import DirectoryFile, validate
-from e911d.daemon.lint import Code, Finding, Severity, lint
-from e911d.daemon.lint.command import render_json, render_text
+from e911d.daemon.commands.directory_file import DirectoryFile, validate
+from e911d.daemon.commands.lint import Code, Finding, Severity, lint
+from e911d.daemon.commands.lint.command import render_json, render_text
 from tests.directory_docs import group, loc, user
 
 CLEAN: dict[str, Any] = {

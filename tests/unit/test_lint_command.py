@@ -11,8 +11,8 @@ from pathlib import Path
 import pytest
 
 from e911d.config import load_settings
-from e911d.daemon.directory_file import MAX_FILE_BYTES
-from e911d.daemon.lint.command import lint_command
+from e911d.daemon.commands.directory_file import MAX_FILE_BYTES
+from e911d.daemon.commands.lint.command import lint_command
 
 ADDRESS = "{street: 1 Main St, city: X, country: US}"
 GOOD = f"""
@@ -165,7 +165,7 @@ async def test_the_documented_example_output_is_what_the_command_prints(
 
 
 def test_every_code_is_documented_with_its_severity() -> None:
-    from e911d.daemon.lint.findings import SEVERITY, Code
+    from e911d.daemon.commands.lint.findings import SEVERITY, Code
 
     doc = (DOCS / "lint.md").read_text("utf-8")
     assert set(SEVERITY) == set(Code)

@@ -1,5 +1,5 @@
 """E911_LOG__REDACT: IP addresses and user ids never reach a log line in clear, but a
-line of one session can still be matched with the next (issue 8, item 7)."""
+line of one session can still be matched with the next."""
 
 from __future__ import annotations
 
@@ -13,7 +13,7 @@ import structlog
 
 from e911d import __version__
 from e911d.config import load_settings
-from e911d.daemon.logs import configure_logging, log_starting, redaction_key
+from e911d.daemon.runtime.logs import configure_logging, log_starting, redaction_key
 
 KEY = b"k" * 32
 

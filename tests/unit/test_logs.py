@@ -10,7 +10,7 @@ from collections.abc import Iterator
 import pytest
 import structlog
 
-from e911d.daemon.logs import configure_logging
+from e911d.daemon.runtime.logs import configure_logging
 
 
 @pytest.fixture

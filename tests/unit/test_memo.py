@@ -1,4 +1,4 @@
-"""Checks decided from memory (daemon/memo.py): never "nothing to do" when the database
+"""Checks decided from memory (daemon/core/memo.py): never "nothing to do" when the database
 path, given the same inputs, would raise or resolve; and the guards that keep memos
 from outliving a change."""
 
@@ -10,9 +10,9 @@ from dataclasses import dataclass, replace
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from e911d.daemon.evaluation import AccountDirectory, decide, evaluate
-from e911d.daemon.memo import NEVER_CHANGED, Memo, MemoBook, memo_after, remembered
-from e911d.daemon.model import Account, IpGroup, Location, OpenAlert, Outcome, User, Verdict
+from e911d.daemon.core.evaluation import AccountDirectory, decide, evaluate
+from e911d.daemon.core.memo import NEVER_CHANGED, Memo, MemoBook, memo_after, remembered
+from e911d.daemon.core.model import Account, IpGroup, Location, OpenAlert, Outcome, User, Verdict
 from e911d.schedulers import CheckSchedule
 
 LOCATIONS = ("hq", "home", "lab")

@@ -1,9 +1,10 @@
-"""The daemon's registry: its own standard collectors and the names SPEC §6 asks for."""
+"""The daemon's registry: its own standard collectors and the names docs/spec.md#metrics asks
+for."""
 
 from __future__ import annotations
 
 from e911d import __version__
-from e911d.daemon.metrics import Metrics
+from e911d.daemon.services.metrics import Metrics
 
 
 def test_each_metrics_has_its_own_process_collectors():

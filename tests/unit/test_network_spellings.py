@@ -1,5 +1,6 @@
 """Every common spelling of a MAC address, a BSSID pattern and a switch port normalises
-to one value (SPEC §8): an access point that matches in the console must match in a
+to one value (docs/spec.md#network-signals): an access point that matches in the console must match
+in a
 check, whatever the controller, the switch or the client's OS wrote."""
 
 from __future__ import annotations
@@ -8,7 +9,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from e911d.consumers.network import (
+from e911d.daemon.core.network import (
     BadMac,
     NetworkSignals,
     bssid_candidates,

@@ -6,7 +6,7 @@ import json
 
 import pytest
 
-from e911d.daemon.notify import Notice, PendingChanges, parse_notice
+from e911d.daemon.store.notify import Notice, PendingChanges, parse_notice
 
 
 @pytest.mark.parametrize(

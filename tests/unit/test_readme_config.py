@@ -1,4 +1,4 @@
-"""The README's configuration table lists every key `e911d config` prints (issue 8):
+"""The README's configuration table lists every key `e911d config` prints:
 derived from the code, so a key added without a row (or a row left for a key that
 went away) fails here."""
 

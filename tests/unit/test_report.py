@@ -11,7 +11,7 @@ import re
 
 import pytest
 
-from e911d.daemon.report.figures import (
+from e911d.daemon.commands.report.figures import (
     REASONS,
     AccountRows,
     BadDuration,
@@ -23,7 +23,7 @@ from e911d.daemon.report.figures import (
     parse_duration,
     percentile,
 )
-from e911d.daemon.report.render import (
+from e911d.daemon.commands.report.render import (
     CSV_COLUMNS,
     human_duration,
     render_csv,

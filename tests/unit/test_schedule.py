@@ -1,4 +1,4 @@
-"""Per-session check timing (SPEC §2.2): anchored to logged_in_at, no bursts."""
+"""Per-session check timing (docs/spec.md#check-schedule): anchored to logged_in_at, no bursts."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""Secure connections (SPEC §4) without a broker: the settings' cross-checks, the
+"""Secure connections (docs/spec.md#running-e911d) without a broker: the settings' cross-checks, the
 options handed to aiokafka (SASL mechanisms, TLS context), how PostgreSQL TLS
 failures are classified, and the replication factor sent for new topics.
 
@@ -18,8 +18,8 @@ import pytest
 
 from e911d.config import ConfigError, Settings, load_settings, masked_settings
 from e911d.consumers.topics import BROKER_DEFAULT, _new_topic
-from e911d.daemon.db import DatabaseError, check_dsn_files, convert
-from e911d.daemon.kafka import KafkaSetupError, _host_port, kafka_options, sasl_options
+from e911d.daemon.kafka.clients import KafkaSetupError, _host_port, kafka_options, sasl_options
+from e911d.daemon.store.db import DatabaseError, check_dsn_files, convert
 from tests.tls_certs import Authority
 
 KEY_PW = "pw"

@@ -1,7 +1,8 @@
-"""Properties of a check with network signals (SPEC §2.3, §8), against a slow reference.
+"""Properties of a check with network signals (docs/spec.md#what-a-check-decides, #network-signals),
+against a slow reference.
 
 The compiled :class:`AccountDirectory` answers a lookup with a few dict probes; the
-reference below answers the same question the way the SPEC words it, by walking
+reference below answers the same question the way docs/spec.md words it, by walking
 every group of the account for every signal in precedence order. Directories and
 sessions are drawn from tiny pools (two access points, two switches, a /22) so that
 BSSIDs, wildcard patterns, ports and nested networks collide all the time, and a
@@ -17,10 +18,9 @@ from dataclasses import dataclass
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from e911d.consumers.network import NetworkSignals, SwitchRef
-from e911d.daemon.evaluation import AccountDirectory, decide, evaluate
-from e911d.daemon.geo import GeoCheck, GeoPoint
-from e911d.daemon.model import (
+from e911d.daemon.core.evaluation import AccountDirectory, decide, evaluate
+from e911d.daemon.core.geo import GeoCheck, GeoPoint
+from e911d.daemon.core.model import (
     Account,
     IpGroup,
     Location,
@@ -32,6 +32,7 @@ from e911d.daemon.model import (
     User,
     Verdict,
 )
+from e911d.daemon.core.network import NetworkSignals, SwitchRef
 
 PROPERTY_SETTINGS = settings(max_examples=150, deadline=None)
 

@@ -20,10 +20,10 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TypeGuard
 
-from e911d.daemon.db import load_queries
+from e911d.daemon.store.db import load_queries
 
 ROOT = Path(__file__).resolve().parents[2]
-SQL_DIR = ROOT / "daemon" / "sql"
+SQL_DIR = ROOT / "daemon" / "store" / "sql"
 # Folder -> the import name of its modules (the packages install under e911d.).
 SOURCES = {
     "daemon": "e911d.daemon",
@@ -238,7 +238,7 @@ def test_the_scan_sees_the_code_and_the_queries() -> None:
 
 def test_every_query_file_exists() -> None:
     missing = [f"{where}: {f}" for where, f in scan().loads if not (SQL_DIR / f).is_file()]
-    assert not missing, "load_queries of a file not in daemon/sql:\n" + "\n".join(missing)
+    assert not missing, "load_queries of a file not in daemon/store/sql:\n" + "\n".join(missing)
 
 
 def test_every_lookup_can_be_followed() -> None:

@@ -6,7 +6,7 @@ import asyncio
 
 import pytest
 
-from e911d.daemon.supervisor import DrainStep, Supervisor, TaskEndedEarly
+from e911d.daemon.runtime.supervisor import DrainStep, Supervisor, TaskEndedEarly
 
 
 async def forever() -> None:

@@ -1,4 +1,5 @@
-"""Inbound event contracts (SPEC §3, §3.1, §3.2, §3.4): decoding and invalid reasons."""
+"""Inbound event contracts (docs/spec.md#event-contracts, #session-events-topic,
+#directory-events-topic, #dead-letters): decoding and invalid reasons."""
 
 from __future__ import annotations
 
@@ -11,7 +12,8 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from e911d.consumers.events import (
+from e911d.consumers.wire import decode_directory_event, decode_session_event
+from e911d.daemon.core.events import (
     AccountDeleted,
     AccountUpserted,
     Address,
@@ -30,7 +32,6 @@ from e911d.consumers.events import (
     UserLocationChanged,
     UserUpserted,
 )
-from e911d.consumers.wire import decode_directory_event, decode_session_event
 
 MAX = 65_536
 TIME = "2026-11-26T09:00:00Z"
@@ -635,8 +636,8 @@ def test_session_event_from_the_future_is_invalid_time() -> None:
     import datetime as dt
     import json
 
-    from e911d.consumers.events import InvalidReason, SessionEvent
     from e911d.consumers.wire import decode_session_event
+    from e911d.daemon.core.events import InvalidReason, SessionEvent
 
     when = dt.datetime(2026, 11, 26, 10, 0, tzinfo=dt.UTC)
     value = json.dumps(

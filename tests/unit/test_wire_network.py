@@ -1,4 +1,5 @@
-"""The optional ``network`` of login and ip_changed (SPEC §3.1, §8): decoded, normalised,
+"""The optional ``network`` of login and ip_changed (docs/spec.md#session-events-topic,
+#network-signals): decoded, normalised,
 and refused as ``invalid_data`` when malformed, never a crash."""
 
 from __future__ import annotations
@@ -10,9 +11,9 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from e911d.consumers.events import Invalid, InvalidReason, SessionEvent
-from e911d.consumers.network import NetworkSignals
 from e911d.consumers.wire import decode_session_event
+from e911d.daemon.core.events import Invalid, InvalidReason, SessionEvent
+from e911d.daemon.core.network import NetworkSignals
 
 MAX = 65_536
 LOGIN = {"account_id": "acme", "user_id": "alice", "session_id": "s-1", "ip": "198.51.100.23"}

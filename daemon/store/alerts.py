@@ -1,0 +1,361 @@
+"""Alert state and the events that announce it (docs/spec.md#alerts-topic).
+
+Every transition is written with its outbox row on the caller's transaction, so an
+alert that was decided is never lost between deciding and publishing.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import datetime as dt
+import uuid
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Annotated, Any
+
+import asyncpg
+import msgspec
+
+from e911d.consumers.envelope import encode_event
+from e911d.daemon.core.events import Id
+from e911d.daemon.core.model import (
+    Location,
+    MatchedBy,
+    Recommendation,
+    RecommendationKind,
+    ResolveReason,
+    Verdict,
+)
+from e911d.daemon.store.db import load_queries
+
+SQL = load_queries("alerts.sql")
+
+# Fixed namespace: alert ids must be the same on every instance and after restarts.
+ALERT_NAMESPACE = uuid.UUID("0c8f3d0e-5b0a-4f57-9a55-6c2f3d9e911d")
+RAISED = "e911.alert.raised"
+RESOLVED = "e911.alert.resolved"
+
+
+def alert_id_for(session_id: str, logged_in_at: dt.datetime, episode: int, fingerprint: str) -> str:
+    """Deterministic for (session, fingerprint, episode), so redeliveries are recognisable.
+
+    The login time is part of the session's identity: a session id reused after its
+    tombstone was purged starts new episodes, never old ids.
+    """
+    name = f"{session_id}\x1f{logged_in_at.isoformat()}\x1f{episode}\x1f{fingerprint}"
+    return str(uuid.uuid5(ALERT_NAMESPACE, name))
+
+
+def resolved_event_id(alert_id: str) -> str:
+    return str(uuid.uuid5(ALERT_NAMESPACE, f"{alert_id}\x1fresolved"))
+
+
+# ---- the wire form of the alert events (docs/spec.md#alerts-topic)
+# --------------------------------------
+# Typed, so that the JSON Schemas and the AsyncAPI document (daemon/commands/contracts.py) are
+# generated from the very types the events are encoded from.
+
+IpAddressText = Annotated[
+    str, msgspec.Meta(description="The session's IP address, normalised (IPv4 or IPv6).")
+]
+Timestamp = Annotated[dt.datetime, msgspec.Meta(tz=True, description="RFC 3339, in UTC.")]
+
+
+class LocationRef(msgspec.Struct, frozen=True):
+    """A location as an alert names it."""
+
+    location_id: Id
+    name: str
+
+
+class RecommendationData(msgspec.Struct, frozen=True):
+    """Where the session may be: by IP group, or (nothing located it) every location."""
+
+    kind: RecommendationKind
+    locations: list[LocationRef]
+
+
+class AlertRaisedData(msgspec.Struct, frozen=True):
+    """A session's assigned E911 location looks wrong; where the session may be instead."""
+
+    alert_id: Id
+    account_id: Id
+    user_id: Id
+    session_id: Id
+    ip: IpAddressText
+    assigned_location: LocationRef | None
+    recommendation: RecommendationData
+    matched_by: MatchedBy | None
+    checked_at: Timestamp
+
+
+class AlertResolvedData(msgspec.Struct, frozen=True):
+    """An alert no longer applies, and why."""
+
+    alert_id: Id
+    account_id: Id
+    user_id: Id
+    session_id: Id
+    reason: ResolveReason
+    resolved_at: Timestamp
+
+
+# The data type of every outbound event type, for the generated contracts.
+ALERT_DATA: dict[str, type[msgspec.Struct]] = {
+    RAISED: AlertRaisedData,
+    RESOLVED: AlertResolvedData,
+}
+
+
+def _loc(loc: Location | None) -> LocationRef | None:
+    return None if loc is None else LocationRef(loc.location_id, loc.name)
+
+
+@dataclass(frozen=True, slots=True)
+class SessionRef:
+    session_id: str
+    account_id: str
+    user_id: str
+    partition: int
+
+
+@dataclass(frozen=True, slots=True)
+class OutboxEvent:
+    partition: int
+    topic: str
+    key: bytes
+    value: bytes
+
+
+@dataclass(frozen=True, slots=True)
+class RaisedAlert:
+    """A raised alert as typed values; :meth:`event_data` is its wire form."""
+
+    alert_id: str
+    session: SessionRef
+    fingerprint: str
+    episode: int
+    ip: str
+    assigned_location: Location | None
+    recommendation: Recommendation
+    raised_at: dt.datetime
+    # The IP groups that decided: kept in the alert history (not sent), so a report
+    # can say which networks produce the most mismatches.
+    ip_group_ids: tuple[str, ...] = ()
+
+    def data(self) -> AlertRaisedData:
+        """The ``e911.alert.raised`` data (docs/spec.md#alerts-topic), built only to be stored or
+        sent."""
+        rec = self.recommendation
+        return AlertRaisedData(
+            alert_id=self.alert_id,
+            account_id=self.session.account_id,
+            user_id=self.session.user_id,
+            session_id=self.session.session_id,
+            ip=self.ip,
+            assigned_location=_loc(self.assigned_location),
+            recommendation=RecommendationData(
+                rec.kind, [LocationRef(loc.location_id, loc.name) for loc in rec.locations]
+            ),
+            matched_by=rec.matched_by,
+            checked_at=self.raised_at.astimezone(dt.UTC),
+        )
+
+    def event_data(self) -> dict[str, Any]:
+        """:meth:`data` as JSON values: the alert row's payload, and what subscribers get."""
+        payload: dict[str, Any] = msgspec.to_builtins(self.data())
+        return payload
+
+
+def raised_alert(
+    session: SessionRef,
+    ip: str,
+    logged_in_at: dt.datetime,
+    episode: int,
+    verdict: Verdict,
+    checked_at: dt.datetime,
+) -> RaisedAlert:
+    fingerprint = verdict.fingerprint
+    recommendation = verdict.recommendation
+    if fingerprint is None or recommendation is None:
+        raise ValueError("only a mismatch raises an alert")
+    alert_id = alert_id_for(session.session_id, logged_in_at, episode, fingerprint)
+    return RaisedAlert(
+        alert_id,
+        session,
+        fingerprint,
+        episode,
+        ip,
+        verdict.assigned_location,
+        recommendation,
+        checked_at,
+        verdict.matched_ip_groups,
+    )
+
+
+@dataclass(frozen=True, slots=True)
+class ResolvedAlert:
+    alert_id: str
+    session: SessionRef
+    reason: ResolveReason
+    resolved_at: dt.datetime
+    # Filled in from the stored row by AlertStore.apply, for how long it was open.
+    raised_at: dt.datetime | None = None
+
+    @property
+    def open_seconds(self) -> float | None:
+        if self.raised_at is None:
+            return None
+        return max(0.0, (self.resolved_at - self.raised_at).total_seconds())
+
+
+class AlertStore:
+    """The alerts and outbox tables; every call runs on the caller's transaction."""
+
+    def __init__(self, topic: str, source: str) -> None:
+        self.topic = topic
+        self.source = source
+
+    def raised_event(self, alert: RaisedAlert, data: dict[str, Any] | None = None) -> OutboxEvent:
+        value = encode_event(
+            type_=RAISED,
+            event_id=alert.alert_id,
+            source=self.source,
+            time=alert.raised_at,
+            data=alert.event_data() if data is None else data,
+            subject=alert.session.session_id,
+        )
+        return OutboxEvent(
+            alert.session.partition, self.topic, alert.session.user_id.encode(), value
+        )
+
+    def resolved_event(self, alert: ResolvedAlert) -> OutboxEvent:
+        data = AlertResolvedData(
+            alert_id=alert.alert_id,
+            account_id=alert.session.account_id,
+            user_id=alert.session.user_id,
+            session_id=alert.session.session_id,
+            reason=alert.reason,
+            resolved_at=alert.resolved_at.astimezone(dt.UTC),
+        )
+        # The subject is in the stored value: what the outbox holds is what is published.
+        value = encode_event(
+            type_=RESOLVED,
+            event_id=resolved_event_id(alert.alert_id),
+            source=self.source,
+            time=alert.resolved_at,
+            data=data,
+            subject=alert.session.session_id,
+        )
+        return OutboxEvent(
+            alert.session.partition, self.topic, alert.session.user_id.encode(), value
+        )
+
+    async def apply(
+        self,
+        conn: asyncpg.Connection,
+        resolved: Sequence[ResolvedAlert],
+        raised: Sequence[RaisedAlert],
+    ) -> list[ResolvedAlert]:
+        """Resolutions first: the open-alert unique index allows one open per session.
+
+        Returns the resolutions that took effect, each with its stored ``raised_at``:
+        an alert already resolved by someone else (a dismissal, another check) gets no
+        second event.
+        """
+        if resolved:
+            done = {
+                r["alert_id"]: r["raised_at"]
+                for r in await conn.fetch(
+                    SQL["resolve_alerts"],
+                    [a.alert_id for a in resolved],
+                    [a.resolved_at for a in resolved],
+                    [str(a.reason) for a in resolved],
+                )
+            }
+            resolved = [
+                dataclasses.replace(a, raised_at=done[a.alert_id])
+                for a in resolved
+                if a.alert_id in done
+            ]
+        payloads = [a.event_data() for a in raised]
+        if raised:
+            await conn.executemany(
+                SQL["insert_alert"],
+                [
+                    (
+                        a.alert_id,
+                        a.session.session_id,
+                        a.session.account_id,
+                        a.session.user_id,
+                        a.session.partition,
+                        a.fingerprint,
+                        a.episode,
+                        payload,
+                        a.raised_at,
+                        None
+                        if a.recommendation.matched_by is None
+                        else str(a.recommendation.matched_by),
+                        list(a.ip_group_ids),
+                        str(a.recommendation.kind),
+                    )
+                    for a, payload in zip(raised, payloads, strict=True)
+                ],
+            )
+        events = [self.resolved_event(a) for a in resolved] + [
+            self.raised_event(a, payload) for a, payload in zip(raised, payloads, strict=True)
+        ]
+        if events:
+            await conn.executemany(
+                SQL["enqueue"], [(e.partition, e.topic, e.key, e.value) for e in events]
+            )
+        return list(resolved)
+
+    async def resolve_sessions(
+        self,
+        conn: asyncpg.Connection,
+        session_ids: Sequence[str],
+        reason: ResolveReason,
+        at: dt.datetime,
+    ) -> list[ResolvedAlert]:
+        """Resolve whatever alert the given sessions have open (session end)."""
+        if not session_ids:
+            return []
+        records = await conn.fetch(SQL["open_alerts_of_sessions"], list(session_ids))
+        return await self.apply(conn, [_resolved(r, reason, at) for r in records], [])
+
+    async def dismiss(
+        self,
+        conn: asyncpg.Connection,
+        session_id: str,
+        alert_id: str,
+        at: dt.datetime,
+    ) -> ResolvedAlert | None:
+        """Resolve the alert if it is the session's open one; anything else is ignored."""
+        record = await conn.fetchrow(SQL["open_alert_by_id"], alert_id, session_id)
+        if record is None:
+            return None
+        done = await self.apply(conn, [_resolved(record, ResolveReason.DISMISSED, at)], [])
+        return done[0] if done else None
+
+    async def snoozed(
+        self, conn: asyncpg.Connection, session_ids: Sequence[str], since: dt.datetime
+    ) -> dict[str, frozenset[str]]:
+        records = await conn.fetch(SQL["snoozed_fingerprints"], list(session_ids), since)
+        out: dict[str, set[str]] = {}
+        for r in records:
+            out.setdefault(r["session_id"], set()).add(r["fingerprint"])
+        return {k: frozenset(v) for k, v in out.items()}
+
+    async def count_open(self, conn: asyncpg.Connection, partitions: Sequence[int]) -> int:
+        value: int = await conn.fetchval(SQL["count_open"], list(partitions))
+        return value
+
+    async def purge(self, conn: asyncpg.Connection, cutoff: dt.datetime) -> int:
+        status: str = await conn.execute(SQL["purge_resolved"], cutoff)
+        return int(status.split()[-1])
+
+
+def _resolved(r: asyncpg.Record, reason: ResolveReason, at: dt.datetime) -> ResolvedAlert:
+    ref = SessionRef(r["session_id"], r["account_id"], r["user_id"], r["kafka_partition"])
+    return ResolvedAlert(r["alert_id"], ref, reason, at)

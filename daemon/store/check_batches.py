@@ -1,0 +1,233 @@
+"""Running a batch of checks: read, decide (pure), write transitions, in one transaction.
+
+A check that changes something reads the open alert from the database after the
+session's row lock is taken, never from memory, so two checks of one session (the
+tick and an immediate re-evaluation, or two instances that briefly both own a
+partition during a handover) are serialised and the second sees what the first
+decided: no alert is raised or resolved twice. A check that changes nothing needs no
+lock (:meth:`CheckRunner.screen`): it writes nothing.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import ipaddress
+from collections import Counter
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+
+import asyncpg
+import structlog
+
+from e911d.daemon.core.evaluation import decide, evaluate
+from e911d.daemon.core.geo import GeoCheck
+from e911d.daemon.core.ip import IPAddress
+from e911d.daemon.core.memo import Memo, memo_after
+from e911d.daemon.core.model import Account, OpenAlert, Outcome, User, Verdict
+from e911d.daemon.core.network import NetworkSignals
+from e911d.daemon.store.alerts import (
+    AlertStore,
+    RaisedAlert,
+    ResolvedAlert,
+    SessionRef,
+    raised_alert,
+)
+from e911d.daemon.store.db import load_queries
+from e911d.daemon.store.directory import DirectoryCache
+
+log = structlog.get_logger(__name__)
+SQL = load_queries("checks.sql")
+
+
+@dataclass(slots=True)
+class CheckReport:
+    outcomes: Counter[str] = field(default_factory=Counter)
+    raised: list[RaisedAlert] = field(default_factory=list)
+    resolved: list[ResolvedAlert] = field(default_factory=list)
+    checked: list[str] = field(default_factory=list)
+    # The account of each checked session, for the sessions-checked record.
+    accounts: dict[str, str] = field(default_factory=dict)
+    verdicts: dict[str, Verdict] = field(default_factory=dict)
+    # What each decision leaves for the next check to decide from memory (None: ask again).
+    memos: dict[str, Memo | None] = field(default_factory=dict)
+
+    def merge(self, other: CheckReport) -> None:
+        self.outcomes.update(other.outcomes)
+        self.raised += other.raised
+        self.resolved += other.resolved
+        self.checked += other.checked
+        self.accounts.update(other.accounts)
+        self.verdicts.update(other.verdicts)
+        self.memos.update(other.memos)
+
+
+@dataclass(frozen=True, slots=True)
+class CheckConfig:
+    dismiss_snooze: dt.timedelta
+    # The optional geolocation check (docs/spec.md#geolocation-check, daemon/runtime/geoip.py);
+    # None: off.
+    geo: GeoCheck | None = None
+
+
+class CheckRunner:
+    def __init__(self, alerts: AlertStore, cache: DirectoryCache, config: CheckConfig) -> None:
+        self._alerts = alerts
+        self._cache = cache
+        self._config = config
+
+    async def check(
+        self,
+        conn: asyncpg.Connection,
+        session_ids: Sequence[str],
+        now: dt.datetime,
+        *,
+        screen: bool = True,
+    ) -> CheckReport:
+        """Check the given sessions; ended ones are skipped.
+
+        With ``screen``, one read without locks settles every session whose check
+        changes nothing (almost all of them) and only the others are locked, re-read
+        and decided in a transaction (:meth:`run`). Concluding "nothing to do" from a
+        committed state writes nothing, so it needs no lock: a check racing with it
+        that does change something takes the lock, as before.
+        """
+        report, rest = (
+            await self.screen(conn, session_ids) if screen else (CheckReport(), [*session_ids])
+        )
+        if rest:
+            async with conn.transaction():
+                report.merge(await self.run(conn, rest, now))
+        return report
+
+    async def screen(
+        self, conn: asyncpg.Connection, session_ids: Sequence[str]
+    ) -> tuple[CheckReport, list[str]]:
+        """Settle the sessions whose check changes nothing; return the others."""
+        report = CheckReport()
+        rest: list[str] = []
+        rows = await conn.fetch(SQL["check_rows"], sorted(set(session_ids)))
+        for r, verdict, open_alert in await self._verdicts(conn, rows):
+            sid = r["session_id"]
+            # Without snoozes: a snooze only ever turns a raise into nothing.
+            decision = decide(verdict, open_alert)
+            if not decision.changes_nothing:
+                rest.append(sid)
+                continue
+            report.outcomes[str(verdict.outcome)] += 1
+            report.checked.append(sid)
+            report.accounts[sid] = r["account_id"]
+            report.verdicts[sid] = verdict
+            inputs = (r["dir_version"], r["user_version"])
+            report.memos[sid] = memo_after(r["account_id"], inputs, verdict, decision)
+        return report, rest
+
+    async def _verdicts(
+        self, conn: asyncpg.Connection, rows: Sequence[asyncpg.Record]
+    ) -> list[tuple[asyncpg.Record, Verdict, OpenAlert | None]]:
+        versions = {r["account_id"]: r["dir_version"] for r in rows if r["account_known"]}
+        snapshots = await self._cache.get_many(conn, versions)
+        checked: list[tuple[asyncpg.Record, Verdict, OpenAlert | None]] = []
+        for r in rows:
+            account = Account(r["account_id"], r["account_enabled"]) if r["account_known"] else None
+            user = (
+                User(r["account_id"], r["user_id"], r["user_enabled"], r["e911_location_id"])
+                if r["user_known"]
+                else None
+            )
+            verdict = evaluate(
+                snapshots.get(r["account_id"]),
+                account,
+                user,
+                _address(r),
+                network=_network(r),
+                geo=self._config.geo,
+            )
+            open_alert = (
+                OpenAlert(r["alert_id"], r["fingerprint"], r["alert_location_id"])
+                if r["alert_id"] is not None
+                else None
+            )
+            checked.append((r, verdict, open_alert))
+        return checked
+
+    async def run(
+        self,
+        conn: asyncpg.Connection,
+        session_ids: Sequence[str],
+        now: dt.datetime,
+    ) -> CheckReport:
+        """Check the given sessions on ``conn``'s transaction; ended ones are skipped."""
+        report = CheckReport()
+        locked = await conn.fetch(SQL["lock_check_sessions"], sorted(set(session_ids)))
+        if not locked:
+            return report
+        rows = await conn.fetch(SQL["check_rows"], [r["session_id"] for r in locked])
+        checked = await self._verdicts(conn, rows)
+        # Snoozes matter only to a new mismatch: most checks (a match, an unchanged
+        # mismatch) skip this query.
+        raising = [
+            r["session_id"]
+            for r, v, a in checked
+            if v.fingerprint is not None and (a is None or a.fingerprint != v.fingerprint)
+        ]
+        snoozed: dict[str, frozenset[str]] = {}
+        if raising and self._config.dismiss_snooze > dt.timedelta(0):
+            snoozed = await self._alerts.snoozed(conn, raising, now - self._config.dismiss_snooze)
+        seq_updates: list[tuple[str, int]] = []
+        for r, verdict, open_alert in checked:
+            sid = r["session_id"]
+            ip_text: str = r["ip"]
+            decision = decide(verdict, open_alert, snoozed.get(sid, frozenset()))
+            report.outcomes[str(verdict.outcome)] += 1
+            report.checked.append(sid)
+            report.accounts[sid] = r["account_id"]
+            report.verdicts[sid] = verdict
+            inputs = (r["dir_version"], r["user_version"])
+            report.memos[sid] = memo_after(r["account_id"], inputs, verdict, decision)
+            ref = SessionRef(sid, r["account_id"], r["user_id"], r["kafka_partition"])
+            if decision.resolve is not None and open_alert is not None:
+                report.resolved.append(
+                    ResolvedAlert(open_alert.alert_id, ref, decision.resolve, now)
+                )
+            if decision.raise_fingerprint is not None:
+                episode = r["alert_seq"] + 1
+                seq_updates.append((sid, episode))
+                report.raised.append(
+                    raised_alert(ref, ip_text, r["logged_in_at"], episode, verdict, now)
+                )
+            if verdict.outcome is Outcome.MISMATCH and decision.snoozed:
+                log.info("alert_snoozed", session_id=sid, account_id=r["account_id"])
+        if report.resolved or report.raised:
+            report.resolved = await self._alerts.apply(conn, report.resolved, report.raised)
+        if seq_updates:
+            await conn.executemany(SQL["set_alert_seq"], seq_updates)
+        return report
+
+
+def _network(r: asyncpg.Record) -> NetworkSignals | None:
+    """The session's stored signals; most sessions report none, and those allocate
+    nothing here (a million of them per tick)."""
+    bssid, chassis, port = r["bssid"], r["switch_chassis"], r["switch_port"]
+    if bssid is None and chassis is None and port is None:
+        return None
+    return NetworkSignals(bssid, chassis, port)
+
+
+def _address(r: asyncpg.Record) -> IPAddress:
+    """The session's IP as the driver decoded it (from binary: no text parsing).
+
+    A host address decodes to an address; anything else to an interface. The text
+    form (``ip``) stays what alerts carry.
+    """
+    value = r["ip_value"]
+    if isinstance(value, ipaddress.IPv4Address | ipaddress.IPv6Address):
+        return value
+    if isinstance(value, ipaddress.IPv4Interface | ipaddress.IPv6Interface):
+        return value.ip
+    return ipaddress.ip_address(r["ip"])
+
+
+async def input_versions(conn: asyncpg.Connection) -> list[tuple[str, int, int]]:
+    """Every account's (id, directory version, users version): the memo's backstop."""
+    rows = await conn.fetch(SQL["input_versions"])
+    return [(r["account_id"], r["dir_version"], r["user_version"]) for r in rows]

@@ -1,0 +1,290 @@
+"""PostgreSQL access: the pool, ordered migrations, named SQL, and the error boundary.
+
+Driver errors are converted in one place, :func:`errors`, into :class:`DatabaseError`
+with whether retrying may help; nothing else in the daemon names asyncpg's exception
+types. Only the declared transient ones (:data:`TRANSIENT`) are retried.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import re
+import ssl
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterator, Sequence
+from dataclasses import dataclass
+from importlib import resources
+from pathlib import Path
+from typing import Any, TypeVar
+from urllib.parse import unquote
+
+import asyncpg
+import msgspec
+import structlog
+
+from e911d.daemon.core.retry import FOREVER, STARTUP, Backoff, retry
+
+log = structlog.get_logger(__name__)
+
+T = TypeVar("T")
+
+# Whole-schema lock id for migrations ("e911" in ASCII), so concurrent starts serialise.
+_MIGRATION_LOCK = 0x65393131
+
+DRIVER_ERRORS: tuple[type[BaseException], ...] = (
+    asyncpg.PostgresError,
+    asyncpg.InterfaceError,
+    # A connection whose protocol was left mid-operation (a cancelled query during an
+    # outage) says "cannot switch to state …": the pool drops it, the retry gets another.
+    asyncpg.exceptions.InternalClientError,
+    OSError,
+    TimeoutError,
+)
+"""Everything the driver or the network can raise at us."""
+
+TRANSIENT: tuple[type[BaseException], ...] = (
+    asyncpg.exceptions.SerializationError,
+    asyncpg.exceptions.DeadlockDetectedError,
+    asyncpg.exceptions.ConnectionDoesNotExistError,
+    asyncpg.exceptions.CannotConnectNowError,
+    asyncpg.exceptions.TooManyConnectionsError,
+    asyncpg.exceptions.AdminShutdownError,
+    asyncpg.exceptions.InterfaceError,
+    asyncpg.exceptions.InternalClientError,
+    ConnectionError,
+    OSError,
+    asyncio.TimeoutError,
+)
+"""The subset that a later attempt may not meet: the server restarting, a lost
+connection, a serialisation conflict."""
+
+
+class DatabaseError(Exception):
+    """A database failure, with whether retrying may help."""
+
+    def __init__(self, message: str, *, transient: bool, operation: str = "") -> None:
+        super().__init__(message)
+        self.transient = transient
+        self.operation = operation
+
+
+PERMANENT: tuple[type[BaseException], ...] = (
+    # A DSN option asyncpg cannot use, e.g. sslmode=verify-full with no sslrootcert
+    # and no ~/.postgresql/root.crt: an InterfaceError, but no retry will mend it.
+    asyncpg.exceptions.ClientConfigurationError,
+    # Our trust settings or the server's certificate: an OSError, but not an outage.
+    ssl.SSLCertVerificationError,
+)
+
+
+def convert(exc: BaseException, operation: str = "") -> DatabaseError:
+    prefix = f"{operation}: " if operation else ""
+    if isinstance(exc, ssl.SSLCertVerificationError):
+        return DatabaseError(
+            f"{prefix}PostgreSQL TLS handshake failed: certificate verify failed: "
+            f"{exc.verify_message}; check "
+            "sslrootcert, sslmode and the host name in E911_POSTGRES__DSN",
+            transient=False,
+            operation=operation,
+        )
+    return DatabaseError(
+        f"{prefix}{type(exc).__name__}: {exc}",
+        transient=isinstance(exc, TRANSIENT) and not isinstance(exc, PERMANENT),
+        operation=operation,
+    )
+
+
+_DSN_FILE = re.compile(r"(?:^|[?&\s])(sslrootcert|sslcert|sslkey)=([^&\s]+)")
+
+
+def check_dsn_files(dsn: str) -> None:
+    """Certificate files named in the DSN must exist: asyncpg's FileNotFoundError
+    looks like a missing unix socket (PostgreSQL down) and would be retried."""
+    for name, value in _DSN_FILE.findall(dsn):
+        path = unquote(value).strip("'\"")
+        if path != "system" and not Path(path).expanduser().is_file():
+            raise DatabaseError(
+                f"E911_POSTGRES__DSN: {name} file not found: {path}", transient=False
+            )
+
+
+@contextlib.contextmanager
+def errors(operation: str) -> Iterator[None]:
+    """The boundary: driver errors raised inside become :class:`DatabaseError`."""
+    try:
+        yield
+    except DatabaseError:
+        raise
+    except DRIVER_ERRORS as exc:
+        raise convert(exc, operation) from exc
+
+
+def is_transient(exc: BaseException) -> bool:
+    return isinstance(exc, DatabaseError) and exc.transient
+
+
+_NAME = re.compile(r"^--\s*name:\s*(\w+)\s*$", re.MULTILINE)
+
+
+def load_queries(filename: str) -> dict[str, str]:
+    """Named statements from a ``.sql`` file in ``daemon/sql`` (``-- name: x`` blocks)."""
+    text = (
+        resources.files("e911d.daemon.store").joinpath("sql", filename).read_text(encoding="utf-8")
+    )
+    parts = _NAME.split(text)
+    return {parts[i]: parts[i + 1].strip() for i in range(1, len(parts), 2)}
+
+
+def migration_files() -> list[tuple[str, str]]:
+    folder = resources.files("e911d.daemon.store").joinpath("sql", "migrations")
+    files = sorted(p.name for p in folder.iterdir() if p.name.endswith(".sql"))
+    return [(name.removesuffix(".sql"), folder.joinpath(name).read_text("utf-8")) for name in files]
+
+
+async def pending_migrations(conn: asyncpg.Connection) -> list[str]:
+    """The migrations not yet applied, found with reads only (no lock, no DDL)."""
+    table = await conn.fetchval("SELECT to_regclass('schema_migrations')")
+    done: set[str] = set()
+    if table is not None:
+        done = {r["version"] for r in await conn.fetch("SELECT version FROM schema_migrations")}
+    return [version for version, _ in migration_files() if version not in done]
+
+
+async def migrate(conn: asyncpg.Connection) -> list[str]:
+    """Apply the migrations not yet applied, in order; idempotent and safe to race.
+
+    Nothing is locked or created when the schema is current, so a daemon whose role
+    may not change the schema starts as well as its owner does.
+    """
+    if not await pending_migrations(conn):
+        return []
+    applied_now: list[str] = []
+    async with conn.transaction():
+        await conn.execute("SELECT pg_advisory_xact_lock($1)", _MIGRATION_LOCK)
+        await conn.execute(
+            "CREATE TABLE IF NOT EXISTS schema_migrations ("
+            " version text PRIMARY KEY, applied_at timestamptz NOT NULL DEFAULT now())"
+        )
+        done = {r["version"] for r in await conn.fetch("SELECT version FROM schema_migrations")}
+        for version, sql in migration_files():
+            if version in done:
+                continue
+            await conn.execute(sql)
+            await conn.execute("INSERT INTO schema_migrations (version) VALUES ($1)", version)
+            applied_now.append(version)
+    if applied_now:
+        log.info("migrations_applied", versions=applied_now)
+    return applied_now
+
+
+async def prepare_schema(conn: asyncpg.Connection, *, apply: bool) -> None:
+    """At start: apply pending migrations (``apply``) or refuse to run on an old schema.
+
+    A role without DDL rights gets told what to do rather than a bare permission error.
+    """
+    with errors("migrate"):
+        pending = await pending_migrations(conn)
+        if not pending:
+            return
+        if not apply:
+            raise DatabaseError(
+                f"migrations pending: {', '.join(pending)}; run `e911d migrate` as the "
+                "schema's owner first",
+                transient=False,
+                operation="migrate",
+            )
+        try:
+            await migrate(conn)
+        except asyncpg.InsufficientPrivilegeError as exc:
+            raise DatabaseError(
+                f"migrate: {exc}: this role may not change the schema; run `e911d migrate` "
+                "as the schema's owner and start with E911_MIGRATE_ON_START=false",
+                transient=False,
+                operation="migrate",
+            ) from exc
+
+
+async def require_tables(conn: asyncpg.Connection, tables: Sequence[str], what: str) -> None:
+    """A command run on a database never migrated says so, instead of a driver error
+    about a missing relation in the middle of its work."""
+    missing = [t for t in tables if await conn.fetchval("SELECT to_regclass($1) IS NULL", t)]
+    if missing:
+        raise DatabaseError(
+            f"this database has no e911d {what} ({', '.join(missing)} missing): "
+            "run `e911d migrate` first",
+            transient=False,
+        )
+
+
+async def _init_connection(conn: asyncpg.Connection) -> None:
+    await conn.set_type_codec(
+        "jsonb", encoder=_json_dumps, decoder=_json_loads, schema="pg_catalog"
+    )
+
+
+def _json_dumps(value: Any) -> str:
+    return msgspec.json.encode(value).decode("utf-8")
+
+
+def _json_loads(text: str) -> Any:
+    return msgspec.json.decode(text)
+
+
+@dataclass(frozen=True, slots=True)
+class PoolConfig:
+    dsn: str
+    min_size: int = 2
+    max_size: int = 10
+    command_timeout: float = 30.0
+
+
+async def connect_pool(
+    config: PoolConfig, *, backoff: Backoff = STARTUP, stop: asyncio.Event | None = None
+) -> asyncpg.Pool:
+    """Create the pool, retrying while the database is starting or unreachable."""
+    check_dsn_files(config.dsn)
+
+    async def connect() -> asyncpg.Pool:
+        try:
+            with errors("database_connect"):
+                pool: asyncpg.Pool = await asyncpg.create_pool(
+                    config.dsn,
+                    min_size=config.min_size,
+                    max_size=config.max_size,
+                    command_timeout=config.command_timeout,
+                    init=_init_connection,
+                )
+                return pool
+        except ValueError as exc:  # a DSN libpq cannot parse
+            raise DatabaseError(f"cannot connect to PostgreSQL: {exc}", transient=False) from exc
+
+    return await retry(
+        "database_connect", connect, retry_if=is_transient, log=log, backoff=backoff, stop=stop
+    )
+
+
+@contextlib.asynccontextmanager
+async def open_pool(
+    config: PoolConfig, *, backoff: Backoff = STARTUP, stop: asyncio.Event | None = None
+) -> AsyncIterator[asyncpg.Pool]:
+    """The pool as a component: closed (within 2 s) however the block ends."""
+    pool = await connect_pool(config, backoff=backoff, stop=stop)
+    try:
+        yield pool
+    finally:
+        with contextlib.suppress(*DRIVER_ERRORS):
+            await asyncio.wait_for(pool.close(), 2)
+
+
+async def retrying(what: str, func: Callable[[], Awaitable[T]], *, stop: asyncio.Event) -> T:
+    """Run ``func`` under the error boundary until it succeeds, retrying transient errors.
+
+    Nothing consumed is dropped while the database is away; the caller simply waits.
+    A permanent error propagates as :class:`DatabaseError` so the daemon stops loudly.
+    """
+
+    async def attempt() -> T:
+        with errors(what):
+            return await func()
+
+    return await retry(what, attempt, retry_if=is_transient, log=log, backoff=FOREVER, stop=stop)

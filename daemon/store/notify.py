@@ -1,0 +1,259 @@
+"""Directory change notices from PostgreSQL: LISTEN on a dedicated, self-healing connection.
+
+Triggers on the directory tables (migration 0002) NOTIFY on every change, whoever
+wrote it, so every instance hears about a toggle flipped in the console or a location
+fixed in the app within milliseconds, not at the next scheduled check. A notice only
+says *what* changed; the re-evaluation reads the rows themselves, so a lost or
+duplicated notice can delay a re-evaluation but never make it wrong.
+
+Notices are missed while the connection is down. The listener therefore reports each
+reconnection, and the owner drops its cached snapshots and re-reads what changed
+meanwhile (see :meth:`e911d.daemon.services.reevaluation.Reevaluation.catch_up`).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import datetime as dt
+import functools
+import json
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass, field
+
+import asyncpg
+import structlog
+
+from e911d.daemon.core.retry import Backoff, retry
+from e911d.daemon.store.db import DatabaseError, errors
+
+log = structlog.get_logger(__name__)
+
+CHANNEL = "e911_directory"
+KINDS = frozenset({"account", "user", "directory", "all"})
+
+
+@dataclass(frozen=True, slots=True)
+class Notice:
+    """One directory change: an account-wide one when ``user_id`` is None."""
+
+    kind: str
+    account_id: str | None
+    user_id: str | None = None
+
+
+def parse_notice(payload: str) -> Notice | None:
+    """The trigger's payload, or None for anything else that was sent on the channel."""
+    try:
+        data = json.loads(payload)
+    except ValueError:
+        return None
+    if not isinstance(data, dict) or data.get("k") not in KINDS:
+        return None
+    kind = data["k"]
+    if kind == "all":
+        return Notice("all", None)
+    account, user = data.get("a"), data.get("u")
+    if not isinstance(account, str) or not account:
+        return None
+    if kind == "user":
+        if not isinstance(user, str) or not user:
+            return None
+        return Notice("user", account, user)
+    return Notice(kind, account)
+
+
+@dataclass(slots=True)
+class PendingChanges:
+    """Notices coalesced between two re-evaluation passes.
+
+    A burst (an import of 10,000 users, a replayed directory topic) becomes one pass;
+    an account with more changed users than ``max_users_per_account`` is re-evaluated
+    as a whole, which is one query instead of thousands of parameters.
+    """
+
+    max_users_per_account: int = 1_000
+    everything: bool = False
+    accounts: set[str] = field(default_factory=set)
+    users: set[tuple[str, str]] = field(default_factory=set)
+    count: int = 0
+
+    def add(self, notice: Notice) -> None:
+        self.count += 1
+        if notice.kind == "all" or notice.account_id is None:
+            self.everything = True
+        elif notice.user_id is None:
+            self.accounts.add(notice.account_id)
+        else:
+            self.users.add((notice.account_id, notice.user_id))
+
+    def __bool__(self) -> bool:
+        return self.count > 0
+
+    def drain(self) -> PendingChanges:
+        """Hand over what is pending and start afresh."""
+        out = PendingChanges(
+            self.max_users_per_account, self.everything, self.accounts, self.users, self.count
+        )
+        self.everything, self.accounts, self.users, self.count = False, set(), set(), 0
+        per_account: dict[str, int] = {}
+        for account, _ in out.users:
+            per_account[account] = per_account.get(account, 0) + 1
+        crowded = {a for a, n in per_account.items() if n > out.max_users_per_account}
+        if crowded:
+            out.accounts |= crowded
+            out.users = {k for k in out.users if k[0] not in crowded}
+        return out
+
+
+@dataclass(frozen=True, slots=True)
+class ListenerConfig:
+    dsn: str
+    keepalive_seconds: float = 5.0
+    connect_timeout_seconds: float = 5.0
+    max_backoff_seconds: float = 5.0
+
+
+@dataclass(frozen=True, slots=True)
+class ListenerHooks:
+    on_notice: Callable[[Notice], None]
+    # Called after every (re)connection with the database's clock when the previous
+    # connection was last known healthy (None on the first connection).
+    on_connected: Callable[[dt.datetime | None], Awaitable[None]]
+    on_state: Callable[[bool], None]
+
+
+def _any_database_error(exc: BaseException) -> bool:
+    # Even a "permanent" error is retried here: the server may be mid-restart with
+    # its authentication not loaded yet, and the scheduled checks carry on meanwhile.
+    return isinstance(exc, DatabaseError)
+
+
+class DirectoryListener:
+    """LISTENs on its own connection (not the pool's) and reconnects when it is lost.
+
+    As a component, ``async with`` makes the first connection (so the daemon hears
+    changes from start-up on) and leaving the block closes it.
+    """
+
+    def __init__(self, config: ListenerConfig, hooks: ListenerHooks) -> None:
+        self._config = config
+        self._hooks = hooks
+        self.connected = asyncio.Event()
+        self._lost = asyncio.Event()
+        self._conn: asyncpg.Connection | None = None
+        self._backoff = Backoff(initial=0.2, maximum=config.max_backoff_seconds)
+
+    async def __aenter__(self) -> DirectoryListener:
+        await self._connect(None)
+        return self
+
+    async def __aexit__(self, *exc: object) -> None:
+        await self.close()
+
+    @property
+    def backend_pid(self) -> int | None:
+        """The server process of the LISTEN connection (what an operator would kill)."""
+        conn = self._conn
+        return None if conn is None or conn.is_closed() else int(conn.get_server_pid())
+
+    async def _connect(self, healthy_at: dt.datetime | None) -> dt.datetime:
+        with errors("directory_listener_connect"):
+            conn = await asyncpg.connect(
+                self._config.dsn, timeout=self._config.connect_timeout_seconds
+            )
+            try:
+                await conn.add_listener(CHANNEL, self._on_notify)
+                conn.add_termination_listener(self._on_terminated)
+                # LISTEN is active from here: anything committed after this is heard.
+                now: dt.datetime = await conn.fetchval("SELECT now()")
+            except BaseException:
+                with contextlib.suppress(Exception):
+                    await asyncio.wait_for(conn.close(), 1)
+                raise
+        self._conn = conn
+        self._lost.clear()
+        # Healthy only once caught up: what changed while deaf is queued first.
+        await self._hooks.on_connected(healthy_at)
+        self.connected.set()
+        self._hooks.on_state(True)
+        log.info("directory_listener_connected", caught_up=healthy_at is not None)
+        return now
+
+    def _on_notify(self, _conn: object, _pid: int, _channel: str, payload: str) -> None:
+        notice = parse_notice(payload)
+        if notice is None:
+            log.warning("directory_notice_ignored", payload=payload[:200])
+            return
+        self._hooks.on_notice(notice)
+
+    def _on_terminated(self, _conn: object) -> None:
+        self.connected.clear()
+        self._lost.set()
+
+    async def run(self, stop: asyncio.Event) -> None:
+        """Keep a healthy LISTEN connection until ``stop``; never returns early on errors."""
+        healthy_at: dt.datetime | None = None
+        while not stop.is_set():
+            if self._conn is None:
+                try:
+                    healthy_at = await retry(
+                        "directory_listener_connect",
+                        functools.partial(self._connect, healthy_at),
+                        retry_if=_any_database_error,
+                        log=log,
+                        backoff=self._backoff,
+                        stop=stop,
+                        attempts_after_stop=0,
+                    )
+                except DatabaseError:
+                    if stop.is_set():
+                        return
+                    raise
+                continue
+            healthy_at = await self._watch(stop, healthy_at)
+
+    async def _watch(
+        self, stop: asyncio.Event, healthy_at: dt.datetime | None
+    ) -> dt.datetime | None:
+        """Probe the connection every keepalive; on loss, drop it so ``run`` reconnects."""
+        conn = self._conn
+        assert conn is not None  # noqa: S101
+        waits = [asyncio.ensure_future(stop.wait()), asyncio.ensure_future(self._lost.wait())]
+        try:
+            await asyncio.wait(
+                waits, timeout=self._config.keepalive_seconds, return_when=asyncio.FIRST_COMPLETED
+            )
+        finally:
+            for w in waits:
+                w.cancel()
+        if stop.is_set():
+            return healthy_at
+        try:
+            with errors("directory_listener_probe"):
+                if conn.is_closed() or not self.connected.is_set():
+                    raise ConnectionError("listener connection closed")
+                async with asyncio.timeout(self._config.connect_timeout_seconds):
+                    now: dt.datetime = await conn.fetchval("SELECT now()")
+                return now
+        except DatabaseError as exc:
+            log.warning("directory_listener_lost", error=str(exc))
+            self._hooks.on_state(False)
+            self._drop()
+            return healthy_at
+
+    def _drop(self) -> None:
+        conn, self._conn = self._conn, None
+        self.connected.clear()
+        if conn is not None:
+            conn.terminate()
+
+    async def close(self) -> None:
+        conn, self._conn = self._conn, None
+        self.connected.clear()
+        if conn is not None and not conn.is_closed():
+            try:
+                with errors("directory_listener_close"):
+                    await asyncio.wait_for(conn.close(), 2)
+            except DatabaseError:
+                conn.terminate()

@@ -1,0 +1,33 @@
+"""Consumed offsets kept in PostgreSQL, written with the state they produced."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+
+import asyncpg
+
+from e911d.consumers.topics import TP
+from e911d.daemon.store.db import load_queries
+
+SQL = load_queries("offsets.sql")
+
+
+async def store_offsets(conn: asyncpg.Connection, group_id: str, offsets: dict[TP, int]) -> None:
+    if offsets:
+        ordered = sorted(offsets.items())
+        await conn.execute(
+            SQL["store_offsets"],
+            group_id,
+            [t for (t, _), _ in ordered],
+            [p for (_, p), _ in ordered],
+            [o for _, o in ordered],
+        )
+
+
+async def load_offsets(conn: asyncpg.Connection, group_id: str, tps: Iterable[TP]) -> dict[TP, int]:
+    wanted = set(tps)
+    if not wanted:
+        return {}
+    records = await conn.fetch(SQL["load_offsets"], group_id, sorted({t for t, _ in wanted}))
+    found = {(r["topic"], r["partition"]): r["next_offset"] for r in records}
+    return {tp: o for tp, o in found.items() if tp in wanted}
