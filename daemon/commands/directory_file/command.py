@@ -1,5 +1,9 @@
 """The commands ``e911d directory import FILE`` and ``e911d directory export``: the
-database connection, the one transaction of an import, and what the operator reads."""
+database connection, the one transaction of an import, and what the operator reads.
+
+Every command package has a ``command.py`` (the entry its CLI parser calls) beside
+the parts it owns: the same kind of module in parallel places, so the same name.
+"""
 
 from __future__ import annotations
 

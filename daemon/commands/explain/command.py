@@ -3,6 +3,9 @@
 It is the only place that joins building and rendering, so each half stays usable
 (and tested) alone. A database error is not turned into an exit code here: it goes
 up to the CLI, which reports it the same way for every command.
+
+Every command package has a ``command.py`` (the entry its CLI parser calls) beside
+the parts it owns: the same kind of module in parallel places, so the same name.
 """
 
 from __future__ import annotations

@@ -4,6 +4,9 @@ The renderers only read an :class:`~daemon.commands.explain.explanation.Explanat
 database or the rules, so what they print is exactly what was built and their
 wording can change without touching the reasoning. The ``--json`` shape is
 documented (docs/explain.md) and scripts depend on it: keys are only ever added.
+
+Each command that prints a document has a ``render.py``: the same kind of module in
+parallel places, so the same name.
 """
 
 from __future__ import annotations

@@ -6,6 +6,9 @@ is exactly what ``directory export`` would write), so one directory gives the sa
 findings whichever way it comes in. A file the import would refuse for its structure
 is reported like the import reports it, and is not linted: findings on the part that
 happened to validate would read as a verdict on the whole.
+
+Every command package has a ``command.py`` (the entry its CLI parser calls) beside
+the parts it owns: the same kind of module in parallel places, so the same name.
 """
 
 from __future__ import annotations

@@ -2,6 +2,9 @@
 
 The three show the same figures from one :class:`Report`; nothing is computed here
 beyond formatting, so a format can change without touching a definition.
+
+Each command that prints a document has a ``render.py``: the same kind of module in
+parallel places, so the same name.
 """
 
 from __future__ import annotations
