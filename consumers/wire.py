@@ -34,6 +34,7 @@ from e911d.daemon.core.events import (
     DirectoryChange,
     DirectoryEvent,
     DirectoryEventKind,
+    FieldError,
     Id,
     Invalid,
     InvalidReason,
@@ -50,7 +51,6 @@ from e911d.daemon.core.events import (
     exc_detail,
 )
 from e911d.daemon.core.ip import BadIp, IPNetwork, parse_address_item, parse_ip
-from e911d.daemon.core.network import BadMac
 
 # Any string: its length and form are checked by parse_ip, so every bad IP is invalid_ip.
 IpText = Annotated[str, msgspec.Meta(description="An IPv4 or IPv6 address, without a zone id.")]
@@ -226,10 +226,10 @@ def decode_session_event(
         except BadIp as exc:
             return Invalid(InvalidReason.INVALID_IP, exc_detail(exc))
         if data.network is not None:
-            try:
-                network = network_signals(data.network)
-            except BadMac as exc:
-                return Invalid(InvalidReason.INVALID_DATA, f"network.bssid: {exc_detail(exc)}")
+            signals = network_signals(data.network)
+            if isinstance(signals, FieldError):
+                return signals.invalid(InvalidReason.INVALID_DATA)
+            network = signals
     return SessionEvent(
         kind=SessionEventKind(env.type),
         event_id=env.id,
@@ -275,19 +275,28 @@ def _directory_change(data: Any) -> DirectoryChange | Invalid:
     raise AssertionError(f"unhandled directory schema {type(data).__name__}")
 
 
+def parse_address_at(index: int, text: str) -> list[IPNetwork] | FieldError:
+    """A group's ``addresses[index]`` as exact CIDRs, or why not: the event decoder stops
+    at the first refused one, the directory file validator reports each."""
+    try:
+        return parse_address_item(text)
+    except BadIp as exc:
+        return FieldError("addresses", index, str(exc))
+
+
 def _ip_group_upserted(data: _IpGroupUpserted) -> IpGroupUpserted | Invalid:
     networks: list[IPNetwork] = []
     for i, item in enumerate(data.addresses):
-        try:
-            networks.extend(parse_address_item(item))
-        except BadIp as exc:
-            return Invalid(InvalidReason.INVALID_IP, f"addresses[{i}]: {exc_detail(exc)}")
+        nets = parse_address_at(i, item)
+        if isinstance(nets, FieldError):
+            return nets.invalid(InvalidReason.INVALID_IP)
+        networks.extend(nets)
     bssids = normalize_bssids(data.bssids)
-    if isinstance(bssids, Invalid):
-        return bssids
+    if isinstance(bssids, FieldError):
+        return bssids.invalid(InvalidReason.INVALID_DATA)
     switches = normalize_switches(data.switches)
-    if isinstance(switches, Invalid):
-        return switches
+    if isinstance(switches, FieldError):
+        return switches.invalid(InvalidReason.INVALID_DATA)
     return IpGroupUpserted(
         data.account_id,
         data.ip_group_id,

@@ -3,17 +3,20 @@ IP
 group's ``bssids`` and ``switches``, and their normalisation into values.
 
 Apart from :mod:`consumers.wire` so each stays small; the directory file import uses
-these too (through the IP group schema), so a file is never looser than an event.
+these too (through the IP group schema, and its validator item by item), so a file is
+never looser than an event. A refused value comes back as a
+:class:`~daemon.core.events.FieldError`, so the decoder's dead-letter detail and the
+validator's path are both made from the same values.
 """
 
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import Annotated, Final
+from typing import Annotated, Final, Literal
 
 import msgspec
 
-from e911d.daemon.core.events import Id, Invalid, InvalidReason, exc_detail
+from e911d.daemon.core.events import FieldError, Id
 from e911d.daemon.core.network import (
     BadMac,
     NetworkSignals,
@@ -24,7 +27,7 @@ from e911d.daemon.core.network import (
     normalize_port_id,
 )
 
-# Checked by daemon.core.network: every bad spelling is invalid_data with its path.
+# Checked by daemon.core.network: every bad spelling is refused with its path.
 BssidPatternText = Annotated[
     str,
     msgspec.Meta(
@@ -88,13 +91,17 @@ class SessionNetwork(msgspec.Struct, forbid_unknown_fields=False):
     switch: SessionSwitch | None = None
 
 
-def network_signals(data: SessionNetwork) -> NetworkSignals | None:
-    """The normalised signals, or None when the client reported none (``{}``).
+def network_signals(data: SessionNetwork) -> NetworkSignals | FieldError | None:
+    """The normalised signals, None when the client reported none (``{}``), or why the
+    BSSID is refused.
 
     A session's BSSID is the access point's own address, never a pattern: a ``*``
     here is refused like any other malformed BSSID.
     """
-    bssid = None if data.bssid is None else normalize_mac(data.bssid)
+    try:
+        bssid = None if data.bssid is None else normalize_mac(data.bssid)
+    except BadMac as exc:
+        return FieldError("network", None, str(exc), "bssid")
     switch = data.switch
     if bssid is None and switch is None:
         return None
@@ -124,28 +131,46 @@ class IpGroupSwitch(msgspec.Struct, forbid_unknown_fields=False):
     ] = None
 
 
-def normalize_bssids(items: Sequence[str]) -> tuple[str, ...] | Invalid:
-    """Normalised, deduplicated in order; a bad one is refused with its index, which the
-    directory file import puts after the group's path."""
+def normalize_bssid_at(index: int, text: str) -> str | FieldError:
+    """A group's ``bssids[index]`` normalised, or why not: the event decoder stops at the
+    first refused one, the directory file validator reports each."""
+    try:
+        return normalize_bssid_pattern(text)
+    except BadMac as exc:
+        return FieldError("bssids", index, str(exc))
+
+
+def normalize_switch_id_at(
+    index: int, key: Literal["chassis_id", "port_id"], text: str
+) -> str | FieldError:
+    """A group's ``switches[index]`` chassis or port id normalised, or why not. An id of
+    only spaces normalises to nothing, which no client could report: refused rather
+    than stored as a key that never matches."""
+    normalised = normalize_chassis_id(text) if key == "chassis_id" else normalize_port_id(text)
+    return normalised or FieldError("switches", index, "is blank", key)
+
+
+def normalize_bssids(items: Sequence[str]) -> tuple[str, ...] | FieldError:
+    """Normalised, deduplicated in order; or the first refused one."""
     out: list[str] = []
     for i, item in enumerate(items):
-        try:
-            out.append(normalize_bssid_pattern(item))
-        except BadMac as exc:
-            return Invalid(InvalidReason.INVALID_DATA, f"bssids[{i}]: {exc_detail(exc)}")
+        bssid = normalize_bssid_at(i, item)
+        if isinstance(bssid, FieldError):
+            return bssid
+        out.append(bssid)
     return tuple(dict.fromkeys(out))
 
 
-def normalize_switches(items: Sequence[IpGroupSwitch]) -> tuple[SwitchRef, ...] | Invalid:
-    """Normalised, deduplicated in order. An id of only spaces normalises to nothing,
-    which no client could report: refused rather than stored as a key that never matches."""
+def normalize_switches(items: Sequence[IpGroupSwitch]) -> tuple[SwitchRef, ...] | FieldError:
+    """Normalised, deduplicated in order; or the first refused id (a chassis before its
+    port)."""
     out: list[SwitchRef] = []
     for i, item in enumerate(items):
-        chassis = normalize_chassis_id(item.chassis_id)
-        port = None if item.port_id is None else normalize_port_id(item.port_id)
-        if not chassis:
-            return Invalid(InvalidReason.INVALID_DATA, f"switches[{i}].chassis_id: is blank")
-        if port == "":
-            return Invalid(InvalidReason.INVALID_DATA, f"switches[{i}].port_id: is blank")
+        chassis = normalize_switch_id_at(i, "chassis_id", item.chassis_id)
+        if isinstance(chassis, FieldError):
+            return chassis
+        port = None if item.port_id is None else normalize_switch_id_at(i, "port_id", item.port_id)
+        if isinstance(port, FieldError):
+            return port
         out.append(SwitchRef(chassis, port))
     return tuple(dict.fromkeys(out))

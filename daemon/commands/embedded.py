@@ -159,9 +159,6 @@ class EmbeddedPostgres:
         uri: str = self._server.get_uri()
         return uri
 
-    def dsn_for(self, database: str) -> str:
-        return self.dsn.replace("/postgres?", f"/{database}?", 1)
-
     def stop_server(self) -> None:
         """Stop PostgreSQL but keep its data (outage drills); start_server brings it back."""
         if self._server is not None:

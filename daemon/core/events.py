@@ -42,11 +42,42 @@ class InvalidReason(enum.StrEnum):
 class Invalid:
     reason: InvalidReason
     detail: str
+    # One value inside the data refused: where it is and why, as values (``detail``
+    # is worded from it), so the directory file validator never reads ``detail``.
+    error: FieldError | None = None
+
+
+# A dead-letter header and a log line carry at most this much of an error's text.
+_MAX_DETAIL = 300
 
 
 def exc_detail(exc: Exception) -> str:
     """An error's text, cut short: it lands in a dead-letter header and a log line."""
-    return str(exc)[:300]
+    return str(exc)[:_MAX_DETAIL]
+
+
+@dataclass(frozen=True, slots=True)
+class FieldError:
+    """A value refused inside an event's data: the field, the item of it, and why.
+
+    The event decoder words the dead-letter detail from it and the directory file
+    validator puts :attr:`path` after the entity's own, so neither depends on the
+    other's wording.
+    """
+
+    field: str  # the data's field: "addresses", "bssids", "switches", "network"
+    index: int | None  # the item of that list; None when the field is not a list
+    message: str  # what is wrong with the value, whole
+    key: str | None = None  # the item's own field: "chassis_id", "port_id", "bssid"
+
+    @property
+    def path(self) -> str:
+        """Within the data: ``bssids[2]``, ``switches[0].port_id``, ``network.bssid``."""
+        at = self.field if self.index is None else f"{self.field}[{self.index}]"
+        return at if self.key is None else f"{at}.{self.key}"
+
+    def invalid(self, reason: InvalidReason) -> Invalid:
+        return Invalid(reason, f"{self.path}: {self.message[:_MAX_DETAIL]}", self)
 
 
 # ---- session events -----------------------------------------------------------------

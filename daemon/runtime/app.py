@@ -189,5 +189,5 @@ class App:
         sup.spawn("listener", listener.run(stop))
         sup.spawn("reevaluate", reevaluation.run())
         return Services(
-            rt, ingest, checks, reevaluation, relay, housekeeping, consumer, listener, ticker
+            ingest, checks, reevaluation, relay, housekeeping, consumer, listener, ticker
         )

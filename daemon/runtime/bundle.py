@@ -11,7 +11,6 @@ from dataclasses import dataclass
 from e911d.consumers.loop import ConsumerLoop
 from e911d.daemon.runtime.supervisor import DrainStep
 from e911d.daemon.services.checks import Checks
-from e911d.daemon.services.deps import Runtime
 from e911d.daemon.services.housekeeping import Housekeeping
 from e911d.daemon.services.ingest import Ingest
 from e911d.daemon.services.reevaluation import Reevaluation
@@ -24,7 +23,6 @@ from e911d.schedulers import Ticker
 class Services:
     """What the root started, for the drain and for operators' and tests' eyes."""
 
-    runtime: Runtime
     ingest: Ingest
     checks: Checks
     reevaluation: Reevaluation

@@ -47,7 +47,6 @@ class CheckReport:
     checked: list[str] = field(default_factory=list)
     # The account of each checked session, for the sessions-checked record.
     accounts: dict[str, str] = field(default_factory=dict)
-    verdicts: dict[str, Verdict] = field(default_factory=dict)
     # What each decision leaves for the next check to decide from memory (None: ask again).
     memos: dict[str, Memo | None] = field(default_factory=dict)
 
@@ -57,7 +56,6 @@ class CheckReport:
         self.resolved += other.resolved
         self.checked += other.checked
         self.accounts.update(other.accounts)
-        self.verdicts.update(other.verdicts)
         self.memos.update(other.memos)
 
 
@@ -116,7 +114,6 @@ class CheckRunner:
             report.outcomes[str(verdict.outcome)] += 1
             report.checked.append(sid)
             report.accounts[sid] = r["account_id"]
-            report.verdicts[sid] = verdict
             inputs = (r["dir_version"], r["user_version"])
             report.memos[sid] = memo_after(r["account_id"], inputs, verdict, decision)
         return report, rest
@@ -181,7 +178,6 @@ class CheckRunner:
             report.outcomes[str(verdict.outcome)] += 1
             report.checked.append(sid)
             report.accounts[sid] = r["account_id"]
-            report.verdicts[sid] = verdict
             inputs = (r["dir_version"], r["user_version"])
             report.memos[sid] = memo_after(r["account_id"], inputs, verdict, decision)
             ref = SessionRef(sid, r["account_id"], r["user_id"], r["kafka_partition"])

@@ -13,6 +13,7 @@ from __future__ import annotations
 import ipaddress
 from collections import OrderedDict
 from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
 
 import asyncpg
 import msgspec
@@ -146,7 +147,8 @@ class DirectoryCache:
             else:
                 stale.append(account_id)
         if stale:
-            for snap in await load_accounts(conn, stale, versions):
+            for loaded in await load_accounts(conn, stale, versions):
+                snap = loaded.directory
                 out[snap.account_id] = snap
                 self._snapshots[snap.account_id] = snap
                 self._snapshots.move_to_end(snap.account_id)
@@ -200,9 +202,22 @@ def location_of(r: asyncpg.Record) -> Location:
     return Location(r["location_id"], r["name"], coordinates)
 
 
+@dataclass(frozen=True, slots=True)
+class LoadedAccount:
+    """A snapshot and every IP group it was built from, those the rules ignore included.
+
+    The snapshot keeps only its compiled lookups, since the cache holds up to 100,000 of
+    them; ``explain`` lists every group containing an IP from these same values, so
+    what it shows and what the checks match can only differ by the rules themselves.
+    """
+
+    directory: AccountDirectory
+    ip_groups: tuple[IpGroup, ...]
+
+
 async def load_accounts(
     conn: asyncpg.Connection, account_ids: Sequence[str], versions: dict[str, int]
-) -> list[AccountDirectory]:
+) -> list[LoadedAccount]:
     locations: dict[str, list[Location]] = {a: [] for a in account_ids}
     for r in await conn.fetch(SQL["locations_of"], list(account_ids)):
         locations[r["account_id"]].append(location_of(r))
@@ -213,23 +228,20 @@ async def load_accounts(
         entry = groups[r["account_id"]].setdefault(r["ip_group_id"], (r, []))
         if r["network"] is not None:
             entry[1].append(ipaddress.ip_network(r["network"]))
-    return [
-        AccountDirectory(
-            a,
-            locations[a],
-            [
-                IpGroup(
-                    gid,
-                    r["name"],
-                    r["location_id"],
-                    tuple(nets),
-                    bssids=bssids_of(r["bssids"]),
-                    switches=switches_of(r["switches"]),
-                    locating=r["locating"],
-                )
-                for gid, (r, nets) in groups[a].items()
-            ],
-            version=versions.get(a, 0),
+    out: list[LoadedAccount] = []
+    for a in account_ids:
+        ip_groups = tuple(
+            IpGroup(
+                gid,
+                r["name"],
+                r["location_id"],
+                tuple(nets),
+                bssids=bssids_of(r["bssids"]),
+                switches=switches_of(r["switches"]),
+                locating=r["locating"],
+            )
+            for gid, (r, nets) in groups[a].items()
         )
-        for a in account_ids
-    ]
+        directory = AccountDirectory(a, locations[a], ip_groups, version=versions.get(a, 0))
+        out.append(LoadedAccount(directory, ip_groups))
+    return out

@@ -6,7 +6,7 @@ from __future__ import annotations
 import datetime as dt
 import ipaddress
 import json
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 
 import pytest
 from hypothesis import given, settings
@@ -19,7 +19,6 @@ from e911d.daemon.commands.explain import (
     UNKNOWN,
     ActiveSession,
     Explanation,
-    GroupRow,
     InvalidIp,
     InvalidNetwork,
     build_explanation,
@@ -62,11 +61,14 @@ def grp(
     bssids: tuple[str, ...] = (),
     switches: tuple[SwitchRef, ...] = (),
     locating: bool = True,
-) -> GroupRow:
+) -> IpGroup:
     nets = tuple(ipaddress.ip_network(i) for i in items)
-    return GroupRow(
-        gid, f"group {gid}", location_id, tuple(items), nets, bssids, switches, locating
-    )
+    return IpGroup(gid, f"group {gid}", location_id, nets, bssids, switches, locating)
+
+
+def entries(groups: Iterable[IpGroup]) -> dict[str, tuple[str, ...]]:
+    """Each group's address entries as an event spelling every network as a CIDR gives them."""
+    return {g.ip_group_id: tuple(str(n) for n in g.networks) for g in groups}
 
 
 GROUPS = (
@@ -82,19 +84,21 @@ def explain(
     user_on: bool | None = False,
     location_id: str | None = "hq",
     locations: Iterable[Location] = LOCATIONS,
-    groups: Iterable[GroupRow] = GROUPS,
+    groups: Iterable[IpGroup] = GROUPS,
+    addresses: Mapping[str, tuple[str, ...]] | None = None,
     sessions: Iterable[ActiveSession] = (),
     network: NetworkSignals | None = None,
     geo: GeoCheck | None = None,
 ) -> Explanation:
+    groups = tuple(groups)
     return build_explanation(
-        account_id="acme",
         user_id="u1",
         ip=parse_input_ip(ip),
         account=None if account_on is None else Account("acme", account_on),
         user=None if user_on is None else User("acme", "u1", user_on, location_id),
-        locations=locations,
+        directory=AccountDirectory("acme", locations, groups),  # as the loader builds it
         ip_groups=groups,
+        addresses=entries(groups) if addresses is None else addresses,
         sessions=sessions,
         network=network,
         geo=geo,
@@ -310,14 +314,17 @@ def test_only_ignored_groups_contain_the_ip() -> None:
 
 
 def test_the_raw_address_entry_behind_a_network_is_named() -> None:
-    group = GroupRow(
+    group = IpGroup(
         "home-net",
         "Home",
         "home",
-        ("192.0.2.1", "198.51.100.0-198.51.100.255"),
         (ipaddress.ip_network("192.0.2.1/32"), ipaddress.ip_network("198.51.100.0/24")),
     )
-    ex = explain(HOME_IP, groups=(group,))
+    ex = explain(
+        HOME_IP,
+        groups=(group,),
+        addresses={"home-net": ("192.0.2.1", "198.51.100.0-198.51.100.255")},
+    )
     assert ex.containing_groups[0].address_item == "198.51.100.0-198.51.100.255"
     assert "from address entry 198.51.100.0-198.51.100.255" in render_text(ex)
     assert to_json(ex)["containing_groups"][0]["address"] == "198.51.100.0-198.51.100.255"
@@ -725,7 +732,7 @@ LOCATION_IDS = ("l1", "l2", "l3", "l4")
 BSSID_PATTERNS = ("aabbccddee01", "aabbccddee0*", "aabbccddee02")
 SWITCH_REFS = (SwitchRef("sw1"), SwitchRef("sw1", "p1"), SwitchRef("sw2", "p1"))
 
-Scenario = tuple[list[Location], list[GroupRow], Account, User, str, NetworkSignals | None]
+Scenario = tuple[list[Location], list[IpGroup], Account, User, str, NetworkSignals | None]
 
 
 @st.composite
@@ -734,7 +741,7 @@ def scenarios(draw: st.DrawFn) -> Scenario:
         Location(lid, draw(st.sampled_from(("Alpha", "Beta", "Gamma", "Beta"))))
         for lid in draw(st.lists(st.sampled_from(LOCATION_IDS), unique=True, max_size=4))
     ]
-    groups: list[GroupRow] = []
+    groups: list[IpGroup] = []
     for i in range(draw(st.integers(0, 6))):
         nets = []
         for _ in range(draw(st.integers(0, 3))):
@@ -744,11 +751,10 @@ def scenarios(draw: st.DrawFn) -> Scenario:
             nets.append(ipaddress.ip_network((0x0A000000 + base, prefix), strict=False))
         location_id = draw(st.sampled_from((None, "missing", *LOCATION_IDS)))
         groups.append(
-            GroupRow(
+            IpGroup(
                 f"g{i}",
                 f"G{i}",
                 location_id,
-                tuple(str(n) for n in nets),
                 tuple(dict.fromkeys(nets)),
                 tuple(draw(st.lists(st.sampled_from(BSSID_PATTERNS), unique=True, max_size=2))),
                 tuple(draw(st.lists(st.sampled_from(SWITCH_REFS), unique=True, max_size=2))),
@@ -778,25 +784,16 @@ def scenarios(draw: st.DrawFn) -> Scenario:
 @given(scenarios())
 def test_explanation_agrees_with_the_daemon(scenario: Scenario) -> None:
     locations, groups, account, user, ip_text, network = scenario
+    directory = AccountDirectory("acme", locations, groups)  # as the loader builds it
     ex = build_explanation(
-        account_id="acme",
         user_id="u1",
         ip=parse_input_ip(ip_text),
         account=account,
         user=user,
-        locations=locations,
+        directory=directory,
         ip_groups=groups,
+        addresses=entries(groups),
         network=network,
-    )
-    directory = AccountDirectory(
-        "acme",
-        locations,
-        [
-            IpGroup(
-                g.ip_group_id, g.name, g.location_id, g.networks, g.bssids, g.switches, g.locating
-            )
-            for g in groups
-        ],
     )
     address = ipaddress.ip_address(ip_text)
     verdict = evaluate(directory, account, user, address, network)

@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import difflib
 import math
-import re
 from collections.abc import Collection, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, Final, TypeVar
@@ -13,7 +12,8 @@ from typing import Any, Final, TypeVar
 import msgspec
 import msgspec.inspect as mi
 
-from e911d.consumers.wire import AccountUpsertedData, directory_change
+from e911d.consumers.wire import AccountUpsertedData, directory_change, parse_address_at
+from e911d.consumers.wire_network import normalize_bssid_at, normalize_switch_id_at
 from e911d.daemon.commands.directory_file.fast import bulk_changes, fields_check
 from e911d.daemon.commands.directory_file.field_rules import (
     ACCOUNT_INFO,
@@ -36,13 +36,12 @@ from e911d.daemon.commands.directory_file.field_rules import (
 )
 from e911d.daemon.core.events import (
     AccountUpserted,
+    FieldError,
     Invalid,
     IpGroupUpserted,
     LocationUpserted,
     UserUpserted,
 )
-from e911d.daemon.core.ip import parse_address_item
-from e911d.daemon.core.network import BadMac, normalize_bssid_pattern
 
 T = TypeVar("T")
 FAST = True  # tests compare both ways
@@ -74,7 +73,6 @@ class _Bad:
 
 
 _BAD: Final = _Bad()
-_FIELD_DETAIL: Final = re.compile(r"\A([a-z_]+(?:\[\d+\])?(?:\.[a-z_]+)?): (.*)\Z", re.DOTALL)
 
 
 def _as(cls: type[T], value: object) -> T:
@@ -108,6 +106,10 @@ class _Checker:
 
     def fail(self, path: str, message: str) -> None:
         self.issues.append(Issue(path, message))
+
+    def refused(self, path: str, error: FieldError) -> None:
+        """A value the events' own code refused, at its place within the entity."""
+        self.fail(f"{path}.{error.path}", error.message)
 
     def directory(self, data: object) -> DirectoryFile | None:
         if not isinstance(data, dict):
@@ -206,26 +208,26 @@ class _Checker:
         for i, item in enumerate(items):
             if not isinstance(item, str):
                 continue  # already reported as not a string
-            try:
-                parse_address_item(item)
-            except ValueError as exc:
-                self.fail(f"{group.path}.addresses[{i}]", str(exc))
+            parsed = parse_address_at(i, item)
+            if isinstance(parsed, FieldError):
+                self.refused(group.path, parsed)
 
     def signals(self, group: _Entity) -> None:
         """Each BSSID and switch as an event would normalise it, every bad one with its path."""
         bssids = group.raw.get("bssids")
         for i, item in enumerate(bssids if isinstance(bssids, list) else ()):
             if isinstance(item, str):  # else already reported as not a string
-                try:
-                    normalize_bssid_pattern(item)
-                except BadMac as exc:
-                    self.fail(f"{group.path}.bssids[{i}]", str(exc))
+                bssid = normalize_bssid_at(i, item)
+                if isinstance(bssid, FieldError):
+                    self.refused(group.path, bssid)
         switches = group.raw.get("switches")
         for i, item in enumerate(switches if isinstance(switches, list) else ()):
             for key in ("chassis_id", "port_id"):
                 text = item.get(key) if isinstance(item, dict) else None
-                if isinstance(text, str) and text and not text.strip():
-                    self.fail(f"{group.path}.switches[{i}].{key}", "is blank")
+                if isinstance(text, str) and text:  # else reported as not an id
+                    switch_id = normalize_switch_id_at(i, key, text)
+                    if isinstance(switch_id, FieldError):
+                        self.refused(group.path, switch_id)
 
     def reference(
         self, entity: _Entity, kind: Kind, account_id: str | None, in_file: set[str]
@@ -255,12 +257,10 @@ class _Checker:
             return None
         change = directory_change(decoded)
         if isinstance(change, Invalid):
-            # The events' details start with the field's own path ("bssids[3]: ...").
-            field = _FIELD_DETAIL.match(change.detail)
-            if field is None:
+            if change.error is None:
                 self.fail(path, change.detail)
             else:
-                self.fail(f"{path}.{field[1]}", field[2])
+                self.refused(path, change.error)
             return None
         return change
 

@@ -8,7 +8,7 @@ only to make that verdict readable.
 
 Building the answer is kept apart from showing it, so the reasoning is tested with
 literals and the output formats can change without touching it. The modules, each
-depending only on those before it: :mod:`.model` (the values, and the parsers of
+depending only on those before it: :mod:`.explanation` (the values, and the parsers of
 --ip and the network signals), :mod:`.sentence` (the "Why" line), :mod:`.build`
 (the reasoning, and the one read of the database it needs), :mod:`.render` (text
 and ``--json``) and :mod:`.command`. This package re-exports their public names.
@@ -31,7 +31,6 @@ from e911d.daemon.commands.explain.explanation import (
     ContainingGroup,
     EffectiveSetting,
     Explanation,
-    GroupRow,
     InvalidIp,
     InvalidNetwork,
     IpInput,
@@ -56,7 +55,6 @@ __all__ = [
     "EffectiveSetting",
     "ExplainArgs",
     "Explanation",
-    "GroupRow",
     "InvalidIp",
     "InvalidNetwork",
     "IpInput",

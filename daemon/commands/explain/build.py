@@ -2,22 +2,25 @@
 
 Support engineers answer "why did I get this alert?" with it, so it must never
 disagree with the daemon: the outcome, the recommendation and the fingerprint come
-from the daemon's own pure rules (:func:`daemon.core.evaluation.evaluate` on an
-:class:`~daemon.core.evaluation.AccountDirectory` built exactly as the checks build it).
+from the daemon's own pure rules (:func:`daemon.core.evaluation.evaluate`) on the
+:class:`~daemon.core.evaluation.AccountDirectory` that the checks' own loader
+(:func:`daemon.store.directory.load_accounts`) builds, so the two cannot read or
+build the directory differently.
 Everything else (every containing IP group, why a group is ignored, the reasoning
 behind the effective setting) is computed alongside to make the verdict readable;
 what each network signal matched, the deciding one and the IP winner are taken
 from the directory's own lookups (:meth:`AccountDirectory.signals`).
 
 :func:`build_explanation` does no I/O so every branch is tested with literals;
-:func:`load_explanation` only reads the rows it needs and hands them to it.
+:func:`load_explanation` loads the directory, reads what only explain shows (each
+group's address entries as given, the sessions) and hands them to it.
 """
 
 from __future__ import annotations
 
 import datetime as dt
 import ipaddress
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping, Sequence
 
 import asyncpg
 
@@ -31,7 +34,6 @@ from e911d.daemon.commands.explain.explanation import (
     ContainingGroup,
     EffectiveSetting,
     Explanation,
-    GroupRow,
     IpInput,
     SignalRow,
     StoredSession,
@@ -52,7 +54,7 @@ from e911d.daemon.core.model import (
 )
 from e911d.daemon.core.network import NetworkSignals, format_bssid, format_chassis_id
 from e911d.daemon.store.db import load_queries
-from e911d.daemon.store.directory import bssids_of, location_of, switches_of
+from e911d.daemon.store.directory import load_accounts
 
 SQL = load_queries("explain.sql")
 
@@ -74,7 +76,7 @@ def _effective(account: Account | None, user: User | None) -> EffectiveSetting:
     )
 
 
-def _assigned(user: User | None, locations: dict[str, Location]) -> AssignedLocation:
+def _assigned(user: User | None, locations: Mapping[str, Location]) -> AssignedLocation:
     if user is None:
         return AssignedLocation(UNKNOWN, None, None, "unknown (the user is not in the directory)")
     lid = user.e911_location_id
@@ -91,9 +93,9 @@ def _assigned(user: User | None, locations: dict[str, Location]) -> AssignedLoca
     return AssignedLocation(ASSIGNED, lid, loc.name, f"{lid} ({loc.name})")
 
 
-def _address_item(group: GroupRow, network: IPNetwork) -> str | None:
+def _address_item(addresses: Sequence[str], network: IPNetwork) -> str | None:
     """The raw entry a network came from, so support can point at what to edit."""
-    for item in group.addresses:
+    for item in addresses:
         try:
             if network in parse_address_item(item):
                 return item
@@ -104,8 +106,9 @@ def _address_item(group: GroupRow, network: IPNetwork) -> str | None:
 
 def _containing(
     ip: IPAddress,
-    groups: Iterable[GroupRow],
-    locations: dict[str, Location],
+    groups: Iterable[IpGroup],
+    addresses: Mapping[str, Sequence[str]],
+    locations: Mapping[str, Location],
     winning_groups: frozenset[str],
 ) -> tuple[ContainingGroup, ...]:
     found: list[ContainingGroup] = []
@@ -132,7 +135,7 @@ def _containing(
                 location_id=g.location_id,
                 location_name=loc.name if loc else None,
                 network=best,
-                address_item=_address_item(g, best),
+                address_item=_address_item(addresses.get(g.ip_group_id, ()), best),
                 counted=ignored is None,
                 ignored_reason=ignored,
                 winner=g.ip_group_id in winning_groups,
@@ -183,33 +186,25 @@ def _signal_rows(
 
 def build_explanation(
     *,
-    account_id: str,
     user_id: str,
     ip: IpInput,
     account: Account | None,
     user: User | None,
-    locations: Iterable[Location],
-    ip_groups: Iterable[GroupRow],
+    directory: AccountDirectory,
+    ip_groups: Iterable[IpGroup],
+    addresses: Mapping[str, Sequence[str]] | None = None,
     sessions: Iterable[ActiveSession] = (),
     network: NetworkSignals | None = None,
     geo: GeoCheck | None = None,
 ) -> Explanation:
-    """The whole answer from plain values; no I/O, so every branch is unit-tested."""
-    locs = tuple(locations)
-    groups = tuple(ip_groups)
-    by_id = {loc.location_id: loc for loc in locs}
-    directory = AccountDirectory(
-        account_id,
-        locs,
-        [
-            IpGroup(
-                g.ip_group_id, g.name, g.location_id, g.networks, g.bssids, g.switches, g.locating
-            )
-            for g in groups
-        ],
-    )
+    """The whole answer from plain values; no I/O, so every branch is unit-tested.
+
+    ``ip_groups``: every group ``directory`` was built from, the ignored ones included,
+    so they can be listed; ``addresses``: each group's entries as given, to name the
+    one a containing network came from.
+    """
     # The checks have no snapshot for an unknown account; the lookup below still uses
-    # the rows, so explain shows which networks would apply once the account exists.
+    # the directory, so explain shows which networks would apply once the account exists.
     verdict = evaluate(
         directory if account is not None else None, account, user, ip.address, network, geo
     )
@@ -225,9 +220,9 @@ def build_explanation(
             hit.locating,
         )
     effective = _effective(account, user)
-    assigned = _assigned(user, by_id)
+    assigned = _assigned(user, directory.locations)
     return Explanation(
-        account_id=account_id,
+        account_id=directory.account_id,
         account=account,
         user_id=user_id,
         user=user,
@@ -235,7 +230,11 @@ def build_explanation(
         assigned=assigned,
         ip=ip,
         containing_groups=_containing(
-            ip.address, groups, by_id, frozenset(hit.group_ids if hit else ())
+            ip.address,
+            ip_groups,
+            addresses or {},
+            directory.locations,
+            frozenset(hit.group_ids if hit else ()),
         ),
         winner=winner,
         verdict=verdict,
@@ -263,8 +262,8 @@ async def load_explanation(
     async with conn.transaction(isolation="repeatable_read", readonly=True):
         a = await conn.fetchrow(SQL["account"], account_id)
         u = await conn.fetchrow(SQL["user"], account_id, user_id)
-        loc_rows = await conn.fetch(SQL["locations"], account_id)
-        group_rows = await conn.fetch(SQL["ip_groups"], account_id)
+        (loaded,) = await load_accounts(conn, [account_id], {})
+        address_rows = await conn.fetch(SQL["addresses"], account_id)
         session_rows = await conn.fetch(SQL["sessions"], account_id, user_id)
         snoozes: dict[str, list[tuple[str, dt.datetime]]] = {}
         for r in await conn.fetch(SQL["snoozes"], account_id, user_id, snooze):
@@ -272,27 +271,15 @@ async def load_explanation(
                 (r["fingerprint"], r["dismissed_at"] + snooze)
             )
     return build_explanation(
-        account_id=account_id,
         user_id=user_id,
         ip=ip,
         account=None if a is None else Account(account_id, a["e911_recommendations"]),
         user=None
         if u is None
         else User(account_id, user_id, u["e911_recommendations"], u["e911_location_id"]),
-        locations=[location_of(r) for r in loc_rows],
-        ip_groups=[
-            GroupRow(
-                r["ip_group_id"],
-                r["name"],
-                r["location_id"],
-                tuple(r["addresses"]),
-                tuple(ipaddress.ip_network(n) for n in r["networks"]),
-                bssids_of(r["bssids"]),
-                switches_of(r["switches"]),
-                r["locating"],
-            )
-            for r in group_rows
-        ],
+        directory=loaded.directory,
+        ip_groups=loaded.ip_groups,
+        addresses={r["ip_group_id"]: tuple(r["addresses"]) for r in address_rows},
         sessions=[
             ActiveSession(
                 r["session_id"],

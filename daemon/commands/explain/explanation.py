@@ -24,7 +24,6 @@ from e911d.daemon.core.model import (
 from e911d.daemon.core.network import (
     BadMac,
     NetworkSignals,
-    SwitchRef,
     normalize_chassis_id,
     normalize_mac,
     normalize_port_id,
@@ -121,20 +120,6 @@ def parse_input_network(
 def on_off(flag: bool) -> str:
     """One wording of a toggle, so the reasoning and the text output never differ."""
     return "on" if flag else "off"
-
-
-@dataclass(frozen=True, slots=True)
-class GroupRow:
-    """One IP group as stored: the raw addresses and the exact networks matched."""
-
-    ip_group_id: str
-    name: str
-    location_id: str | None
-    addresses: tuple[str, ...]
-    networks: tuple[IPNetwork, ...]
-    bssids: tuple[str, ...] = ()  # normalised, as stored (a pattern keeps its '*')
-    switches: tuple[SwitchRef, ...] = ()
-    locating: bool = True
 
 
 @dataclass(frozen=True, slots=True)

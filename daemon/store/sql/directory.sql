@@ -44,7 +44,7 @@ SET name = EXCLUDED.name, address = EXCLUDED.address, lat = EXCLUDED.lat,
 DELETE FROM locations WHERE account_id = $1 AND location_id = $2;
 
 -- name: upsert_ip_group
--- bssids and switches are normalised (consumers/network.py), switches as a jsonb list
+-- bssids and switches are normalised (daemon/core/network.py), switches as a jsonb list
 -- of {"chassis_id"} or {"chassis_id", "port_id"}.
 INSERT INTO ip_groups (account_id, ip_group_id, name, location_id, addresses, bssids,
                        switches, locating)

@@ -8,25 +8,10 @@ SELECT e911_recommendations, e911_location_id
 FROM users
 WHERE account_id = $1 AND user_id = $2;
 
--- name: locations
-SELECT location_id, name, lat, lon FROM locations WHERE account_id = $1
-ORDER BY name, location_id;
-
--- name: ip_groups
--- Every group with the raw addresses as given and the exact networks the daemon
--- matches against (ip_group_networks), as text so they parse like directory.sql's;
--- the BSSIDs, switches and `locating`, read back by the same functions as the
--- daemon's snapshot loader (daemon/directory.py), so the two can never disagree.
-SELECT g.ip_group_id, g.name, g.location_id, g.addresses,
-       g.bssids, g.switches, g.locating,
-       coalesce(array_agg(text(n.network) ORDER BY n.network)
-                FILTER (WHERE n.network IS NOT NULL), '{}') AS networks
-FROM ip_groups g
-LEFT JOIN ip_group_networks n
-       ON n.account_id = g.account_id AND n.ip_group_id = g.ip_group_id
-WHERE g.account_id = $1
-GROUP BY g.ip_group_id, g.name, g.location_id, g.addresses, g.bssids, g.switches, g.locating
-ORDER BY g.ip_group_id;
+-- name: addresses
+-- Each IP group's entries as given (an address, a CIDR, a range): the directory is
+-- loaded by the checks' own loader, and explain names the entry behind a network.
+SELECT ip_group_id, addresses FROM ip_groups WHERE account_id = $1;
 
 -- name: sessions
 -- The user's active sessions with whatever alert each has open (at most one).
