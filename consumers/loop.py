@@ -102,7 +102,7 @@ async def _abandon(
     try:
         async with asyncio.timeout(UNWIND_SECONDS):
             await abort()
-    except (TimeoutError, KafkaError, OSError) as exc:
+    except Exception as exc:  # best effort on the way out: it may not stop the shutdown
         log.warning("kafka_client_abort_failed", client=what, error=repr(exc))
 
 
@@ -118,17 +118,23 @@ async def _cancel_task(task: asyncio.Future[Any] | None) -> None:
 
 async def drop_consumer(consumer: AIOKafkaConsumer) -> None:
     """Close what an interrupted ``consumer.stop()`` left: its group coordinator's
-    tasks, its fetcher and its client's connections, without leaving the group.
+    tasks, its fetcher's tasks and its client's connections, without leaving the group.
 
     aiokafka has no public call for this (stop() finishes a pending join before it
-    leaves); these are the steps of its stop() other than the leave.
+    leaves); these are the steps of its stop() other than the leave. The fetcher's
+    tasks are cancelled here rather than by its close(), which re-raises their
+    CancelledError (with the broker gone, that is how stop() itself fails, before it
+    closes the connections).
     """
     coordinator = consumer._coordinator
     if coordinator is not None:
         for name in ("_coordination_task", "_heartbeat_task", "_commit_refresh_task"):
             await _cancel_task(getattr(coordinator, name, None))
-    if consumer._fetcher is not None:
-        await consumer._fetcher.close()
+    fetcher = consumer._fetcher
+    if fetcher is not None:
+        await _cancel_task(getattr(fetcher, "_fetch_task", None))
+        for pending in list(getattr(fetcher, "_pending_tasks", ())):
+            await _cancel_task(pending)
     await consumer._client.close()
 
 

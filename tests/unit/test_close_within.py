@@ -52,6 +52,25 @@ async def test_a_stop_that_fails_is_aborted() -> None:
     assert [e["event"] for e in logs] == ["kafka_client_close_failed"]
 
 
+async def test_a_stop_ending_on_a_cancellation_of_its_own_is_aborted() -> None:
+    # aiokafka's consumer.stop() re-raises its fetch tasks' CancelledError when the
+    # broker is gone, before it has closed its connections.
+    s = Stop(error=asyncio.CancelledError())
+    with capture_logs() as logs:
+        await close_within(s.stop(), 1.0, "consumer", abort=s.abort)
+    assert s.aborted == 1
+    assert [e["event"] for e in logs] == ["kafka_client_close_failed"]
+
+
+async def test_an_abort_that_fails_is_logged_and_the_close_goes_on() -> None:
+    async def failing_abort() -> None:
+        raise RuntimeError("internals moved")
+
+    with capture_logs() as logs:
+        await close_within(Stop().stop(), 0.05, "consumer", abort=failing_abort)
+    assert [e["event"] for e in logs] == ["kafka_client_close_failed", "kafka_client_abort_failed"]
+
+
 async def test_a_clean_stop_needs_no_abort() -> None:
     s = Stop(hang=False)
     with capture_logs() as logs:
