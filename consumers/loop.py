@@ -20,6 +20,7 @@ import structlog
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, ConsumerRebalanceListener, TopicPartition
 from aiokafka.errors import KafkaError
 
+from e911d.consumers.closing import close_within, drop_consumer
 from e911d.consumers.events import DirectoryEvent, Invalid, InvalidReason, SessionEvent
 from e911d.consumers.topics import TP
 from e911d.consumers.wire import decode_directory_event, decode_session_event
@@ -41,101 +42,6 @@ class InboundBatch:
     session_events: list[tuple[int, SessionEvent]] = field(default_factory=list)
     directory_events: list[DirectoryEvent] = field(default_factory=list)
     next_offsets: dict[TP, int] = field(default_factory=dict)
-
-
-# A stop cut short is cancelled, then given this long to unwind, and its client's
-# leftovers (tasks, connections) this long again to close; both take milliseconds.
-UNWIND_SECONDS = 0.5
-
-
-async def close_within(
-    closing: Awaitable[None],
-    seconds: float,
-    what: str,
-    abort: Callable[[], Awaitable[None]] | None = None,
-) -> None:
-    """Close an aiokafka client without letting it hang, leak its errors or its sockets.
-
-    With the broker gone, aiokafka's stop() can wait on retries or re-raise the
-    CancelledError of its own fetch tasks; neither may stop our shutdown. A stop that
-    overruns ``seconds`` or fails is cancelled and awaited, then ``abort`` closes what
-    it had not closed yet: a stop cut short midway leaves the client's connections
-    open, and they would warn (ResourceWarning) and hold their sockets until collected.
-    """
-    task = asyncio.ensure_future(closing)
-    try:
-        async with asyncio.timeout(seconds):
-            await asyncio.shield(task)
-    except asyncio.CancelledError as exc:
-        current = asyncio.current_task()
-        if current is not None and current.cancelling():
-            raise  # we are being cancelled ourselves: not aiokafka's doing
-        _close_failed(what, exc, seconds)
-    except (TimeoutError, KafkaError, OSError) as exc:
-        # Also while a forced stop unwinds: a close that overran is not a new failure.
-        _close_failed(what, exc, seconds)
-    finally:
-        if not _closed_cleanly(task):
-            await _abandon(task, abort, what)
-
-
-def _close_failed(what: str, exc: BaseException, seconds: float) -> None:
-    log.warning(
-        "kafka_client_close_failed", client=what, error=repr(exc), within_seconds=round(seconds, 2)
-    )
-
-
-def _closed_cleanly(task: asyncio.Future[None]) -> bool:
-    return task.done() and not task.cancelled() and task.exception() is None
-
-
-async def _abandon(
-    task: asyncio.Future[None], abort: Callable[[], Awaitable[None]] | None, what: str
-) -> None:
-    """Cancel a stop that overran or failed, wait for it to unwind, then ``abort``."""
-    task.cancel()
-    await asyncio.wait((task,), timeout=UNWIND_SECONDS)
-    if task.done() and not task.cancelled():
-        task.exception()  # retrieved: it was logged as the close's failure
-    if abort is None:
-        return
-    try:
-        async with asyncio.timeout(UNWIND_SECONDS):
-            await abort()
-    except Exception as exc:  # best effort on the way out: it may not stop the shutdown
-        log.warning("kafka_client_abort_failed", client=what, error=repr(exc))
-
-
-async def _cancel_task(task: asyncio.Future[Any] | None) -> None:
-    """Cancel one of a client's background tasks and wait until it has ended."""
-    if task is None or task.done():
-        return
-    task.cancel()
-    await asyncio.wait((task,))
-    if not task.cancelled():
-        task.exception()  # ended on its own error while cancelled: nothing left to do
-
-
-async def drop_consumer(consumer: AIOKafkaConsumer) -> None:
-    """Close what an interrupted ``consumer.stop()`` left: its group coordinator's
-    tasks, its fetcher's tasks and its client's connections, without leaving the group.
-
-    aiokafka has no public call for this (stop() finishes a pending join before it
-    leaves); these are the steps of its stop() other than the leave. The fetcher's
-    tasks are cancelled here rather than by its close(), which re-raises their
-    CancelledError (with the broker gone, that is how stop() itself fails, before it
-    closes the connections).
-    """
-    coordinator = consumer._coordinator
-    if coordinator is not None:
-        for name in ("_coordination_task", "_heartbeat_task", "_commit_refresh_task"):
-            await _cancel_task(getattr(coordinator, name, None))
-    fetcher = consumer._fetcher
-    if fetcher is not None:
-        await _cancel_task(getattr(fetcher, "_fetch_task", None))
-        for pending in list(getattr(fetcher, "_pending_tasks", ())):
-            await _cancel_task(pending)
-    await consumer._client.close()
 
 
 def join_hold_seconds(session_timeout_ms: int, rebalance_timeout_ms: int) -> float:

@@ -22,7 +22,8 @@ from aiokafka.conn import create_conn
 from aiokafka.errors import KafkaConnectionError
 
 from e911d.config import KafkaSettings, Settings
-from e911d.consumers.loop import ConsumerConfig, close_within, join_hold_seconds
+from e911d.consumers.closing import close_within, drop_producer
+from e911d.consumers.loop import ConsumerConfig, join_hold_seconds
 from e911d.consumers.topics import TopicsReport, ensure_topics
 from e911d.daemon.retry import STARTUP, retry
 
@@ -260,23 +261,6 @@ def start_client(
         await retry(f"kafka_{what}_start", func, retry_if=_unreachable, backoff=STARTUP, stop=stop)
 
     return start
-
-
-async def drop_producer(producer: AIOKafkaProducer) -> None:
-    """Close what an interrupted ``producer.stop()`` left: its sender task and its
-    client's connections. What was still unsent fails, so no send waits forever.
-
-    aiokafka has no public call for this; these are the steps of its stop() other
-    than the flush.
-    """
-    sender = producer._sender
-    task = sender.sender_task if sender is not None else None
-    if task is not None:
-        task.cancel()  # on its way out it waits for its requests in flight ...
-    await producer.client.close()  # ... which fail at once when their connections close
-    if task is not None:
-        await asyncio.wait((task,))
-    producer._message_accumulator.fail_all(KafkaConnectionError("the producer was closed"))
 
 
 @contextlib.asynccontextmanager

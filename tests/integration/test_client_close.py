@@ -25,8 +25,7 @@ from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, ConsumerRebalanceListen
 from aiokafka.errors import KafkaConnectionError
 from structlog.testing import capture_logs
 
-from e911d.consumers.loop import close_within, drop_consumer
-from e911d.daemon.kafka import drop_producer
+from e911d.consumers.closing import close_within, drop_consumer, drop_producer
 from tests.support import eventually
 
 pytestmark = pytest.mark.integration

@@ -9,7 +9,8 @@ import pytest
 from aiokafka.errors import KafkaConnectionError
 from structlog.testing import capture_logs
 
-from e911d.consumers.loop import close_within, join_hold_seconds
+from e911d.consumers.closing import close_within
+from e911d.consumers.loop import join_hold_seconds
 
 
 class Stop:
