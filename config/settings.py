@@ -101,6 +101,11 @@ class KafkaSettings(_Section):
     ssl_check_hostname: bool = True
     request_timeout_ms: int = Field(default=30_000, ge=1_000, le=600_000)
     session_timeout_ms: int = Field(default=10_000, ge=1_000, le=300_000)
+    # How long the broker waits for every member to rejoin in a rebalance, and so how
+    # long it may hold a JoinGroup; a consumer stopped meanwhile waits that out to leave
+    # the group (consumers/loop.py ConsumerLoop.close). 5 s: with the default session
+    # timeout the wait fits the stop's budget.
+    rebalance_timeout_ms: int = Field(default=5_000, ge=1_000, le=300_000)
     heartbeat_interval_ms: int = Field(default=3_000, ge=100, le=60_000)
     enable_idempotence: bool = False
 
@@ -128,6 +133,20 @@ class KafkaSettings(_Section):
             raise ValueError("E911_KAFKA__SSL_KEYFILE is set without E911_KAFKA__SSL_CERTFILE")
         if self.ssl_key_password is not None and self.ssl_certfile is None:
             raise ValueError("E911_KAFKA__SSL_KEY_PASSWORD is set without E911_KAFKA__SSL_CERTFILE")
+        return self
+
+    @model_validator(mode="after")
+    def _join_answered_in_time(self) -> KafkaSettings:
+        # aiokafka waits for a JoinGroup answer no longer than the request timeout: a
+        # join the broker holds longer would fail and be retried, rebalance after
+        # rebalance.
+        if self.rebalance_timeout_ms >= self.request_timeout_ms:
+            raise ValueError(
+                f"rebalance_timeout_ms ({self.rebalance_timeout_ms}) must be below "
+                f"request_timeout_ms ({self.request_timeout_ms}): the broker may hold a "
+                "JoinGroup that long, and the client gives up on a request after "
+                "request_timeout_ms"
+            )
         return self
 
 
@@ -217,8 +236,9 @@ class Settings(BaseSettings):
     log: LogSettings = LogSettings()
     geoip: GeoIpSettings = GeoIpSettings()
     migrate_on_start: bool = True
-    # In-flight work gets this long; closing the clients adds at most ~3 s, so the
-    # default keeps the whole stop inside the 10 s a platform waits before SIGKILL.
+    # In-flight work, then the consumer's leave of its group, get this long; closing
+    # the other clients adds at most ~3 s, so the default keeps the whole stop inside
+    # the 10 s a platform waits before SIGKILL.
     shutdown_timeout_seconds: float = Field(default=6.0, gt=0, le=60)
 
     @classmethod

@@ -20,6 +20,7 @@ import structlog
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, ConsumerRebalanceListener, TopicPartition
 from aiokafka.errors import KafkaError
 
+from e911d.consumers.closing import close_within, drop_consumer
 from e911d.consumers.topics import TP
 from e911d.consumers.wire import decode_directory_event, decode_session_event
 from e911d.daemon.core.events import DirectoryEvent, Invalid, InvalidReason, SessionEvent
@@ -43,27 +44,21 @@ class InboundBatch:
     next_offsets: dict[TP, int] = field(default_factory=dict)
 
 
-async def close_within(closing: Awaitable[None], seconds: float, what: str) -> None:
-    """Close an aiokafka client without letting it hang or leak its errors.
+def join_hold_seconds(session_timeout_ms: int, rebalance_timeout_ms: int) -> float:
+    """How long a broker may hold a JoinGroup before it answers.
 
-    With the broker gone, aiokafka's stop() can wait on retries or re-raise the
-    CancelledError of its own fetch tasks; neither may stop our shutdown.
+    Kafka answers once every member has rejoined, or when the rebalance timeout ends;
+    the embedded broker (Tansu) holds every join for half the session timeout.
     """
-    task = asyncio.ensure_future(closing)
-    try:
-        async with asyncio.timeout(seconds):
-            await asyncio.shield(task)
-    except asyncio.CancelledError as exc:
-        current = asyncio.current_task()
-        if current is not None and current.cancelling():
-            task.cancel()
-            raise  # we are being cancelled ourselves: not aiokafka's doing
-        log.warning("kafka_client_close_failed", client=what, error=repr(exc))
-    except (TimeoutError, KafkaError, OSError) as exc:
-        # Also while a forced stop unwinds: a close that overran is not a new failure.
-        log.warning("kafka_client_close_failed", client=what, error=repr(exc))
-    if not task.done():
-        task.cancel()
+    return max(rebalance_timeout_ms, session_timeout_ms / 2) / 1000
+
+
+# After the join is answered, a close still sends a SyncGroup and the LeaveGroup: two
+# round trips to the group's coordinator.
+LEAVE_SECONDS = 0.5
+# A close gets at least this long, even when the drain used up the stop's budget: a
+# LeaveGroup with no join pending is one round trip.
+MIN_CLOSE_SECONDS = 1.0
 
 
 class BatchRejected(Exception):
@@ -112,6 +107,11 @@ class ConsumerConfig:
     pause_after_seconds: float = 5.0
     # The fetch buffer's bound: one response per partition, at most this much in all.
     fetch_max_bytes: int = 16 * 1_048_576
+    # How long the broker may hold a JoinGroup (join_hold_seconds): a close during a
+    # rebalance waits that out before it can leave the group.
+    join_hold_seconds: float = 5.0
+    # The close ends at most this long after the stop was requested (see close).
+    stop_budget_seconds: float = 6.0
 
 
 class _Listener(ConsumerRebalanceListener):  # type: ignore[misc]
@@ -132,6 +132,11 @@ class _Listener(ConsumerRebalanceListener):  # type: ignore[misc]
 
     async def on_partitions_assigned(self, assigned: set[TopicPartition]) -> None:
         tps = {(tp.topic, tp.partition) for tp in assigned}
+        if self._loop.stopping:
+            # A join answered while the loop closes: the group is left right after, so
+            # loading these partitions would only delay the leave.
+            log.info("partitions_assigned_while_stopping", partitions=len(tps))
+            return
         try:
             stored = await self._loop.handlers.on_assigned(tps)
             consumer = self._loop.consumer
@@ -180,6 +185,7 @@ class ConsumerLoop:
             **config.kafka_options,
         )
         self._stopping = asyncio.Event()
+        self._stop_requested_at: float | None = None
         self._running = False
         self._finished = asyncio.Event()
         # Held while a batch is applied (never around getmany), see _Listener.
@@ -203,7 +209,13 @@ class ConsumerLoop:
     async def __aexit__(self, *exc: object) -> None:
         await self.close()
 
+    @property
+    def stopping(self) -> bool:
+        return self._stopping.is_set()
+
     def request_stop(self) -> None:
+        if self._stop_requested_at is None:
+            self._stop_requested_at = time.monotonic()  # the stop's budget starts here
         self._stopping.set()
 
     async def drain(self) -> None:
@@ -237,8 +249,29 @@ class ConsumerLoop:
             self._finished.set()
 
     async def close(self) -> None:
-        """Leave the group (partitions move to the other instances at once)."""
-        await close_within(self.consumer.stop(), 3.0, "consumer")
+        """Leave the group, so the partitions move to the other instances at once.
+
+        A close during a rebalance cannot leave before the broker answers the pending
+        JoinGroup (aiokafka's stop() finishes the join, then sends the LeaveGroup), and
+        the broker may hold that answer ``join_hold_seconds``. So the close waits that
+        long plus LEAVE_SECONDS, but not past ``stop_budget_seconds`` after the stop
+        was requested (the drain's share of it spent; at least MIN_CLOSE_SECONDS):
+        exiting within the 10 s a platform gives before SIGKILL is the harder promise.
+        When the budget gives, the join is abandoned and the connections closed (in
+        2 x UNWIND_SECONDS at most), but the group is not left: the others wait out this
+        member's session timeout, as after a crash. The defaults fit (a 5 s hold plus
+        0.5 s, in a 6 s budget); longer session or rebalance timeouts may not.
+        """
+        self.request_stop()
+        within = min(self.config.join_hold_seconds + LEAVE_SECONDS, self._budget_left())
+        await close_within(
+            self.consumer.stop(), within, "consumer", abort=lambda: drop_consumer(self.consumer)
+        )
+
+    def _budget_left(self) -> float:
+        started = self._stop_requested_at
+        spent = 0.0 if started is None else time.monotonic() - started
+        return max(MIN_CLOSE_SECONDS, self.config.stop_budget_seconds - spent)
 
     async def _process(self, records: dict[TopicPartition, list[Any]]) -> dict[TP, int]:
         cfg = self.config

@@ -23,7 +23,8 @@ from aiokafka.conn import create_conn
 from aiokafka.errors import KafkaConnectionError
 
 from e911d.config import KafkaSettings, Settings
-from e911d.consumers.loop import ConsumerConfig, close_within
+from e911d.consumers.closing import close_within, drop_producer
+from e911d.consumers.loop import ConsumerConfig, join_hold_seconds
 from e911d.consumers.topics import TopicsReport, ensure_topics
 from e911d.daemon.core.retry import STARTUP, retry
 
@@ -238,9 +239,14 @@ def consumer_config(settings: Settings) -> ConsumerConfig:
         fetch_max_bytes=k.fetch_max_bytes,
         pause_after_seconds=k.pause_after_seconds,
         max_clock_skew=dt.timedelta(seconds=settings.checks.max_clock_skew_seconds),
+        join_hold_seconds=join_hold_seconds(k.session_timeout_ms, k.rebalance_timeout_ms),
+        # The drain and the consumer's leave share the shutdown timeout; the other
+        # clients close after it (at most ~3 s), inside the 10 s before SIGKILL.
+        stop_budget_seconds=settings.shutdown_timeout_seconds,
         kafka_options={
             **kafka_options(settings),
             "session_timeout_ms": k.session_timeout_ms,
+            "rebalance_timeout_ms": k.rebalance_timeout_ms,
             "heartbeat_interval_ms": k.heartbeat_interval_ms,
         },
     )
@@ -277,4 +283,6 @@ async def open_producer(settings: Settings, stop: asyncio.Event) -> AsyncIterato
         await start_client("producer", stop)(producer.start)
         yield producer
     finally:
-        await close_within(producer.stop(), 2.0, "producer")
+        # The relay's drain has flushed the outbox: a live broker acks what is left in
+        # milliseconds, and a gone one is not waited for beyond this.
+        await close_within(producer.stop(), 2.0, "producer", abort=lambda: drop_producer(producer))

@@ -45,8 +45,9 @@ from e911d.schedulers import CheckSchedule, Ticker
 
 log = structlog.get_logger(__name__)
 
-# Closing the clients after the drain takes up to this long (consumer leaves the
-# group, producer flushes, pool closes); the drain gets the rest of the timeout.
+# The drain leaves at least this much of the shutdown timeout to the consumer's leave
+# of its group (which waits out a join the broker holds, within what is left:
+# consumers/closing.py); the producer and the pool close within their own bounds.
 CLOSE_RESERVE_SECONDS = 1.5
 
 

@@ -265,3 +265,19 @@ def test_a_snooze_longer_than_dismissed_alerts_are_kept_is_refused() -> None:
     with pytest.raises(ConfigError, match="dismiss_snooze_seconds"):
         load(env)
     assert load({**env, "E911_CHECKS__ALERT_RETENTION_SECONDS": "90000"}).checks
+
+
+def test_rebalance_timeout_is_read_and_passed_on() -> None:
+    assert load().kafka.rebalance_timeout_ms == 5_000
+    assert load({"E911_KAFKA__REBALANCE_TIMEOUT_MS": "20000"}).kafka.rebalance_timeout_ms == 20_000
+    with pytest.raises(ConfigError, match=r"kafka\.rebalance_timeout_ms"):
+        load({"E911_KAFKA__REBALANCE_TIMEOUT_MS": "999"})
+
+
+def test_a_rebalance_timeout_the_client_would_not_wait_for_is_refused() -> None:
+    # aiokafka gives up on a JoinGroup after request_timeout_ms, which the broker may
+    # hold for the whole rebalance timeout.
+    env = {"E911_KAFKA__REQUEST_TIMEOUT_MS": "5000"}
+    with pytest.raises(ConfigError, match="rebalance_timeout_ms"):
+        load(env)
+    assert load({**env, "E911_KAFKA__REBALANCE_TIMEOUT_MS": "4000"}).kafka
