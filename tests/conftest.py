@@ -21,14 +21,23 @@ from e911d.config import Settings, load_settings
 from e911d.consumers.topics import ensure_topics
 from e911d.daemon.app import App
 from e911d.daemon.embedded import EmbeddedBroker, EmbeddedPostgres
+from tests.ports import held_port, start_broker
 from tests.support import Topics
 
 
 @pytest.fixture(scope="session")
 def broker() -> Iterator[EmbeddedBroker]:
-    b = EmbeddedBroker().start()
+    b = start_broker()
     yield b
     b.stop()
+
+
+@pytest.fixture
+def unused_port() -> Iterator[int]:
+    """A loopback port nobody listens on, held for the test (tests/ports.py): a broker
+    or database that is down, or one that a test starts on it later."""
+    with held_port() as port:
+        yield port
 
 
 @pytest.fixture(scope="session")

@@ -37,6 +37,14 @@ async def run_cli(
     return proc.returncode, out.decode(), err.decode()
 
 
+async def kill(proc: asyncio.subprocess.Process) -> None:
+    """Kill a process that a test is leaving behind (a failed assertion, a time-out),
+    and reap it; one that has exited is left alone."""
+    if proc.returncode is None:
+        proc.kill()
+        await proc.wait()
+
+
 async def migrated(database: str) -> str:
     conn = await asyncpg.connect(database)
     try:

@@ -4,6 +4,7 @@ fed by an independent Kafka client, observed through Kafka and HTTP."""
 from __future__ import annotations
 
 import asyncio
+import json
 import os
 import shutil
 import signal
@@ -19,7 +20,7 @@ import asyncpg
 import pytest
 
 from e911d.daemon.db import migration_files
-from e911d.daemon.embedded import free_port
+from tests.e2e.cli import kill
 from tests.support import Producer, TopicWatcher, directory, http_get, login, logout
 
 E911D = str(Path(sys.executable).with_name("e911d"))
@@ -27,7 +28,8 @@ E911D = str(Path(sys.executable).with_name("e911d"))
 pytestmark = pytest.mark.e2e
 
 
-def daemon_env(broker, topics, database: str, group: str, port: int) -> dict[str, str]:
+def daemon_env(broker, topics, database: str, group: str) -> dict[str, str]:
+    """The daemon's environment; its operations port is one it picks (start_daemon)."""
     env = {k: v for k, v in os.environ.items() if not k.startswith("E911_")}
     env.update(
         {
@@ -46,7 +48,7 @@ def daemon_env(broker, topics, database: str, group: str, port: int) -> dict[str
             "E911_CHECKS__TICK_SECONDS": "0.2",
             "E911_CHECKS__RELAY_INTERVAL_SECONDS": "0.5",
             "E911_HTTP__HOST": "127.0.0.1",
-            "E911_HTTP__PORT": str(port),
+            "E911_HTTP__PORT": "0",
             "E911_LOG__FORMAT": "json",
         }
     )
@@ -61,25 +63,54 @@ def _tail(log: Path) -> str:
     return log.read_text()[-3000:]
 
 
+def _size(log: Path) -> int:
+    return log.stat().st_size if log.exists() else 0
+
+
+def _listening_port(log: Path, offset: int) -> int | None:
+    """The port of the ``http_listening`` event logged past ``offset``, once there."""
+    with log.open("rb") as f:
+        f.seek(offset)
+        for line in f.read().splitlines():
+            if line.startswith(b"{"):
+                event = json.loads(line)
+                if event.get("event") == "http_listening":
+                    return int(event["port"])
+    return None
+
+
 async def start_daemon(
-    env: dict[str, str], port: int, log: Path, exe: str | Path = E911D, cwd: Path | None = None
-) -> asyncio.subprocess.Process:
+    env: dict[str, str], log: Path, exe: str | Path = E911D, cwd: Path | None = None
+) -> tuple[asyncio.subprocess.Process, int]:
+    """``e911d run`` until ready: the process and the operations port it bound.
+
+    The port is its own choice (E911_HTTP__PORT=0), read back from its log, so no
+    other test can take it first. A start that fails kills the process.
+    """
+    offset = _size(log)
     out = _append(log)
     proc = await asyncio.create_subprocess_exec(
         exe, "run", env=env, cwd=cwd, stdout=out, stderr=asyncio.subprocess.STDOUT
     )
     out.close()
-    async with asyncio.timeout(40):
-        while True:
-            if proc.returncode is not None:
-                raise AssertionError(f"e911d exited {proc.returncode}: {_tail(log)}")
-            try:
-                status, _ = await http_get(port, "/readyz")
-                if status == 200:
-                    return proc
-            except OSError:
-                pass
-            await asyncio.sleep(0.1)
+    try:
+        port = None
+        async with asyncio.timeout(40):
+            while True:
+                if proc.returncode is not None:
+                    raise AssertionError(f"e911d exited {proc.returncode}: {_tail(log)}")
+                port = port or _listening_port(log, offset)
+                if port is not None:
+                    try:
+                        status, _ = await http_get(port, "/readyz")
+                        if status == 200:
+                            return proc, port
+                    except OSError:
+                        pass
+                await asyncio.sleep(0.1)
+    except BaseException:
+        await kill(proc)
+        raise
 
 
 def metric(body: str, line_prefix: str) -> float:
@@ -91,10 +122,9 @@ def metric(body: str, line_prefix: str) -> float:
 
 
 async def test_daemon_end_to_end_with_kill_and_sigterm(broker, topics, database, tmp_path):
-    port = free_port()
-    env = daemon_env(broker, topics, database, f"g{uuid.uuid4().hex[:8]}", port)
+    env = daemon_env(broker, topics, database, f"g{uuid.uuid4().hex[:8]}")
     log = tmp_path / "e911d.log"
-    proc = await start_daemon(env, port, log)
+    proc, port = await start_daemon(env, log)
     async with (
         Producer(broker.bootstrap_servers) as p,
         TopicWatcher(broker.bootstrap_servers, topics.alerts) as alerts,
@@ -115,7 +145,7 @@ async def test_daemon_end_to_end_with_kill_and_sigterm(broker, topics, database,
         # kill -9: no goodbye, no flush. The next process resumes from PostgreSQL.
         proc.kill()
         assert await proc.wait() == -signal.SIGKILL
-        proc = await start_daemon(env, port, log)
+        proc, port = await start_daemon(env, log)
         async with asyncio.timeout(30):
             while True:
                 _, body = await http_get(port, "/metrics")
@@ -340,10 +370,10 @@ async def test_dev_second_ctrl_c_exits_at_once_and_leaves_no_process():
     assert dev.exited_at - t0 < 10
 
 
-async def test_sigterm_while_waiting_for_the_database_exits_cleanly():
+async def test_sigterm_while_waiting_for_the_database_exits_cleanly(unused_port):
     env = {
         **base_env(),
-        "E911_POSTGRES__DSN": f"postgresql://postgres@127.0.0.1:{free_port()}/e911d",
+        "E911_POSTGRES__DSN": f"postgresql://postgres@127.0.0.1:{unused_port}/e911d",
         "E911_HTTP__PORT": "0",
         "E911_LOG__FORMAT": "json",
     }

@@ -23,7 +23,6 @@ from e911d.consumers.events import (
 from e911d.consumers.ip import parse_address_item
 from e911d.daemon.db import PoolConfig, connect_pool, migrate
 from e911d.daemon.directory import apply_change
-from e911d.daemon.embedded import free_port
 from e911d.daemon.model import fingerprint_of
 from tests.e2e.cli import E911D, cli_env, run_cli
 
@@ -262,8 +261,8 @@ async def test_missing_schema_exits_1_and_says_run_migrate(database: str) -> Non
     assert "Traceback" not in err
 
 
-async def test_unreachable_database_exits_1() -> None:
-    dsn = f"postgresql://postgres@127.0.0.1:{free_port()}/e911d"
+async def test_unreachable_database_exits_1(unused_port: int) -> None:
+    dsn = f"postgresql://postgres@127.0.0.1:{unused_port}/e911d"
     code, out, err = await run_explain(dsn, "--account", "acme", "--user", "u1", "--ip", HQ_IP)
     assert code == 1
     assert out == ""

@@ -23,7 +23,6 @@ import asyncpg
 import pytest
 
 from e911d import __version__
-from e911d.daemon.embedded import free_port
 from tests.e2e.test_cli import daemon_env, start_daemon
 from tests.support import Producer, directory, eventually, login
 
@@ -101,12 +100,11 @@ async def test_migrate_then_run_stores_a_login_and_stops_on_sigterm(
     assert migrate.returncode == 0, err.decode()[-3000:]
     assert "0001_schema" in out.decode()
 
-    port = free_port()
-    env = daemon_env(broker, topics, database, f"g{uuid.uuid4().hex[:8]}", port)
+    env = daemon_env(broker, topics, database, f"g{uuid.uuid4().hex[:8]}")
     env = {k: v for k, v in env.items() if k not in ("PYTHONPATH", "VIRTUAL_ENV")}
     env["E911_MIGRATE_ON_START"] = "false"  # `migrate` did it, as in production
     log = tmp_path / "e911d.log"
-    proc = await start_daemon(env, port, log, exe=exe, cwd=tmp_path)
+    proc, _ = await start_daemon(env, log, exe=exe, cwd=tmp_path)
     try:
         async with Producer(broker.bootstrap_servers) as p:
             await p.send_all(topics.directory_events, directory(), "acme")

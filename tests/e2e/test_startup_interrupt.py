@@ -12,20 +12,18 @@ from pathlib import Path
 
 import pytest
 
-from e911d.daemon.embedded import free_port
-
 E911D = str(Path(sys.executable).with_name("e911d"))
 
 pytestmark = pytest.mark.e2e
 
 
 @pytest.mark.parametrize("sig", [signal.SIGINT, signal.SIGTERM])
-async def test_a_stop_while_the_producer_waits_for_the_broker_closes_it(database, sig):
+async def test_a_stop_while_the_producer_waits_for_the_broker_closes_it(database, sig, unused_port):
     env = {k: v for k, v in os.environ.items() if not k.startswith("E911_")}
     env.update(
         {
             "E911_POSTGRES__DSN": database,
-            "E911_KAFKA__BOOTSTRAP_SERVERS": f"127.0.0.1:{free_port()}",  # nobody listens
+            "E911_KAFKA__BOOTSTRAP_SERVERS": f"127.0.0.1:{unused_port}",  # nobody listens
             "E911_KAFKA__CREATE_TOPICS": "false",
             "E911_HTTP__HOST": "127.0.0.1",
             "E911_HTTP__PORT": "0",
