@@ -32,7 +32,10 @@ async def run_cli(
         stdout=asyncio.subprocess.PIPE,
         stderr=asyncio.subprocess.PIPE,
     )
-    out, err = await asyncio.wait_for(proc.communicate(), within)
+    try:
+        out, err = await asyncio.wait_for(proc.communicate(), within)
+    finally:
+        await kill(proc)
     assert proc.returncode is not None
     return proc.returncode, out.decode(), err.decode()
 

@@ -4,6 +4,7 @@ fed by an independent Kafka client, observed through Kafka and HTTP."""
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import os
 import shutil
@@ -13,7 +14,7 @@ import tempfile
 import time
 import tomllib
 import uuid
-from collections.abc import Iterator
+from collections.abc import AsyncIterator, Callable, Iterator
 from pathlib import Path
 
 import asyncpg
@@ -125,52 +126,59 @@ async def test_daemon_end_to_end_with_kill_and_sigterm(broker, topics, database,
     env = daemon_env(broker, topics, database, f"g{uuid.uuid4().hex[:8]}")
     log = tmp_path / "e911d.log"
     proc, port = await start_daemon(env, log)
-    async with (
-        Producer(broker.bootstrap_servers) as p,
-        TopicWatcher(broker.bootstrap_servers, topics.alerts) as alerts,
-    ):
-        await p.send_all(
-            topics.directory_events,
-            directory(users={"miss": (False, "hq"), "match": (False, "hq")}),
-            "acme",
-        )
-        t0 = time.time()
-        await p.send(topics.session_events, login("acme", "miss", "s-miss", "198.51.100.7"), "miss")
-        await p.send(topics.session_events, login("acme", "match", "s-ok", "203.0.113.7"), "match")
-        raised = await alerts.wait_count("e911.alert.raised", 1, within=20)
-        delay = raised[0].received_at.timestamp() - t0
-        assert 2.8 <= delay <= 6.0, delay  # login + 3 s initial delay
-        assert raised[0].data["session_id"] == "s-miss"
+    try:
+        async with (
+            Producer(broker.bootstrap_servers) as p,
+            TopicWatcher(broker.bootstrap_servers, topics.alerts) as alerts,
+        ):
+            await p.send_all(
+                topics.directory_events,
+                directory(users={"miss": (False, "hq"), "match": (False, "hq")}),
+                "acme",
+            )
+            t0 = time.time()
+            await p.send(
+                topics.session_events, login("acme", "miss", "s-miss", "198.51.100.7"), "miss"
+            )
+            await p.send(
+                topics.session_events, login("acme", "match", "s-ok", "203.0.113.7"), "match"
+            )
+            raised = await alerts.wait_count("e911.alert.raised", 1, within=20)
+            delay = raised[0].received_at.timestamp() - t0
+            assert 2.8 <= delay <= 6.0, delay  # login + 3 s initial delay
+            assert raised[0].data["session_id"] == "s-miss"
 
-        # kill -9: no goodbye, no flush. The next process resumes from PostgreSQL.
-        proc.kill()
-        assert await proc.wait() == -signal.SIGKILL
-        proc, port = await start_daemon(env, log)
-        async with asyncio.timeout(30):
-            while True:
-                _, body = await http_get(port, "/metrics")
-                if (
-                    metric(body, 'e911_checks_total{outcome="mismatch"}') >= 2
-                    and metric(body, 'e911_checks_total{outcome="match"}') >= 2
-                ):
-                    break
-                await asyncio.sleep(0.2)
-        assert metric(body, "e911_sessions_active") == 2
-        # At least once: a redelivery keeps its id, but no second alert is ever raised.
-        ids = {m.data["alert_id"] for m in alerts.of_type("e911.alert.raised")}
-        assert len(ids) == 1
-        assert alerts.of_type("e911.alert.raised", "s-ok") == []
+            # kill -9: no goodbye, no flush. The next process resumes from PostgreSQL.
+            proc.kill()
+            assert await proc.wait() == -signal.SIGKILL
+            proc, port = await start_daemon(env, log)
+            async with asyncio.timeout(30):
+                while True:
+                    _, body = await http_get(port, "/metrics")
+                    if (
+                        metric(body, 'e911_checks_total{outcome="mismatch"}') >= 2
+                        and metric(body, 'e911_checks_total{outcome="match"}') >= 2
+                    ):
+                        break
+                    await asyncio.sleep(0.2)
+            assert metric(body, "e911_sessions_active") == 2
+            # At least once: a redelivery keeps its id, but no second alert is ever raised.
+            ids = {m.data["alert_id"] for m in alerts.of_type("e911.alert.raised")}
+            assert len(ids) == 1
+            assert alerts.of_type("e911.alert.raised", "s-ok") == []
 
-        await p.send(topics.session_events, logout("acme", "miss", "s-miss"), "miss")
-        resolved = await alerts.wait_count("e911.alert.resolved", 1, within=10)
-        assert resolved[0].data["reason"] == "session_ended"
-        assert resolved[0].data["alert_id"] in ids
+            await p.send(topics.session_events, logout("acme", "miss", "s-miss"), "miss")
+            resolved = await alerts.wait_count("e911.alert.resolved", 1, within=10)
+            assert resolved[0].data["reason"] == "session_ended"
+            assert resolved[0].data["alert_id"] in ids
 
-        t_stop = time.monotonic()
-        proc.send_signal(signal.SIGTERM)
-        code = await asyncio.wait_for(proc.wait(), 12)
-        assert code == 0, _tail(log)
-        assert time.monotonic() - t_stop < 10
+            t_stop = time.monotonic()
+            proc.send_signal(signal.SIGTERM)
+            code = await asyncio.wait_for(proc.wait(), 12)
+            assert code == 0, _tail(log)
+            assert time.monotonic() - t_stop < 10
+    finally:
+        await kill(proc)
     text = log.read_text()
     assert '"event": "daemon_stopped"' in text
     assert '"event": "alert_raised"' in text and '"session_id": "s-miss"' in text
@@ -184,7 +192,10 @@ async def run_cli(*args: str, env: dict[str, str] | None = None) -> tuple[int, s
         stdout=asyncio.subprocess.PIPE,
         stderr=asyncio.subprocess.PIPE,
     )
-    out, err = await asyncio.wait_for(proc.communicate(), 120)
+    try:
+        out, err = await asyncio.wait_for(proc.communicate(), 120)
+    finally:
+        await kill(proc)
     assert proc.returncode is not None
     return proc.returncode, out.decode(), err.decode()
 
@@ -318,6 +329,37 @@ class DevRun:
                 await asyncio.sleep(0.1)
         return out.decode()
 
+    async def close(self) -> None:
+        """Whatever a failed test left running: two Ctrl-Cs (dev then stops its broker
+        and PostgreSQL itself), then kill -9 for it and its children if need be."""
+        if not hasattr(self, "proc"):
+            return
+        if self.proc.returncode is None:
+            self.proc.send_signal(signal.SIGINT)
+            await asyncio.sleep(0.2)
+            with contextlib.suppress(ProcessLookupError):
+                self.proc.send_signal(signal.SIGINT)
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self.proc.communicate(), 15)
+            await kill(self.proc)
+        for pid in self.children():
+            with contextlib.suppress(ProcessLookupError):
+                os.kill(pid, signal.SIGKILL)
+
+
+@pytest.fixture
+async def dev_run() -> AsyncIterator[Callable[[Path | None], DevRun]]:
+    """Makes DevRuns, and closes whatever of them a failed test left running."""
+    made: list[DevRun] = []
+
+    def make(tmpdir: Path | None = None) -> DevRun:
+        made.append(DevRun(tmpdir))
+        return made[-1]
+
+    yield make
+    for dev in made:
+        await dev.close()
+
 
 @pytest.fixture
 def short_tmpdir() -> Iterator[Path]:
@@ -328,11 +370,11 @@ def short_tmpdir() -> Iterator[Path]:
     shutil.rmtree(path, ignore_errors=True)
 
 
-async def test_dev_shows_alerts_within_a_minute_and_ctrl_c_leaves_no_process(short_tmpdir):
+async def test_dev_shows_alerts_within_a_minute_and_ctrl_c_leaves_no_process(short_tmpdir, dev_run):
     """`make run` runs `e911d dev` with its defaults (10 s / 5 s); it leaves neither a
     process nor anything in the temporary folder behind."""
     tmpdir = short_tmpdir
-    dev = DevRun(tmpdir)
+    dev = dev_run(tmpdir)
     t0 = time.monotonic()
     stdout = await dev.start()
     lines: list[str] = []
@@ -353,10 +395,10 @@ async def test_dev_shows_alerts_within_a_minute_and_ctrl_c_leaves_no_process(sho
     assert sorted(p.name for p in tmpdir.iterdir()) == []
 
 
-async def test_dev_second_ctrl_c_exits_at_once_and_leaves_no_process():
+async def test_dev_second_ctrl_c_exits_at_once_and_leaves_no_process(dev_run):
     """An impatient operator: the second Ctrl-C skips the graceful drain, and the
     embedded broker and PostgreSQL are still stopped."""
-    dev = DevRun()
+    dev = dev_run()
     stdout = await dev.start()
     async with asyncio.timeout(60):
         while b"logs in at" not in await stdout.readline():
@@ -381,14 +423,17 @@ async def test_sigterm_while_waiting_for_the_database_exits_cleanly(unused_port)
         E911D, "run", env=env, stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.STDOUT
     )
     assert proc.stdout is not None
-    async with asyncio.timeout(30):
-        while True:
-            line = await proc.stdout.readline()
-            assert line, "e911d exited before retrying the database"
-            if b'"retrying"' in line and b'"database_connect"' in line:
-                break
-    t0 = time.monotonic()
-    proc.send_signal(signal.SIGTERM)
-    await asyncio.wait_for(proc.communicate(), 10)
+    try:
+        async with asyncio.timeout(30):
+            while True:
+                line = await proc.stdout.readline()
+                assert line, "e911d exited before retrying the database"
+                if b'"retrying"' in line and b'"database_connect"' in line:
+                    break
+        t0 = time.monotonic()
+        proc.send_signal(signal.SIGTERM)
+        await asyncio.wait_for(proc.communicate(), 10)
+    finally:
+        await kill(proc)
     assert proc.returncode == 0
     assert time.monotonic() - t0 < 10
