@@ -12,6 +12,7 @@ import contextlib
 import os
 import uuid
 from collections.abc import AsyncIterator, Callable, Iterator
+from pathlib import Path
 from typing import Any
 
 import asyncpg
@@ -23,6 +24,28 @@ from e911d.daemon.app import App
 from e911d.daemon.embedded import EmbeddedBroker, EmbeddedPostgres
 from tests.ports import held_port, start_broker
 from tests.support import Topics
+
+TESTS = Path(__file__).resolve().parent
+FOLDERS = ("unit", "integration", "e2e")  # each is also a marker: pytest -m unit
+# What starts the embedded broker or PostgreSQL (or needs them started).
+SERVERS = {"broker", "pg_admin_dsn"}
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    """Marks each test with its folder's marker. A unit test that would start the broker
+    or PostgreSQL (through any fixture) belongs in integration/: refused here, so that
+    ``pytest -m unit`` never starts either."""
+    for item in items:
+        folder = item.path.relative_to(TESTS).parts[0]
+        if folder not in FOLDERS:
+            continue
+        item.add_marker(folder)
+        servers = SERVERS & set(getattr(item, "fixturenames", ()))
+        if folder == "unit" and servers:
+            raise pytest.UsageError(
+                f"{item.nodeid} is a unit test that uses {sorted(servers)}: move it to "
+                "tests/integration/"
+            )
 
 
 @pytest.fixture(scope="session")
