@@ -1,8 +1,10 @@
 """Fixtures: a real broker and a real PostgreSQL, started and stopped by the suite.
 
 Each test gets its own database and its own topic names, so tests never see each
-other's state. ``E911D_TEST_POSTGRES_DSN`` points the suite at an external PostgreSQL
-(a DSN of a role allowed to create databases) instead of the embedded one.
+other's state. The database is a copy of one migrated once per session (the tests
+of migrating take ``empty_database`` instead). ``E911D_TEST_POSTGRES_DSN`` points the
+suite at an external PostgreSQL (a DSN of a role allowed to create databases) instead
+of the embedded one.
 """
 
 from __future__ import annotations
@@ -11,7 +13,7 @@ import asyncio
 import contextlib
 import os
 import uuid
-from collections.abc import AsyncIterator, Callable, Iterator
+from collections.abc import AsyncIterator, Callable, Coroutine, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -21,6 +23,7 @@ import pytest
 from e911d.config import Settings, load_settings
 from e911d.consumers.topics import ensure_topics
 from e911d.daemon.app import App
+from e911d.daemon.db import migrate
 from e911d.daemon.embedded import EmbeddedBroker, EmbeddedPostgres
 from tests.ports import held_port, start_broker
 from tests.support import Topics
@@ -85,32 +88,70 @@ def _dsn_with_database(dsn: str, database: str) -> str:
     return f"{scheme}://{head}/{database}{query}"
 
 
+async def _admin(admin_dsn: str, *statements: str) -> None:
+    admin = await asyncpg.connect(admin_dsn)
+    try:
+        for statement in statements:
+            await admin.execute(statement)
+    finally:
+        await admin.close()
+
+
 @contextlib.asynccontextmanager
-async def _fresh_database(admin_dsn: str) -> AsyncIterator[str]:
+async def _fresh_database(admin_dsn: str, template: str | None = None) -> AsyncIterator[str]:
     name = f"e911_test_{uuid.uuid4().hex[:12]}"
-    admin = await asyncpg.connect(admin_dsn)
-    try:
-        await admin.execute(f'CREATE DATABASE "{name}"')
-    finally:
-        await admin.close()
+    copy = f' TEMPLATE "{template}"' if template else ""
+    await _admin(admin_dsn, f'CREATE DATABASE "{name}"{copy}')
     yield _dsn_with_database(admin_dsn, name)
-    admin = await asyncpg.connect(admin_dsn)
+    await _admin(admin_dsn, f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+
+
+async def _migrated(admin_dsn: str, name: str) -> None:
+    await _admin(admin_dsn, f'CREATE DATABASE "{name}"')
+    conn = await asyncpg.connect(_dsn_with_database(admin_dsn, name))
     try:
-        await admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+        await migrate(conn)
     finally:
-        await admin.close()
+        await conn.close()  # nobody may be connected to a template while it is copied
+
+
+def _run(coro: Coroutine[Any, Any, None]) -> None:
+    """A session fixture's async work, on a loop of its own (each test has its own)."""
+    loop = asyncio.new_event_loop()
+    try:
+        loop.run_until_complete(coro)
+    finally:
+        loop.close()
+
+
+@pytest.fixture(scope="session")
+def migrated_template(pg_admin_dsn: str) -> Iterator[str]:
+    """A database migrated once per session (per worker): each test's ``database`` is a
+    copy of it, instead of an empty one that every daemon start migrates again."""
+    name = f"e911_template_{uuid.uuid4().hex[:12]}"
+    _run(_migrated(pg_admin_dsn, name))
+    yield name
+    _run(_admin(pg_admin_dsn, f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
 
 
 @pytest.fixture
-async def database(pg_admin_dsn: str) -> AsyncIterator[str]:
-    """A fresh, empty database for one test; dropped afterwards."""
-    async with _fresh_database(pg_admin_dsn) as dsn:
+async def database(pg_admin_dsn: str, migrated_template: str) -> AsyncIterator[str]:
+    """A fresh database for one test, with the current schema; dropped afterwards."""
+    async with _fresh_database(pg_admin_dsn, migrated_template) as dsn:
         yield dsn
 
 
 @pytest.fixture
-async def other_database(pg_admin_dsn: str) -> AsyncIterator[str]:
+async def other_database(pg_admin_dsn: str, migrated_template: str) -> AsyncIterator[str]:
     """A second fresh database, for a test that runs two independent deployments."""
+    async with _fresh_database(pg_admin_dsn, migrated_template) as dsn:
+        yield dsn
+
+
+@pytest.fixture
+async def empty_database(pg_admin_dsn: str) -> AsyncIterator[str]:
+    """A fresh, empty database (no schema): for the tests of migrating and of what an
+    unmigrated database gets; dropped afterwards."""
     async with _fresh_database(pg_admin_dsn) as dsn:
         yield dsn
 

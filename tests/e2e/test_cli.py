@@ -244,14 +244,18 @@ async def test_config_prints_effective_settings_with_secrets_masked(tmp_path):
     assert "sasl_password" not in parsed["kafka"]
 
 
-async def test_migrate_command(database):
-    code, out, _ = await run_cli("migrate", env={**base_env(), "E911_POSTGRES__DSN": database})
+async def test_migrate_command(empty_database):
+    code, out, _ = await run_cli(
+        "migrate", env={**base_env(), "E911_POSTGRES__DSN": empty_database}
+    )
     assert code == 0
     assert "0001_schema" in out
-    code, out, _ = await run_cli("migrate", env={**base_env(), "E911_POSTGRES__DSN": database})
+    code, out, _ = await run_cli(
+        "migrate", env={**base_env(), "E911_POSTGRES__DSN": empty_database}
+    )
     assert code == 0
     assert "none needed" in out
-    conn = await asyncpg.connect(database)
+    conn = await asyncpg.connect(empty_database)
     try:
         assert await conn.fetchval("SELECT count(*) FROM schema_migrations") == len(
             migration_files()

@@ -424,9 +424,9 @@ async def test_export_skips_rows_of_accounts_without_an_account_row_with_a_warni
     ) in err.splitlines()
 
 
-async def test_a_database_without_the_schema_gets_a_clear_message(database, tmp_path):
+async def test_a_database_without_the_schema_gets_a_clear_message(empty_database, tmp_path):
     for args in (("import", EXAMPLE), ("import", EXAMPLE, "--dry-run"), ("export",)):
-        code, out, err = await e911d(database, "directory", *args)
+        code, out, err = await e911d(empty_database, "directory", *args)
         assert (code, out) == (1, "")
         assert "Traceback" not in err
         assert err.strip() == (

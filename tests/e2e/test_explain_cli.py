@@ -253,8 +253,10 @@ async def test_invalid_ip_exits_2_naming_the_value(directory_db: str) -> None:
         assert "Traceback" not in err
 
 
-async def test_missing_schema_exits_1_and_says_run_migrate(database: str) -> None:
-    code, out, err = await run_explain(database, "--account", "acme", "--user", "u1", "--ip", HQ_IP)
+async def test_missing_schema_exits_1_and_says_run_migrate(empty_database: str) -> None:
+    code, out, err = await run_explain(
+        empty_database, "--account", "acme", "--user", "u1", "--ip", HQ_IP
+    )
     assert code == 1
     assert out == ""
     assert "run `e911d migrate`" in err

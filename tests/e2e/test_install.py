@@ -85,14 +85,14 @@ def test_no_extra_is_installed(production: Path, tmp_path: Path) -> None:
 
 
 async def test_migrate_then_run_stores_a_login_and_stops_on_sigterm(
-    production: Path, broker, topics, database, tmp_path: Path
+    production: Path, broker, topics, empty_database, tmp_path: Path
 ) -> None:
     exe = production / "e911d"
     migrate = await asyncio.create_subprocess_exec(
         exe,
         "migrate",
         cwd=tmp_path,
-        env={**clean_env(), "E911_POSTGRES__DSN": database},
+        env={**clean_env(), "E911_POSTGRES__DSN": empty_database},
         stdout=asyncio.subprocess.PIPE,
         stderr=asyncio.subprocess.PIPE,
     )
@@ -100,7 +100,7 @@ async def test_migrate_then_run_stores_a_login_and_stops_on_sigterm(
     assert migrate.returncode == 0, err.decode()[-3000:]
     assert "0001_schema" in out.decode()
 
-    env = daemon_env(broker, topics, database, f"g{uuid.uuid4().hex[:8]}")
+    env = daemon_env(broker, topics, empty_database, f"g{uuid.uuid4().hex[:8]}")
     env = {k: v for k, v in env.items() if k not in ("PYTHONPATH", "VIRTUAL_ENV")}
     env["E911_MIGRATE_ON_START"] = "false"  # `migrate` did it, as in production
     log = tmp_path / "e911d.log"
@@ -109,7 +109,7 @@ async def test_migrate_then_run_stores_a_login_and_stops_on_sigterm(
         async with Producer(broker.bootstrap_servers) as p:
             await p.send_all(topics.directory_events, directory(), "acme")
             await p.send(topics.session_events, login("acme", "u1", "s-prod", "203.0.113.7"), "u1")
-        conn = await asyncpg.connect(database)
+        conn = await asyncpg.connect(empty_database)
         try:
 
             async def stored() -> bool:

@@ -128,8 +128,8 @@ async def test_unreachable_database_exits_1(unused_port: int) -> None:
     assert "Traceback" not in err
 
 
-async def test_missing_schema_exits_1_and_says_run_migrate(database: str) -> None:
-    code, out, err = await run_report(database)
+async def test_missing_schema_exits_1_and_says_run_migrate(empty_database: str) -> None:
+    code, out, err = await run_report(empty_database)
     assert code == 1
     assert out == ""
     assert "run `e911d migrate`" in err
