@@ -189,8 +189,15 @@ def make_settings(broker: EmbeddedBroker, database: str, topics: Topics) -> Call
                 "topics": topics.as_settings(),
                 "topic_partitions": 4,
                 "poll_timeout_ms": 100,
-                "session_timeout_ms": 6000,
-                "heartbeat_interval_ms": 500,
+                # The shortest the settings allow: the embedded broker holds each
+                # JoinGroup for half the rebalance timeout (aiokafka: the session
+                # timeout), rounded up to its 1 s tick, and a member that joins after
+                # another left waits for that member's session too. 6 s cost ~3 s per
+                # daemon start and ~11 s per restart in the same group; 1 s costs 1 s.
+                # Heartbeats every 200 ms: a daemon's loop may stall ~0.8 s before
+                # the broker drops it from the group.
+                "session_timeout_ms": 1000,
+                "heartbeat_interval_ms": 200,
             },
             "postgres": {"dsn": database, "pool_min_size": 1, "pool_max_size": 4},
             "checks": dict(FAST_CHECKS),

@@ -40,8 +40,8 @@ def daemon_env(broker, topics, database: str, group: str) -> dict[str, str]:
             "E911_KAFKA__TOPICS__DIRECTORY_EVENTS": topics.directory_events,
             "E911_KAFKA__TOPICS__ALERTS": topics.alerts,
             "E911_KAFKA__TOPICS__DEAD_LETTER": topics.dead_letter,
-            "E911_KAFKA__SESSION_TIMEOUT_MS": "6000",
-            "E911_KAFKA__HEARTBEAT_INTERVAL_MS": "500",
+            "E911_KAFKA__SESSION_TIMEOUT_MS": "1000",  # as make_settings (tests/conftest.py)
+            "E911_KAFKA__HEARTBEAT_INTERVAL_MS": "200",
             "E911_KAFKA__POLL_TIMEOUT_MS": "100",
             "E911_POSTGRES__DSN": database,
             "E911_CHECKS__INITIAL_DELAY_SECONDS": "3",
