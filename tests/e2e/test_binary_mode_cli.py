@@ -9,6 +9,7 @@ import uuid
 
 import pytest
 
+from tests.e2e.cli import kill
 from tests.e2e.test_cli import _tail, daemon_env, start_daemon
 from tests.support import Producer, TopicWatcher, binary, directory, login
 
@@ -52,5 +53,8 @@ async def test_a_binary_mode_login_raises_the_same_alert_as_a_structured_one(
         assert '"event": "event_invalid"' not in log.read_text()
     finally:
         proc.send_signal(signal.SIGTERM)
-        code = await asyncio.wait_for(proc.wait(), 12)
+        try:
+            code = await asyncio.wait_for(proc.wait(), 12)
+        finally:
+            await kill(proc)  # if it did not stop in time
     assert code == 0, _tail(log)

@@ -24,7 +24,7 @@ from e911d.consumers.ip import parse_address_item
 from e911d.daemon.db import PoolConfig, connect_pool, migrate
 from e911d.daemon.directory import apply_change
 from e911d.daemon.model import fingerprint_of
-from tests.e2e.cli import E911D, cli_env, run_cli
+from tests.e2e.cli import E911D, cli_env, kill, run_cli
 
 pytestmark = pytest.mark.e2e
 
@@ -410,7 +410,10 @@ async def test_a_configured_geoip_database_is_used_as_the_daemon_uses_it(
         proc = await asyncio.create_subprocess_exec(
             E911D, *args, env=env, stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE
         )
-        out, err = await asyncio.wait_for(proc.communicate(), 30)
+        try:
+            out, err = await asyncio.wait_for(proc.communicate(), 30)
+        finally:
+            await kill(proc)
         assert proc.returncode is not None
         return proc.returncode, out.decode(), err.decode()
 

@@ -23,6 +23,7 @@ import asyncpg
 import pytest
 
 from e911d import __version__
+from tests.e2e.cli import kill
 from tests.e2e.test_cli import daemon_env, start_daemon
 from tests.support import Producer, directory, eventually, login
 
@@ -96,7 +97,10 @@ async def test_migrate_then_run_stores_a_login_and_stops_on_sigterm(
         stdout=asyncio.subprocess.PIPE,
         stderr=asyncio.subprocess.PIPE,
     )
-    out, err = await asyncio.wait_for(migrate.communicate(), 60)
+    try:
+        out, err = await asyncio.wait_for(migrate.communicate(), 60)
+    finally:
+        await kill(migrate)
     assert migrate.returncode == 0, err.decode()[-3000:]
     assert "0001_schema" in out.decode()
 

@@ -13,6 +13,7 @@ from typing import Any
 
 import pytest
 
+from tests.e2e.cli import kill
 from tests.e2e.test_cli import _tail, daemon_env, metric, start_daemon
 from tests.geoip_db import city, write_mmdb
 from tests.support import (
@@ -174,5 +175,8 @@ async def test_signals_decide_before_the_ip_and_geolocation_is_the_last_resort(
             }
     finally:
         proc.send_signal(signal.SIGTERM)
-        code = await asyncio.wait_for(proc.wait(), 12)
+        try:
+            code = await asyncio.wait_for(proc.wait(), 12)
+        finally:
+            await kill(proc)  # if it did not stop in time
     assert code == 0, _tail(log)
