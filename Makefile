@@ -43,7 +43,9 @@ $(KUBECTL): | $(BIN)/python
 test: check rules-check $(KUBECTL)
 	@# The PostgreSQL TLS tests run a server built with OpenSSL (pgserver's is not).
 	@if command -v apt-get >/dev/null; then .ci/apt-install postgresql; fi
-	$(BIN)/pytest -q -p no:cacheprovider
+	@# Two workers (the machines have two cores; most of a test is waiting on the broker
+	@# and the daemon), each with its own broker and PostgreSQL, a whole file at a time.
+	$(BIN)/pytest -q -p no:cacheprovider -n 2 --dist loadfile
 
 # The event contracts (docs/schemas/*.json, docs/asyncapi.yaml) from the code's types;
 # tests/unit/test_contracts.py fails until the regenerated files are committed.

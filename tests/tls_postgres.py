@@ -20,7 +20,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import BinaryIO
 
-from e911d.daemon.commands.embedded import free_port
+from tests.ports import held_port
 from tests.tls_certs import Issued
 
 CERT_ROLE = "e911d_cert"
@@ -89,29 +89,30 @@ class TlsPostgres:
             "hostssl all all 127.0.0.1/32 trust\n",
             encoding="utf-8",
         )
-        self.port = self.port or free_port()
-        settings = {
-            "listen_addresses": "127.0.0.1",
-            "unix_socket_directories": str(self.directory),
-            "ssl": "on",
-            "ssl_cert_file": str(cert),
-            "ssl_key_file": str(key),
-            "ssl_ca_file": str(client_ca),
-            "fsync": "off",
-            "max_connections": "50",
-        }
-        args = [str(bindir / "postgres"), "-D", str(data), "-p", str(self.port)]
-        for name, value in settings.items():
-            args += ["-c", f"{name}={value}"]
-        self._log = (self.directory / "postgres.log").open("wb")
-        self.process = subprocess.Popen(
-            args,
-            stdout=subprocess.DEVNULL,
-            stderr=self._log,
-            user=user,
-            start_new_session=True,
-        )
-        self._wait_ready(bindir, timeout)
+        with held_port() as port:  # held until the server listens on it
+            self.port = self.port or port
+            settings = {
+                "listen_addresses": "127.0.0.1",
+                "unix_socket_directories": str(self.directory),
+                "ssl": "on",
+                "ssl_cert_file": str(cert),
+                "ssl_key_file": str(key),
+                "ssl_ca_file": str(client_ca),
+                "fsync": "off",
+                "max_connections": "50",
+            }
+            args = [str(bindir / "postgres"), "-D", str(data), "-p", str(self.port)]
+            for name, value in settings.items():
+                args += ["-c", f"{name}={value}"]
+            self._log = (self.directory / "postgres.log").open("wb")
+            self.process = subprocess.Popen(
+                args,
+                stdout=subprocess.DEVNULL,
+                stderr=self._log,
+                user=user,
+                start_new_session=True,
+            )
+            self._wait_ready(bindir, timeout)
         return self
 
     def _wait_ready(self, bindir: Path, timeout: float) -> None:

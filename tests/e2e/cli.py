@@ -32,9 +32,20 @@ async def run_cli(
         stdout=asyncio.subprocess.PIPE,
         stderr=asyncio.subprocess.PIPE,
     )
-    out, err = await asyncio.wait_for(proc.communicate(), within)
+    try:
+        out, err = await asyncio.wait_for(proc.communicate(), within)
+    finally:
+        await kill(proc)
     assert proc.returncode is not None
     return proc.returncode, out.decode(), err.decode()
+
+
+async def kill(proc: asyncio.subprocess.Process) -> None:
+    """Kill a process that a test is leaving behind (a failed assertion, a time-out),
+    and reap it; one that has exited is left alone."""
+    if proc.returncode is None:
+        proc.kill()
+        await proc.wait()
 
 
 async def migrated(database: str) -> str:

@@ -10,7 +10,7 @@ import uuid
 
 import pytest
 
-from e911d.daemon.commands.embedded import free_port
+from tests.e2e.cli import kill
 from tests.e2e.test_cli import _tail, daemon_env, start_daemon
 from tests.support import Producer, TopicWatcher, binary, directory, login
 
@@ -23,10 +23,9 @@ PER_ALERT = ("alert_id", "user_id", "session_id", "checked_at")
 async def test_a_binary_mode_login_raises_the_same_alert_as_a_structured_one(
     broker, topics, database, tmp_path
 ):
-    port = free_port()
-    env = daemon_env(broker, topics, database, f"g{uuid.uuid4().hex[:8]}", port)
+    env = daemon_env(broker, topics, database, f"g{uuid.uuid4().hex[:8]}")
     log = tmp_path / "e911d.log"
-    proc = await start_daemon(env, port, log)
+    proc, _ = await start_daemon(env, log)
     try:
         async with (
             Producer(broker.bootstrap_servers) as p,
@@ -55,5 +54,8 @@ async def test_a_binary_mode_login_raises_the_same_alert_as_a_structured_one(
         assert '"event": "event_invalid"' not in log.read_text()
     finally:
         proc.send_signal(signal.SIGTERM)
-        code = await asyncio.wait_for(proc.wait(), 12)
+        try:
+            code = await asyncio.wait_for(proc.wait(), 12)
+        finally:
+            await kill(proc)  # if it did not stop in time
     assert code == 0, _tail(log)

@@ -4,6 +4,8 @@ fed by an independent Kafka client, observed through Kafka and HTTP."""
 from __future__ import annotations
 
 import asyncio
+import contextlib
+import json
 import os
 import shutil
 import signal
@@ -12,14 +14,14 @@ import tempfile
 import time
 import tomllib
 import uuid
-from collections.abc import Iterator
+from collections.abc import AsyncIterator, Callable, Iterator
 from pathlib import Path
 
 import asyncpg
 import pytest
 
-from e911d.daemon.commands.embedded import free_port
 from e911d.daemon.store.db import migration_files
+from tests.e2e.cli import kill
 from tests.support import Producer, TopicWatcher, directory, http_get, login, logout
 
 E911D = str(Path(sys.executable).with_name("e911d"))
@@ -27,7 +29,8 @@ E911D = str(Path(sys.executable).with_name("e911d"))
 pytestmark = pytest.mark.e2e
 
 
-def daemon_env(broker, topics, database: str, group: str, port: int) -> dict[str, str]:
+def daemon_env(broker, topics, database: str, group: str) -> dict[str, str]:
+    """The daemon's environment; its operations port is one it picks (start_daemon)."""
     env = {k: v for k, v in os.environ.items() if not k.startswith("E911_")}
     env.update(
         {
@@ -37,8 +40,8 @@ def daemon_env(broker, topics, database: str, group: str, port: int) -> dict[str
             "E911_KAFKA__TOPICS__DIRECTORY_EVENTS": topics.directory_events,
             "E911_KAFKA__TOPICS__ALERTS": topics.alerts,
             "E911_KAFKA__TOPICS__DEAD_LETTER": topics.dead_letter,
-            "E911_KAFKA__SESSION_TIMEOUT_MS": "6000",
-            "E911_KAFKA__HEARTBEAT_INTERVAL_MS": "500",
+            "E911_KAFKA__SESSION_TIMEOUT_MS": "1000",  # as make_settings (tests/conftest.py)
+            "E911_KAFKA__HEARTBEAT_INTERVAL_MS": "200",
             "E911_KAFKA__POLL_TIMEOUT_MS": "100",
             "E911_POSTGRES__DSN": database,
             "E911_CHECKS__INITIAL_DELAY_SECONDS": "3",
@@ -46,7 +49,7 @@ def daemon_env(broker, topics, database: str, group: str, port: int) -> dict[str
             "E911_CHECKS__TICK_SECONDS": "0.2",
             "E911_CHECKS__RELAY_INTERVAL_SECONDS": "0.5",
             "E911_HTTP__HOST": "127.0.0.1",
-            "E911_HTTP__PORT": str(port),
+            "E911_HTTP__PORT": "0",
             "E911_LOG__FORMAT": "json",
         }
     )
@@ -61,25 +64,54 @@ def _tail(log: Path) -> str:
     return log.read_text()[-3000:]
 
 
+def _size(log: Path) -> int:
+    return log.stat().st_size if log.exists() else 0
+
+
+def _listening_port(log: Path, offset: int) -> int | None:
+    """The port of the ``http_listening`` event logged past ``offset``, once there."""
+    with log.open("rb") as f:
+        f.seek(offset)
+        for line in f.read().splitlines():
+            if line.startswith(b"{"):
+                event = json.loads(line)
+                if event.get("event") == "http_listening":
+                    return int(event["port"])
+    return None
+
+
 async def start_daemon(
-    env: dict[str, str], port: int, log: Path, exe: str | Path = E911D, cwd: Path | None = None
-) -> asyncio.subprocess.Process:
+    env: dict[str, str], log: Path, exe: str | Path = E911D, cwd: Path | None = None
+) -> tuple[asyncio.subprocess.Process, int]:
+    """``e911d run`` until ready: the process and the operations port it bound.
+
+    The port is its own choice (E911_HTTP__PORT=0), read back from its log, so no
+    other test can take it first. A start that fails kills the process.
+    """
+    offset = _size(log)
     out = _append(log)
     proc = await asyncio.create_subprocess_exec(
         exe, "run", env=env, cwd=cwd, stdout=out, stderr=asyncio.subprocess.STDOUT
     )
     out.close()
-    async with asyncio.timeout(40):
-        while True:
-            if proc.returncode is not None:
-                raise AssertionError(f"e911d exited {proc.returncode}: {_tail(log)}")
-            try:
-                status, _ = await http_get(port, "/readyz")
-                if status == 200:
-                    return proc
-            except OSError:
-                pass
-            await asyncio.sleep(0.1)
+    try:
+        port = None
+        async with asyncio.timeout(40):
+            while True:
+                if proc.returncode is not None:
+                    raise AssertionError(f"e911d exited {proc.returncode}: {_tail(log)}")
+                port = port or _listening_port(log, offset)
+                if port is not None:
+                    try:
+                        status, _ = await http_get(port, "/readyz")
+                        if status == 200:
+                            return proc, port
+                    except OSError:
+                        pass
+                await asyncio.sleep(0.1)
+    except BaseException:
+        await kill(proc)
+        raise
 
 
 def metric(body: str, line_prefix: str) -> float:
@@ -91,56 +123,62 @@ def metric(body: str, line_prefix: str) -> float:
 
 
 async def test_daemon_end_to_end_with_kill_and_sigterm(broker, topics, database, tmp_path):
-    port = free_port()
-    env = daemon_env(broker, topics, database, f"g{uuid.uuid4().hex[:8]}", port)
+    env = daemon_env(broker, topics, database, f"g{uuid.uuid4().hex[:8]}")
     log = tmp_path / "e911d.log"
-    proc = await start_daemon(env, port, log)
-    async with (
-        Producer(broker.bootstrap_servers) as p,
-        TopicWatcher(broker.bootstrap_servers, topics.alerts) as alerts,
-    ):
-        await p.send_all(
-            topics.directory_events,
-            directory(users={"miss": (False, "hq"), "match": (False, "hq")}),
-            "acme",
-        )
-        t0 = time.time()
-        await p.send(topics.session_events, login("acme", "miss", "s-miss", "198.51.100.7"), "miss")
-        await p.send(topics.session_events, login("acme", "match", "s-ok", "203.0.113.7"), "match")
-        raised = await alerts.wait_count("e911.alert.raised", 1, within=20)
-        delay = raised[0].received_at.timestamp() - t0
-        assert 2.8 <= delay <= 6.0, delay  # login + 3 s initial delay
-        assert raised[0].data["session_id"] == "s-miss"
+    proc, port = await start_daemon(env, log)
+    try:
+        async with (
+            Producer(broker.bootstrap_servers) as p,
+            TopicWatcher(broker.bootstrap_servers, topics.alerts) as alerts,
+        ):
+            await p.send_all(
+                topics.directory_events,
+                directory(users={"miss": (False, "hq"), "match": (False, "hq")}),
+                "acme",
+            )
+            t0 = time.time()
+            await p.send(
+                topics.session_events, login("acme", "miss", "s-miss", "198.51.100.7"), "miss"
+            )
+            await p.send(
+                topics.session_events, login("acme", "match", "s-ok", "203.0.113.7"), "match"
+            )
+            raised = await alerts.wait_count("e911.alert.raised", 1, within=20)
+            delay = raised[0].received_at.timestamp() - t0
+            assert 2.8 <= delay <= 6.0, delay  # login + 3 s initial delay
+            assert raised[0].data["session_id"] == "s-miss"
 
-        # kill -9: no goodbye, no flush. The next process resumes from PostgreSQL.
-        proc.kill()
-        assert await proc.wait() == -signal.SIGKILL
-        proc = await start_daemon(env, port, log)
-        async with asyncio.timeout(30):
-            while True:
-                _, body = await http_get(port, "/metrics")
-                if (
-                    metric(body, 'e911_checks_total{outcome="mismatch"}') >= 2
-                    and metric(body, 'e911_checks_total{outcome="match"}') >= 2
-                ):
-                    break
-                await asyncio.sleep(0.2)
-        assert metric(body, "e911_sessions_active") == 2
-        # At least once: a redelivery keeps its id, but no second alert is ever raised.
-        ids = {m.data["alert_id"] for m in alerts.of_type("e911.alert.raised")}
-        assert len(ids) == 1
-        assert alerts.of_type("e911.alert.raised", "s-ok") == []
+            # kill -9: no goodbye, no flush. The next process resumes from PostgreSQL.
+            proc.kill()
+            assert await proc.wait() == -signal.SIGKILL
+            proc, port = await start_daemon(env, log)
+            async with asyncio.timeout(30):
+                while True:
+                    _, body = await http_get(port, "/metrics")
+                    if (
+                        metric(body, 'e911_checks_total{outcome="mismatch"}') >= 2
+                        and metric(body, 'e911_checks_total{outcome="match"}') >= 2
+                    ):
+                        break
+                    await asyncio.sleep(0.2)
+            assert metric(body, "e911_sessions_active") == 2
+            # At least once: a redelivery keeps its id, but no second alert is ever raised.
+            ids = {m.data["alert_id"] for m in alerts.of_type("e911.alert.raised")}
+            assert len(ids) == 1
+            assert alerts.of_type("e911.alert.raised", "s-ok") == []
 
-        await p.send(topics.session_events, logout("acme", "miss", "s-miss"), "miss")
-        resolved = await alerts.wait_count("e911.alert.resolved", 1, within=10)
-        assert resolved[0].data["reason"] == "session_ended"
-        assert resolved[0].data["alert_id"] in ids
+            await p.send(topics.session_events, logout("acme", "miss", "s-miss"), "miss")
+            resolved = await alerts.wait_count("e911.alert.resolved", 1, within=10)
+            assert resolved[0].data["reason"] == "session_ended"
+            assert resolved[0].data["alert_id"] in ids
 
-        t_stop = time.monotonic()
-        proc.send_signal(signal.SIGTERM)
-        code = await asyncio.wait_for(proc.wait(), 12)
-        assert code == 0, _tail(log)
-        assert time.monotonic() - t_stop < 10
+            t_stop = time.monotonic()
+            proc.send_signal(signal.SIGTERM)
+            code = await asyncio.wait_for(proc.wait(), 12)
+            assert code == 0, _tail(log)
+            assert time.monotonic() - t_stop < 10
+    finally:
+        await kill(proc)
     text = log.read_text()
     assert '"event": "daemon_stopped"' in text
     assert '"event": "alert_raised"' in text and '"session_id": "s-miss"' in text
@@ -154,7 +192,10 @@ async def run_cli(*args: str, env: dict[str, str] | None = None) -> tuple[int, s
         stdout=asyncio.subprocess.PIPE,
         stderr=asyncio.subprocess.PIPE,
     )
-    out, err = await asyncio.wait_for(proc.communicate(), 120)
+    try:
+        out, err = await asyncio.wait_for(proc.communicate(), 120)
+    finally:
+        await kill(proc)
     assert proc.returncode is not None
     return proc.returncode, out.decode(), err.decode()
 
@@ -203,14 +244,18 @@ async def test_config_prints_effective_settings_with_secrets_masked(tmp_path):
     assert "sasl_password" not in parsed["kafka"]
 
 
-async def test_migrate_command(database):
-    code, out, _ = await run_cli("migrate", env={**base_env(), "E911_POSTGRES__DSN": database})
+async def test_migrate_command(empty_database):
+    code, out, _ = await run_cli(
+        "migrate", env={**base_env(), "E911_POSTGRES__DSN": empty_database}
+    )
     assert code == 0
     assert "0001_schema" in out
-    code, out, _ = await run_cli("migrate", env={**base_env(), "E911_POSTGRES__DSN": database})
+    code, out, _ = await run_cli(
+        "migrate", env={**base_env(), "E911_POSTGRES__DSN": empty_database}
+    )
     assert code == 0
     assert "none needed" in out
-    conn = await asyncpg.connect(database)
+    conn = await asyncpg.connect(empty_database)
     try:
         assert await conn.fetchval("SELECT count(*) FROM schema_migrations") == len(
             migration_files()
@@ -288,6 +333,37 @@ class DevRun:
                 await asyncio.sleep(0.1)
         return out.decode()
 
+    async def close(self) -> None:
+        """Whatever a failed test left running: two Ctrl-Cs (dev then stops its broker
+        and PostgreSQL itself), then kill -9 for it and its children if need be."""
+        if not hasattr(self, "proc"):
+            return
+        if self.proc.returncode is None:
+            self.proc.send_signal(signal.SIGINT)
+            await asyncio.sleep(0.2)
+            with contextlib.suppress(ProcessLookupError):
+                self.proc.send_signal(signal.SIGINT)
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self.proc.communicate(), 15)
+            await kill(self.proc)
+        for pid in self.children():
+            with contextlib.suppress(ProcessLookupError):
+                os.kill(pid, signal.SIGKILL)
+
+
+@pytest.fixture
+async def dev_run() -> AsyncIterator[Callable[[Path | None], DevRun]]:
+    """Makes DevRuns, and closes whatever of them a failed test left running."""
+    made: list[DevRun] = []
+
+    def make(tmpdir: Path | None = None) -> DevRun:
+        made.append(DevRun(tmpdir))
+        return made[-1]
+
+    yield make
+    for dev in made:
+        await dev.close()
+
 
 @pytest.fixture
 def short_tmpdir() -> Iterator[Path]:
@@ -298,11 +374,11 @@ def short_tmpdir() -> Iterator[Path]:
     shutil.rmtree(path, ignore_errors=True)
 
 
-async def test_dev_shows_alerts_within_a_minute_and_ctrl_c_leaves_no_process(short_tmpdir):
+async def test_dev_shows_alerts_within_a_minute_and_ctrl_c_leaves_no_process(short_tmpdir, dev_run):
     """`make run` runs `e911d dev` with its defaults (10 s / 5 s); it leaves neither a
     process nor anything in the temporary folder behind."""
     tmpdir = short_tmpdir
-    dev = DevRun(tmpdir)
+    dev = dev_run(tmpdir)
     t0 = time.monotonic()
     stdout = await dev.start()
     lines: list[str] = []
@@ -323,10 +399,10 @@ async def test_dev_shows_alerts_within_a_minute_and_ctrl_c_leaves_no_process(sho
     assert sorted(p.name for p in tmpdir.iterdir()) == []
 
 
-async def test_dev_second_ctrl_c_exits_at_once_and_leaves_no_process():
+async def test_dev_second_ctrl_c_exits_at_once_and_leaves_no_process(dev_run):
     """An impatient operator: the second Ctrl-C skips the graceful drain, and the
     embedded broker and PostgreSQL are still stopped."""
-    dev = DevRun()
+    dev = dev_run()
     stdout = await dev.start()
     async with asyncio.timeout(60):
         while b"logs in at" not in await stdout.readline():
@@ -340,10 +416,10 @@ async def test_dev_second_ctrl_c_exits_at_once_and_leaves_no_process():
     assert dev.exited_at - t0 < 10
 
 
-async def test_sigterm_while_waiting_for_the_database_exits_cleanly():
+async def test_sigterm_while_waiting_for_the_database_exits_cleanly(unused_port):
     env = {
         **base_env(),
-        "E911_POSTGRES__DSN": f"postgresql://postgres@127.0.0.1:{free_port()}/e911d",
+        "E911_POSTGRES__DSN": f"postgresql://postgres@127.0.0.1:{unused_port}/e911d",
         "E911_HTTP__PORT": "0",
         "E911_LOG__FORMAT": "json",
     }
@@ -351,14 +427,17 @@ async def test_sigterm_while_waiting_for_the_database_exits_cleanly():
         E911D, "run", env=env, stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.STDOUT
     )
     assert proc.stdout is not None
-    async with asyncio.timeout(30):
-        while True:
-            line = await proc.stdout.readline()
-            assert line, "e911d exited before retrying the database"
-            if b'"retrying"' in line and b'"database_connect"' in line:
-                break
-    t0 = time.monotonic()
-    proc.send_signal(signal.SIGTERM)
-    await asyncio.wait_for(proc.communicate(), 10)
+    try:
+        async with asyncio.timeout(30):
+            while True:
+                line = await proc.stdout.readline()
+                assert line, "e911d exited before retrying the database"
+                if b'"retrying"' in line and b'"database_connect"' in line:
+                    break
+        t0 = time.monotonic()
+        proc.send_signal(signal.SIGTERM)
+        await asyncio.wait_for(proc.communicate(), 10)
+    finally:
+        await kill(proc)
     assert proc.returncode == 0
     assert time.monotonic() - t0 < 10

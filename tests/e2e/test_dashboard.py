@@ -9,11 +9,12 @@ metric does not carry, returns nothing and fails here, not on an SRE's screen.
 
 from __future__ import annotations
 
+import asyncio
 import json
 import re
 import subprocess
 import time
-from collections.abc import Iterator
+from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -22,7 +23,8 @@ from urllib.parse import quote
 import pytest
 import yaml
 
-from e911d.daemon.commands.embedded import free_port
+from tests.e2e.cli import kill
+from tests.ports import held_port
 from tests.support import (
     Producer,
     TopicWatcher,
@@ -142,51 +144,65 @@ class Prometheus:
 
 
 @pytest.fixture
-def prometheus(tmp_path: Path) -> Iterator[Prometheus]:
-    """A real Prometheus scraping 127.0.0.1:<target_port> every second, with the
-    shipped rules loaded (so the server itself accepts them too)."""
-    target_port, port = free_port(), free_port()
-    config = {
-        "global": {"scrape_interval": "1s", "evaluation_interval": "1s"},
-        "rule_files": [str(RULES_DIR / "e911d-rules.yml")],
-        "scrape_configs": [
-            {
-                "job_name": "e911d",
-                "static_configs": [{"targets": [f"127.0.0.1:{target_port}"]}],
-            }
-        ],
-    }
-    (tmp_path / "prometheus.yml").write_text(yaml.safe_dump(config))
-    log = tmp_path / "prometheus.log"
-    with log.open("wb") as out:
-        proc = subprocess.Popen(
-            [
-                PROMETHEUS,
-                f"--config.file={tmp_path / 'prometheus.yml'}",
-                f"--storage.tsdb.path={tmp_path / 'data'}",
-                f"--web.listen-address=127.0.0.1:{port}",
+async def start_prometheus(tmp_path: Path) -> AsyncIterator[Callable[[int], Awaitable[Prometheus]]]:
+    """Starts a real Prometheus scraping 127.0.0.1:<target_port> every second, with the
+    shipped rules loaded (so the server itself accepts them too); stopped afterwards."""
+    started: list[asyncio.subprocess.Process] = []
+
+    async def start(target_port: int) -> Prometheus:
+        config = {
+            "global": {"scrape_interval": "1s", "evaluation_interval": "1s"},
+            "rule_files": [str(RULES_DIR / "e911d-rules.yml")],
+            "scrape_configs": [
+                {
+                    "job_name": "e911d",
+                    "static_configs": [{"targets": [f"127.0.0.1:{target_port}"]}],
+                }
             ],
-            stdout=out,
-            stderr=subprocess.STDOUT,
-        )
-    try:
-        yield Prometheus(port, target_port, log)
-    finally:
-        proc.terminate()
-        try:
-            proc.wait(10)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait()
+        }
+        (tmp_path / "prometheus.yml").write_text(yaml.safe_dump(config))
+        log = tmp_path / "prometheus.log"
+        with held_port() as port:  # held until Prometheus listens on it
+            with log.open("wb") as out:
+                proc = await asyncio.create_subprocess_exec(
+                    PROMETHEUS,
+                    f"--config.file={tmp_path / 'prometheus.yml'}",
+                    f"--storage.tsdb.path={tmp_path / 'data'}",
+                    f"--web.listen-address=127.0.0.1:{port}",
+                    stdout=out,
+                    stderr=subprocess.STDOUT,
+                )
+            started.append(proc)
+            async with asyncio.timeout(30):
+                while True:
+                    assert proc.returncode is None, log.read_text()[-3000:]
+                    try:
+                        _, writer = await asyncio.open_connection("127.0.0.1", port)
+                    except OSError:
+                        await asyncio.sleep(0.05)
+                        continue
+                    writer.close()
+                    await writer.wait_closed()
+                    break
+        return Prometheus(port, target_port, log)
+
+    yield start
+    for proc in started:
+        if proc.returncode is None:
+            proc.terminate()
+            try:
+                await asyncio.wait_for(proc.wait(), 10)
+            except TimeoutError:
+                await kill(proc)
 
 
 async def test_every_panel_query_returns_data_from_a_real_prometheus(
-    prometheus, broker, topics, make_settings, start_app
+    start_prometheus, broker, topics, make_settings, start_app
 ):
     t0 = time.monotonic()
-    running = await start_app(
-        make_settings(http={"host": "127.0.0.1", "port": prometheus.target_port})
-    )
+    running = await start_app(make_settings())  # on a port of its own choosing
+    assert running.app.http is not None
+    prometheus = await start_prometheus(running.app.http.port)
     async with (
         Producer(broker.bootstrap_servers) as p,
         TopicWatcher(broker.bootstrap_servers, topics.alerts) as alerts,

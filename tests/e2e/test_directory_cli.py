@@ -11,7 +11,6 @@ import asyncpg
 import pytest
 import yaml
 
-from e911d.daemon.commands.embedded import free_port
 from tests.e2e.cli import migrated, run_cli
 
 EXAMPLE = Path(__file__).parents[2] / "docs" / "directory.example.yaml"
@@ -265,8 +264,8 @@ async def test_an_invalid_file_lists_every_error_with_its_path_and_writes_nothin
     assert await counts(db) == EMPTY  # the good account before the bad ones is not written
 
 
-async def test_unreadable_and_hostile_files_are_refused_before_the_database(tmp_path):
-    unreachable = f"postgresql://postgres@127.0.0.1:{free_port()}/nowhere"
+async def test_unreadable_and_hostile_files_are_refused_before_the_database(tmp_path, unused_port):
+    unreachable = f"postgresql://postgres@127.0.0.1:{unused_port}/nowhere"
     cases = {
         write(tmp_path / "laughs.yaml", "a: &a [x, x]\nb: [*a, *a]\n"): (
             "invalid YAML at line 1, column 4: "
@@ -425,9 +424,9 @@ async def test_export_skips_rows_of_accounts_without_an_account_row_with_a_warni
     ) in err.splitlines()
 
 
-async def test_a_database_without_the_schema_gets_a_clear_message(database, tmp_path):
+async def test_a_database_without_the_schema_gets_a_clear_message(empty_database, tmp_path):
     for args in (("import", EXAMPLE), ("import", EXAMPLE, "--dry-run"), ("export",)):
-        code, out, err = await e911d(database, "directory", *args)
+        code, out, err = await e911d(empty_database, "directory", *args)
         assert (code, out) == (1, "")
         assert "Traceback" not in err
         assert err.strip() == (

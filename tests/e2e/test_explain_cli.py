@@ -12,7 +12,6 @@ from typing import Any
 import asyncpg
 import pytest
 
-from e911d.daemon.commands.embedded import free_port
 from e911d.daemon.core.events import (
     AccountUpserted,
     Address,
@@ -25,7 +24,7 @@ from e911d.daemon.core.ip import parse_address_item
 from e911d.daemon.core.model import fingerprint_of
 from e911d.daemon.store.db import PoolConfig, connect_pool, migrate
 from e911d.daemon.store.directory import apply_change
-from tests.e2e.cli import E911D, cli_env, run_cli
+from tests.e2e.cli import E911D, cli_env, kill, run_cli
 
 pytestmark = pytest.mark.e2e
 
@@ -254,16 +253,18 @@ async def test_invalid_ip_exits_2_naming_the_value(directory_db: str) -> None:
         assert "Traceback" not in err
 
 
-async def test_missing_schema_exits_1_and_says_run_migrate(database: str) -> None:
-    code, out, err = await run_explain(database, "--account", "acme", "--user", "u1", "--ip", HQ_IP)
+async def test_missing_schema_exits_1_and_says_run_migrate(empty_database: str) -> None:
+    code, out, err = await run_explain(
+        empty_database, "--account", "acme", "--user", "u1", "--ip", HQ_IP
+    )
     assert code == 1
     assert out == ""
     assert "run `e911d migrate`" in err
     assert "Traceback" not in err
 
 
-async def test_unreachable_database_exits_1() -> None:
-    dsn = f"postgresql://postgres@127.0.0.1:{free_port()}/e911d"
+async def test_unreachable_database_exits_1(unused_port: int) -> None:
+    dsn = f"postgresql://postgres@127.0.0.1:{unused_port}/e911d"
     code, out, err = await run_explain(dsn, "--account", "acme", "--user", "u1", "--ip", HQ_IP)
     assert code == 1
     assert out == ""
@@ -409,7 +410,10 @@ async def test_a_configured_geoip_database_is_used_as_the_daemon_uses_it(
         proc = await asyncio.create_subprocess_exec(
             E911D, *args, env=env, stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE
         )
-        out, err = await asyncio.wait_for(proc.communicate(), 30)
+        try:
+            out, err = await asyncio.wait_for(proc.communicate(), 30)
+        finally:
+            await kill(proc)
         assert proc.returncode is not None
         return proc.returncode, out.decode(), err.decode()
 

@@ -23,7 +23,7 @@ import asyncpg
 import pytest
 
 from e911d import __version__
-from e911d.daemon.commands.embedded import free_port
+from tests.e2e.cli import kill
 from tests.e2e.test_cli import daemon_env, start_daemon
 from tests.support import Producer, directory, eventually, login
 
@@ -86,32 +86,34 @@ def test_no_extra_is_installed(production: Path, tmp_path: Path) -> None:
 
 
 async def test_migrate_then_run_stores_a_login_and_stops_on_sigterm(
-    production: Path, broker, topics, database, tmp_path: Path
+    production: Path, broker, topics, empty_database, tmp_path: Path
 ) -> None:
     exe = production / "e911d"
     migrate = await asyncio.create_subprocess_exec(
         exe,
         "migrate",
         cwd=tmp_path,
-        env={**clean_env(), "E911_POSTGRES__DSN": database},
+        env={**clean_env(), "E911_POSTGRES__DSN": empty_database},
         stdout=asyncio.subprocess.PIPE,
         stderr=asyncio.subprocess.PIPE,
     )
-    out, err = await asyncio.wait_for(migrate.communicate(), 60)
+    try:
+        out, err = await asyncio.wait_for(migrate.communicate(), 60)
+    finally:
+        await kill(migrate)
     assert migrate.returncode == 0, err.decode()[-3000:]
     assert "0001_schema" in out.decode()
 
-    port = free_port()
-    env = daemon_env(broker, topics, database, f"g{uuid.uuid4().hex[:8]}", port)
+    env = daemon_env(broker, topics, empty_database, f"g{uuid.uuid4().hex[:8]}")
     env = {k: v for k, v in env.items() if k not in ("PYTHONPATH", "VIRTUAL_ENV")}
     env["E911_MIGRATE_ON_START"] = "false"  # `migrate` did it, as in production
     log = tmp_path / "e911d.log"
-    proc = await start_daemon(env, port, log, exe=exe, cwd=tmp_path)
+    proc, _ = await start_daemon(env, log, exe=exe, cwd=tmp_path)
     try:
         async with Producer(broker.bootstrap_servers) as p:
             await p.send_all(topics.directory_events, directory(), "acme")
             await p.send(topics.session_events, login("acme", "u1", "s-prod", "203.0.113.7"), "u1")
-        conn = await asyncpg.connect(database)
+        conn = await asyncpg.connect(empty_database)
         try:
 
             async def stored() -> bool:

@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.e2e.cli import E911D, cli_env, migrated, run_cli
+from tests.e2e.cli import E911D, cli_env, kill, migrated, run_cli
 
 EXAMPLE = Path(__file__).parents[2] / "docs" / "directory.example.yaml"
 
@@ -90,13 +90,19 @@ async def test_database_mode_after_an_import(db: str, tmp_path: Path) -> None:
     imported = await asyncio.create_subprocess_exec(
         E911D, "directory", "import", str(EXAMPLE), env=cli_env(db)
     )
-    assert await asyncio.wait_for(imported.wait(), 60) == 0
+    try:
+        assert await asyncio.wait_for(imported.wait(), 60) == 0
+    finally:
+        await kill(imported)
     from_db = await e911d(db, "--json")
     exported = tmp_path / "export.yaml"
     done = await asyncio.create_subprocess_exec(
         E911D, "directory", "export", "-o", str(exported), env=cli_env(db)
     )
-    assert await asyncio.wait_for(done.wait(), 60) == 0
+    try:
+        assert await asyncio.wait_for(done.wait(), 60) == 0
+    finally:
+        await kill(done)
     assert from_db == await e911d(db, "--json", "--file", exported)
     assert from_db[0] in (0, 1)
     assert json.loads(from_db[1])["summary"]["accounts"] >= 1

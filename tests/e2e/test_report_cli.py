@@ -11,7 +11,6 @@ import json
 import asyncpg
 import pytest
 
-from e911d.daemon.commands.embedded import free_port
 from e911d.daemon.commands.report.render import CSV_COLUMNS
 from e911d.daemon.store.db import migrate
 from tests.e2e.cli import run_cli
@@ -111,8 +110,8 @@ async def test_an_unknown_account_is_warned_about(history_db: str) -> None:
     "args",
     [("--since", "0d"), ("--since", "week"), ("--format", "xls"), ("--top", "0")],
 )
-async def test_bad_usage_exits_2_before_connecting(args: tuple[str, ...]) -> None:
-    dsn = f"postgresql://postgres@127.0.0.1:{free_port()}/e911d"
+async def test_bad_usage_exits_2_before_connecting(args: tuple[str, ...], unused_port: int) -> None:
+    dsn = f"postgresql://postgres@127.0.0.1:{unused_port}/e911d"
     code, out, err = await run_report(dsn, *args)
     assert code == 2
     assert out == ""
@@ -120,8 +119,8 @@ async def test_bad_usage_exits_2_before_connecting(args: tuple[str, ...]) -> Non
     assert "Traceback" not in err
 
 
-async def test_unreachable_database_exits_1() -> None:
-    dsn = f"postgresql://postgres@127.0.0.1:{free_port()}/e911d"
+async def test_unreachable_database_exits_1(unused_port: int) -> None:
+    dsn = f"postgresql://postgres@127.0.0.1:{unused_port}/e911d"
     code, out, err = await run_report(dsn)
     assert code == 1
     assert out == ""
@@ -129,8 +128,8 @@ async def test_unreachable_database_exits_1() -> None:
     assert "Traceback" not in err
 
 
-async def test_missing_schema_exits_1_and_says_run_migrate(database: str) -> None:
-    code, out, err = await run_report(database)
+async def test_missing_schema_exits_1_and_says_run_migrate(empty_database: str) -> None:
+    code, out, err = await run_report(empty_database)
     assert code == 1
     assert out == ""
     assert "run `e911d migrate`" in err

@@ -14,7 +14,7 @@ from typing import Any
 
 import pytest
 
-from e911d.daemon.commands.embedded import free_port
+from tests.e2e.cli import kill
 from tests.e2e.test_cli import _tail, daemon_env, metric, start_daemon
 from tests.geoip_db import city, write_mmdb
 from tests.support import (
@@ -104,11 +104,10 @@ async def test_signals_decide_before_the_ip_and_geolocation_is_the_last_resort(
     broker, topics, database, tmp_path: Path
 ) -> None:
     geo_db = write_mmdb(tmp_path / "city.mmdb", {"100.64.0.0/16": city(*NEW_YORK, 20, "NYC")})
-    port = free_port()
-    env = daemon_env(broker, topics, database, f"g{uuid.uuid4().hex[:8]}", port)
+    env = daemon_env(broker, topics, database, f"g{uuid.uuid4().hex[:8]}")
     env["E911_GEOIP__DATABASE"] = str(geo_db)
     log = tmp_path / "e911d.log"
-    proc = await start_daemon(env, port, log)
+    proc, port = await start_daemon(env, log)
     try:
         async with (
             Producer(broker.bootstrap_servers) as p,
@@ -177,5 +176,8 @@ async def test_signals_decide_before_the_ip_and_geolocation_is_the_last_resort(
             }
     finally:
         proc.send_signal(signal.SIGTERM)
-        code = await asyncio.wait_for(proc.wait(), 12)
+        try:
+            code = await asyncio.wait_for(proc.wait(), 12)
+        finally:
+            await kill(proc)  # if it did not stop in time
     assert code == 0, _tail(log)

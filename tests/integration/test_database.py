@@ -26,8 +26,8 @@ EXPECTED_TABLES = {
 }
 
 
-async def test_migrations_apply_to_an_empty_database_and_are_idempotent(database):
-    conn = await asyncpg.connect(database)
+async def test_migrations_apply_to_an_empty_database_and_are_idempotent(empty_database):
+    conn = await asyncpg.connect(empty_database)
     try:
         applied = await migrate(conn)
         assert applied == [name for name, _ in migration_files()]
@@ -51,8 +51,8 @@ async def test_migrations_apply_to_an_empty_database_and_are_idempotent(database
         await conn.close()
 
 
-async def test_concurrent_migrations_serialise(database):
-    conns = [await asyncpg.connect(database) for _ in range(3)]
+async def test_concurrent_migrations_serialise(empty_database):
+    conns = [await asyncpg.connect(empty_database) for _ in range(3)]
     try:
         results = await asyncio.gather(*(migrate(c) for c in conns))
         assert sorted(len(r) for r in results) == [0, 0, len(migration_files())]

@@ -145,9 +145,9 @@ async def test_alerts_decided_before_a_stop_are_published_by_the_stop(
 # A consumer that stops without leaving the group keeps its partitions until the broker
 # times its session out; one that leaves starts a rebalance at once, which the others
 # hear at their next heartbeat (1 s). The embedded broker then holds the join open for
-# half the session timeout (15 s here, whatever the rebalance timeout), so the handover
-# completes ~16 s after a leave, and no sooner than 30 + 15 s without one.
-SESSION_TIMEOUT = 30.0
+# half the session timeout (5 s here, whatever the rebalance timeout), so the handover
+# completes ~6 s after a leave, and no sooner than 10 + 5 s without one.
+SESSION_TIMEOUT = 10.0
 LONG_SESSION = {"session_timeout_ms": int(SESSION_TIMEOUT * 1000), "heartbeat_interval_ms": 1_000}
 
 

@@ -119,10 +119,11 @@ async def test_thousands_of_hostile_messages_through_the_real_consumer(
     broker, topics, make_settings, start_app, database
 ):
     settings_ = make_settings()
-    max_bytes = settings_.kafka.max_event_bytes
+    # Drawn before the daemon starts: generating blocks the event loop for seconds,
+    # which would starve the running daemon (its consumer's heartbeats among others).
+    messages = generate(settings_.kafka.max_event_bytes)
     running = await start_app(settings_)
     app = running.app
-    messages = generate(max_bytes)
     topic_name = {SESSION: topics.session_events, DIRECTORY: topics.directory_events}
     good = [m for m in messages if isinstance(m.expect, Good)]
     bad = [m for m in messages if isinstance(m.expect, Bad)]
@@ -414,14 +415,14 @@ async def test_hostile_binary_mode_messages_are_dead_lettered_with_headers_intac
     """Binary content mode through the real consumer: every bad one reaches the dead-letter
     topic with its own headers, byte for byte and in order, before the dead-letter ones;
     a good binary-mode login behind them on the same partition is applied."""
-    running = await start_app(make_settings())
-    app = running.app
-    bad = [
+    bad = [  # drawn before the daemon starts, as above
         m
         for topic in (SESSION, DIRECTORY)
         for m in collect(faulty_binary_messages(topic), BINARY_BAD_PER_TOPIC)
         if isinstance(m.expect, Bad)
     ]
+    running = await start_app(make_settings())
+    app = running.app
     assert len(bad) >= BINARY_BAD_PER_TOPIC
     topic_name = {SESSION: topics.session_events, DIRECTORY: topics.directory_events}
     value, headers = binary(login("acme", "u1", "s-binary", "198.51.100.23"))

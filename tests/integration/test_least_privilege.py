@@ -38,19 +38,19 @@ def as_role(dsn: str, role: str) -> str:
 
 
 async def test_the_daemon_runs_under_a_role_without_ddl_rights(
-    broker, topics, database, make_settings, start_app
+    broker, topics, empty_database, make_settings, start_app
 ):
     prefix = f"e911_{uuid.uuid4().hex[:8]}"
     owner, app = f"{prefix}_owner", f"{prefix}_app"
-    dbname = database.split("?")[0].rsplit("/", 1)[1]
+    dbname = empty_database.split("?")[0].rsplit("/", 1)[1]
     names = {"e911d_owner": owner, "e911d_app": app, "DATABASE e911d": f'DATABASE "{dbname}"'}
-    admin = await asyncpg.connect(database)
+    admin = await asyncpg.connect(empty_database)
     try:
         for statement in sql_block("e911d least privilege: administrator", names):
             await admin.execute(statement)
 
         # Before migrating: the app role is told what to do, it does not half-migrate.
-        app_conn = await asyncpg.connect(as_role(database, app))
+        app_conn = await asyncpg.connect(as_role(empty_database, app))
         try:
             with pytest.raises(DatabaseError, match="may not change the schema"):
                 await prepare_schema(app_conn, apply=True)
@@ -59,7 +59,7 @@ async def test_the_daemon_runs_under_a_role_without_ddl_rights(
         finally:
             await app_conn.close()
 
-        owner_conn = await asyncpg.connect(as_role(database, owner))
+        owner_conn = await asyncpg.connect(as_role(empty_database, owner))
         try:
             assert await migrate(owner_conn)
             for statement in sql_block("e911d least privilege: schema owner", names):
@@ -67,7 +67,7 @@ async def test_the_daemon_runs_under_a_role_without_ddl_rights(
         finally:
             await owner_conn.close()
 
-        app_conn = await asyncpg.connect(as_role(database, app))
+        app_conn = await asyncpg.connect(as_role(empty_database, app))
         try:
             with pytest.raises(asyncpg.InsufficientPrivilegeError):
                 await app_conn.execute("CREATE TABLE e911d_probe (i integer)")
@@ -79,7 +79,7 @@ async def test_the_daemon_runs_under_a_role_without_ddl_rights(
             await app_conn.close()
 
         # migrate_on_start stays at its default: a current schema needs no DDL.
-        running = await start_app(make_settings(postgres={"dsn": as_role(database, app)}))
+        running = await start_app(make_settings(postgres={"dsn": as_role(empty_database, app)}))
         async with (
             Producer(broker.bootstrap_servers) as p,
             TopicWatcher(broker.bootstrap_servers, topics.alerts) as alerts,
@@ -101,7 +101,7 @@ async def test_the_daemon_runs_under_a_role_without_ddl_rights(
             await admin.execute(f'DROP OWNED BY "{role}"')
         await admin.close()
         # Roles are cluster-wide; the database goes with the fixture.
-        other = await asyncpg.connect(database)
+        other = await asyncpg.connect(empty_database)
         try:
             await other.execute(f'DROP ROLE IF EXISTS "{app}"')
             await other.execute(f'DROP ROLE IF EXISTS "{owner}"')

@@ -7,6 +7,7 @@ import asyncio
 import asyncpg
 
 from e911d.daemon.commands.embedded import EmbeddedPostgres
+from tests.ports import start_broker
 from tests.support import (
     Producer,
     TopicWatcher,
@@ -78,9 +79,8 @@ async def test_broker_outage_is_not_ready_but_alive(topics, make_settings, start
     """With its broker gone the daemon stays up, says it is not ready, and still stops
     cleanly on request."""
     from e911d.consumers.topics import ensure_topics
-    from e911d.daemon.commands.embedded import EmbeddedBroker
 
-    own = EmbeddedBroker().start()
+    own = start_broker()
     try:
         await ensure_topics(
             {"bootstrap_servers": own.bootstrap_servers},

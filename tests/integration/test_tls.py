@@ -34,10 +34,10 @@ from aiokafka import AIOKafkaProducer
 from structlog.testing import capture_logs
 
 from e911d.config import Settings
-from e911d.daemon.commands.embedded import EmbeddedBroker, free_port
 from e911d.daemon.kafka.clients import kafka_options, probe_broker
 from e911d.daemon.runtime.app import App
 from e911d.daemon.store.db import PoolConfig, open_pool
+from tests.ports import held_port, start_broker
 from tests.support import Topics, login, wait_consumed
 from tests.tls_certs import Authority, Issued
 from tests.tls_postgres import CERT_ROLE, TlsPostgres
@@ -81,13 +81,13 @@ class KafkaTls:
 
 @pytest.fixture(scope="module")
 def kafka_tls(pki: Pki) -> Iterator[KafkaTls]:
-    port = free_port()
-    broker = EmbeddedBroker(advertised=f"127.0.0.1:{port}").start()
-    mutual = server_context(pki.server.cert, pki.server.key)
-    mutual.verify_mode = ssl.CERT_REQUIRED
-    mutual.load_verify_locations(pki.ca.cert_file)
-    upstream = tcp_opener("127.0.0.1", broker.port)
-    good = TlsProxy(mutual, upstream, port=port).start()
+    with held_port() as port:  # held until the proxy listens on it
+        broker = start_broker(advertised=f"127.0.0.1:{port}")
+        mutual = server_context(pki.server.cert, pki.server.key)
+        mutual.verify_mode = ssl.CERT_REQUIRED
+        mutual.load_verify_locations(pki.ca.cert_file)
+        upstream = tcp_opener("127.0.0.1", broker.port)
+        good = TlsProxy(mutual, upstream, port=port).start()
     other = TlsProxy(server_context(pki.elsewhere.cert, pki.elsewhere.key), upstream).start()
     yield KafkaTls(f"127.0.0.1:{good.port}", f"127.0.0.1:{other.port}")
     good.stop()
@@ -244,7 +244,7 @@ async def test_sasl_unknown_user_fails_at_start_naming_the_settings(
     make_settings: Callable[..., Settings],
 ) -> None:
     """A broker that requires authentication and knows no such user."""
-    broker = await asyncio.to_thread(EmbeddedBroker(options=("--authentication",)).start)
+    broker = await asyncio.to_thread(start_broker, options=("--authentication",))
     try:
         settings = make_settings(
             kafka={

@@ -12,7 +12,7 @@ from structlog.testing import capture_logs
 
 from e911d.config import Settings
 from e911d.consumers.topics import ensure_topics
-from e911d.daemon.commands.embedded import EmbeddedBroker, free_port
+from e911d.daemon.commands.embedded import EmbeddedBroker
 from tests.support import Topics, eventually
 
 # Not the broker's auto-creation default (Tansu makes 4 partitions when a metadata
@@ -65,11 +65,11 @@ async def test_existing_topic_with_fewer_partitions_is_reported_not_altered(
 
 
 async def test_topics_are_created_when_the_broker_comes_up_after_the_daemon(
-    make_settings: Callable[..., Settings], start_app: Any
+    make_settings: Callable[..., Settings], start_app: Any, unused_port: int
 ) -> None:
     """A first start where the broker is still booting: creation waits for it with
     the start-up backoff (it used to be tried once and skipped)."""
-    port = free_port()
+    port = unused_port
     topics = Topics.unique()
     settings = make_settings(
         kafka={
@@ -101,9 +101,9 @@ async def test_topics_are_created_when_the_broker_comes_up_after_the_daemon(
 
 
 async def test_a_stop_during_the_topic_wait_ends_the_start_promptly(
-    make_settings: Callable[..., Settings], start_app: Any
+    make_settings: Callable[..., Settings], start_app: Any, unused_port: int
 ) -> None:
-    settings = make_settings(kafka={"bootstrap_servers": f"127.0.0.1:{free_port()}"})
+    settings = make_settings(kafka={"bootstrap_servers": f"127.0.0.1:{unused_port}"})
     with capture_logs() as logs:
         running = await start_app(settings, wait_ready=False)
         await eventually(lambda: any(e.get("operation") == "kafka_topics" for e in logs))
