@@ -316,6 +316,19 @@ async def test_dev_shows_alerts_within_a_minute_and_ctrl_c_leaves_no_process(sho
     first_alert = time.monotonic() - t0
     assert first_alert < 60
     assert any("logs in at" in line for line in lines)
+    # The printed addresses are ones a subscriber really reaches: the alert just
+    # printed is on the broker's alert topic, the sessions are in the database.
+    printed = dict(
+        line.split(None, 1) for line in lines if line.startswith(("  broker", "  database"))
+    )
+    bootstrap, _, alerts_topic = printed["broker"].partition("  (alerts on ")
+    async with TopicWatcher(bootstrap, alerts_topic.split(";")[0]) as alerts:
+        await alerts.wait_for(lambda got: any(m.type == "e911.alert.raised" for m in got))
+    conn = await asyncpg.connect(printed["database"].strip())
+    try:
+        assert await conn.fetchval("SELECT count(*) FROM sessions") > 0
+    finally:
+        await conn.close()
     assert list(tmpdir.iterdir())  # the database lives there while it runs
     assert len(dev.children()) == 2  # its broker and its postmaster, found by the marker
     dev.proc.send_signal(signal.SIGINT)  # Ctrl-C
