@@ -11,7 +11,7 @@ import os
 import tomllib
 from collections.abc import Mapping
 from pathlib import Path
-from typing import Annotated, Any, Literal
+from typing import Annotated, Any, Final, Literal
 
 from pydantic import (
     BaseModel,
@@ -20,6 +20,7 @@ from pydantic import (
     Field,
     SecretStr,
     ValidationError,
+    field_validator,
     model_validator,
 )
 from pydantic_settings import (
@@ -29,8 +30,8 @@ from pydantic_settings import (
     SettingsError,
 )
 
-from e911d.config.dsn import MASK, mask_dsn
-from e911d.config.sources import ENV_PREFIX, Sources, format_validation_error
+from e911d.config.dsn import MASK, check_dsn, mask_dsn
+from e911d.config.sources import ENV_PREFIX, Sources, format_validation_error, unknown_env_keys
 
 # Test-only variables live outside the configuration namespace; this one used to be
 # inside it, so a contributor's shell that still sets it gets told the new name.
@@ -55,6 +56,15 @@ LogFormat = Annotated[Literal["auto", "json", "console"], _cased("lower")]
 LogLevel = Annotated[Literal["debug", "info", "warning", "error"], _cased("lower")]
 
 
+# docs/spec.md#running-e911d: a stop, from SIGTERM to exit, takes at most this long.
+STOP_SECONDS: Final = 10.0
+# Closing the clients once the drain is over: the consumer leaves its group (<= 3 s),
+# then the LISTEN connection, the producer and the pool close, usually in well under 1 s.
+CLOSE_SECONDS: Final = 3.0
+# So in-flight work may be given at most this long (shutdown_timeout_seconds).
+MAX_SHUTDOWN_TIMEOUT_SECONDS: Final = STOP_SECONDS - CLOSE_SECONDS
+
+
 class ConfigError(Exception):
     """Raised when settings cannot be loaded; the message names every bad key."""
 
@@ -68,6 +78,19 @@ class TopicSettings(_Section):
     directory_events: str = Field(default="e911.directory-events", min_length=1, max_length=249)
     alerts: str = Field(default="e911.alerts", min_length=1, max_length=249)
     dead_letter: str = Field(default="e911.dead-letter", min_length=1, max_length=249)
+
+    @model_validator(mode="after")
+    def _one_role_per_topic(self) -> TopicSettings:
+        # Two roles on one topic would feed the daemon its own alerts as session events,
+        # or its dead letters back as input, and dead-letter them again, for ever.
+        seen: dict[str, str] = {}
+        for role in type(self).model_fields:
+            name = getattr(self, role)
+            if name in seen:
+                first, this = (f"E911_KAFKA__TOPICS__{r.upper()}" for r in (seen[name], role))
+                raise ValueError(f"{first} and {this} are both {name!r}: one topic per role")
+            seen[name] = role
+        return self
 
 
 class KafkaSettings(_Section):
@@ -119,6 +142,17 @@ class KafkaSettings(_Section):
                 f"E911_KAFKA__SASL_MECHANISM is set but security_protocol="
                 f"{self.security_protocol}: use SASL_SSL (or SASL_PLAINTEXT)"
             )
+        unused = [
+            f"E911_KAFKA__SASL_{name}"
+            for name, value in (("USERNAME", self.sasl_username), ("PASSWORD", self.sasl_password))
+            if value is not None and not sasl
+        ]
+        if unused:
+            # Credentials that are never sent: the operator meant SASL and gets none.
+            raise ValueError(
+                f"{' and '.join(unused)} set but security_protocol={self.security_protocol} "
+                "sends no credentials: use SASL_SSL (or SASL_PLAINTEXT)"
+            )
         if sasl and (not self.sasl_username or self.sasl_password is None):
             raise ValueError(
                 f"sasl_mechanism={self.sasl_mechanism} needs E911_KAFKA__SASL_USERNAME "
@@ -130,12 +164,30 @@ class KafkaSettings(_Section):
             raise ValueError("E911_KAFKA__SSL_KEY_PASSWORD is set without E911_KAFKA__SSL_CERTFILE")
         return self
 
+    @model_validator(mode="after")
+    def _heartbeats_fit_the_session(self) -> KafkaSettings:
+        # Kafka's advice for heartbeat.interval.ms: no more than a third of the session
+        # timeout, so that one late heartbeat does not cost an instance its partitions.
+        if self.heartbeat_interval_ms * 3 > self.session_timeout_ms:
+            raise ValueError(
+                f"E911_KAFKA__HEARTBEAT_INTERVAL_MS ({self.heartbeat_interval_ms}) must be at "
+                f"most a third of E911_KAFKA__SESSION_TIMEOUT_MS ({self.session_timeout_ms})"
+            )
+        return self
+
 
 class PostgresSettings(_Section):
     dsn: SecretStr = SecretStr("postgresql://postgres@localhost:5432/e911d")
     pool_min_size: int = Field(default=2, ge=1, le=100)
     pool_max_size: int = Field(default=10, ge=1, le=200)
     command_timeout_seconds: float = Field(default=30.0, gt=0, le=600)
+
+    @field_validator("dsn")
+    @classmethod
+    def _usable_dsn(cls, value: SecretStr) -> SecretStr:
+        # The driver would refuse it only at connect, or misread it and retry for ever.
+        check_dsn(value.get_secret_value())
+        return value
 
     @model_validator(mode="after")
     def _pool_bounds(self) -> PostgresSettings:
@@ -219,7 +271,20 @@ class Settings(BaseSettings):
     migrate_on_start: bool = True
     # In-flight work gets this long; closing the clients adds at most ~3 s, so the
     # default keeps the whole stop inside the 10 s a platform waits before SIGKILL.
-    shutdown_timeout_seconds: float = Field(default=6.0, gt=0, le=60)
+    shutdown_timeout_seconds: float = Field(default=6.0, gt=0)
+
+    @field_validator("shutdown_timeout_seconds")
+    @classmethod
+    def _inside_the_stop_bound(cls, value: float) -> float:
+        # docs/spec.md#running-e911d: SIGTERM to exit within 10 s. A longer drain breaks
+        # that promise, and a platform's grace period sized on it would SIGKILL us.
+        if value > MAX_SHUTDOWN_TIMEOUT_SECONDS:
+            raise ValueError(
+                f"must be at most {MAX_SHUTDOWN_TIMEOUT_SECONDS:g} s: closing the clients "
+                f"takes up to {CLOSE_SECONDS:g} s more, and the whole stop must end within "
+                f"{STOP_SECONDS:g} s (docs/spec.md#running-e911d)"
+            )
+        return value
 
     @classmethod
     def settings_customise_sources(
@@ -237,34 +302,6 @@ class Settings(BaseSettings):
 _SECTIONS = {name for name in Settings.model_fields}
 
 
-def _unknown_env_keys(environ: Mapping[str, str]) -> list[str]:
-    """Environment variables with our prefix that name no setting.
-
-    pydantic-settings ignores them, which would let ``E911_CHEKS__...`` pass silently.
-    """
-    unknown: list[str] = []
-    for name in environ:
-        upper = name.upper()
-        if not upper.startswith(ENV_PREFIX):
-            continue
-        path = upper[len(ENV_PREFIX) :].lower().split("__")
-        model: type[BaseModel] = Settings
-        for i, part in enumerate(path):
-            field = model.model_fields.get(part)
-            if field is None:
-                unknown.append(name)
-                break
-            annotation = field.annotation
-            if isinstance(annotation, type) and issubclass(annotation, BaseModel):
-                if i == len(path) - 1:
-                    break  # a whole section as JSON
-                model = annotation
-            elif i != len(path) - 1:
-                unknown.append(name)
-                break
-    return sorted(unknown)
-
-
 def load_settings(
     config_file: Path | None = None,
     environ: Mapping[str, str] | None = None,
@@ -276,7 +313,7 @@ def load_settings(
     and key, or environment variable) and, unless it is a secret, the value.
     """
     env = dict(os.environ if environ is None else environ)
-    unknown = _unknown_env_keys(env)
+    unknown = unknown_env_keys(env, Settings)
     if unknown:
         named = [
             f"{n} (now {_RENAMED[n.upper()]})" if n.upper() in _RENAMED else n for n in unknown

@@ -177,6 +177,37 @@ async def test_bad_configuration_fails_fast_naming_the_key(tmp_path):
     assert f"file {bad}: key checks.initial_delay_seconds" in err and "(got -1)" in err
 
 
+@pytest.mark.parametrize(
+    ("env", "named"),
+    [
+        ({"E911_POSTGRES__DSN": "mysql://x"}, "env E911_POSTGRES__DSN (postgres.dsn)"),
+        (
+            {"E911_POSTGRES__DSN": "postgresql://db/x?sslmode=verify"},
+            "sslmode='verify' is not one of",
+        ),
+        (
+            {"E911_KAFKA__SESSION_TIMEOUT_MS": "6000", "E911_KAFKA__HEARTBEAT_INTERVAL_MS": "2500"},
+            "E911_KAFKA__HEARTBEAT_INTERVAL_MS (2500) must be at most a third",
+        ),
+        (
+            {"E911_KAFKA__TOPICS__DEAD_LETTER": "e911.alerts"},
+            "E911_KAFKA__TOPICS__ALERTS and E911_KAFKA__TOPICS__DEAD_LETTER",
+        ),
+        (
+            {"E911_KAFKA__SECURITY_PROTOCOL": "SSL", "E911_KAFKA__SASL_USERNAME": "svc"},
+            "E911_KAFKA__SASL_USERNAME set but security_protocol=SSL",
+        ),
+        ({"E911_SHUTDOWN_TIMEOUT_SECONDS": "20"}, "env E911_SHUTDOWN_TIMEOUT_SECONDS"),
+    ],
+    ids=["scheme", "sslmode", "heartbeat", "topics", "sasl", "shutdown"],
+)
+async def test_config_refuses_what_run_would_refuse_naming_the_setting(env, named):
+    code, out, err = await run_cli("config", env={**base_env(), **env})
+    assert code == 2, out
+    assert named in err
+    assert out == ""
+
+
 async def test_the_test_suites_own_variable_does_not_break_the_cli():
     env = {**base_env(), "E911D_TEST_POSTGRES_DSN": "postgresql://postgres@db/x"}
     code, out, err = await run_cli("config", env=env)
