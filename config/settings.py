@@ -20,6 +20,7 @@ from pydantic import (
     Field,
     SecretStr,
     ValidationError,
+    ValidationInfo,
     field_validator,
     model_validator,
 )
@@ -30,7 +31,14 @@ from pydantic_settings import (
     SettingsError,
 )
 
-from e911d.config.dsn import MASK, check_dsn, mask_dsn
+from e911d.config.dsn import check_dsn
+from e911d.config.secret_settings import (
+    FILE_SUFFIX,
+    masked,
+    read_secret,
+    secret_fields,
+    take_secret_files,
+)
 from e911d.config.sources import ENV_PREFIX, Sources, format_validation_error, unknown_env_keys
 
 # Test-only variables live outside the configuration namespace; this one used to be
@@ -71,6 +79,21 @@ class ConfigError(Exception):
 
 class _Section(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
+
+    @model_validator(mode="before")
+    @classmethod
+    def _read_secret_files(cls, data: Any) -> Any:
+        return take_secret_files(cls, data)
+
+    @field_validator("*")
+    @classmethod
+    def _secret_file_readable(cls, value: Any, info: ValidationInfo) -> Any:
+        # Reported here, at the x_file key, so the error names what set the path.
+        name = info.field_name or ""
+        secret = name.endswith(FILE_SUFFIX) and name[: -len(FILE_SUFFIX)] in secret_fields(cls)
+        if secret and value is not None:
+            read_secret(value)
+        return value
 
 
 class TopicSettings(_Section):
@@ -115,12 +138,14 @@ class KafkaSettings(_Section):
     sasl_mechanism: SaslMechanism | None = None
     sasl_username: str | None = None
     sasl_password: SecretStr | None = None
+    sasl_password_file: Path | None = None
     # TLS (security_protocol SSL or SASL_SSL): the CA that signed the brokers'
     # certificates (None: the system's trust store) and an optional client certificate.
     ssl_cafile: Path | None = None
     ssl_certfile: Path | None = None
     ssl_keyfile: Path | None = None
     ssl_key_password: SecretStr | None = None
+    ssl_key_password_file: Path | None = None
     ssl_check_hostname: bool = True
     request_timeout_ms: int = Field(default=30_000, ge=1_000, le=600_000)
     session_timeout_ms: int = Field(default=10_000, ge=1_000, le=300_000)
@@ -178,6 +203,7 @@ class KafkaSettings(_Section):
 
 class PostgresSettings(_Section):
     dsn: SecretStr = SecretStr("postgresql://postgres@localhost:5432/e911d")
+    dsn_file: Path | None = None
     pool_min_size: int = Field(default=2, ge=1, le=100)
     pool_max_size: int = Field(default=10, ge=1, le=200)
     command_timeout_seconds: float = Field(default=30.0, gt=0, le=600)
@@ -243,6 +269,7 @@ class LogSettings(_Section):
     # correlate lines of one process only (see README "Personal data in logs").
     redact: bool = False
     redact_key: SecretStr | None = None
+    redact_key_file: Path | None = None
 
 
 class GeoIpSettings(_Section):
@@ -355,20 +382,6 @@ def _deep_merge(base: dict[str, Any], extra: dict[str, Any]) -> dict[str, Any]:
     return out
 
 
-def _masked(model: BaseModel) -> dict[str, Any]:
-    data: dict[str, Any] = {}
-    for name in type(model).model_fields:
-        value = getattr(model, name)
-        if isinstance(value, BaseModel):
-            data[name] = _masked(value)
-        elif isinstance(value, SecretStr):
-            # A DSN is worth seeing without its password; any other secret is hidden.
-            data[name] = mask_dsn(value.get_secret_value()) if name == "dsn" else MASK
-        else:
-            data[name] = model.model_dump(mode="json", include={name})[name]
-    return data
-
-
 def masked_settings(settings: Settings) -> dict[str, Any]:
     """The effective configuration as plain data, every secret replaced by ``***``."""
-    return _masked(settings)
+    return masked(settings)

@@ -125,6 +125,11 @@ class Sources:
             return f"override {key}", _MISSING
         if self.file is not None and _in_mapping(self.file_values, path):
             return f"file {self.file}: key {key}", _MISSING
+        if path and not path[-1].endswith("_file"):
+            # A secret read from the file its x_file form names.
+            via, _ = self.find((*path[:-1], f"{path[-1]}_file"))
+            if not via.startswith("key "):
+                return f"key {key}, read from the file named by {via}", _MISSING
         return f"key {key}", _MISSING
 
     def under(self, path: tuple[str, ...]) -> list[str]:

@@ -198,8 +198,20 @@ async def test_bad_configuration_fails_fast_naming_the_key(tmp_path):
             "E911_KAFKA__SASL_USERNAME set but security_protocol=SSL",
         ),
         ({"E911_SHUTDOWN_TIMEOUT_SECONDS": "20"}, "env E911_SHUTDOWN_TIMEOUT_SECONDS"),
+        (
+            {
+                "E911_POSTGRES__DSN": "postgresql://x@y/z",
+                "E911_POSTGRES__DSN_FILE": "/etc/hostname",
+            },
+            "env E911_POSTGRES__DSN; env E911_POSTGRES__DSN_FILE",
+        ),
+        (
+            {"E911_KAFKA__SASL_PASSWORD_FILE": "/nonexistent/sasl"},
+            "env E911_KAFKA__SASL_PASSWORD_FILE (kafka.sasl_password_file): "
+            "Value error, cannot read /nonexistent/sasl",
+        ),
     ],
-    ids=["scheme", "sslmode", "heartbeat", "topics", "sasl", "shutdown"],
+    ids=["scheme", "sslmode", "heartbeat", "topics", "sasl", "shutdown", "both", "unreadable"],
 )
 async def test_config_refuses_what_run_would_refuse_naming_the_setting(env, named):
     code, out, err = await run_cli("config", env={**base_env(), **env})
