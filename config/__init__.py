@@ -1,6 +1,7 @@
 """Settings of e911d: environment (``E911_`` prefix, ``__`` nesting) and an optional TOML file."""
 
 from e911d.config.dsn import mask_dsn
+from e911d.config.loading import load_settings, masked_settings
 from e911d.config.settings import (
     ChecksSettings,
     ConfigError,
@@ -11,8 +12,6 @@ from e911d.config.settings import (
     PostgresSettings,
     Settings,
     TopicSettings,
-    load_settings,
-    masked_settings,
 )
 
 __all__ = [

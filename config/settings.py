@@ -7,11 +7,8 @@ running on a default.
 
 from __future__ import annotations
 
-import os
-import tomllib
-from collections.abc import Mapping
 from pathlib import Path
-from typing import Annotated, Any, Literal
+from typing import Annotated, Any, Final, Literal
 
 from pydantic import (
     BaseModel,
@@ -19,22 +16,24 @@ from pydantic import (
     ConfigDict,
     Field,
     SecretStr,
-    ValidationError,
+    ValidationInfo,
+    field_validator,
     model_validator,
 )
 from pydantic_settings import (
     BaseSettings,
     PydanticBaseSettingsSource,
     SettingsConfigDict,
-    SettingsError,
 )
 
-from e911d.config.dsn import MASK, mask_dsn
-from e911d.config.sources import ENV_PREFIX, Sources, format_validation_error
-
-# Test-only variables live outside the configuration namespace; this one used to be
-# inside it, so a contributor's shell that still sets it gets told the new name.
-_RENAMED = {"E911_TEST_POSTGRES_DSN": "E911D_TEST_POSTGRES_DSN"}
+from e911d.config.dsn import check_dsn
+from e911d.config.secret_settings import (
+    FILE_SUFFIX,
+    read_secret,
+    secret_fields,
+    take_secret_files,
+)
+from e911d.config.sources import ENV_PREFIX
 
 
 def _cased(convert: str) -> BeforeValidator:
@@ -55,6 +54,15 @@ LogFormat = Annotated[Literal["auto", "json", "console"], _cased("lower")]
 LogLevel = Annotated[Literal["debug", "info", "warning", "error"], _cased("lower")]
 
 
+# docs/spec.md#running-e911d: a stop, from SIGTERM to exit, takes at most this long.
+STOP_SECONDS: Final = 10.0
+# Closing the clients once the drain is over: the consumer leaves its group (<= 3 s),
+# then the LISTEN connection, the producer and the pool close, usually in well under 1 s.
+CLOSE_SECONDS: Final = 3.0
+# So in-flight work may be given at most this long (shutdown_timeout_seconds).
+MAX_SHUTDOWN_TIMEOUT_SECONDS: Final = STOP_SECONDS - CLOSE_SECONDS
+
+
 class ConfigError(Exception):
     """Raised when settings cannot be loaded; the message names every bad key."""
 
@@ -62,12 +70,40 @@ class ConfigError(Exception):
 class _Section(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
+    @model_validator(mode="before")
+    @classmethod
+    def _read_secret_files(cls, data: Any) -> Any:
+        return take_secret_files(cls, data)
+
+    @field_validator("*")
+    @classmethod
+    def _secret_file_readable(cls, value: Any, info: ValidationInfo) -> Any:
+        # Reported here, at the x_file key, so the error names what set the path.
+        name = info.field_name or ""
+        secret = name.endswith(FILE_SUFFIX) and name[: -len(FILE_SUFFIX)] in secret_fields(cls)
+        if secret and value is not None:
+            read_secret(value)
+        return value
+
 
 class TopicSettings(_Section):
     session_events: str = Field(default="e911.session-events", min_length=1, max_length=249)
     directory_events: str = Field(default="e911.directory-events", min_length=1, max_length=249)
     alerts: str = Field(default="e911.alerts", min_length=1, max_length=249)
     dead_letter: str = Field(default="e911.dead-letter", min_length=1, max_length=249)
+
+    @model_validator(mode="after")
+    def _one_role_per_topic(self) -> TopicSettings:
+        # Two roles on one topic would feed the daemon its own alerts as session events,
+        # or its dead letters back as input, and dead-letter them again, for ever.
+        seen: dict[str, str] = {}
+        for role in type(self).model_fields:
+            name = getattr(self, role)
+            if name in seen:
+                first, this = (f"E911_KAFKA__TOPICS__{r.upper()}" for r in (seen[name], role))
+                raise ValueError(f"{first} and {this} are both {name!r}: one topic per role")
+            seen[name] = role
+        return self
 
 
 class KafkaSettings(_Section):
@@ -92,12 +128,14 @@ class KafkaSettings(_Section):
     sasl_mechanism: SaslMechanism | None = None
     sasl_username: str | None = None
     sasl_password: SecretStr | None = None
+    sasl_password_file: Path | None = None
     # TLS (security_protocol SSL or SASL_SSL): the CA that signed the brokers'
     # certificates (None: the system's trust store) and an optional client certificate.
     ssl_cafile: Path | None = None
     ssl_certfile: Path | None = None
     ssl_keyfile: Path | None = None
     ssl_key_password: SecretStr | None = None
+    ssl_key_password_file: Path | None = None
     ssl_check_hostname: bool = True
     request_timeout_ms: int = Field(default=30_000, ge=1_000, le=600_000)
     session_timeout_ms: int = Field(default=10_000, ge=1_000, le=300_000)
@@ -124,6 +162,17 @@ class KafkaSettings(_Section):
                 f"E911_KAFKA__SASL_MECHANISM is set but security_protocol="
                 f"{self.security_protocol}: use SASL_SSL (or SASL_PLAINTEXT)"
             )
+        unused = [
+            f"E911_KAFKA__SASL_{name}"
+            for name, value in (("USERNAME", self.sasl_username), ("PASSWORD", self.sasl_password))
+            if value is not None and not sasl
+        ]
+        if unused:
+            # Credentials that are never sent: the operator meant SASL and gets none.
+            raise ValueError(
+                f"{' and '.join(unused)} set but security_protocol={self.security_protocol} "
+                "sends no credentials: use SASL_SSL (or SASL_PLAINTEXT)"
+            )
         if sasl and (not self.sasl_username or self.sasl_password is None):
             raise ValueError(
                 f"sasl_mechanism={self.sasl_mechanism} needs E911_KAFKA__SASL_USERNAME "
@@ -142,19 +191,38 @@ class KafkaSettings(_Section):
         # rebalance.
         if self.rebalance_timeout_ms >= self.request_timeout_ms:
             raise ValueError(
-                f"rebalance_timeout_ms ({self.rebalance_timeout_ms}) must be below "
-                f"request_timeout_ms ({self.request_timeout_ms}): the broker may hold a "
-                "JoinGroup that long, and the client gives up on a request after "
-                "request_timeout_ms"
+                f"E911_KAFKA__REBALANCE_TIMEOUT_MS ({self.rebalance_timeout_ms}) must be below "
+                f"E911_KAFKA__REQUEST_TIMEOUT_MS ({self.request_timeout_ms}): the broker may "
+                "hold a JoinGroup that long, and the client gives up on a request after "
+                "the request timeout"
+            )
+        return self
+
+    @model_validator(mode="after")
+    def _heartbeats_fit_the_session(self) -> KafkaSettings:
+        # Kafka's advice for heartbeat.interval.ms: no more than a third of the session
+        # timeout, so that one late heartbeat does not cost an instance its partitions.
+        if self.heartbeat_interval_ms * 3 > self.session_timeout_ms:
+            raise ValueError(
+                f"E911_KAFKA__HEARTBEAT_INTERVAL_MS ({self.heartbeat_interval_ms}) must be at "
+                f"most a third of E911_KAFKA__SESSION_TIMEOUT_MS ({self.session_timeout_ms})"
             )
         return self
 
 
 class PostgresSettings(_Section):
     dsn: SecretStr = SecretStr("postgresql://postgres@localhost:5432/e911d")
+    dsn_file: Path | None = None
     pool_min_size: int = Field(default=2, ge=1, le=100)
     pool_max_size: int = Field(default=10, ge=1, le=200)
     command_timeout_seconds: float = Field(default=30.0, gt=0, le=600)
+
+    @field_validator("dsn")
+    @classmethod
+    def _usable_dsn(cls, value: SecretStr) -> SecretStr:
+        # The driver would refuse it only at connect, or misread it and retry for ever.
+        check_dsn(value.get_secret_value())
+        return value
 
     @model_validator(mode="after")
     def _pool_bounds(self) -> PostgresSettings:
@@ -210,6 +278,7 @@ class LogSettings(_Section):
     # correlate lines of one process only (see README "Personal data in logs").
     redact: bool = False
     redact_key: SecretStr | None = None
+    redact_key_file: Path | None = None
 
 
 class GeoIpSettings(_Section):
@@ -239,7 +308,20 @@ class Settings(BaseSettings):
     # In-flight work, then the consumer's leave of its group, get this long; closing
     # the other clients adds at most ~3 s, so the default keeps the whole stop inside
     # the 10 s a platform waits before SIGKILL.
-    shutdown_timeout_seconds: float = Field(default=6.0, gt=0, le=60)
+    shutdown_timeout_seconds: float = Field(default=6.0, gt=0)
+
+    @field_validator("shutdown_timeout_seconds")
+    @classmethod
+    def _inside_the_stop_bound(cls, value: float) -> float:
+        # docs/spec.md#running-e911d: SIGTERM to exit within 10 s. A longer drain breaks
+        # that promise, and a platform's grace period sized on it would SIGKILL us.
+        if value > MAX_SHUTDOWN_TIMEOUT_SECONDS:
+            raise ValueError(
+                f"must be at most {MAX_SHUTDOWN_TIMEOUT_SECONDS:g} s: closing the clients "
+                f"takes up to {CLOSE_SECONDS:g} s more, and the whole stop must end within "
+                f"{STOP_SECONDS:g} s (docs/spec.md#running-e911d)"
+            )
+        return value
 
     @classmethod
     def settings_customise_sources(
@@ -255,103 +337,3 @@ class Settings(BaseSettings):
 
 
 _SECTIONS = {name for name in Settings.model_fields}
-
-
-def _unknown_env_keys(environ: Mapping[str, str]) -> list[str]:
-    """Environment variables with our prefix that name no setting.
-
-    pydantic-settings ignores them, which would let ``E911_CHEKS__...`` pass silently.
-    """
-    unknown: list[str] = []
-    for name in environ:
-        upper = name.upper()
-        if not upper.startswith(ENV_PREFIX):
-            continue
-        path = upper[len(ENV_PREFIX) :].lower().split("__")
-        model: type[BaseModel] = Settings
-        for i, part in enumerate(path):
-            field = model.model_fields.get(part)
-            if field is None:
-                unknown.append(name)
-                break
-            annotation = field.annotation
-            if isinstance(annotation, type) and issubclass(annotation, BaseModel):
-                if i == len(path) - 1:
-                    break  # a whole section as JSON
-                model = annotation
-            elif i != len(path) - 1:
-                unknown.append(name)
-                break
-    return sorted(unknown)
-
-
-def load_settings(
-    config_file: Path | None = None,
-    environ: Mapping[str, str] | None = None,
-    overrides: Mapping[str, Any] | None = None,
-) -> Settings:
-    """Load settings from an optional TOML file, the environment and explicit overrides.
-
-    Raises ConfigError with every offending key named, with where it was set (file
-    and key, or environment variable) and, unless it is a secret, the value.
-    """
-    env = dict(os.environ if environ is None else environ)
-    unknown = _unknown_env_keys(env)
-    if unknown:
-        named = [
-            f"{n} (now {_RENAMED[n.upper()]})" if n.upper() in _RENAMED else n for n in unknown
-        ]
-        raise ConfigError("unknown configuration keys in environment: " + ", ".join(named))
-    file_values: dict[str, Any] = {}
-    if config_file is not None:
-        try:
-            file_values = tomllib.loads(config_file.read_text(encoding="utf-8"))
-        except (OSError, UnicodeDecodeError) as exc:
-            raise ConfigError(f"cannot read config file {config_file}: {exc}") from exc
-        except tomllib.TOMLDecodeError as exc:
-            raise ConfigError(f"config file {config_file} is not valid TOML: {exc}") from exc
-    merged = _deep_merge(file_values, dict(overrides or {}))
-    saved = dict(os.environ)
-    try:
-        if environ is not None:
-            os.environ.clear()
-            os.environ.update(env)
-        return Settings(**merged)
-    except ValidationError as exc:
-        sources = Sources(env, config_file, file_values, dict(overrides or {}))
-        raise ConfigError(format_validation_error(exc, sources, Settings)) from exc
-    except SettingsError as exc:  # a section given as JSON that is not JSON
-        raise ConfigError(f"invalid configuration in environment: {exc}") from exc
-    finally:
-        if environ is not None:
-            os.environ.clear()
-            os.environ.update(saved)
-
-
-def _deep_merge(base: dict[str, Any], extra: dict[str, Any]) -> dict[str, Any]:
-    out = dict(base)
-    for key, value in extra.items():
-        if isinstance(value, dict) and isinstance(out.get(key), dict):
-            out[key] = _deep_merge(out[key], value)
-        else:
-            out[key] = value
-    return out
-
-
-def _masked(model: BaseModel) -> dict[str, Any]:
-    data: dict[str, Any] = {}
-    for name in type(model).model_fields:
-        value = getattr(model, name)
-        if isinstance(value, BaseModel):
-            data[name] = _masked(value)
-        elif isinstance(value, SecretStr):
-            # A DSN is worth seeing without its password; any other secret is hidden.
-            data[name] = mask_dsn(value.get_secret_value()) if name == "dsn" else MASK
-        else:
-            data[name] = model.model_dump(mode="json", include={name})[name]
-    return data
-
-
-def masked_settings(settings: Settings) -> dict[str, Any]:
-    """The effective configuration as plain data, every secret replaced by ``***``."""
-    return _masked(settings)

@@ -64,6 +64,34 @@ def _keys_under(values: Mapping[str, Any], path: tuple[str, ...]) -> list[str]:
     return [key for k in node for key in _keys_under(values, (*path, str(k)))]
 
 
+def unknown_env_keys(environ: Mapping[str, str], root: type[BaseModel]) -> list[str]:
+    """Environment variables with our prefix that name no setting.
+
+    pydantic-settings ignores them, which would let ``E911_CHEKS__...`` pass silently.
+    """
+    unknown: list[str] = []
+    for name in environ:
+        upper = name.upper()
+        if not upper.startswith(ENV_PREFIX):
+            continue
+        path = upper[len(ENV_PREFIX) :].lower().split("__")
+        model = root
+        for i, part in enumerate(path):
+            field = model.model_fields.get(part)
+            if field is None:
+                unknown.append(name)
+                break
+            annotation = field.annotation
+            if isinstance(annotation, type) and issubclass(annotation, BaseModel):
+                if i == len(path) - 1:
+                    break  # a whole section as JSON
+                model = annotation
+            elif i != len(path) - 1:
+                unknown.append(name)
+                break
+    return sorted(unknown)
+
+
 _MISSING = object()
 
 
@@ -97,6 +125,11 @@ class Sources:
             return f"override {key}", _MISSING
         if self.file is not None and _in_mapping(self.file_values, path):
             return f"file {self.file}: key {key}", _MISSING
+        if path and not path[-1].endswith("_file"):
+            # A secret read from the file its x_file form names.
+            via, _ = self.find((*path[:-1], f"{path[-1]}_file"))
+            if not via.startswith("key "):
+                return f"key {key}, read from the file named by {via}", _MISSING
         return f"key {key}", _MISSING
 
     def under(self, path: tuple[str, ...]) -> list[str]:

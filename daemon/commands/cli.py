@@ -13,6 +13,7 @@ import structlog
 
 from e911d import __version__
 from e911d.config import ConfigError, Settings, load_settings, masked_settings
+from e911d.config.secret_settings import FILE_SUFFIX
 from e911d.daemon.core.retry import BRIEF
 from e911d.daemon.runtime.logs import configure_logging, redaction_key
 from e911d.daemon.runtime.stop_signals import capture_signals
@@ -147,7 +148,10 @@ def _print_config(settings: Settings, as_json: bool) -> None:
                 print(f"[{prefix}]")
             for k, v in scalars.items():
                 # TOML has no null: an unset optional key is shown as a comment.
-                print(f"# {k} is unset" if v is None else f"{k} = {json.dumps(v)}")
+                line = f"# {k} is unset" if v is None else f"{k} = {json.dumps(v)}"
+                if v is not None and k.endswith(FILE_SUFFIX) and k[: -len(FILE_SUFFIX)] in scalars:
+                    line += f"  # {k[: -len(FILE_SUFFIX)]} (masked above) was read from this file"
+                print(line)
             if scalars:
                 print()
             for k, v in tables.items():

@@ -1,6 +1,8 @@
 """The machine-readable event contracts (docs/spec.md#event-contracts): a JSON Schema for every
-event's
-``data`` and an AsyncAPI 3 document for the four topics.
+event's ``data`` and an AsyncAPI 3 document for the four topics (its messages, servers
+and security in :mod:`~e911d.daemon.commands.asyncapi_parts`; one example of every
+event, checked by the daemon's own codecs, in
+:mod:`~e911d.daemon.commands.contract_examples`).
 
 Both are generated from the types the daemon decodes and encodes the events with
 (:data:`~e911d.consumers.wire.SESSION_DATA`, :data:`~e911d.consumers.wire.DIRECTORY_DATA`,
@@ -23,25 +25,72 @@ from typing import Any, Final
 import msgspec
 import yaml
 
-from e911d.config.settings import TopicSettings
-from e911d.consumers.envelope import CONTENT_TYPE, DATA_CONTENT_TYPE, SPEC_VERSION, Envelope
-from e911d.consumers.loop import DLQ_DETAIL, DLQ_OFFSET, DLQ_PARTITION, DLQ_REASON, DLQ_TOPIC
+from e911d.consumers.envelope import CONTENT_TYPE, SPEC_VERSION, Envelope
 from e911d.consumers.wire import DIRECTORY_DATA, SESSION_DATA
-from e911d.daemon.core.events import InvalidReason
+from e911d.daemon.commands.asyncapi_parts import (
+    ENVELOPE,
+    binary,
+    dead_letter,
+    open_enum,
+    security_schemes,
+    servers,
+    structured,
+    topics,
+)
+from e911d.daemon.commands.contract_examples import example_events
 from e911d.daemon.store.alerts import ALERT_DATA
 
-# The contract's own version: bump it when a generated file changes meaning.
-CONTRACT_VERSION: Final = "1.2.0"
+# The contract's own version: bump it when a generated file changes meaning, and say
+# what changed in docs/contract-changelog.md.
+CONTRACT_VERSION: Final = "1.3.0"
+MAJOR: Final = CONTRACT_VERSION.split(".")[0]
+# No host publishes the schemas: a URN names each, stable within a major version.
+SCHEMA_ID: Final = "urn:e911d:schemas:v" + MAJOR + ":{event_type}"
 SCHEMA_DIR: Final = Path("docs/schemas")
 ASYNCAPI_FILE: Final = Path("docs/asyncapi.yaml")
 JSON_SCHEMA_DIALECT: Final = "https://json-schema.org/draft/2020-12/schema"
-KAFKA_BINDING_VERSION: Final = "0.5.0"
-ENVELOPE: Final = "CloudEvent"
 
 
 def data_types() -> dict[str, type[msgspec.Struct]]:
     """Every event type e911d reads or writes, and the type of its ``data``."""
     return {str(t): s for t, s in {**SESSION_DATA, **DIRECTORY_DATA, **ALERT_DATA}.items()}
+
+
+# docs/spec.md#alerts-topic: an enumerated field of what e911d publishes may gain values
+# in a minor version, and a subscriber treats one it does not know as the fallback.
+# So the schemas list the known values without refusing others. Every enumeration an
+# outbound type uses needs its fallback here, or generation stops.
+FALLBACKS: Final = {
+    "MatchedBy": "`null`: nothing (known) located the session",
+    "RecommendationKind": "`all_locations`: offer the listed locations to choose from",
+    "ResolveReason": "`location_undetermined`: the alert no longer applies, for no "
+    "reason the subscriber needs to act on",
+}
+
+
+def _open_enums(defs: dict[str, Any], names: Sequence[str]) -> None:
+    for name in names:
+        closed = defs[name]
+        defs[name] = {
+            "title": closed.get("title", name),
+            **open_enum(closed["enum"], FALLBACKS[name], closed.get("description", "")),
+        }
+
+
+def _enum_defs(structs: Sequence[type[msgspec.Struct]]) -> set[str]:
+    _, components = msgspec.json.schema_components(structs)
+    return {name for name, schema in components.items() if "enum" in schema}
+
+
+def outbound_enums() -> list[str]:
+    """The enumerations e911d publishes, each opened; an inbound one stays closed (the
+    decoder refuses an unknown value, so its schema must too)."""
+    outbound = _enum_defs(list(ALERT_DATA.values()))
+    shared = outbound & _enum_defs([*SESSION_DATA.values(), *DIRECTORY_DATA.values()])
+    missing = outbound - set(FALLBACKS)
+    if shared or missing:
+        raise ValueError(f"enumerations shared with inbound {shared}, without fallback {missing}")
+    return sorted(outbound)
 
 
 def _portable(schema: dict[str, Any]) -> dict[str, Any]:
@@ -77,7 +126,13 @@ def data_schema(event_type: str) -> dict[str, Any]:
     struct = data_types()[event_type]
     (_,), components = msgspec.json.schema_components([struct], ref_template="#/$defs/{name}")
     root = components.pop(struct.__name__)
-    schema: dict[str, Any] = {"$schema": JSON_SCHEMA_DIALECT, **_described(event_type, root)}
+    _open_enums(components, [n for n in outbound_enums() if n in components])
+    schema: dict[str, Any] = {
+        "$schema": JSON_SCHEMA_DIALECT,
+        "$id": SCHEMA_ID.format(event_type=event_type),
+        **_described(event_type, root),
+        "examples": [example_events()[event_type]["data"]],
+    }
     if components:
         schema["$defs"] = components
     return _portable(schema)
@@ -96,6 +151,7 @@ def _component_schemas() -> dict[str, Any]:
     )
     roots = {s.__name__: components[s.__name__] for s in structs}
     schemas = {k: v for k, v in components.items() if k not in roots}
+    _open_enums(schemas, outbound_enums())
     for event_type, struct in types.items():
         schemas[event_type] = _described(event_type, roots[struct.__name__])
     envelope = msgspec.json.schema(Envelope)["$defs"]["Envelope"]
@@ -116,124 +172,6 @@ def _component_schemas() -> dict[str, Any]:
     return _portable(schemas)
 
 
-def _topics() -> list[tuple[str, str, str, str, str]]:
-    """(channel id, default topic, direction, key, description) of the four topics."""
-    t = TopicSettings()
-    return [
-        (
-            "sessionEvents",
-            t.session_events,
-            "receive",
-            "user_id",
-            "Session events (docs/spec.md#session-events-topic).",
-        ),
-        (
-            "directoryEvents",
-            t.directory_events,
-            "receive",
-            "account_id",
-            "Directory events (docs/spec.md#directory-events-topic).",
-        ),
-        (
-            "alerts",
-            t.alerts,
-            "send",
-            "user_id",
-            "Alerts e911d raises and resolves (docs/spec.md#alerts-topic).",
-        ),
-        (
-            "deadLetter",
-            t.dead_letter,
-            "send",
-            "the key of the original message",
-            "Inbound messages that could not be decoded or applied, unchanged "
-            "(docs/spec.md#dead-letters).",
-        ),
-    ]
-
-
-def _key_binding(key: str) -> dict[str, Any]:
-    return {
-        "kafka": {
-            "bindingVersion": KAFKA_BINDING_VERSION,
-            "key": {"type": "string", "description": f"The message key: {key}."},
-        }
-    }
-
-
-def _structured(event_type: str, key: str, required: Sequence[str]) -> dict[str, Any]:
-    return {
-        "name": event_type,
-        "title": f"{event_type} (structured mode)",
-        "contentType": CONTENT_TYPE,
-        "headers": {
-            "type": "object",
-            "properties": {"content-type": {"const": CONTENT_TYPE}},
-        },
-        "payload": {
-            "allOf": [
-                {"$ref": f"#/components/schemas/{ENVELOPE}"},
-                {
-                    "type": "object",
-                    "properties": {
-                        "type": {"const": event_type},
-                        "data": {"$ref": f"#/components/schemas/{event_type}"},
-                    },
-                    "required": sorted({"specversion", "id", "source", "type", "data", *required}),
-                },
-            ]
-        },
-        "bindings": _key_binding(key),
-    }
-
-
-def _binary(
-    event_type: str, key: str, required: Sequence[str], envelope: Mapping[str, Any]
-) -> dict[str, Any]:
-    headers = {f"ce_{a}": envelope[a] for a in ("specversion", "id", "source", "time")}
-    headers["ce_type"] = {"const": event_type}
-    headers["content-type"] = envelope["datacontenttype"]
-    return {
-        "name": f"{event_type}.binary",
-        "title": f"{event_type} (binary mode)",
-        "summary": "CloudEvents Kafka binary content mode: attributes in ce_* headers "
-        "(UTF-8, each at most once), the value is the data. Other ce_* headers are "
-        "extensions, ignored.",
-        "contentType": DATA_CONTENT_TYPE,
-        "headers": {
-            "type": "object",
-            "properties": headers,
-            "required": sorted(
-                {"ce_specversion", "ce_id", "ce_source", "ce_type"} | {f"ce_{a}" for a in required}
-            ),
-        },
-        "payload": {"$ref": f"#/components/schemas/{event_type}"},
-        "bindings": _key_binding(key),
-    }
-
-
-def _dead_letter(key: str) -> dict[str, Any]:
-    text = {"type": "string"}
-    return {
-        "name": "dead-letter",
-        "title": "A dead letter",
-        "summary": "The original value and headers, unchanged, plus where it came from and why.",
-        "headers": {
-            "type": "object",
-            "properties": {
-                DLQ_TOPIC: {**text, "description": "The topic it was read from."},
-                DLQ_PARTITION: {**text, "pattern": "^[0-9]+$"},
-                DLQ_OFFSET: {**text, "pattern": "^[0-9]+$"},
-                DLQ_REASON: {"enum": sorted(r.value for r in InvalidReason)},
-                DLQ_DETAIL: {**text, "description": "Free text: do not parse it."},
-            },
-            "required": sorted([DLQ_TOPIC, DLQ_PARTITION, DLQ_OFFSET, DLQ_REASON, DLQ_DETAIL]),
-        },
-        "payload": {"description": "The original message value, byte for byte (any bytes)."},
-        "bindings": _key_binding(key),
-    }
-
-
 def asyncapi() -> dict[str, Any]:
     """The AsyncAPI 3.0.0 document of the four topics (default names; all configurable)."""
     types_by_channel = {
@@ -246,18 +184,18 @@ def asyncapi() -> dict[str, Any]:
     messages: dict[str, Any] = {}
     channels: dict[str, Any] = {}
     operations: dict[str, Any] = {}
-    for channel, topic, action, key, description in _topics():
+    for channel, topic, action, key, description in topics():
         names: list[str] = []
         if channel == "deadLetter":
-            messages["dead-letter"] = _dead_letter(key)
+            messages["dead-letter"] = dead_letter(key)
             names.append("dead-letter")
         for event_type in types_by_channel.get(channel, []):
             # Session events must say when they happened; alerts always carry all of these.
             required = {"sessionEvents": ["time"], "alerts": ["time", "subject"]}.get(channel, [])
-            messages[event_type] = _structured(event_type, key, required)
+            messages[event_type] = structured(event_type, key, required)
             names.append(event_type)
             if action == "receive":
-                messages[f"{event_type}.binary"] = _binary(event_type, key, required, envelope)
+                messages[f"{event_type}.binary"] = binary(event_type, key, required, envelope)
                 names.append(f"{event_type}.binary")
         channels[channel] = {
             "address": topic,
@@ -271,16 +209,23 @@ def asyncapi() -> dict[str, Any]:
         }
     return {
         "asyncapi": "3.0.0",
+        "id": "urn:e911d",
         "info": {
             "title": "e911d events",
             "version": CONTRACT_VERSION,
             "description": "The Kafka topics e911d reads and writes. Generated from the "
-            "code by `e911d contracts`; see docs/events.md for the rules behind them.",
+            "code by `e911d contracts`; see docs/events.md for the rules behind them, and "
+            "docs/contract-changelog.md for what changed in each version.",
         },
+        "servers": servers(),
         "defaultContentType": CONTENT_TYPE,
         "channels": channels,
         "operations": operations,
-        "components": {"messages": messages, "schemas": schemas},
+        "components": {
+            "messages": messages,
+            "schemas": schemas,
+            "securitySchemes": security_schemes(),
+        },
     }
 
 

@@ -173,6 +173,21 @@ async def _print_alerts(
         await consumer.stop()
 
 
+def banner(settings: Settings, http_port: int) -> str:
+    """Where to point a subscriber, a psql or a Prometheus while the demo runs: the
+    addresses are picked at start (free ports, a temporary socket folder), so nobody
+    could guess them. The embedded database trusts local connections and has no
+    password, so its DSN is printed whole, ready to paste."""
+    topics = settings.kafka.topics
+    return (
+        "e911d dev: running; connect to\n"
+        f"  broker    {settings.kafka.bootstrap_servers}  (alerts on {topics.alerts}; "
+        f"send to {topics.session_events}, {topics.directory_events})\n"
+        f"  database  {settings.postgres.dsn.get_secret_value()}\n"
+        f"  metrics   http://{settings.http.host}:{http_port}/metrics"
+    )
+
+
 async def _dev(options: DevOptions, bootstrap: str, dsn: str, out: TextIO) -> int:
     settings = load_settings(
         environ={},
@@ -217,8 +232,8 @@ async def _drive(
                 settings.kafka.topics.directory_events, value, key=key.encode()
             )
         port = app.http.port if app.http else options.http_port
+        print(banner(settings, port), file=out, flush=True)
         print(
-            f"e911d dev: broker {bootstrap}, metrics http://127.0.0.1:{port}/metrics\n"
             f"  demo directory loaded: {len(directory['accounts'])} accounts; checks "
             f"{options.initial_delay:g}s after login, then every {options.interval:g}s. "
             "Ctrl-C stops.",

@@ -30,9 +30,8 @@ class RecommendationKind(enum.StrEnum):
 
 
 class MatchedBy(enum.StrEnum):
-    """The signal that located the session (docs/spec.md#signal-precedence), highest precedence
-    first;
-    null in an alert when none did (``all_locations``)."""
+    """The signal that located the session (docs/spec.md#signal-precedence), highest
+    precedence first; null in an alert when none did (``all_locations``)."""
 
     BSSID = "bssid"
     SWITCH_PORT = "switch_port"

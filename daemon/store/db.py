@@ -16,13 +16,14 @@ from dataclasses import dataclass
 from importlib import resources
 from pathlib import Path
 from typing import Any, TypeVar
-from urllib.parse import unquote
 
 import asyncpg
 import msgspec
 import structlog
 
+from e911d.config.dsn import DsnError, as_uri, check_dsn, dsn_options
 from e911d.daemon.core.retry import FOREVER, STARTUP, Backoff, retry
+from e911d.daemon.store.trust import system_context, uses_system_roots
 
 log = structlog.get_logger(__name__)
 
@@ -87,6 +88,12 @@ def convert(exc: BaseException, operation: str = "") -> DatabaseError:
             transient=False,
             operation=operation,
         )
+    if isinstance(exc, asyncpg.exceptions.ClientConfigurationError):
+        # What asyncpg makes of the DSN's parameters (or of PG* variables): no retry
+        # mends it, and the operator looks for it in the DSN.
+        return DatabaseError(
+            f"{prefix}E911_POSTGRES__DSN: {exc}", transient=False, operation=operation
+        )
     return DatabaseError(
         f"{prefix}{type(exc).__name__}: {exc}",
         transient=isinstance(exc, TRANSIENT) and not isinstance(exc, PERMANENT),
@@ -94,18 +101,67 @@ def convert(exc: BaseException, operation: str = "") -> DatabaseError:
     )
 
 
-_DSN_FILE = re.compile(r"(?:^|[?&\s])(sslrootcert|sslcert|sslkey)=([^&\s]+)")
+def _dsn_error(message: str) -> DatabaseError:
+    return DatabaseError(f"E911_POSTGRES__DSN: {message}", transient=False)
 
 
 def check_dsn_files(dsn: str) -> None:
-    """Certificate files named in the DSN must exist: asyncpg's FileNotFoundError
-    looks like a missing unix socket (PostgreSQL down) and would be retried."""
-    for name, value in _DSN_FILE.findall(dsn):
-        path = unquote(value).strip("'\"")
-        if path != "system" and not Path(path).expanduser().is_file():
-            raise DatabaseError(
-                f"E911_POSTGRES__DSN: {name} file not found: {path}", transient=False
+    """The DSN's certificate and key files must exist and load: asyncpg's
+    FileNotFoundError looks like a missing unix socket (PostgreSQL down), and its
+    ssl.SSLError for a file that is no certificate like a failed handshake; both would
+    be retried for minutes instead of naming the DSN."""
+    try:
+        options = dsn_options(dsn)
+    except DsnError as exc:
+        raise _dsn_error(str(exc)) from exc
+    for name in ("sslrootcert", "sslcert", "sslkey", "sslcrl"):
+        path = options.get(name)
+        if path and not (name == "sslrootcert" and uses_system_roots(options)):
+            if not Path(path).expanduser().is_file():
+                raise _dsn_error(f"{name} file not found: {path}")
+    try:
+        root = options.get("sslrootcert")
+        if root and not uses_system_roots(options):
+            ssl.create_default_context(cafile=str(Path(root).expanduser()))
+        if options.get("sslcert"):
+            key, password = options.get("sslkey"), options.get("sslpassword", "")
+            ssl.create_default_context().load_cert_chain(
+                str(Path(options["sslcert"]).expanduser()),
+                str(Path(key).expanduser()) if key else None,
+                password=lambda: password,
             )
+    except (OSError, ValueError) as exc:
+        raise _dsn_error(f"a certificate or key file it names cannot be used: {exc}") from exc
+
+
+@dataclass(frozen=True, slots=True)
+class ConnectTarget:
+    """What asyncpg is handed for a DSN: the DSN in the URI form asyncpg reads, and the
+    TLS context when asyncpg cannot build it itself (``sslrootcert=system``)."""
+
+    dsn: str
+    ssl: ssl.SSLContext | None = None
+
+    def options(self) -> dict[str, Any]:
+        return {} if self.ssl is None else {"ssl": self.ssl}
+
+
+def connect_target(dsn: str) -> ConnectTarget:
+    """Everything about the DSN that no waiting can cure, checked before connecting
+    (a permanent :class:`DatabaseError` naming E911_POSTGRES__DSN), so that only an
+    unreachable server is retried."""
+    try:
+        check_dsn(dsn)
+    except DsnError as exc:
+        raise _dsn_error(str(exc)) from exc
+    check_dsn_files(dsn)
+    options = dsn_options(dsn)
+    if not uses_system_roots(options):
+        return ConnectTarget(as_uri(dsn))
+    try:
+        return ConnectTarget(as_uri(dsn), system_context(options))
+    except OSError as exc:
+        raise _dsn_error(f"sslrootcert=system: {exc}") from exc
 
 
 @contextlib.contextmanager
@@ -242,21 +298,22 @@ async def connect_pool(
     config: PoolConfig, *, backoff: Backoff = STARTUP, stop: asyncio.Event | None = None
 ) -> asyncpg.Pool:
     """Create the pool, retrying while the database is starting or unreachable."""
-    check_dsn_files(config.dsn)
+    target = connect_target(config.dsn)
 
     async def connect() -> asyncpg.Pool:
         try:
             with errors("database_connect"):
                 pool: asyncpg.Pool = await asyncpg.create_pool(
-                    config.dsn,
+                    target.dsn,
                     min_size=config.min_size,
                     max_size=config.max_size,
                     command_timeout=config.command_timeout,
                     init=_init_connection,
+                    **target.options(),
                 )
                 return pool
-        except ValueError as exc:  # a DSN libpq cannot parse
-            raise DatabaseError(f"cannot connect to PostgreSQL: {exc}", transient=False) from exc
+        except ValueError as exc:  # a DSN asyncpg cannot parse after all
+            raise _dsn_error(f"cannot connect to PostgreSQL: {exc}") from exc
 
     return await retry(
         "database_connect", connect, retry_if=is_transient, log=log, backoff=backoff, stop=stop

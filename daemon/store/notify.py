@@ -25,7 +25,7 @@ import asyncpg
 import structlog
 
 from e911d.daemon.core.retry import Backoff, retry
-from e911d.daemon.store.db import DatabaseError, errors
+from e911d.daemon.store.db import DatabaseError, connect_target, errors
 
 log = structlog.get_logger(__name__)
 
@@ -138,6 +138,7 @@ class DirectoryListener:
 
     def __init__(self, config: ListenerConfig, hooks: ListenerHooks) -> None:
         self._config = config
+        self._target = connect_target(config.dsn)  # a DSN no retry mends ends the start
         self._hooks = hooks
         self.connected = asyncio.Event()
         self._lost = asyncio.Event()
@@ -160,7 +161,9 @@ class DirectoryListener:
     async def _connect(self, healthy_at: dt.datetime | None) -> dt.datetime:
         with errors("directory_listener_connect"):
             conn = await asyncpg.connect(
-                self._config.dsn, timeout=self._config.connect_timeout_seconds
+                self._target.dsn,
+                timeout=self._config.connect_timeout_seconds,
+                **self._target.options(),
             )
             try:
                 await conn.add_listener(CHANNEL, self._on_notify)

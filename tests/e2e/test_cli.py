@@ -218,6 +218,49 @@ async def test_bad_configuration_fails_fast_naming_the_key(tmp_path):
     assert f"file {bad}: key checks.initial_delay_seconds" in err and "(got -1)" in err
 
 
+@pytest.mark.parametrize(
+    ("env", "named"),
+    [
+        ({"E911_POSTGRES__DSN": "mysql://x"}, "env E911_POSTGRES__DSN (postgres.dsn)"),
+        (
+            {"E911_POSTGRES__DSN": "postgresql://db/x?sslmode=verify"},
+            "sslmode='verify' is not one of",
+        ),
+        (
+            {"E911_KAFKA__SESSION_TIMEOUT_MS": "6000", "E911_KAFKA__HEARTBEAT_INTERVAL_MS": "2500"},
+            "E911_KAFKA__HEARTBEAT_INTERVAL_MS (2500) must be at most a third",
+        ),
+        (
+            {"E911_KAFKA__TOPICS__DEAD_LETTER": "e911.alerts"},
+            "E911_KAFKA__TOPICS__ALERTS and E911_KAFKA__TOPICS__DEAD_LETTER",
+        ),
+        (
+            {"E911_KAFKA__SECURITY_PROTOCOL": "SSL", "E911_KAFKA__SASL_USERNAME": "svc"},
+            "E911_KAFKA__SASL_USERNAME set but security_protocol=SSL",
+        ),
+        ({"E911_SHUTDOWN_TIMEOUT_SECONDS": "20"}, "env E911_SHUTDOWN_TIMEOUT_SECONDS"),
+        (
+            {
+                "E911_POSTGRES__DSN": "postgresql://x@y/z",
+                "E911_POSTGRES__DSN_FILE": "/etc/hostname",
+            },
+            "env E911_POSTGRES__DSN; env E911_POSTGRES__DSN_FILE",
+        ),
+        (
+            {"E911_KAFKA__SASL_PASSWORD_FILE": "/nonexistent/sasl"},
+            "env E911_KAFKA__SASL_PASSWORD_FILE (kafka.sasl_password_file): "
+            "Value error, cannot read /nonexistent/sasl",
+        ),
+    ],
+    ids=["scheme", "sslmode", "heartbeat", "topics", "sasl", "shutdown", "both", "unreadable"],
+)
+async def test_config_refuses_what_run_would_refuse_naming_the_setting(env, named):
+    code, out, err = await run_cli("config", env={**base_env(), **env})
+    assert code == 2, out
+    assert named in err
+    assert out == ""
+
+
 async def test_the_test_suites_own_variable_does_not_break_the_cli():
     env = {**base_env(), "E911D_TEST_POSTGRES_DSN": "postgresql://postgres@db/x"}
     code, out, err = await run_cli("config", env=env)
@@ -392,6 +435,19 @@ async def test_dev_shows_alerts_within_a_minute_and_ctrl_c_leaves_no_process(sho
     first_alert = time.monotonic() - t0
     assert first_alert < 60
     assert any("logs in at" in line for line in lines)
+    # The printed addresses are ones a subscriber really reaches: the alert just
+    # printed is on the broker's alert topic, the sessions are in the database.
+    printed = dict(
+        line.split(None, 1) for line in lines if line.startswith(("  broker", "  database"))
+    )
+    bootstrap, _, alerts_topic = printed["broker"].partition("  (alerts on ")
+    async with TopicWatcher(bootstrap, alerts_topic.split(";")[0]) as alerts:
+        await alerts.wait_for(lambda got: any(m.type == "e911.alert.raised" for m in got))
+    conn = await asyncpg.connect(printed["database"].strip())
+    try:
+        assert await conn.fetchval("SELECT count(*) FROM sessions") > 0
+    finally:
+        await conn.close()
     assert list(tmpdir.iterdir())  # the database lives there while it runs
     assert len(dev.children()) == 2  # its broker and its postmaster, found by the marker
     dev.proc.send_signal(signal.SIGINT)  # Ctrl-C

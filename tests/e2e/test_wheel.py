@@ -11,6 +11,7 @@ import subprocess
 import sys
 import sysconfig
 import venv
+import zipfile
 from pathlib import Path
 
 import pytest
@@ -58,6 +59,13 @@ def installed(tmp_path_factory: pytest.TempPathFactory, wheel: Path) -> tuple[Pa
 def test_the_wheel_installs_only_the_e911d_package(installed: tuple[Path, set[str]]) -> None:
     _, added = installed
     assert added == {"e911d", f"e911d-{e911d.__version__}.dist-info"}
+
+
+def test_the_wheel_carries_the_license(wheel: Path) -> None:
+    with zipfile.ZipFile(wheel) as built:
+        names = built.namelist()
+        (license_file,) = [n for n in names if n.endswith(".dist-info/licenses/LICENSE")]
+        assert b"Apache License" in built.read(license_file)
 
 
 @pytest.mark.parametrize("name", ["daemon", "consumers", "schedulers", "config"])

@@ -19,8 +19,12 @@ from tests.support import (
 )
 
 
-async def test_database_outage_loses_nothing(broker, topics, make_settings, start_app, tmp_path):
-    pg = EmbeddedPostgres(directory=tmp_path / "pg").start()
+async def test_database_outage_loses_nothing(broker, topics, make_settings, start_app):
+    # Its own cluster in a folder of its own under /tmp, not under pytest's tmp_path:
+    # as root, pgserver runs PostgreSQL as another user and opens the folder's parents
+    # to it, and pytest makes /tmp/pytest-of-root private again whenever a worker sets
+    # up its temporary folders, so pg_ctl could no longer reach the cluster to stop it.
+    pg = EmbeddedPostgres().start()
     try:
         settings = make_settings(postgres={"dsn": pg.dsn})
         running = await start_app(settings)

@@ -329,6 +329,94 @@ async def test_postgres_missing_root_certificate_fails_at_start(
     assert "E911_POSTGRES__DSN: sslrootcert file not found: /nonexistent/root.pem" in error
 
 
+async def _tls_backends(dsn: str) -> list[bool]:
+    """Whether each of the daemon's connections to this database is TLS."""
+    conn = await asyncpg.connect(dsn)
+    try:
+        rows = await conn.fetch(
+            "SELECT s.ssl FROM pg_stat_ssl s JOIN pg_stat_activity a USING (pid)"
+            " WHERE a.datname = current_database() AND a.backend_type = 'client backend'"
+            " AND s.pid <> pg_backend_pid()"
+        )
+    finally:
+        await conn.close()
+    return [r["ssl"] for r in rows]
+
+
+# With sslrootcert=system, libpq's sslmode defaults to verify-full (asyncpg's own
+# default, prefer, would not verify anything).
+SYSTEM_ROOTS = ["sslrootcert=system", "sslmode=verify-full&sslrootcert=system"]
+
+
+@pytest.mark.parametrize("query", SYSTEM_ROOTS, ids=["default-mode", "verify-full"])
+async def test_postgres_system_trust_store(
+    pki: Pki,
+    postgres_tls: TlsPostgres,
+    tls_database: str,
+    make_settings: Callable[..., Settings],
+    start_app: Any,
+    monkeypatch: pytest.MonkeyPatch,
+    query: str,
+) -> None:
+    """sslrootcert=system: the test CA installed the way OpenSSL's clients find the
+    system's CAs (SSL_CERT_FILE), and no CA file in the DSN. The pool and the LISTEN
+    connection both verify the server (asyncpg alone read "system" as a file name and
+    retried a FileNotFoundError for minutes)."""
+    monkeypatch.setenv("SSL_CERT_FILE", str(pki.ca.cert_file))
+    dsn = postgres_tls.dsn(tls_database, "localhost", query)
+    running = await start_app(make_settings(postgres={"dsn": dsn}))
+    await running.app.listener.connected.wait()
+    check = f"sslmode=verify-full&sslrootcert={pki.ca.cert_file}"
+    tls = await _tls_backends(postgres_tls.dsn(tls_database, "localhost", check))
+    assert len(tls) >= 2 and all(tls)  # the pool's and the listener's
+    assert await running.stop() == 0
+
+
+@pytest.mark.parametrize(
+    ("host", "trusted", "expected"),
+    [
+        ("localhost", "wrong_ca", "certificate verify failed"),
+        ("127.0.0.1", "ca", "not valid for '127.0.0.1'"),  # the certificate says localhost
+    ],
+    ids=["another-ca", "host-name"],
+)
+@pytest.mark.parametrize("query", SYSTEM_ROOTS, ids=["default-mode", "verify-full"])
+async def test_postgres_system_trust_store_refusals_fail_at_start(
+    pki: Pki,
+    postgres_tls: TlsPostgres,
+    tls_database: str,
+    make_settings: Callable[..., Settings],
+    monkeypatch: pytest.MonkeyPatch,
+    host: str,
+    trusted: str,
+    expected: str,
+    query: str,
+) -> None:
+    """The system's CAs are checked, host name included (verify-full, as libpq does for
+    system); a refusal ends the start at once, naming the DSN, instead of being retried."""
+    authority: Authority = getattr(pki, trusted)
+    monkeypatch.setenv("SSL_CERT_FILE", str(authority.cert_file))
+    dsn = postgres_tls.dsn(tls_database, host, query)
+    error = await start_fails(make_settings(postgres={"dsn": dsn}))
+    assert expected in error
+    assert "E911_POSTGRES__DSN" in error
+
+
+async def test_postgres_unusable_dsn_files_fail_at_start(
+    postgres_tls: TlsPostgres,
+    tls_database: str,
+    make_settings: Callable[..., Settings],
+    tmp_path: Path,
+) -> None:
+    """A root certificate file that holds no certificate: asyncpg's ssl.SSLError is an
+    OSError, and was retried as if the server were away."""
+    junk = tmp_path / "root.pem"
+    junk.write_text("not a certificate\n")
+    dsn = postgres_tls.dsn(tls_database, "localhost", f"sslmode=verify-full&sslrootcert={junk}")
+    error = await start_fails(make_settings(postgres={"dsn": dsn}))
+    assert "E911_POSTGRES__DSN: a certificate or key file it names cannot be used" in error
+
+
 def test_e911d_run_reports_a_wrong_ca_without_a_traceback(
     pki: Pki, kafka_tls: KafkaTls, database: str, tmp_path: Path
 ) -> None:

@@ -3,6 +3,7 @@ events the daemon really reads and writes (docs/spec.md#event-contracts)."""
 
 from __future__ import annotations
 
+import copy
 import datetime as dt
 import functools
 import json
@@ -17,8 +18,10 @@ import yaml
 from referencing import Registry, Resource
 from referencing.jsonschema import DRAFT202012
 
+from e911d.consumers.wire import decode_directory_event, decode_session_event
 from e911d.daemon.commands import contracts
-from e911d.daemon.core.events import DirectoryEventKind, Id, SessionEventKind
+from e911d.daemon.commands.contract_examples import example_events
+from e911d.daemon.core.events import DirectoryEventKind, Id, Invalid, SessionEventKind
 from e911d.daemon.core.model import (
     Location,
     MatchedBy,
@@ -241,3 +244,139 @@ def test_every_id_field_carries_the_id_limits() -> None:
     schema = committed_schema("e911.user.upserted")
     assert schema["properties"]["account_id"]["maxLength"] == limits["maxLength"] == 256
     assert schema["properties"]["account_id"]["pattern"] == "^[^\\x00-\\x1f\\x7f]+$"
+
+
+# ---- the official AsyncAPI schema, ids, examples, open enumerations, servers -------------
+
+OFFICIAL = ROOT / "tests/contracts/asyncapi-3.0.0.json"
+
+
+@functools.cache
+def official_validator() -> jsonschema.Draft7Validator:
+    schema = json.loads(OFFICIAL.read_text("utf-8"))
+    jsonschema.Draft7Validator.check_schema(schema)
+    return jsonschema.Draft7Validator(schema)
+
+
+def test_the_asyncapi_document_is_valid_against_the_official_asyncapi_3_0_0_schema() -> None:
+    errors = [
+        f"{'/'.join(map(str, e.absolute_path))}: {e.message[:200]}"
+        for e in official_validator().iter_errors(committed_asyncapi())
+    ]
+    assert errors == []
+
+
+@pytest.mark.parametrize(
+    "breakage",
+    [
+        lambda d: d["servers"]["kafka"].pop("protocol"),
+        lambda d: d["channels"]["alerts"].update(address=7),
+        lambda d: d["components"]["messages"]["e911.alert.raised"].update(examples="none"),
+        lambda d: d["operations"]["sendAlerts"].update(action="publish"),  # AsyncAPI 2's verb
+    ],
+    ids=["server-protocol", "address", "examples", "action"],
+)
+def test_the_official_schema_refuses_a_broken_document(breakage: Any) -> None:
+    """The validation bites: each of these is a mistake AsyncAPI 3.0.0 refuses."""
+    doc = copy.deepcopy(committed_asyncapi())
+    breakage(doc)
+    assert not official_validator().is_valid(doc)
+
+
+def test_every_schema_has_its_own_id() -> None:
+    ids = {t: committed_schema(t)["$id"] for t in contracts.data_types()}
+    assert len(set(ids.values())) == len(ids)
+    for event_type, schema_id in ids.items():
+        assert schema_id == f"urn:e911d:schemas:v1:{event_type}"
+    assert contracts.CONTRACT_VERSION.startswith("1.")  # the ids name major version 1
+
+
+@pytest.mark.parametrize("event_type", sorted(contracts.data_types()))
+def test_each_schema_carries_a_real_example_that_it_accepts(event_type: str) -> None:
+    (example,) = committed_schema(event_type)["examples"]
+    validate_data(event_type, example)
+    event = example_events()[event_type]
+    assert event["data"] == example
+    value = msgspec.json.encode(event)
+    if event_type in (RAISED, RESOLVED):
+        return  # encoded by AlertStore itself (contract_examples), as published
+    decode = decode_session_event if event_type in map(str, SessionEventKind) else None
+    decoded = (decode or decode_directory_event)(value, 65_536)
+    assert not isinstance(decoded, Invalid), decoded
+
+
+def test_message_examples_validate_against_their_messages() -> None:
+    messages = committed_asyncapi()["components"]["messages"]
+    seen = 0
+    for name, message in messages.items():
+        for example in message.get("examples", ()):
+            validate_in_asyncapi(example["payload"], f"/components/messages/{name}/payload")
+            validate_in_asyncapi(example["headers"], f"/components/messages/{name}/headers")
+            seen += 1
+    assert seen == len(messages) - 1  # every message but the dead letter (any bytes)
+
+
+UNKNOWN = "a-value-from-a-later-minor-version"
+
+
+def test_outbound_enumerations_accept_a_value_from_a_later_version() -> None:
+    """docs/spec.md#alerts-topic: a subscriber validating with the schemas must not drop
+    an event for a value it does not know yet."""
+    raised = copy.deepcopy(example_events()[RAISED])
+    raised["data"]["matched_by"] = UNKNOWN
+    raised["data"]["recommendation"]["kind"] = UNKNOWN
+    validate_data(RAISED, raised["data"])
+    validate_in_asyncapi(raised, f"/components/messages/{RAISED}/payload")
+    resolved = copy.deepcopy(example_events()[RESOLVED])
+    resolved["data"]["reason"] = UNKNOWN
+    validate_data(RESOLVED, resolved["data"])
+    validate_in_asyncapi(resolved, f"/components/messages/{RESOLVED}/payload")
+    validate_in_asyncapi(
+        UNKNOWN, "/components/messages/dead-letter/headers/properties/e911.dlq.reason"
+    )
+    with pytest.raises(jsonschema.ValidationError):  # still a string
+        validate_data(RESOLVED, {**resolved["data"], "reason": 7})
+
+
+@pytest.mark.parametrize(
+    ("name", "enum"),
+    [
+        ("MatchedBy", MatchedBy),
+        ("RecommendationKind", RecommendationKind),
+        ("ResolveReason", ResolveReason),
+    ],
+)
+def test_open_enumerations_list_the_known_values_and_the_fallback(name: str, enum: Any) -> None:
+    for definitions in (
+        committed_schema(RAISED if name != "ResolveReason" else RESOLVED)["$defs"],
+        committed_asyncapi()["components"]["schemas"],
+    ):
+        known, anything = definitions[name]["anyOf"]
+        assert set(known["enum"]) == {v.value for v in enum}
+        assert anything == {"type": "string"}
+        assert contracts.FALLBACKS[name] in definitions[name]["description"]
+
+
+def test_inbound_enumerations_stay_closed() -> None:
+    """The decoder refuses `changed_via: fax`; the schema must refuse it too."""
+    data = example_events()["e911.user.location_changed"]["data"]
+    with pytest.raises(jsonschema.ValidationError):
+        validate_data("e911.user.location_changed", {**data, "changed_via": "fax"})
+
+
+def test_the_servers_are_placeholders_for_the_deployments_cluster() -> None:
+    servers = committed_asyncapi()["servers"]
+    assert {s["protocol"] for s in servers.values()} == {"kafka", "kafka-secure"}
+    for server in servers.values():
+        assert server["host"] == "{bootstrap}"
+        assert server["variables"]["bootstrap"]["default"] == "localhost:9092"
+    schemes = committed_asyncapi()["components"]["securitySchemes"]
+    assert {s["type"] for s in schemes.values()} == {"plain", "scramSha256", "scramSha512", "X509"}
+
+
+def test_the_changelog_describes_the_current_contract_version() -> None:
+    log = (ROOT / "docs/contract-changelog.md").read_text("utf-8")
+    versions = re.findall(r"^## (\d+\.\d+\.\d+)", log, re.MULTILINE)
+    assert versions and versions[0] == contracts.CONTRACT_VERSION  # newest first
+    assert committed_asyncapi()["info"]["version"] == versions[0]
+    assert versions == sorted(versions, key=lambda v: tuple(map(int, v.split("."))), reverse=True)

@@ -226,7 +226,55 @@ def test_text_and_json_rendering() -> None:
     assert (
         doc["findings"][0]
         == Finding.of(
-            Code.USER_LOCATION_MISSING, "accounts[0].users[0]", "acme", findings[0].message
+            Code.USER_LOCATION_MISSING, "accounts[0].users[0]", "acme", "u1", findings[0].message
         ).as_dict()
     )
-    assert set(doc["findings"][1]) == {"code", "severity", "path", "account_id", "message"}
+    assert set(doc["findings"][1]) == {
+        "code", "severity", "path", "account_id", "entity_id", "message",
+    }  # fmt: skip
+    assert doc["findings"][1]["entity_id"] == "u2"
+
+
+_ID_KEYS = {"users": "user_id", "locations": "location_id", "ip_groups": "ip_group_id"}
+
+
+def _entity_at(data: dict[str, Any], path: str) -> str:
+    """The id of the entity a finding's path points at, read from the source data."""
+    node: Any = data
+    key = "account_id"
+    for part in path.split("."):
+        name, _, index = part.partition("[")
+        node = node[name][int(index.rstrip("]"))]
+        key = _ID_KEYS.get(name, "account_id")
+    return str(node[key])
+
+
+def test_every_finding_names_its_own_entity_by_id() -> None:
+    """A path's index moves when the directory is edited; the id is what a script
+    follows, and what the reader of the message looks for."""
+    shared = {"addresses": ["10.9.0.0/24"], "bssids": ["f0:6e:0b:c2:03:99"]}
+    switches = [{"chassis_id": "core-9", "port_id": "1"}, {"chassis_id": "edge-9"}]
+    groups = [
+        *CLEAN["ip_groups"],
+        {**group("g-a", "hq"), **shared, "switches": switches},
+        {**group("g-b", "lab"), **shared, "switches": switches},
+        group("g-nat", None, "10.7.0.0/24", locating=False),
+        group("g-here", "hq", "10.7.0.0/24"),
+        group("g-none", None, "10.6.0.0/24"),
+        group("g-gone", "gone", "10.5.0.0/24"),
+    ]
+    data = {
+        "accounts": [
+            account(
+                locations=[*CLEAN["locations"], loc("attic")],
+                ip_groups=groups,
+                users=[user("u-lost", "nowhere"), user("u-none", None)],
+            ),
+            {"account_id": "bare", "e911_recommendations": True},
+        ]
+    }
+    found = lint(build(*data["accounts"]))
+    assert {f.code for f in found} == set(Code)  # every rule is exercised
+    for f in found:
+        assert f.entity_id == _entity_at(data, f.path), f
+        assert repr(f.entity_id) in f.message, f

@@ -164,6 +164,19 @@ async def test_the_documented_example_output_is_what_the_command_prints(
     assert text in (DOCS / "lint.md").read_text("utf-8")
 
 
+async def test_the_documented_json_example_is_what_the_command_prints(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    settings = load_settings(environ={})
+    example = DOCS / "directory.example.yaml"
+    assert await lint_command(settings, file=example, accounts=["acme"], as_json=True) == 0
+    printed = capsys.readouterr().out
+    doc = (DOCS / "lint.md").read_text("utf-8")
+    shown = doc.split("--account acme --json\n", 1)[1].split("```", 1)[0]
+    assert json.loads(shown) == json.loads(printed)
+    assert all(f["entity_id"] for f in json.loads(printed)["findings"])
+
+
 def test_every_code_is_documented_with_its_severity() -> None:
     from e911d.daemon.commands.lint.findings import SEVERITY, Code
 

@@ -19,7 +19,7 @@ import pytest
 from e911d.config import ConfigError, Settings, load_settings, masked_settings
 from e911d.consumers.topics import BROKER_DEFAULT, _new_topic
 from e911d.daemon.kafka.clients import KafkaSetupError, _host_port, kafka_options, sasl_options
-from e911d.daemon.store.db import DatabaseError, check_dsn_files, convert
+from e911d.daemon.store.db import DatabaseError, check_dsn_files, connect_target, convert
 from tests.tls_certs import Authority
 
 KEY_PW = "pw"
@@ -195,6 +195,38 @@ def test_postgres_certificate_failures_are_permanent_and_name_the_dsn() -> None:
 def test_postgres_client_configuration_errors_are_permanent() -> None:
     err = convert(asyncpg.exceptions.ClientConfigurationError("root.crt does not exist"))
     assert err.transient is False
+    assert "E911_POSTGRES__DSN: root.crt does not exist" in str(err)
+
+
+def test_sslrootcert_system_gets_the_default_trust_store_and_verify_full(
+    pki: dict[str, Path], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("SSL_CERT_FILE", str(pki["ca"]))  # how OpenSSL's clients are pointed
+    dsn = "host=db dbname=x sslrootcert=system"
+    target = connect_target(dsn)
+    assert target.dsn == "postgresql://?host=db&dbname=x&sslrootcert=system"
+    assert target.ssl is not None
+    assert target.ssl.check_hostname is True
+    assert target.ssl.verify_mode == ssl.CERT_REQUIRED
+    assert [c["subject"] for c in target.ssl.get_ca_certs()] == [((("commonName", "ca"),),)]
+    assert target.options() == {"ssl": target.ssl}
+    assert connect_target("postgresql://u@db/x?sslmode=require").options() == {}
+
+
+def test_sslrootcert_system_with_a_client_certificate(pki: dict[str, Path]) -> None:
+    dsn = f"postgresql://u@db/x?sslrootcert=system&sslcert={pki['cert']}&sslkey={pki['key']}"
+    assert connect_target(f"{dsn}&sslpassword={KEY_PW}").ssl is not None
+    with pytest.raises(DatabaseError, match="E911_POSTGRES__DSN") as caught:
+        connect_target(f"{dsn}&sslpassword=wrong")
+    assert caught.value.transient is False
+
+
+def test_postgres_dsn_files_that_hold_no_certificate_are_refused_for_good(tmp_path: Path) -> None:
+    junk = tmp_path / "root.pem"
+    junk.write_text("not a certificate\n")
+    with pytest.raises(DatabaseError, match="E911_POSTGRES__DSN: a certificate or key") as caught:
+        check_dsn_files(f"postgresql://u@db/x?sslmode=verify-full&sslrootcert={junk}")
+    assert caught.value.transient is False
 
 
 @pytest.mark.parametrize(

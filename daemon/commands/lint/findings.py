@@ -1,4 +1,6 @@
-"""A lint finding: a stable code, a severity and the path of the offending entity.
+"""A lint finding: a stable code, a severity, and the offending entity by its path and
+by its own id (the path's indices move when the directory is edited; the id does not,
+so a script can follow a finding from one run to the next).
 
 The codes are a contract (scripts and dashboards match on them): never rename one,
 only add. docs/lint.md says what each means and how to fix it.
@@ -56,11 +58,12 @@ class Finding:
     severity: Severity
     path: str  # the import's path style: accounts[0].ip_groups[2]
     account_id: str
-    message: str
+    entity_id: str  # the id of what the path points at: a user, location, group or account
+    message: str  # names the entity by that id too
 
     @classmethod
-    def of(cls, code: Code, path: str, account_id: str, message: str) -> Finding:
-        return cls(code, SEVERITY[code], path, account_id, message)
+    def of(cls, code: Code, path: str, account_id: str, entity_id: str, message: str) -> Finding:
+        return cls(code, SEVERITY[code], path, account_id, entity_id, message)
 
     def as_dict(self) -> dict[str, str]:
         return {
@@ -68,6 +71,7 @@ class Finding:
             "severity": self.severity.value,
             "path": self.path,
             "account_id": self.account_id,
+            "entity_id": self.entity_id,
             "message": self.message,
         }
 

@@ -91,8 +91,8 @@ class _Account:
         self.location_ids = frozenset(loc.location_id for loc in entry.locations)
         self.findings: list[Finding] = []
 
-    def add(self, code: Code, path: str, message: str) -> None:
-        self.findings.append(Finding.of(code, path, self.account_id, message))
+    def add(self, code: Code, path: str, entity_id: str, message: str) -> None:
+        self.findings.append(Finding.of(code, path, self.account_id, entity_id, message))
 
     def run(self) -> list[Finding]:
         self.account()
@@ -114,6 +114,7 @@ class _Account:
         self.add(
             Code.ACCOUNT_WITHOUT_LOCATIONS,
             self.path,
+            self.account_id,
             f"account {self.account_id!r} is enabled ({why}) but has no locations: "
             "every check says no_locations and nobody is ever told to fix a location",
         )
@@ -127,6 +128,7 @@ class _Account:
                 self.add(
                     Code.GROUP_WITHOUT_LOCATION,
                     gpath,
+                    group.ip_group_id,
                     f"locating group {group.ip_group_id!r} has no location_id: checks ignore it",
                 )
                 continue
@@ -134,6 +136,7 @@ class _Account:
                 self.add(
                     Code.GROUP_LOCATION_MISSING,
                     gpath,
+                    group.ip_group_id,
                     f"group {group.ip_group_id!r} names location {group.location_id!r}, "
                     f"which account {self.account_id!r} does not have: checks ignore it",
                 )
@@ -153,6 +156,7 @@ class _Account:
                 self.add(
                     Code.LOCATION_WITHOUT_NETWORK,
                     f"{self.path}.locations[{i}]",
+                    loc.location_id,
                     f"no locating group with a network, BSSID or switch leads to location "
                     f"{loc.location_id!r} ({loc.name}): a user there can never be confirmed",
                 )
@@ -168,8 +172,9 @@ class _Account:
             self.add(
                 Code.NONLOCATING_TIE,
                 f"{self.path}.ip_groups[{at.index}]",
-                f"{text} is also in {others}: the non-locating group wins, "
-                "so a session there is never alerted",
+                at.group.ip_group_id,
+                f"{text} of non-locating group {at.group.ip_group_id!r} is also in {others}: "
+                "the non-locating group wins, so a session there is never alerted",
             )
             return
         first = locating[0].group.location_id if locating else None
@@ -180,7 +185,9 @@ class _Account:
         self.add(
             _AMBIGUOUS[key[0]],
             f"{self.path}.ip_groups[{second.index}]",
-            f"{text} (location {second.group.location_id!r}) is also in {others}: "
+            second.group.ip_group_id,
+            f"{text} of group {second.group.ip_group_id!r} (location "
+            f"{second.group.location_id!r}) is also in {others}: "
             "a session there is recommended all of these locations",
         )
 
@@ -193,6 +200,7 @@ class _Account:
                 self.add(
                     Code.USER_LOCATION_MISSING,
                     f"{self.path}.users[{i}]",
+                    user.user_id,
                     f"user {user.user_id!r} is assigned location {target!r}, which account "
                     f"{self.account_id!r} does not have: checks treat it as no location",
                 )
@@ -200,6 +208,7 @@ class _Account:
                 self.add(
                     Code.USER_WITHOUT_LOCATION,
                     f"{self.path}.users[{i}]",
+                    user.user_id,
                     f"user {user.user_id!r} is enabled but has no assigned location",
                 )
 
