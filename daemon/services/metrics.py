@@ -42,6 +42,14 @@ OPEN_DURATION_BUCKETS = (
 )
 
 
+# Every value the code passes as ``operation`` to e911_database_errors_total and
+# e911_kafka_errors_total (tests/unit/test_metrics.py greps the code and fails when a new
+# one is not listed here): each starts at 0, so rate() and an alert rule see its first
+# error, and a dashboard panel has a series before anything failed.
+DATABASE_OPERATIONS = ("catch_up", "checked_sessions", "gauges", "reevaluate", "relay")
+KAFKA_OPERATIONS = ("relay",)
+
+
 def _registry() -> CollectorRegistry:
     return CollectorRegistry(auto_describe=True)
 
@@ -135,6 +143,12 @@ class Metrics:
         self.partitions_owned = Gauge(
             "e911_partitions_owned", "Session-event partitions owned by this instance", registry=r
         )
+        self.partitions_in_topic = Gauge(
+            "e911_partitions_in_topic",
+            "Partitions of the session-events topic, from the broker's metadata at the last"
+            " assignment (sum of e911_partitions_owned over instances should equal it)",
+            registry=r,
+        )
         self.consumer_lag = Gauge(
             "e911_consumer_lag_messages",
             "Messages not yet consumed, by topic",
@@ -200,3 +214,7 @@ class Metrics:
         for resolve in ResolveReason:
             self.alerts_resolved.labels(reason=str(resolve))
             self.alert_open_duration.labels(reason=str(resolve))
+        for operation in DATABASE_OPERATIONS:
+            self.db_errors.labels(operation=operation)
+        for operation in KAFKA_OPERATIONS:
+            self.kafka_errors.labels(operation=operation)
