@@ -21,9 +21,10 @@ from prometheus_client import (
 )
 
 from e911d import __version__
-from e911d.daemon.core.events import InvalidReason
+from e911d.daemon.core.events import DirectoryEventKind, InvalidReason, SessionEventKind
 from e911d.daemon.core.geo import LookupResult
 from e911d.daemon.core.model import Outcome, ResolveReason
+from e911d.daemon.store.notify import KINDS as NOTICE_KINDS
 
 # An alert may stay open from seconds (the user moves back) to days (nobody acts).
 OPEN_DURATION_BUCKETS = (
@@ -218,3 +219,18 @@ class Metrics:
             self.db_errors.labels(operation=operation)
         for operation in KAFKA_OPERATIONS:
             self.kafka_errors.labels(operation=operation)
+        for kind in NOTICE_KINDS:
+            self.directory_notices.labels(kind=kind)
+
+    def known_topics(self, session_topic: str, directory_topic: str) -> None:
+        """Start e911_events_total at 0 for every event type of the configured topics:
+        the topic names are settings, so this runs once they are known. Without it the
+        first event of a type makes a series at 1, which rate() reads as no event, and
+        E911SessionEventsStopped would count a restarted instance's first hour as silent.
+        """
+        for topic, kinds in (
+            (session_topic, SessionEventKind),
+            (directory_topic, DirectoryEventKind),
+        ):
+            for kind in kinds:
+                self.events.labels(topic=topic, type=str(kind))

@@ -7,7 +7,9 @@ import re
 from pathlib import Path
 
 from e911d import __version__
+from e911d.daemon.core.events import DirectoryEventKind, SessionEventKind
 from e911d.daemon.services.metrics import DATABASE_OPERATIONS, KAFKA_OPERATIONS, Metrics
+from e911d.daemon.store.notify import KINDS as NOTICE_KINDS
 
 
 def test_each_metrics_has_its_own_process_collectors():
@@ -78,6 +80,8 @@ def test_error_counters_have_a_series_at_zero_for_every_operation_from_the_start
                 name,
                 operation,
             )
+    for kind in NOTICE_KINDS:
+        assert m.registry.get_sample_value("e911_directory_notices_total", {"kind": kind}) == 0
 
 
 def test_the_topic_partition_gauge_exists_for_the_unowned_partitions_alert():
@@ -86,3 +90,21 @@ def test_the_topic_partition_gauge_exists_for_the_unowned_partitions_alert():
     assert m.registry.get_sample_value("e911_partitions_in_topic") == 0
     m.partitions_in_topic.set(12)
     assert m.registry.get_sample_value("e911_partitions_in_topic") == 12
+
+
+def test_events_start_at_zero_for_every_type_of_the_configured_topics():
+    """E911SessionEventsStopped reads rate(e911_events_total): a series born at 1 would
+    read as no event at all, so each topic and type is exported at 0 once the topics
+    are known."""
+    m = Metrics()
+    assert (
+        m.registry.get_sample_value(
+            "e911_events_total", {"topic": "s", "type": str(SessionEventKind.LOGIN)}
+        )
+        is None
+    )
+    m.known_topics("s", "d")
+    for topic, kinds in (("s", SessionEventKind), ("d", DirectoryEventKind)):
+        for kind in kinds:
+            labels = {"topic": topic, "type": str(kind)}
+            assert m.registry.get_sample_value("e911_events_total", labels) == 0, labels
