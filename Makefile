@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: run test check lint typecheck rules-check prometheus bench clean image image-check contracts
+.PHONY: run test check lint typecheck rules-check prometheus prometheusrule bench clean image image-check contracts
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -38,9 +38,14 @@ check: lint typecheck
 prometheus:
 	bash .ci/apt-install prometheus
 
-rules-check: prometheus
+rules-check: prometheus $(STAMP)
 	promtool check rules deploy/prometheus/e911d-rules.yml
 	cd deploy/prometheus && promtool test rules e911d-rules.test.yml
+	$(BIN)/python deploy/prometheus/prometheusrule.py --check
+
+# The kustomize base's PrometheusRule, from deploy/prometheus/e911d-rules.yml.
+prometheusrule: $(STAMP)
+	$(BIN)/python deploy/prometheus/prometheusrule.py
 
 # Debian's kubectl (with kustomize) renders deploy/kubernetes in the tests; unpacked
 # into the venv, not installed, so it never clashes with a kubectl already there.

@@ -53,8 +53,7 @@ def join_hold_seconds(session_timeout_ms: int, rebalance_timeout_ms: int) -> flo
     return max(rebalance_timeout_ms, session_timeout_ms / 2) / 1000
 
 
-# After the join is answered, a close still sends a SyncGroup and the LeaveGroup: two
-# round trips to the group's coordinator.
+# After the join is answered, a close sends a SyncGroup and the LeaveGroup: 2 round trips.
 LEAVE_SECONDS = 0.5
 # A close gets at least this long, even when the drain used up the stop's budget: a
 # LeaveGroup with no join pending is one round trip.
@@ -89,6 +88,7 @@ class ConsumerHandlers:
     on_listener_error: Callable[[str, BaseException], None]
     # Told True when the loop pauses fetching because a batch is slow, False on resume.
     on_paused: Callable[[bool], None] = lambda paused: None
+    on_topic_partitions: Callable[[int], None] = lambda n: None  # after each assignment
 
 
 @dataclass(frozen=True, slots=True)
@@ -146,6 +146,8 @@ class _Listener(ConsumerRebalanceListener):  # type: ignore[misc]
                 # committed offsets are never trusted over the database.
                 consumer.seek(tp, stored.get((tp.topic, tp.partition), 0))
             log.info("partitions_assigned", partitions=sorted(f"{t}:{p}" for t, p in tps))
+            if known := consumer.partitions_for_topic(self._loop.config.session_topic):
+                self._loop.handlers.on_topic_partitions(len(known))  # the broker's metadata
         except Exception as exc:
             self._loop.handlers.on_listener_error("assigned", exc)
 

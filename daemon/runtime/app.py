@@ -57,6 +57,8 @@ class App:
     def __init__(self, settings: Settings, metrics: Metrics | None = None) -> None:
         self.settings = settings
         self.metrics = metrics or Metrics()
+        topics = settings.kafka.topics
+        self.metrics.known_topics(topics.session_events, topics.directory_events)
         c = settings.checks
         self.schedule = CheckSchedule(c.initial_delay_seconds, c.interval_seconds)
         self.ownership = Ownership()

@@ -52,6 +52,7 @@ class Ingest:
             on_invalid=self._count_invalid,
             on_listener_error=self._listener_failed,
             on_paused=lambda paused: self._rt.metrics.consumer_paused.set(int(paused)),
+            on_topic_partitions=self._rt.metrics.partitions_in_topic.set,
         )
 
     async def drain(self) -> None:

@@ -21,9 +21,10 @@ from prometheus_client import (
 )
 
 from e911d import __version__
-from e911d.daemon.core.events import InvalidReason
+from e911d.daemon.core.events import DirectoryEventKind, InvalidReason, SessionEventKind
 from e911d.daemon.core.geo import LookupResult
 from e911d.daemon.core.model import Outcome, ResolveReason
+from e911d.daemon.store.notify import KINDS as NOTICE_KINDS
 
 # An alert may stay open from seconds (the user moves back) to days (nobody acts).
 OPEN_DURATION_BUCKETS = (
@@ -40,6 +41,14 @@ OPEN_DURATION_BUCKETS = (
     2 * 86400,
     7 * 86400,
 )
+
+
+# Every value the code passes as ``operation`` to e911_database_errors_total and
+# e911_kafka_errors_total (tests/unit/test_metrics.py greps the code and fails when a new
+# one is not listed here): each starts at 0, so rate() and an alert rule see its first
+# error, and a dashboard panel has a series before anything failed.
+DATABASE_OPERATIONS = ("catch_up", "checked_sessions", "gauges", "reevaluate", "relay")
+KAFKA_OPERATIONS = ("relay",)
 
 
 def _registry() -> CollectorRegistry:
@@ -135,6 +144,12 @@ class Metrics:
         self.partitions_owned = Gauge(
             "e911_partitions_owned", "Session-event partitions owned by this instance", registry=r
         )
+        self.partitions_in_topic = Gauge(
+            "e911_partitions_in_topic",
+            "Partitions of the session-events topic, from the broker's metadata at the last"
+            " assignment (sum of e911_partitions_owned over instances should equal it)",
+            registry=r,
+        )
         self.consumer_lag = Gauge(
             "e911_consumer_lag_messages",
             "Messages not yet consumed, by topic",
@@ -200,3 +215,22 @@ class Metrics:
         for resolve in ResolveReason:
             self.alerts_resolved.labels(reason=str(resolve))
             self.alert_open_duration.labels(reason=str(resolve))
+        for operation in DATABASE_OPERATIONS:
+            self.db_errors.labels(operation=operation)
+        for operation in KAFKA_OPERATIONS:
+            self.kafka_errors.labels(operation=operation)
+        for kind in NOTICE_KINDS:
+            self.directory_notices.labels(kind=kind)
+
+    def known_topics(self, session_topic: str, directory_topic: str) -> None:
+        """Start e911_events_total at 0 for every event type of the configured topics:
+        the topic names are settings, so this runs once they are known. Without it the
+        first event of a type makes a series at 1, which rate() reads as no event, and
+        E911SessionEventsStopped would count a restarted instance's first hour as silent.
+        """
+        for topic, kinds in (
+            (session_topic, SessionEventKind),
+            (directory_topic, DirectoryEventKind),
+        ):
+            for kind in kinds:
+                self.events.labels(topic=topic, type=str(kind))

@@ -45,6 +45,9 @@ SCHEMAS = Path(__file__).parent / "schemas"
 K8S_VERSIONS = ["1.27", utils.major_minor(utils.latest_version())]
 MEASURED_RSS_MIB = 418  # one instance holding 1,000,000 sessions (performance issue)
 APP_LABELS = {"app.kubernetes.io/name": "e911d", "app.kubernetes.io/component": "daemon"}
+# The second ConfigMap of the base: the Grafana dashboard (base/monitoring), keyed by
+# kind and name in by_kind so that "ConfigMap" stays the daemon's settings.
+DASHBOARD_CONFIGMAP = "ConfigMap/e911d-dashboard"
 
 
 def render(directory: Path) -> list[dict[str, Any]]:
@@ -61,16 +64,20 @@ def render(directory: Path) -> list[dict[str, Any]]:
 
 
 def by_kind(objects: list[dict[str, Any]]) -> dict[str, dict[str, Any]]:
-    kinds = [o["kind"] for o in objects]
+    def key(o: dict[str, Any]) -> str:
+        named = f"{o['kind']}/{o['metadata']['name']}"
+        return named if named == DASHBOARD_CONFIGMAP else str(o["kind"])
+
+    kinds = [key(o) for o in objects]
     assert len(kinds) == len(set(kinds)), f"one object per kind expected: {kinds}"
-    return {o["kind"]: o for o in objects}
+    return {key(o): o for o in objects}
 
 
-def _servicemonitor_validator(version: str) -> jsonschema.Draft202012Validator:
+def _custom_validator(version: str, kind: str) -> jsonschema.Draft202012Validator:
     definitions = utils.schema_contents(
         f"kubernetes-json-schema/v{version}.0-local-strict/_definitions.json", version
     )
-    schema = json.loads((SCHEMAS / "servicemonitor-monitoring-v1.json").read_text("utf-8"))
+    schema = json.loads((SCHEMAS / f"{kind.lower()}-monitoring-v1.json").read_text("utf-8"))
     registry: Registry[Any] = Resource.from_contents(definitions) @ Registry()
     return jsonschema.Draft202012Validator(schema, registry=registry)
 
@@ -81,7 +88,7 @@ def validate(obj: dict[str, Any], version: str) -> None:
     A kind with no schema is an error too: every object rendered must be checked.
     """
     if obj["apiVersion"] == "monitoring.coreos.com/v1":
-        _servicemonitor_validator(version).validate(obj)
+        _custom_validator(version, obj["kind"]).validate(obj)
     else:
         kubernetes_validate.validate(obj, version, strict=True)
 
@@ -111,6 +118,8 @@ def test_base_holds_every_object_the_daemon_needs(base: dict[str, dict[str, Any]
         "PodDisruptionBudget",
         "Service",
         "ServiceMonitor",
+        "PrometheusRule",
+        DASHBOARD_CONFIGMAP,
     }
 
 
@@ -118,7 +127,7 @@ def test_base_holds_every_object_the_daemon_needs(base: dict[str, dict[str, Any]
 @pytest.mark.parametrize("tree", [BASE, TWO_REPLICAS], ids=["base", "two-replicas"])
 def test_every_rendered_object_matches_the_kubernetes_schema(tree: Path, version: str) -> None:
     objects = render(tree)
-    assert len(objects) == 6
+    assert len(objects) == 8
     for obj in objects:
         validate(obj, version)
 
@@ -155,13 +164,21 @@ def _typos(objects: dict[str, dict[str, Any]]) -> Iterator[tuple[str, dict[str, 
     monitor["metadata"]["label"] = monitor["metadata"].pop("labels")
     yield "ServiceMonitor metadata.label", monitor
 
+    monitor = copy.deepcopy(objects["ServiceMonitor"])
+    monitor["spec"]["joblabel"] = monitor["spec"].pop("jobLabel")
+    yield "ServiceMonitor joblabel", monitor
+
+    rule = copy.deepcopy(objects["PrometheusRule"])
+    rule["spec"]["groups"][0]["rules"][0]["fore"] = rule["spec"]["groups"][0]["rules"][0].pop("for")
+    yield "PrometheusRule fore", rule
+
 
 def test_a_misspelt_field_fails_validation(base: dict[str, dict[str, Any]]) -> None:
     version = K8S_VERSIONS[-1]
     for obj in base.values():
         validate(obj, version)  # the originals pass, so each failure is the typo's
     cases = list(_typos(base))
-    assert len(cases) == 7
+    assert len(cases) == 9
     for what, broken in cases:
         with pytest.raises(jsonschema.ValidationError, match="Additional properties"):
             validate(broken, version)

@@ -25,6 +25,18 @@ REQUIRED = {
     "E911DatabaseDown",
     "E911BrokerDown",
     "E911DirectoryListenerDown",
+    "E911PartitionsUnowned",
+    "E911ConsumerPausedLong",
+    "E911SessionEventsStopped",
+    "E911RebalanceErrors",
+}
+# Runbook sections for what has no alert but an operator meets (docs/runbook.md).
+OPERATIONS = {
+    "a-pod-does-not-start-migrations-pending",
+    "oomkilled-memory-limit",
+    "rotating-credentials-and-certificates",
+    "adding-partitions",
+    "restoring-the-database",
 }
 
 
@@ -79,3 +91,23 @@ def test_anchor_rule_matches_github():
         "e911daemondown",
         "why-these-alerts-matter",
     }
+
+
+def test_dead_letters_need_more_than_one_bad_event_and_time_to_fire():
+    """One bad event must not page: the rule has a threshold above 1 and a ``for``."""
+    (rule,) = [a for a in _alerts() if a["alert"] == "E911DeadLettersArriving"]
+    threshold = re.search(r">\s*(\d+)\s*$", rule["expr"].strip())
+    assert threshold is not None and int(threshold.group(1)) >= 1, rule["expr"]
+    assert rule.get("for") in ("10m", "15m", "20m", "30m"), rule.get("for")
+
+
+def test_the_runbook_covers_the_operations_and_its_links_resolve():
+    """Operations without an alert have sections, and every in-page link lands on one;
+    the kubectl label selectors are the manifests' labels, not a bare ``app=``."""
+    text = RUNBOOK.read_text()
+    anchors = _anchors(text)
+    assert OPERATIONS <= anchors, OPERATIONS - anchors
+    links = set(re.findall(r"\]\(#([\w-]+)\)", text))
+    assert links <= anchors, links - anchors
+    assert "-l app=" not in text
+    assert "-l app.kubernetes.io/name=e911d" in text
