@@ -158,14 +158,17 @@ def write_overlay(
         "bases": [os.path.relpath(GENERATED, folder)],  # kustomize v2: no absolute paths
         "images": [{"name": "localhost/e911d", "newTag": IMAGE.rsplit(":", 1)[1]}],
         "generatorOptions": {"disableNameSuffixHash": True},
+        # The namespace too: replace looks the Secret up by name and namespace.
         "secretGenerator": [
             {
                 "name": "e911d-secrets",
+                "namespace": "e911d",
                 "behavior": "replace",
                 "files": ["postgres-dsn=app-dsn", "kafka-sasl-password"],
             },
             {
                 "name": "e911d-migrate-secrets",
+                "namespace": "e911d",
                 "behavior": "replace",
                 "files": ["postgres-dsn=owner-dsn"],
             },
