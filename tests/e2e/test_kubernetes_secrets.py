@@ -188,3 +188,22 @@ def test_job_settings_load_from_its_files(
     env["E911_POSTGRES__DSN_FILE"] = str(folders[str(mount_path)] / relative)
     settings = load_settings(environ=env)
     assert settings.postgres.dsn.get_secret_value().startswith("postgresql://e911d_owner:")
+
+
+def test_the_documented_dsn_shapes_verify_the_server_without_a_home(tmp_path: Path) -> None:
+    """The image's HOME does not exist, so a DSN that verifies the server must name its
+    CA: a file on the certificate volume, or ``system`` (docs/spec.md#running-e911d).
+    deploy/README.md's Secrets section shows one of each; both load as settings."""
+    readme = (ROOT / "deploy" / "README.md").read_text("utf-8")
+    shapes = re.findall(r"^ {4}(postgresql://\S+)$", readme, re.MULTILINE)
+    assert len(shapes) == 2
+    roots = set()
+    for dsn in shapes:
+        options = {k: v[0] for k, v in parse_qs(urlsplit(dsn).query).items()}
+        assert options["sslmode"] == "verify-full"
+        roots.add(options["sslrootcert"])
+        file = tmp_path / "dsn"
+        file.write_text(dsn.replace("…", "secret") + "\n")
+        settings = load_settings(environ={"E911_POSTGRES__DSN_FILE": str(file)})
+        assert settings.postgres.dsn.get_secret_value().endswith(urlsplit(dsn).query)
+    assert roots == {"system", str(CERTS / "ca.crt")}
