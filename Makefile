@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: run test check lint typecheck rules-check prometheus prometheusrule bench clean image image-check contracts
+.PHONY: run test check lint typecheck rules-check prometheus prometheusrule bench clean image image-check contracts container-check
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -58,7 +58,8 @@ test: check rules-check $(KUBECTL)
 	@if command -v apt-get >/dev/null; then .ci/apt-install postgresql; fi
 	@# Two workers (the machines have two cores; most of a test is waiting on the broker
 	@# and the daemon), each with its own broker and PostgreSQL, a whole file at a time.
-	$(BIN)/pytest -q -p no:cacheprovider -n 2 --dist loadfile
+	@# tests/container runs the image with podman: make container-check, not here.
+	$(BIN)/pytest -q -p no:cacheprovider -n 2 --dist loadfile -m "not container"
 
 # The event contracts (docs/schemas/*.json, docs/asyncapi.yaml) from the code's types;
 # tests/unit/test_contracts.py fails until the regenerated files are committed.
@@ -93,7 +94,7 @@ CA_BUNDLE ?= /etc/ssl/certs/ca-certificates.crt
 CA_SECRET = --secret id=ca-bundle,src=$(CA_BUNDLE)
 CHECK_BASE_IMAGE := localhost/e911d-base:bookworm
 CHECK_IMAGE := localhost/e911d:check
-image image-check: export CONTAINERS_CONF := $(CURDIR)/deploy/image/containers.conf
+image image-check container-check: export CONTAINERS_CONF := $(CURDIR)/deploy/image/containers.conf
 
 image:
 	.ci/apt-install podman runc
@@ -112,3 +113,11 @@ image-check: $(STAMP)
 	deploy/image/build-base $(CHECK_BASE_IMAGE)
 	$(MAKE) --no-print-directory image BASE_IMAGE=$(CHECK_BASE_IMAGE) IMAGE=$(CHECK_IMAGE)
 	$(BIN)/python deploy/image/check.py $(CHECK_IMAGE)
+
+# The production overlay's rendered Job and Deployment run with podman against the
+# embedded broker and PostgreSQL (tests/container): the same image as image-check.
+container-check: $(STAMP) $(KUBECTL)
+	.ci/apt-install podman runc debootstrap
+	deploy/image/build-base $(CHECK_BASE_IMAGE)
+	$(MAKE) --no-print-directory image BASE_IMAGE=$(CHECK_BASE_IMAGE) IMAGE=$(CHECK_IMAGE)
+	$(BIN)/pytest -q -p no:cacheprovider -s -m container tests/container

@@ -19,8 +19,6 @@ from __future__ import annotations
 import copy
 import json
 import re
-import subprocess
-import sys
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -28,18 +26,14 @@ from typing import Any
 import jsonschema
 import kubernetes_validate
 import pytest
-import yaml
 from kubernetes_validate import utils
 from referencing import Registry, Resource
 
 from e911d.config import load_settings
+from tests.manifests import BASE, GENERATED, PRODUCTION, ROOT, TWO_REPLICAS, Pod, named, render
 
 pytestmark = pytest.mark.e2e
 
-ROOT = Path(__file__).resolve().parents[2]
-BASE = ROOT / "deploy" / "kubernetes" / "base"
-TWO_REPLICAS = ROOT / "deploy" / "kubernetes" / "overlays" / "two-replicas"
-KUBECTL = Path(sys.prefix) / "debian" / "kubernetes-client" / "usr" / "bin" / "kubectl"
 SCHEMAS = Path(__file__).parent / "schemas"
 # The oldest Kubernetes the manifests are meant for, and the newest schema bundled.
 K8S_VERSIONS = ["1.27", utils.major_minor(utils.latest_version())]
@@ -48,19 +42,6 @@ APP_LABELS = {"app.kubernetes.io/name": "e911d", "app.kubernetes.io/component": 
 # The second ConfigMap of the base: the Grafana dashboard (base/monitoring), keyed by
 # kind and name in by_kind so that "ConfigMap" stays the daemon's settings.
 DASHBOARD_CONFIGMAP = "ConfigMap/e911d-dashboard"
-
-
-def render(directory: Path) -> list[dict[str, Any]]:
-    assert KUBECTL.exists(), f"{KUBECTL} is missing: run `make test` (it unpacks it)"
-    done = subprocess.run(
-        [str(KUBECTL), "kustomize", str(directory)],
-        capture_output=True,
-        text=True,
-        timeout=60,
-        check=False,
-    )
-    assert done.returncode == 0, done.stderr
-    return [doc for doc in yaml.safe_load_all(done.stdout) if doc]
 
 
 def by_kind(objects: list[dict[str, Any]]) -> dict[str, dict[str, Any]]:
@@ -111,9 +92,9 @@ def container(objects: dict[str, dict[str, Any]]) -> dict[str, Any]:
 
 
 def test_base_holds_every_object_the_daemon_needs(base: dict[str, dict[str, Any]]) -> None:
+    # No Secret: one in the base would overwrite the real one at every apply.
     assert set(base) == {
         "ConfigMap",
-        "Secret",
         "Deployment",
         "PodDisruptionBudget",
         "Service",
@@ -124,10 +105,16 @@ def test_base_holds_every_object_the_daemon_needs(base: dict[str, dict[str, Any]
 
 
 @pytest.mark.parametrize("version", K8S_VERSIONS)
-@pytest.mark.parametrize("tree", [BASE, TWO_REPLICAS], ids=["base", "two-replicas"])
-def test_every_rendered_object_matches_the_kubernetes_schema(tree: Path, version: str) -> None:
+@pytest.mark.parametrize(
+    ("tree", "count"),
+    [(BASE, 7), (TWO_REPLICAS, 7), (PRODUCTION, 8), (GENERATED, 11)],
+    ids=["base", "two-replicas", "production", "production-secret-generator"],
+)
+def test_every_rendered_object_matches_the_kubernetes_schema(
+    tree: Path, count: int, version: str
+) -> None:
     objects = render(tree)
-    assert len(objects) == 8
+    assert len(objects) == count
     for obj in objects:
         validate(obj, version)
 
@@ -247,8 +234,10 @@ def test_pod_runs_as_the_images_non_root_user_on_a_read_only_root(
     assert c["securityContext"]["capabilities"]["drop"] == ["ALL"]
     mounts = {m["mountPath"]: m["name"] for m in c["volumeMounts"]}
     volumes = {v["name"]: v for v in pod["volumes"]}
-    assert set(mounts) == {"/tmp"}
+    assert set(mounts) == {"/tmp", "/run/secrets/e911d"}
     assert "emptyDir" in volumes[mounts["/tmp"]]
+    assert volumes[mounts["/run/secrets/e911d"]]["secret"]["secretName"] == "e911d-secrets"
+    assert all(m.get("readOnly") for m in c["volumeMounts"] if m["mountPath"] != "/tmp")
     assert pod["enableServiceLinks"] is False
 
 
@@ -273,20 +262,21 @@ def test_memory_is_sized_from_the_measured_rss(base: dict[str, dict[str, Any]]) 
     assert MEASURED_RSS_MIB < request < limit <= 2 * MEASURED_RSS_MIB
 
 
-def test_configmap_and_secret_are_settings_the_daemon_accepts(
-    base: dict[str, dict[str, Any]],
-) -> None:
-    c = container(base)
-    assert c["envFrom"] == [{"configMapRef": {"name": base["ConfigMap"]["metadata"]["name"]}}]
-    secret = base["Secret"]
-    secret_env = {}
-    for item in c["env"]:
-        ref = item["valueFrom"]["secretKeyRef"]
-        assert ref["name"] == secret["metadata"]["name"]
-        secret_env[item["name"]] = secret["stringData"][ref["key"]]
-    assert set(secret_env) == {"E911_POSTGRES__DSN", "E911_KAFKA__SASL_PASSWORD"}
-    # Unknown keys or bad values would stop the daemon at start: catch them here.
-    settings = load_settings(environ={**base["ConfigMap"]["data"], **secret_env})
-    assert settings.postgres.dsn.get_secret_value() == secret_env["E911_POSTGRES__DSN"]
+def test_configmap_and_secret_files_are_settings_the_daemon_accepts(tmp_path: Path) -> None:
+    """The Deployment's environment (ConfigMap and env) with the generated Secrets laid
+    out as files, loaded as the daemon would at start: an unknown key, a bad value or
+    a ``_FILE`` path that is not on a mounted volume stops it there, so catch it here."""
+    objects = named(render(GENERATED))
+    pod = Pod.of(objects["Deployment", "e911d"])
+    env = pod.environment(objects)
+    folders = pod.write_volumes(objects, tmp_path)
+    for name, value in list(env.items()):
+        for mount, folder in folders.items():
+            if value.startswith(mount + "/"):
+                env[name] = str(folder) + value[len(mount) :]
+    secrets = {name: value for name, value in env.items() if name.endswith("_FILE")}
+    assert set(secrets) == {"E911_POSTGRES__DSN_FILE", "E911_KAFKA__SASL_PASSWORD_FILE"}
+    settings = load_settings(environ=env)
+    assert settings.postgres.dsn.get_secret_value().startswith("postgresql://e911d_app:")
     assert settings.kafka.security_protocol == "SASL_SSL"
-    assert not any(k.startswith("E911_") for k in base["Secret"].get("data", {}))
+    assert settings.migrate_on_start is False
