@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: run test check lint typecheck rules-check prometheus prometheusrule bench clean image image-check contracts container-check
+.PHONY: run test check lint typecheck rules-check prometheus prometheusrule monitoring bench clean image image-check contracts container-check
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -43,8 +43,10 @@ rules-check: prometheus $(STAMP)
 	cd deploy/prometheus && promtool test rules e911d-rules.test.yml
 	$(BIN)/python deploy/prometheus/prometheusrule.py --check
 
-# The kustomize base's PrometheusRule, from deploy/prometheus/e911d-rules.yml.
-prometheusrule: $(STAMP)
+# Every monitoring file derived from deploy/monitoring.yaml (the job and namespace
+# selectors): the rules file from its template, the dashboard's defaults, the kustomize
+# base's PrometheusRule. `monitoring` is another name for it.
+prometheusrule monitoring: $(STAMP)
 	$(BIN)/python deploy/prometheus/prometheusrule.py
 
 # Debian's kubectl (with kustomize) renders deploy/kubernetes in the tests; unpacked

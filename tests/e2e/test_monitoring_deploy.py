@@ -5,11 +5,11 @@ silently part ways: the Operator names the job after the Service unless the
 ServiceMonitor's ``jobLabel`` names a Service label, and a rule selecting another job
 fires E911DaemonDown forever over a healthy daemon. So the job is derived here from the
 rendered manifests exactly as the Operator would, and everything is checked under it:
-every selector of the rules and the dashboard (docs/spec.md#metrics), the shipped
-PrometheusRule and dashboard ConfigMap against their source files, and a real
-Prometheus scraping a live daemon under that job and namespace with the shipped rules
-loaded: nothing pending or firing while healthy, E911DaemonDown pending once it stops,
-every dashboard query answering.
+every selector of the rules and the dashboard (docs/spec.md#metrics; both generated
+from deploy/monitoring.yaml), the shipped PrometheusRule and dashboard ConfigMap
+against their source files, and a real Prometheus scraping a live daemon under that
+job and namespace with the shipped rules loaded: nothing pending or firing while
+healthy, E911DaemonDown pending once it stops, every dashboard query answering.
 """
 
 from __future__ import annotations
@@ -40,6 +40,7 @@ RULES = ROOT / "deploy" / "prometheus" / "e911d-rules.yml"
 DASHBOARD = ROOT / "deploy" / "grafana" / "e911d.json"
 RUNBOOK = ROOT / "docs" / "runbook.md"
 GENERATOR = ROOT / "deploy" / "prometheus" / "prometheusrule.py"
+SELECTORS = ROOT / "deploy" / "monitoring.yaml"
 PROMETHEUS = "/usr/bin/prometheus"
 # Columns and other names in the runbook that start like a metric but are not one.
 NOT_METRICS = {"e911_recommendations"}
@@ -93,12 +94,22 @@ def _selectors(expr: str) -> list[tuple[str, str]]:
 
 
 def test_the_operator_job_is_what_rules_and_dashboard_select() -> None:
-    """The rendered ServiceMonitor and Service give job e911d; every selector of every
-    rule names exactly that job, and every dashboard query the $job and $namespace
-    variables, whose default is that job."""
+    """The rendered ServiceMonitor and Service give job e911d, deploy/monitoring.yaml's
+    job; every selector of every rule names exactly that job, and every dashboard query
+    the $job and $namespace variables, whose default is that job. The rules and the
+    dashboard are what the generator derives from deploy/monitoring.yaml."""
+    source = yaml.safe_load(SELECTORS.read_text("utf-8"))
+    check = subprocess.run(
+        [sys.executable, str(GENERATOR), "--check"],
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    assert check.returncode == 0, check.stderr
     for tree in (BASE, TWO_REPLICAS):
         job, _ = operator_job(render(tree))
         assert job == "e911d", tree
+        assert job == source["job"], tree
         # Without jobLabel the Operator would name the job after the Service.
         unlabeled = [dict(o) for o in render(tree)]
         for o in unlabeled:
@@ -110,9 +121,11 @@ def test_the_operator_job_is_what_rules_and_dashboard_select() -> None:
         assert selectors, name
         for metric, matchers in selectors:
             assert f'job="{job}"' in matchers, f"{name}: {metric}{matchers}"
+            assert f'namespace=~"{source["namespace"]}"' in matchers, f"{name}: {metric}"
     variables = {v["name"]: v for v in _dashboard()["templating"]["list"]}
     assert variables["job"]["current"]["value"] == job
     assert variables["namespace"]["allValue"] == ".*"
+    assert variables["namespace"]["allValue"] == source["namespace"]
     assert 'job="$job"' in variables["instance"]["query"]["query"]
     for title, expr in _dashboard_exprs():
         for metric, matchers in _selectors(expr):
