@@ -9,7 +9,6 @@ metric does not carry, returns nothing and fails here, not on an SRE's screen.
 
 from __future__ import annotations
 
-import asyncio
 import json
 import re
 import subprocess
@@ -21,10 +20,8 @@ from typing import Any
 from urllib.parse import quote
 
 import pytest
-import yaml
 
-from tests.e2e.cli import kill
-from tests.ports import held_port
+from tests.prometheus_server import prometheus_servers
 from tests.support import (
     Producer,
     TopicWatcher,
@@ -38,7 +35,6 @@ from tests.support import (
 ROOT = Path(__file__).resolve().parents[2]
 DASHBOARD = ROOT / "deploy" / "grafana" / "e911d.json"
 RULES_DIR = ROOT / "deploy" / "prometheus"
-PROMETHEUS = "/usr/bin/prometheus"
 PROMTOOL = "/usr/bin/promtool"
 DATASOURCE = {"type": "prometheus", "uid": "${datasource}"}
 # Grafana's variables, replaced as Grafana would with a 1 s scrape interval: rate()
@@ -152,53 +148,23 @@ class Prometheus:
 async def start_prometheus(tmp_path: Path) -> AsyncIterator[Callable[[int], Awaitable[Prometheus]]]:
     """Starts a real Prometheus scraping 127.0.0.1:<target_port> every second, with the
     shipped rules loaded (so the server itself accepts them too); stopped afterwards."""
-    started: list[asyncio.subprocess.Process] = []
+    async with prometheus_servers(tmp_path) as start_server:
 
-    async def start(target_port: int) -> Prometheus:
-        config = {
-            "global": {"scrape_interval": "1s", "evaluation_interval": "1s"},
-            "rule_files": [str(RULES_DIR / "e911d-rules.yml")],
-            "scrape_configs": [
-                {
-                    "job_name": "e911d",
-                    "static_configs": [{"targets": [f"127.0.0.1:{target_port}"]}],
-                }
-            ],
-        }
-        (tmp_path / "prometheus.yml").write_text(yaml.safe_dump(config))
-        log = tmp_path / "prometheus.log"
-        with held_port() as port:  # held until Prometheus listens on it
-            with log.open("wb") as out:
-                proc = await asyncio.create_subprocess_exec(
-                    PROMETHEUS,
-                    f"--config.file={tmp_path / 'prometheus.yml'}",
-                    f"--storage.tsdb.path={tmp_path / 'data'}",
-                    f"--web.listen-address=127.0.0.1:{port}",
-                    stdout=out,
-                    stderr=subprocess.STDOUT,
-                )
-            started.append(proc)
-            async with asyncio.timeout(30):
-                while True:
-                    assert proc.returncode is None, log.read_text()[-3000:]
-                    try:
-                        _, writer = await asyncio.open_connection("127.0.0.1", port)
-                    except OSError:
-                        await asyncio.sleep(0.05)
-                        continue
-                    writer.close()
-                    await writer.wait_closed()
-                    break
-        return Prometheus(port, target_port, log)
+        async def start(target_port: int) -> Prometheus:
+            config = {
+                "global": {"scrape_interval": "1s", "evaluation_interval": "1s"},
+                "rule_files": [str(RULES_DIR / "e911d-rules.yml")],
+                "scrape_configs": [
+                    {
+                        "job_name": "e911d",
+                        "static_configs": [{"targets": [f"127.0.0.1:{target_port}"]}],
+                    }
+                ],
+            }
+            server = await start_server(config)
+            return Prometheus(server.port, target_port, server.log)
 
-    yield start
-    for proc in started:
-        if proc.returncode is None:
-            proc.terminate()
-            try:
-                await asyncio.wait_for(proc.wait(), 10)
-            except TimeoutError:
-                await kill(proc)
+        yield start
 
 
 async def test_every_panel_query_returns_data_from_a_real_prometheus(

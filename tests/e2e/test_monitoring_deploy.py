@@ -14,7 +14,6 @@ healthy, E911DaemonDown pending once it stops, every dashboard query answering.
 
 from __future__ import annotations
 
-import asyncio
 import datetime as dt
 import json
 import re
@@ -30,9 +29,8 @@ import pytest
 import yaml
 
 from e911d.daemon.services.metrics import Metrics
-from tests.e2e.cli import kill
 from tests.e2e.test_kubernetes import BASE, TWO_REPLICAS, by_kind, render
-from tests.ports import held_port
+from tests.prometheus_server import prometheus_servers
 from tests.support import Producer, TopicWatcher, directory, eventually, http_fetch, login
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -41,7 +39,6 @@ DASHBOARD = ROOT / "deploy" / "grafana" / "e911d.json"
 RUNBOOK = ROOT / "docs" / "runbook.md"
 GENERATOR = ROOT / "deploy" / "prometheus" / "prometheusrule.py"
 SELECTORS = ROOT / "deploy" / "monitoring.yaml"
-PROMETHEUS = "/usr/bin/prometheus"
 # Columns and other names in the runbook that start like a metric but are not one.
 NOT_METRICS = {"e911_recommendations"}
 
@@ -207,59 +204,28 @@ async def operator_prometheus(tmp_path: Path) -> AsyncIterator[Any]:
     """Starts a real Prometheus scraping one target under the job and namespace the
     Operator would give it (1 s scrapes, rules evaluated every second), with the
     shipped rules file loaded; stopped afterwards."""
-    started: list[asyncio.subprocess.Process] = []
+    async with prometheus_servers(tmp_path) as start_server:
 
-    async def start(target_port: int, job: str, namespace: str) -> Prometheus:
-        config = {
-            "global": {"scrape_interval": "1s", "evaluation_interval": "1s"},
-            "rule_files": [str(RULES)],
-            "scrape_configs": [
-                {
-                    "job_name": job,
-                    "static_configs": [
-                        {
-                            "targets": [f"127.0.0.1:{target_port}"],
-                            "labels": {"namespace": namespace},
-                        }
-                    ],
-                }
-            ],
-        }
-        (tmp_path / "prometheus.yml").write_text(yaml.safe_dump(config))
-        log = tmp_path / "prometheus.log"
-        with held_port() as port, log.open("wb") as out:
-            proc = await asyncio.create_subprocess_exec(
-                PROMETHEUS,
-                f"--config.file={tmp_path / 'prometheus.yml'}",
-                f"--storage.tsdb.path={tmp_path / 'data'}",
-                f"--web.listen-address=127.0.0.1:{port}",
-                stdout=out,
-                stderr=subprocess.STDOUT,
-            )
-            started.append(proc)
-        prometheus = Prometheus(port, log)
+        async def start(target_port: int, job: str, namespace: str) -> Prometheus:
+            config = {
+                "global": {"scrape_interval": "1s", "evaluation_interval": "1s"},
+                "rule_files": [str(RULES)],
+                "scrape_configs": [
+                    {
+                        "job_name": job,
+                        "static_configs": [
+                            {
+                                "targets": [f"127.0.0.1:{target_port}"],
+                                "labels": {"namespace": namespace},
+                            }
+                        ],
+                    }
+                ],
+            }
+            server = await start_server(config)
+            return Prometheus(server.port, server.log)
 
-        async def listening() -> bool:
-            assert proc.returncode is None, log.read_text()[-3000:]
-            try:
-                _, writer = await asyncio.open_connection("127.0.0.1", port)
-            except OSError:
-                return False
-            writer.close()
-            await writer.wait_closed()
-            return True
-
-        await prometheus.wait("Prometheus did not listen", listening)
-        return prometheus
-
-    yield start
-    for proc in started:
-        if proc.returncode is None:
-            proc.terminate()
-            try:
-                await asyncio.wait_for(proc.wait(), 10)
-            except TimeoutError:
-                await kill(proc)
+        yield start
 
 
 async def test_deployed_as_the_readme_says_monitoring_sees_the_daemon(
