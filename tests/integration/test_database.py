@@ -18,6 +18,7 @@ EXPECTED_TABLES = {
     "ip_group_networks",
     "directory_versions",
     "user_versions",
+    "confirmed_networks",
     "sessions",
     "alerts",
     "outbox",
