@@ -289,6 +289,22 @@ class GeoIpSettings(_Section):
     max_distance_km: float = Field(default=50.0, gt=0, le=20_000)
 
 
+class LearningSettings(_Section):
+    """What e911d learns from users (docs/spec.md#learning-from-users)."""
+
+    # A user's remembered networks: at most this many, oldest dropped first.
+    confirmed_networks_per_user: int = Field(default=20, ge=1, le=1_000)
+    # An entry is forgotten this long after it was last confirmed (90 days).
+    confirmed_network_ttl_seconds: float = Field(default=90 * 86_400.0, gt=0)
+    # A session without a BSSID or switch port is keyed by its IP's prefix: wide enough
+    # for a home's dynamic addresses, narrow enough not to span neighbours.
+    ipv4_prefix: int = Field(default=24, ge=8, le=32)
+    ipv6_prefix: int = Field(default=56, ge=16, le=128)
+    # report networks --format directory suggests a group only where at least this
+    # share of the users who confirmed a location on the network chose the same one.
+    agreement: float = Field(default=0.8, gt=0.5, le=1.0)
+
+
 class Settings(BaseSettings):
     model_config = SettingsConfigDict(
         env_prefix=ENV_PREFIX,
@@ -304,6 +320,7 @@ class Settings(BaseSettings):
     http: HttpSettings = HttpSettings()
     log: LogSettings = LogSettings()
     geoip: GeoIpSettings = GeoIpSettings()
+    learning: LearningSettings = LearningSettings()
     migrate_on_start: bool = True
     # In-flight work, then the consumer's leave of its group, get this long; closing
     # the other clients adds at most ~3 s, so the default keeps the whole stop inside
