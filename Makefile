@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: run test check lint typecheck rules-check prometheus prometheusrule monitoring bench clean image image-check contracts container-check
+.PHONY: run test faults check lint typecheck rules-check prometheus prometheusrule monitoring bench clean image image-check contracts container-check
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -61,10 +61,16 @@ test: check rules-check $(KUBECTL)
 	@# Two workers (the machines have two cores; most of a test is waiting on the broker
 	@# and the daemon), each with its own broker and PostgreSQL, a whole file at a time.
 	@# tests/container runs the image with podman: make container-check, not here.
-	$(BIN)/pytest -q -p no:cacheprovider -n 2 --dist loadfile -m "not container"
+	$(BIN)/pytest -q -p no:cacheprovider -n 2 --dist loadfile -m "not container and not faults"
 
 # The event contracts (docs/schemas/*.json, docs/asyncapi.yaml) from the code's types;
 # tests/unit/test_contracts.py fails until the regenerated files are committed.
+# Slow fault trials (database failover, black holes, broker restarts, a paused owner):
+# a CI step of their own after make test, one file at a time on two workers.
+faults: $(STAMP)
+	@if command -v apt-get >/dev/null; then .ci/apt-install postgresql; fi
+	$(BIN)/pytest -q -p no:cacheprovider -n 2 --dist loadfile -m faults tests/faults
+
 contracts: $(STAMP)
 	$(BIN)/e911d contracts
 
