@@ -6,7 +6,7 @@ import argparse
 import asyncio
 import json
 import sys
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
 
 import structlog
@@ -103,6 +103,7 @@ def _parser() -> argparse.ArgumentParser:
     report.add_argument(
         "--top", type=top_argument, default=5, help="groups listed per account (default 5)"
     )
+    _networks_parser(report, since_argument)
     contracts = sub.add_parser(
         "contracts", help="write the event contracts (JSON Schemas, AsyncAPI) under docs/"
     )
@@ -115,6 +116,53 @@ def _parser() -> argparse.ArgumentParser:
     dev.add_argument("--http-port", type=int, default=9911)
     dev.add_argument("--seed", type=int, default=911, help="simulation random seed")
     return parser
+
+
+def _networks_parser(
+    report: argparse.ArgumentParser, since_argument: Callable[[str], object]
+) -> None:
+    """``e911d report networks``: its own dests, so that the parent's defaults for the
+    same options never overwrite what was given after ``networks``."""
+    from e911d.daemon.commands.networks.command import FORMATS, min_users_argument
+
+    sub = report.add_subparsers(dest="report_command")
+    networks = sub.add_parser(
+        "networks", help="networks nobody configured, busiest first, with what users confirmed"
+    )
+    # Not the parent's default: a --config given before ``networks`` must stay.
+    networks.add_argument(
+        "--config", type=Path, default=argparse.SUPPRESS, help="TOML file; environment wins"
+    )
+    networks.add_argument(
+        "--account",
+        dest="networks_account",
+        metavar="A",
+        action="append",
+        default=[],
+        help="only this account (repeatable)",
+    )
+    networks.add_argument(
+        "--since",
+        dest="networks_since",
+        metavar="DURATION",
+        type=since_argument,
+        default="7d",
+        help="UTC days from this long ago to today: 7d, 24h, 2w, 1d12h (default 7d)",
+    )
+    networks.add_argument(
+        "--min-users",
+        metavar="N",
+        type=min_users_argument,
+        default=1,
+        help="only networks with at least this many users on one day (default 1)",
+    )
+    networks.add_argument(
+        "--format",
+        dest="networks_format",
+        choices=FORMATS,
+        default="text",
+        help="directory: the suggested IP groups as a file for `e911d directory import`",
+    )
 
 
 async def _run(settings: Settings) -> int:
@@ -228,6 +276,18 @@ def main(argv: Sequence[str] | None = None) -> int:
                 args.session,
             )
             return asyncio.run(explain.explain_command(settings, typed, as_json=args.json))
+        if args.command == "report" and args.report_command == "networks":
+            from e911d.daemon.commands.networks import networks_command
+
+            return asyncio.run(
+                networks_command(
+                    settings,
+                    accounts=args.networks_account,
+                    since=args.networks_since,
+                    min_users=args.min_users,
+                    fmt=args.networks_format,
+                )
+            )
         if args.command == "report":
             from e911d.daemon.commands.report import report_command
 
