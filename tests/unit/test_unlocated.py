@@ -22,7 +22,7 @@ from e911d.daemon.core.model import (
     Verdict,
 )
 from e911d.daemon.core.network import NetworkSignals
-from e911d.daemon.core.network_key import bssid_key, ip_prefix_key
+from e911d.daemon.core.network_key import NetworkKey, bssid_key, ip_prefix_key
 from e911d.daemon.core.unlocated import Sighting, UnlocatedToday, is_unlocated
 
 DAY = dt.datetime(2026, 11, 30, 9, 0, tzinfo=dt.UTC)
@@ -84,7 +84,7 @@ def test_geolocation_or_a_user_confirmation_is_not_a_group() -> None:
     assert is_unlocated(geo)
 
 
-def _s(sid: str, key=K1, user: str = "u1") -> Sighting:  # type: ignore[no-untyped-def]
+def _s(sid: str, key: NetworkKey = K1, user: str = "u1") -> Sighting:
     return Sighting(sid, "acme", user, key)
 
 
