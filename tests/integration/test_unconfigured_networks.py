@@ -15,7 +15,7 @@ from typing import Any
 import asyncpg
 import pytest
 
-from e911d.daemon.commands.networks.query import Query, read_networks
+from e911d.daemon.commands.networks.recorded import Query, read_networks
 from e911d.daemon.core.network_key import NetworkKey, NetworkKeyKind, bssid_key
 from e911d.daemon.core.unlocated import Sighting
 from e911d.daemon.store.unconfigured_networks import record_sightings

@@ -15,14 +15,7 @@ import pytest
 import yaml
 
 from e911d.daemon.commands.directory_file.validation import validate
-from e911d.daemon.commands.networks.directory import (
-    MAX_ID,
-    group_doc,
-    group_id,
-    render_directory,
-    suggested_document,
-)
-from e911d.daemon.commands.networks.figures import (
+from e911d.daemon.commands.networks.agreement import (
     Confirmation,
     NetworkReport,
     NetworkRow,
@@ -31,8 +24,15 @@ from e911d.daemon.commands.networks.figures import (
     build_network,
     busiest_first,
 )
-from e911d.daemon.commands.networks.query import located_by
+from e911d.daemon.commands.networks.recorded import located_by
 from e911d.daemon.commands.networks.render import CSV_COLUMNS, render_csv, render_json, render_text
+from e911d.daemon.commands.networks.suggestions import (
+    MAX_ID,
+    group_doc,
+    group_id,
+    render_directory,
+    suggested_document,
+)
 from e911d.daemon.core.evaluation import AccountDirectory
 from e911d.daemon.core.model import IpGroup, Location
 from e911d.daemon.core.network import SwitchRef

@@ -1,10 +1,10 @@
 """``e911d report networks``: the networks nobody configured, with what users confirmed
 on them (docs/spec.md#networks-nobody-configured).
 
-The modules, each depending only on those before it: :mod:`.figures` (the values,
-agreement, the order; pure), :mod:`.query` (the one read-only snapshot,
+The modules, each depending only on those before it: :mod:`.agreement` (the values,
+agreement, the order; pure), :mod:`.recorded` (the one read-only snapshot,
 ``daemon/store/sql/unconfigured.sql``), :mod:`.render` (text, JSON, CSV),
-:mod:`.directory` (the suggested groups as a directory file) and :mod:`.command`.
+:mod:`.suggestions` (the suggested groups as a directory file) and :mod:`.command`.
 docs/report.md defines every figure.
 """
 

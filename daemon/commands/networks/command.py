@@ -14,14 +14,14 @@ import sys
 from typing import Final
 
 from e911d.config import Settings
-from e911d.daemon.commands.networks.directory import render_directory, suggested_accounts
-from e911d.daemon.commands.networks.query import (
+from e911d.daemon.commands.networks.recorded import (
     Query,
     account_toggles,
     read_networks,
     require_schema,
 )
 from e911d.daemon.commands.networks.render import RENDERERS, retention_note
+from e911d.daemon.commands.networks.suggestions import render_directory, suggested_accounts
 from e911d.daemon.core.retry import BRIEF
 from e911d.daemon.store.db import PoolConfig, errors, open_pool
 

@@ -10,7 +10,7 @@ import io
 import json
 from typing import Any, Final
 
-from e911d.daemon.commands.networks.figures import Confirmation, NetworkReport, NetworksReport
+from e911d.daemon.commands.networks.agreement import Confirmation, NetworkReport, NetworksReport
 
 LEGEND: Final = (
     "Users: the most distinct users seen on the network on one UTC day. Sessions: "

@@ -19,7 +19,7 @@ from collections.abc import Mapping
 from typing import Any, Final
 
 from e911d.daemon.commands.directory_file.export import render
-from e911d.daemon.commands.networks.figures import NetworkReport, NetworksReport
+from e911d.daemon.commands.networks.agreement import NetworkReport, NetworksReport
 from e911d.daemon.core.network import format_bssid, format_chassis_id
 from e911d.daemon.core.network_key import NetworkKey, NetworkKeyKind
 

@@ -14,7 +14,7 @@ from typing import Final
 
 import asyncpg
 
-from e911d.daemon.commands.networks.figures import (
+from e911d.daemon.commands.networks.agreement import (
     Confirmation,
     NetworkReport,
     NetworkRow,
