@@ -26,7 +26,7 @@ at most two days' unlocated sessions.
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Iterable
+from collections.abc import Collection, Iterable
 from dataclasses import dataclass, field
 from typing import Final
 
@@ -79,31 +79,37 @@ class UnlocatedToday:
     paused_until: dt.datetime | None = None
     # session -> the key recorded for it today (the last one, when it moved).
     _today: dict[str, NetworkKey] = field(default_factory=dict)
-    # Sessions known unlocated but not recorded today: those recorded the day before
-    # (``_carried``), and those whose write failed or was paused today (``_pending``).
-    _carried: set[str] = field(default_factory=set)
-    _pending: set[str] = field(default_factory=set)
+    # Sessions known unlocated but not recorded today, which memory must not decide:
+    # those recorded the day before, and those whose write failed or was paused today
+    # (also in ``_failed``, so that they outlive the next roll). A session leaves it as
+    # soon as the database path decides it.
+    _due: set[str] = field(default_factory=set)
+    _failed: set[str] = field(default_factory=set)
 
     def __len__(self) -> int:
         return len(self._today)
 
     def roll(self, now: dt.datetime) -> dt.date:
-        """Start a new day when ``now`` is on another UTC day than the last call."""
+        """Start a new day when ``now`` is on another UTC day than the last call. What
+        was due and not seen all day is forgotten: those sessions ended."""
         day = now.astimezone(dt.UTC).date()
         if day != self.day:
             if self.day is not None:
-                self._carried = set(self._today) | self._pending
-            self._pending = set()
+                self._due = set(self._today) | self._failed
+            self._failed = set()
             self._today = {}
             self.day = day
         return day
 
+    @property
+    def due(self) -> Collection[str]:
+        """The sessions memory must not decide today (call :meth:`roll` first); the
+        tick tests each session it would decide from memory against it, so it is a
+        set, not a method: one lookup per session."""
+        return self._due
+
     def needs_database(self, session_id: str) -> bool:
-        """Whether a session memory could decide must be checked from the database, to
-        record it today (call :meth:`roll` first)."""
-        return (session_id in self._carried or session_id in self._pending) and (
-            session_id not in self._today
-        )
+        return session_id in self._due
 
     def claim(
         self, decided: Iterable[str], sightings: Iterable[Sighting], now: dt.datetime
@@ -111,16 +117,18 @@ class UnlocatedToday:
         """The sightings not yet recorded today, from the sessions the database path
         ``decided`` (``sightings`` are those of them that were unlocated)."""
         day = self.roll(now)
+        due, failed = self._due, self._failed
         for sid in decided:
-            self._carried.discard(sid)
-            self._pending.discard(sid)
+            due.discard(sid)
+            failed.discard(sid)
         paused = self.paused_until is not None and now < self.paused_until
         new: list[Sighting] = []
         for s in sightings:
             if self._today.get(s.session_id) == s.key:
                 continue
             if paused:
-                self._pending.add(s.session_id)
+                due.add(s.session_id)
+                failed.add(s.session_id)
                 continue
             self._today[s.session_id] = s.key
             new.append(s)
@@ -135,4 +143,5 @@ class UnlocatedToday:
         for s in claim.sightings:
             if self._today.get(s.session_id) == s.key:
                 del self._today[s.session_id]
-                self._pending.add(s.session_id)
+                self._due.add(s.session_id)
+                self._failed.add(s.session_id)

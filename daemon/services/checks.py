@@ -92,18 +92,13 @@ class Checks:
                 ask: list[str] = []
                 # The schedule's own id strings: the day's record shares them.
                 checked: list[tuple[str, str]] = []
-                unconfigured = self._unconfigured
-                unconfigured.roll()
+                unlocated = self._unconfigured.due()
                 for d in owned:
                     memo = d.memo
                     outcome = memos.decide(memo)
                     # A session on a network nobody configured is read from the
                     # database once a day, to record its network (daemon/core/unlocated.py).
-                    if (
-                        outcome is None
-                        or not isinstance(memo, Memo)
-                        or unconfigured.needs_database(d.session_id)
-                    ):
+                    if outcome is None or not isinstance(memo, Memo) or d.session_id in unlocated:
                         ask.append(d.session_id)
                     else:
                         remembered[outcome] += 1

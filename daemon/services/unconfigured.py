@@ -15,6 +15,7 @@ from __future__ import annotations
 import asyncio
 import datetime as dt
 from collections import deque
+from collections.abc import Collection
 from typing import Final
 
 import structlog
@@ -40,15 +41,12 @@ class UnconfiguredRecorder:
         self._unwritten: deque[SightingClaim] = deque()
         self._writer: asyncio.Task[None] | None = None
 
-    def roll(self) -> None:
-        """Start the new UTC day, if it is one (once per chunk, before
-        :meth:`needs_database`)."""
+    def due(self) -> Collection[str]:
+        """The sessions memory must not decide now: known unlocated but not yet
+        recorded today, so sent to the database once a day. Called once per chunk
+        (it starts the new UTC day, if it is one); valid until the chunk is decided."""
         self._today.roll(utcnow())
-
-    def needs_database(self, session_id: str) -> bool:
-        """A session memory could decide is sent to the database instead, once a day,
-        when it is known unlocated but not yet recorded today."""
-        return self._today.needs_database(session_id)
+        return self._today.due
 
     def decided(self, report: CheckReport) -> None:
         """Claim the unlocated sessions of a database check for the writer task."""
