@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import datetime as dt
 import json
 import sys
 from collections.abc import Callable, Sequence
@@ -165,6 +166,25 @@ def _networks_parser(
     )
 
 
+def _refuse_report_options_before_networks(
+    parser: argparse.ArgumentParser, args: argparse.Namespace
+) -> None:
+    """``e911d report --account A networks`` would parse ``--account`` as the plain
+    report's and list every account: a usage error (exit 2) rather than a wrong list."""
+    given = [
+        option
+        for option, value, default in (
+            ("--account", args.account, []),
+            ("--since", args.since, dt.timedelta(days=7)),
+            ("--format", args.format, "text"),
+            ("--top", args.top, 5),
+        )
+        if value != default
+    ]
+    if given:
+        parser.error(f"argument {given[0]}: give the options of `report networks` after `networks`")
+
+
 async def _run(settings: Settings) -> int:
     from e911d.daemon.runtime.app import App
 
@@ -209,7 +229,10 @@ def _print_config(settings: Settings, as_json: bool) -> None:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    args = _parser().parse_args(argv)
+    parser = _parser()
+    args = parser.parse_args(argv)
+    if args.command == "report" and args.report_command == "networks":
+        _refuse_report_options_before_networks(parser, args)
     try:
         if args.command == "dev":
             from e911d.daemon.commands.dev import DevOptions, run_dev

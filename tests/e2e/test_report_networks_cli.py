@@ -167,6 +167,25 @@ async def test_bad_usage_exits_2_before_connecting(
     assert "Traceback" not in err
 
 
+@pytest.mark.parametrize(
+    ("args", "argument"),
+    [
+        (("--account", "acme", "networks"), "--account"),
+        (("--format", "json", "networks"), "--format"),
+        (("--since", "2d", "networks", "--min-users", "2"), "--since"),
+    ],
+)
+async def test_report_options_before_networks_are_refused_not_ignored(
+    args: tuple[str, ...], argument: str, unused_port: int
+) -> None:
+    """`e911d report --account A networks` would otherwise list every account."""
+    dsn = f"postgresql://postgres@127.0.0.1:{unused_port}/e911d"
+    code, out, err = await run_cli(dsn, "report", *args)
+    assert code == 2
+    assert out == ""
+    assert f"argument {argument}: give the options of `report networks` after" in err
+
+
 async def test_a_database_never_migrated_is_a_clear_error(empty_database: str) -> None:
     code, out, err = await run_cli(empty_database, "report", "networks")
     assert code == 1
