@@ -62,7 +62,7 @@ async def test_sessions_no_group_located_are_recorded_once_per_network_and_day(
 ):
     running = await start_app(make_settings(checks={"decide_in_memory": decide_in_memory}))
     app = running.app
-    users = {u: (True, "hq") for u in ("u1", "u2", "u3", "u4", "u5")}
+    users = {u: (True, "hq") for u in ("u1", "u2", "u3", "u4", "u5", "u6")}
     logins = [
         ("acme", "u1", "s1", "192.0.2.77", {}),
         ("acme", "u2", "s2", "192.0.2.99", {}),
@@ -70,16 +70,23 @@ async def test_sessions_no_group_located_are_recorded_once_per_network_and_day(
         ("acme", "u3", "s4", HQ_IP, {}),  # located by hq's network
         ("acme", "u4", "s5", "192.0.2.8", {"bssid": "F0-6E-0B-C2-03-99"}),  # keyed by its AP
         ("acme", "u5", "s6", HOME_IP, {"bssid": "aa:aa:aa:aa:aa:aa"}),  # the IP locates it
+        ("acme", "u6", "s8", "100.64.1.1", {}),  # a VPN egress: configured, non-locating
         ("beta", "u9", "s7", "192.0.2.10", {}),  # recommendations off: never matched
     ]
     async with Producer(broker.bootstrap_servers) as p:
-        await p.send_all(topics.directory_events, directory(users=users), key="acme")
+        vpn = {"account_id": "acme", "ip_group_id": "vpn", "name": "VPN", "location_id": None}
+        vpn |= {"addresses": ["100.64.0.0/10"], "locating": False}
+        await p.send_all(
+            topics.directory_events,
+            [*directory(users=users), ce("e911.ip_group.upserted", vpn)],
+            key="acme",
+        )
         await p.send_all(
             topics.directory_events,
             directory("beta", account_on=False, users={"u9": (False, "hq")}),
             key="beta",
         )
-        await wait_consumed(app, topics.directory_events, "e911.user.upserted", 6)
+        await wait_consumed(app, topics.directory_events, "e911.user.upserted", 7)
         for account, user, session, ip, network in logins:
             await p.send(topics.session_events, _login(account, user, session, ip, **network), user)
         expected = {
@@ -94,6 +101,9 @@ async def test_sessions_no_group_located_are_recorded_once_per_network_and_day(
 
         await eventually(recorded, within=WAIT)
         # Several more checks of every session (from memory when on): nothing new.
+        await eventually(
+            lambda: sample(app, "e911_checks_total", outcome="undetermined") >= 1, within=WAIT
+        )
         checks = sample(app, "e911_checks_total", outcome="mismatch")
         await eventually(
             lambda: sample(app, "e911_checks_total", outcome="mismatch") >= checks + 8,
