@@ -26,6 +26,9 @@ WAIT = 30.0
 OFFICE = ("192.0.2.7", "192.0.2.8", "192.0.2.9")  # a floor nobody configured
 AP = "f0:6e:0b:c2:03:99"
 GROUP = "suggested-ip-192.0.2.0-24"
+PORT = {"chassis_id": "00-1B-54-AA-BB-CC", "port_id": "Gi1/0/30"}
+PORT_KEY = "001b54aabbcc\x1fgi1/0/30"  # as stored: normalised, joined by U+001F
+PORT_GROUP = "suggested-port-00:1b:54:aa:bb:cc-gi1/0/30"
 
 
 def _login(user: str, session: str, ip: str, **network: Any) -> bytes:
@@ -50,19 +53,21 @@ async def test_report_then_import_the_suggested_groups_locates_the_sessions(
 ):
     running = await start_app(make_settings())
     app = running.app
-    users = {f"u{i}": (True, "hq") for i in range(1, 7)}
+    users: dict[str, tuple[bool, str | None]] = {f"u{i}": (True, "hq") for i in range(1, 7)}
+    users["u7"] = (True, "lab")  # lab has no network: undetermined, no alert
     async with (
         Producer(broker.bootstrap_servers) as p,
         TopicWatcher(broker.bootstrap_servers, topics.alerts) as alerts,
     ):
         await p.send_all(topics.directory_events, directory(users=users), key="acme")
-        await wait_consumed(app, topics.directory_events, "e911.user.upserted", 6)
+        await wait_consumed(app, topics.directory_events, "e911.user.upserted", 7)
         for i, ip in enumerate(OFFICE, start=1):
             await p.send(topics.session_events, _login(f"u{i}", f"s{i}", ip), key=f"u{i}")
         await p.send(topics.session_events, _login("u4", "s4", "192.0.2.50", bssid=AP), key="u4")
+        await p.send(topics.session_events, _login("u7", "s7", "198.18.0.5", switch=PORT), "u7")
         # Users assigned hq, on a network no group locates: all_locations mismatches.
         await alerts.wait_count("e911.alert.raised", 4, within=WAIT)
-        await eventually(lambda: _sightings_are(database, 4), within=WAIT)
+        await eventually(lambda: _sightings_are(database, 5), within=WAIT)
         conn = await asyncpg.connect(database)
         try:
             # What users confirmed (the learning that fills this table is built apart).
@@ -74,7 +79,9 @@ async def test_report_then_import_the_suggested_groups_locates_the_sessions(
                    ('acme', 'u4', 'ip_prefix', '192.0.2.0/24', 'hq', now(), now()),
                    ('acme', 'u5', 'ip_prefix', '192.0.2.0/24', 'home', now(), now()),
                    ('acme', 'u4', 'bssid', 'f06e0bc20399', 'hq', now(), now()),
-                   ('acme', 'u6', 'bssid', 'f06e0bc20399', 'home', now(), now())"""
+                   ('acme', 'u6', 'bssid', 'f06e0bc20399', 'home', now(), now()),
+                   ('acme', 'u7', 'switch_port', $1, 'lab', now(), now())""",
+                PORT_KEY,
             )
         finally:
             await conn.close()
@@ -96,6 +103,7 @@ async def test_report_then_import_the_suggested_groups_locates_the_sessions(
         assert [(n["network"], n["users"], n["agreement"]) for n in networks] == [
             ("192.0.2.0/24", 3, 0.8),
             (AP, 1, 0.5),
+            ("00:1b:54:aa:bb:cc port gi1/0/30", 1, 1.0),  # ties: by kind, then key
         ]
         code, out, err = await run_cli(
             database, "report", "networks", "--format", "csv", "--min-users", "2"
@@ -115,14 +123,20 @@ async def test_report_then_import_the_suggested_groups_locates_the_sessions(
         # Only the network users agree on (80 %); the access point's 50 % is not enough.
         assert [
             (g["ip_group_id"], g["location_id"], g["addresses"]) for g in account["ip_groups"]
-        ] == [(GROUP, "hq", ["192.0.2.0/24"])]
+        ] == [(GROUP, "hq", ["192.0.2.0/24"]), (PORT_GROUP, "lab", [])]
+        assert account["ip_groups"][1]["switches"] == [
+            {"chassis_id": "00:1b:54:aa:bb:cc", "port_id": "gi1/0/30"}
+        ]
         file = tmp_path / "suggested.yaml"
         file.write_text(out)
         code, out, err = await run_cli(database, "directory", "import", file, "--dry-run")
         assert code == 0, err
         assert f"+ ip_group acme/{GROUP}" in out
+        assert f"+ ip_group acme/{PORT_GROUP}" in out
         assert "accounts: 0 created, 0 updated, 1 unchanged" in out  # the toggle is kept
-        assert "dry run: would apply 1 change, nothing written" in out
+        assert "dry run: would apply 2 changes, nothing written" in out
+        code, out, err = await run_cli(database, "explain", "--session", "s7", "--json")
+        assert (code, json.loads(out)["outcome"]) == (0, "undetermined"), err
         code, out, err = await run_cli(database, "directory", "import", file)
         assert code == 0, err
         # The daemon re-evaluates at once: the office's sessions now match hq (s4 too:
@@ -131,6 +145,10 @@ async def test_report_then_import_the_suggested_groups_locates_the_sessions(
         assert {(m.data["session_id"], m.data["reason"]) for m in resolved} == {
             (f"s{i}", "location_matched") for i in range(1, 5)
         }
+        # The port's session (no alert before or after) is now located at lab.
+        code, out, err = await run_cli(database, "explain", "--session", "s7", "--json")
+        explained = json.loads(out)
+        assert (code, explained["outcome"], explained["matched_by"]) == (0, "match", "switch_port")
     # Configured now: listed as such, and no longer suggested.
     code, out, err = await run_cli(database, "report", "networks", "--format", "json")
     assert code == 0, err
