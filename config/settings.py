@@ -303,6 +303,12 @@ class LearningSettings(_Section):
     # report networks --format directory suggests a group only where at least this
     # share of the users who confirmed a location on the network chose the same one.
     agreement: float = Field(default=0.8, gt=0.5, le=1.0)
+    # Networks nobody configured: the busiest this many of each account and UTC day are
+    # kept (by distinct users, then sessions) when the day is summarised. The long tail
+    # beyond is single-user home networks that no administrator would turn into groups;
+    # the bound keeps an account of a million home workers from writing a million rows
+    # a day for alert_retention.
+    unconfigured_networks_per_account_day: int = Field(default=10_000, ge=1, le=1_000_000)
 
 
 class Settings(BaseSettings):

@@ -4,9 +4,10 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import datetime as dt
 import json
 import sys
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
 
 import structlog
@@ -103,6 +104,7 @@ def _parser() -> argparse.ArgumentParser:
     report.add_argument(
         "--top", type=top_argument, default=5, help="groups listed per account (default 5)"
     )
+    _networks_parser(report, since_argument)
     contracts = sub.add_parser(
         "contracts", help="write the event contracts (JSON Schemas, AsyncAPI) under docs/"
     )
@@ -115,6 +117,72 @@ def _parser() -> argparse.ArgumentParser:
     dev.add_argument("--http-port", type=int, default=9911)
     dev.add_argument("--seed", type=int, default=911, help="simulation random seed")
     return parser
+
+
+def _networks_parser(
+    report: argparse.ArgumentParser, since_argument: Callable[[str], object]
+) -> None:
+    """``e911d report networks``: its own dests, so that the parent's defaults for the
+    same options never overwrite what was given after ``networks``."""
+    from e911d.daemon.commands.networks.command import FORMATS, min_users_argument
+
+    sub = report.add_subparsers(dest="report_command")
+    networks = sub.add_parser(
+        "networks", help="networks nobody configured, busiest first, with what users confirmed"
+    )
+    # Not the parent's default: a --config given before ``networks`` must stay.
+    networks.add_argument(
+        "--config", type=Path, default=argparse.SUPPRESS, help="TOML file; environment wins"
+    )
+    networks.add_argument(
+        "--account",
+        dest="networks_account",
+        metavar="A",
+        action="append",
+        default=[],
+        help="only this account (repeatable)",
+    )
+    networks.add_argument(
+        "--since",
+        dest="networks_since",
+        metavar="DURATION",
+        type=since_argument,
+        default="7d",
+        help="UTC days from this long ago to today: 7d, 24h, 2w, 1d12h (default 7d)",
+    )
+    networks.add_argument(
+        "--min-users",
+        metavar="N",
+        type=min_users_argument,
+        default=1,
+        help="only networks with at least this many users on one day (default 1)",
+    )
+    networks.add_argument(
+        "--format",
+        dest="networks_format",
+        choices=FORMATS,
+        default="text",
+        help="directory: the suggested IP groups as a file for `e911d directory import`",
+    )
+
+
+def _refuse_report_options_before_networks(
+    parser: argparse.ArgumentParser, args: argparse.Namespace
+) -> None:
+    """``e911d report --account A networks`` would parse ``--account`` as the plain
+    report's and list every account: a usage error (exit 2) rather than a wrong list."""
+    given = [
+        option
+        for option, value, default in (
+            ("--account", args.account, []),
+            ("--since", args.since, dt.timedelta(days=7)),
+            ("--format", args.format, "text"),
+            ("--top", args.top, 5),
+        )
+        if value != default
+    ]
+    if given:
+        parser.error(f"argument {given[0]}: give the options of `report networks` after `networks`")
 
 
 async def _run(settings: Settings) -> int:
@@ -161,7 +229,10 @@ def _print_config(settings: Settings, as_json: bool) -> None:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    args = _parser().parse_args(argv)
+    parser = _parser()
+    args = parser.parse_args(argv)
+    if args.command == "report" and args.report_command == "networks":
+        _refuse_report_options_before_networks(parser, args)
     try:
         if args.command == "dev":
             from e911d.daemon.commands.dev import DevOptions, run_dev
@@ -228,6 +299,18 @@ def main(argv: Sequence[str] | None = None) -> int:
                 args.session,
             )
             return asyncio.run(explain.explain_command(settings, typed, as_json=args.json))
+        if args.command == "report" and args.report_command == "networks":
+            from e911d.daemon.commands.networks import networks_command
+
+            return asyncio.run(
+                networks_command(
+                    settings,
+                    accounts=args.networks_account,
+                    since=args.networks_since,
+                    min_users=args.min_users,
+                    fmt=args.networks_format,
+                )
+            )
         if args.command == "report":
             from e911d.daemon.commands.report import report_command
 

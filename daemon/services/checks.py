@@ -12,7 +12,9 @@ on each UTC day (:mod:`e911d.daemon.core.checked_today`) by a writer task of its
 of the chunks decided while it writes go out together in its next statement, and no
 check waits for it. That record is evidence for a report, not on an alert's path: one
 attempt, and a failure leaves the sessions to be recorded by a later check (after a
-pause: daemon/core/checked_today.py).
+pause: daemon/core/checked_today.py). The record of networks nobody configured
+follows the same pattern (:mod:`e911d.daemon.services.unconfigured`): every database
+check hands it what it decided.
 """
 
 from __future__ import annotations
@@ -32,6 +34,7 @@ from e911d.daemon.core.model import Outcome
 from e911d.daemon.services.deps import Runtime, utcnow
 from e911d.daemon.services.inflight import InFlight
 from e911d.daemon.services.relay import Relay
+from e911d.daemon.services.unconfigured import UnconfiguredRecorder
 from e911d.daemon.store.check_batches import CheckConfig, CheckReport, CheckRunner, input_versions
 from e911d.daemon.store.checked_sessions import record_checked
 from e911d.daemon.store.db import DatabaseError, errors, retrying
@@ -53,11 +56,17 @@ class Checks:
         self._checked = CheckedToday(pause=min(PAUSE, interval))
         self._unwritten: deque[Claim] = deque()
         self._writer: asyncio.Task[None] | None = None
+        self._unconfigured = UnconfiguredRecorder(rt)
         s = rt.settings
         self._runner = CheckRunner(
             rt.alerts,
             rt.cache,
-            CheckConfig(dt.timedelta(seconds=s.checks.dismiss_snooze_seconds), geo),
+            CheckConfig(
+                dt.timedelta(seconds=s.checks.dismiss_snooze_seconds),
+                geo,
+                s.learning.ipv4_prefix,
+                s.learning.ipv6_prefix,
+            ),
         )
 
     async def tick(self) -> None:
@@ -83,10 +92,13 @@ class Checks:
                 ask: list[str] = []
                 # The schedule's own id strings: the day's record shares them.
                 checked: list[tuple[str, str]] = []
+                unlocated = self._unconfigured.due()
                 for d in owned:
                     memo = d.memo
                     outcome = memos.decide(memo)
-                    if outcome is None or not isinstance(memo, Memo):
+                    # A session on a network nobody configured is read from the
+                    # database once a day, to record its network (daemon/core/unlocated.py).
+                    if outcome is None or not isinstance(memo, Memo) or d.session_id in unlocated:
                         ask.append(d.session_id)
                     else:
                         remembered[outcome] += 1
@@ -147,6 +159,7 @@ class Checks:
         for outcome, n in report.outcomes.items():
             rt.metrics.checks.labels(outcome=outcome).inc(n)
         self._relay.decided(report.raised, report.resolved)
+        self._unconfigured.decided(report)
         return report
 
     def _record(self, checked: Iterable[tuple[str, str]]) -> None:
@@ -187,3 +200,4 @@ class Checks:
         await self._in_flight.idle()
         if self._writer is not None:
             await self._writer
+        await self._unconfigured.drain()

@@ -26,8 +26,12 @@ from e911d.daemon.store.checked_sessions import purge_checked
 from e911d.daemon.store.db import DatabaseError, errors, retrying
 from e911d.daemon.store.gauges import accounts_without_locations, ping
 from e911d.daemon.store.sessions import SessionStore
+from e911d.daemon.store.unconfigured_networks import purge_unconfigured, summarise_days
 
 log = structlog.get_logger(__name__)
+# A UTC day's sightings of networks nobody configured are summarised this long after
+# the day ended: a write claimed just before midnight lands well within it.
+SUMMARY_GRACE = dt.timedelta(hours=1)
 
 
 @dataclass(frozen=True, slots=True)
@@ -83,6 +87,32 @@ class Housekeeping:
             log.info("session_expired", session_id=sid)
         self._relay.decided(resolved=resolved)
         rt.metrics.sessions_active.set(len(rt.schedule))
+        with self._in_flight:
+            await self._summarise_unconfigured(now)
+
+    async def _summarise_unconfigured(self, now: dt.datetime) -> None:
+        """Finished days' sightings of networks nobody configured become counts
+        (docs/spec.md#networks-nobody-configured); counts older than the alert retention
+        go. One attempt: the next sweep does what a failure left."""
+        rt = self._rt
+        bound = rt.settings.learning.unconfigured_networks_per_account_day
+        try:
+            with errors("unconfigured_summary"):
+                async with rt.pool.acquire() as conn, conn.transaction():
+                    summary = await summarise_days(conn, (now - SUMMARY_GRACE).date(), bound)
+                    await purge_unconfigured(conn, (now - self._retention).date())
+        except DatabaseError as exc:
+            rt.metrics.db_errors.labels(operation="unconfigured_summary").inc()
+            log.warning("unconfigured_summary_failed", error=str(exc))
+            return
+        rt.metrics.unconfigured_dropped.inc(summary.dropped)
+        if summary.sightings:
+            log.info(
+                "unconfigured_networks_summarised",
+                sightings=summary.sightings,
+                networks=summary.kept,
+                dropped=summary.dropped,
+            )
 
     async def update_gauges(self) -> None:
         if self._rt.stopping.is_set():

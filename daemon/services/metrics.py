@@ -47,7 +47,15 @@ OPEN_DURATION_BUCKETS = (
 # e911_kafka_errors_total (tests/unit/test_metrics.py greps the code and fails when a new
 # one is not listed here): each starts at 0, so rate() and an alert rule see its first
 # error, and a dashboard panel has a series before anything failed.
-DATABASE_OPERATIONS = ("catch_up", "checked_sessions", "gauges", "reevaluate", "relay")
+DATABASE_OPERATIONS = (
+    "catch_up",
+    "checked_sessions",
+    "gauges",
+    "reevaluate",
+    "relay",
+    "unconfigured_networks",
+    "unconfigured_summary",
+)
 KAFKA_OPERATIONS = ("relay",)
 
 
@@ -87,6 +95,16 @@ class Metrics:
         self.checks_in_memory = Counter(
             "e911_checks_decided_in_memory_total",
             "Checks decided from memory, without a database round trip (also in checks_total)",
+            registry=r,
+        )
+        self.unconfigured_sightings = Counter(
+            "e911_unconfigured_sightings_recorded_total",
+            "Sessions on a network no IP group located, recorded once per network and UTC day",
+            registry=r,
+        )
+        self.unconfigured_dropped = Counter(
+            "e911_unconfigured_networks_dropped_total",
+            "Networks nobody configured not kept: beyond the busiest per account and day",
             registry=r,
         )
         self.check_lateness = Histogram(

@@ -19,12 +19,14 @@ from dataclasses import dataclass, field
 import asyncpg
 import structlog
 
-from e911d.daemon.core.evaluation import decide, evaluate
+from e911d.daemon.core.evaluation import AlertDecision, decide, evaluate
 from e911d.daemon.core.geo import GeoCheck
 from e911d.daemon.core.ip import IPAddress
 from e911d.daemon.core.memo import Memo, memo_after
 from e911d.daemon.core.model import Account, OpenAlert, Outcome, User, Verdict
 from e911d.daemon.core.network import NetworkSignals
+from e911d.daemon.core.network_key import DEFAULT_IPV4_PREFIX, DEFAULT_IPV6_PREFIX, network_key
+from e911d.daemon.core.unlocated import Sighting, is_unlocated
 from e911d.daemon.store.alerts import (
     AlertStore,
     RaisedAlert,
@@ -49,6 +51,9 @@ class CheckReport:
     accounts: dict[str, str] = field(default_factory=dict)
     # What each decision leaves for the next check to decide from memory (None: ask again).
     memos: dict[str, Memo | None] = field(default_factory=dict)
+    # The checked sessions no group located, for the record of networks nobody
+    # configured (docs/spec.md#networks-nobody-configured).
+    unlocated: list[Sighting] = field(default_factory=list)
 
     def merge(self, other: CheckReport) -> None:
         self.outcomes.update(other.outcomes)
@@ -57,6 +62,7 @@ class CheckReport:
         self.checked += other.checked
         self.accounts.update(other.accounts)
         self.memos.update(other.memos)
+        self.unlocated += other.unlocated
 
 
 @dataclass(frozen=True, slots=True)
@@ -65,6 +71,9 @@ class CheckConfig:
     # The optional geolocation check (docs/spec.md#geolocation-check, daemon/runtime/geoip.py);
     # None: off.
     geo: GeoCheck | None = None
+    # The prefix lengths of an IP's network key (learning.ipv4_prefix, ipv6_prefix).
+    ipv4_prefix: int = DEFAULT_IPV4_PREFIX
+    ipv6_prefix: int = DEFAULT_IPV6_PREFIX
 
 
 class CheckRunner:
@@ -111,12 +120,23 @@ class CheckRunner:
             if not decision.changes_nothing:
                 rest.append(sid)
                 continue
-            report.outcomes[str(verdict.outcome)] += 1
-            report.checked.append(sid)
-            report.accounts[sid] = r["account_id"]
-            inputs = (r["dir_version"], r["user_version"])
-            report.memos[sid] = memo_after(r["account_id"], inputs, verdict, decision)
+            self._decided(report, r, verdict, decision)
         return report, rest
+
+    def _decided(
+        self, report: CheckReport, r: asyncpg.Record, verdict: Verdict, decision: AlertDecision
+    ) -> None:
+        """What every decided session adds to the report, whichever path decided it."""
+        sid = r["session_id"]
+        report.outcomes[str(verdict.outcome)] += 1
+        report.checked.append(sid)
+        report.accounts[sid] = r["account_id"]
+        inputs = (r["dir_version"], r["user_version"])
+        report.memos[sid] = memo_after(r["account_id"], inputs, verdict, decision)
+        if is_unlocated(verdict):
+            c = self._config
+            key = network_key(_address(r), _network(r), c.ipv4_prefix, c.ipv6_prefix)
+            report.unlocated.append(Sighting(sid, r["account_id"], r["user_id"], key))
 
     async def _verdicts(
         self, conn: asyncpg.Connection, rows: Sequence[asyncpg.Record]
@@ -175,11 +195,7 @@ class CheckRunner:
             sid = r["session_id"]
             ip_text: str = r["ip"]
             decision = decide(verdict, open_alert, snoozed.get(sid, frozenset()))
-            report.outcomes[str(verdict.outcome)] += 1
-            report.checked.append(sid)
-            report.accounts[sid] = r["account_id"]
-            inputs = (r["dir_version"], r["user_version"])
-            report.memos[sid] = memo_after(r["account_id"], inputs, verdict, decision)
+            self._decided(report, r, verdict, decision)
             ref = SessionRef(sid, r["account_id"], r["user_id"], r["kafka_partition"])
             if decision.resolve is not None and open_alert is not None:
                 report.resolved.append(

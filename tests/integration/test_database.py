@@ -19,6 +19,8 @@ EXPECTED_TABLES = {
     "directory_versions",
     "user_versions",
     "confirmed_networks",
+    "unconfigured_network_sightings",
+    "unconfigured_networks",
     "sessions",
     "alerts",
     "outbox",
