@@ -58,6 +58,9 @@ class Location:
     name: str
     # (lat, lon) in degrees; only the optional geolocation check reads them.
     coordinates: tuple[float, float] | None = field(default=None, compare=False)
+    # The dispatchable address on one line (daemon.core.address), shown in alerts;
+    # display only: never part of what makes two alerts the same.
+    address_line: str = field(default="", compare=False)
 
 
 @dataclass(frozen=True, slots=True)

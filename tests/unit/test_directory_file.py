@@ -245,7 +245,7 @@ def test_unknown_keys_are_refused_with_their_path():
         "allowed: ip_group_id, name, addresses, location_id, bssids, switches, locating",
         "accounts[0].location: unknown key; did you mean 'locations'?",
         "accounts[0].locations[0].address.zip: unknown key; "
-        "allowed: street, city, country, region, postal_code",
+        "allowed: street, city, country, region, postal_code, building, floor, unit",
         "accounts[0].locations[0].adress: unknown key; did you mean 'address'?",
         "accounts[0].locations[0].coordinates.alt: unknown key; did you mean 'lat'?",
         "accounts[0].users[0].location_id: unknown key; did you mean 'e911_location_id'?",
