@@ -4,6 +4,7 @@ recommendation's list (docs/spec.md#alerts-topic), as pure functions and typed v
 from __future__ import annotations
 
 import datetime as dt
+import ipaddress
 from typing import Any
 
 import msgspec
@@ -12,15 +13,20 @@ import pytest
 from e911d.consumers.wire import decode_directory_event
 from e911d.daemon.commands.contract_examples import example_events
 from e911d.daemon.core.address import address_doc, address_line, missing_civic_fields, place_key
+from e911d.daemon.core.evaluation import AccountDirectory, evaluate
 from e911d.daemon.core.events import Address, DirectoryEvent, Invalid, InvalidReason
 from e911d.daemon.core.listing import ListLimit, encoded_size, listing
 from e911d.daemon.core.model import (
+    Account,
+    IpGroup,
     Location,
     MatchedBy,
     Outcome,
     Recommendation,
     RecommendationKind,
+    User,
     Verdict,
+    fingerprint_of,
 )
 from e911d.daemon.store.alerts import AlertStore, SessionRef, raised_alert
 from tests.support import ce
@@ -256,3 +262,23 @@ def test_the_alert_id_of_the_example_is_the_one_published_before_address_lines()
     ref = SessionRef("s-9001", "acme", "u-42", 0)
     bare = raised_alert(ref, "198.51.100.23", LOGIN, 1, verdict, T)
     assert bare.alert_id == raised["data"]["alert_id"]
+
+
+# ---- an account of 20,000 locations, checked often ------------------------------------
+
+
+def test_the_snapshot_keeps_all_locations_sorted_and_their_fingerprint_key_ready() -> None:
+    """Sorted and joined once per snapshot, and the same values as computed afresh."""
+    places = _places(2_000)
+    shuffled = places[1::2] + places[::2]
+    office = IpGroup("g", "G", "loc-00042", (ipaddress.ip_network("10.0.0.0/24"),))
+    directory = AccountDirectory("big", shuffled, (office,))
+    assert directory.sorted_locations() == places
+    assert directory.sorted_locations() is directory.sorted_locations()
+    ids = [p.location_id for p in places]
+    for assigned in (None, "loc-00042"):
+        user = User("big", "u1", True, assigned)
+        verdict = evaluate(directory, Account("big", True), user, ipaddress.ip_address("192.0.2.1"))
+        assert verdict.recommendation is not None
+        assert verdict.recommendation.kind is RecommendationKind.ALL_LOCATIONS
+        assert verdict.fingerprint == fingerprint_of(assigned, ids)
