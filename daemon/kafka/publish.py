@@ -73,9 +73,15 @@ class Refused:
 async def _send_all(
     producer: AIOKafkaProducer, rows: Sequence[OutboxRow], headers: list[tuple[str, bytes]]
 ) -> None:
-    futures = [
-        await producer.send(r.topic, value=r.value, key=r.key, headers=headers) for r in rows
-    ]
+    futures: list[asyncio.Future[object]] = []
+    try:
+        for r in rows:
+            futures.append(await producer.send(r.topic, value=r.value, key=r.key, headers=headers))
+    except BaseException:
+        # The rows already handed over are settled before the refusal is reported, so
+        # no acknowledgement or error is left unread behind it.
+        await asyncio.gather(*futures, return_exceptions=True)
+        raise
     await asyncio.gather(*futures)
 
 
