@@ -15,6 +15,7 @@ from e911d.daemon.commands.contract_examples import example_events
 from e911d.daemon.core.address import address_doc, address_line, missing_civic_fields, place_key
 from e911d.daemon.core.evaluation import AccountDirectory, evaluate
 from e911d.daemon.core.events import Address, DirectoryEvent, Invalid, InvalidReason
+from e911d.daemon.core.geo import GeoCheck, GeoPoint, geolocate
 from e911d.daemon.core.listing import ListLimit, encoded_size, listing
 from e911d.daemon.core.model import (
     Account,
@@ -282,3 +283,26 @@ def test_the_snapshot_keeps_all_locations_sorted_and_their_fingerprint_key_ready
         assert verdict.recommendation is not None
         assert verdict.recommendation.kind is RecommendationKind.ALL_LOCATIONS
         assert verdict.fingerprint == fingerprint_of(assigned, ids)
+
+
+def test_nearest_locations_list_the_nearest_ones() -> None:
+    """An assigned office far away, 30 places on a line eastwards: the alert lists the
+    five nearest to where the IP is, nearest first, and says how many there were."""
+    here = GeoPoint(0.0, 0.0)
+    places = tuple(
+        Location(f"p{i:02d}", f"Place {29 - i:02d}", coordinates=(0.0, 0.1 * (i + 1)))
+        for i in range(30)
+    )
+    assigned = Location("far", "Far office", coordinates=(60.0, 60.0))
+    verdict = geolocate(
+        (*reversed(places), assigned),
+        assigned,
+        ipaddress.ip_address("192.0.2.1"),
+        GeoCheck(lambda _ip: here),
+    )
+    assert verdict.recommendation is not None
+    assert verdict.recommendation.kind is RecommendationKind.NEAREST_LOCATIONS
+    alert = raised_alert(REF, "192.0.2.1", LOGIN, 1, verdict, T)
+    rec = alert.event_data(ListLimit(5, 32_768))["recommendation"]
+    assert [loc["location_id"] for loc in rec["locations"]] == ["p00", "p01", "p02", "p03", "p04"]
+    assert (rec["total"], rec["truncated"]) == (31, True)  # the far office is a place too
