@@ -251,6 +251,10 @@ class ChecksSettings(_Section):
     reevaluate_debounce_seconds: float = Field(default=0.05, ge=0, le=5)
     # How often the LISTEN connection is probed; a lost one is also noticed at once.
     listener_keepalive_seconds: float = Field(default=5.0, gt=0, le=300)
+    # An alert lists at most this many recommended locations (with the total and a
+    # truncated flag), so that an all_locations alert in an account of thousands of
+    # locations still fits the broker (docs/spec.md#alerts-topic).
+    max_recommended_locations: int = Field(default=50, ge=1, le=1_000)
 
     @model_validator(mode="after")
     def _snooze_outlives_nothing(self) -> ChecksSettings:

@@ -5,11 +5,23 @@ from __future__ import annotations
 
 from typing import Any
 
-ADDRESS = {"street": "1 Main St", "city": "Springfield", "country": "US"}
+ADDRESS = {
+    "street": "1 Main St",
+    "city": "Springfield",
+    "region": "IL",
+    "postal_code": "62701",
+    "country": "US",
+}
 
 
-def loc(location_id: str) -> dict[str, Any]:
-    return {"location_id": location_id, "name": location_id.upper(), "address": ADDRESS}
+def loc(location_id: str, **address: str) -> dict[str, Any]:
+    """A location with a complete address of its own: its unit is its id (so no two
+    share one), unless ``address`` says otherwise."""
+    return {
+        "location_id": location_id,
+        "name": location_id.upper(),
+        "address": {**ADDRESS, "unit": location_id, **address},
+    }
 
 
 def group(

@@ -102,6 +102,36 @@ def dismissed(account: str, user: str, session: str, alert_id: str) -> bytes:
     )
 
 
+# The addresses of directory()'s locations, and what an alert shows of them
+# (docs/spec.md#dispatchable-addresses).
+ADDRESSES: dict[str, dict[str, str]] = {
+    "hq": {
+        "street": "100 Main St",
+        "building": "2",
+        "floor": "3",
+        "unit": "Suite 301",
+        "city": "Springfield",
+        "region": "IL",
+        "postal_code": "62701",
+        "country": "US",
+    },
+    "home": {
+        "street": "12 Elm St",
+        "unit": "2B",
+        "city": "Springfield",
+        "region": "IL",
+        "postal_code": "62704",
+        "country": "US",
+    },
+    "lab": {"street": "1 Main St", "city": "Springfield", "country": "US"},
+}
+LINES: dict[str, str] = {
+    "hq": "100 Main St, Building 2, Floor 3, Suite 301, Springfield, IL 62701, US",
+    "home": "12 Elm St, Unit 2B, Springfield, IL 62704, US",
+    "lab": "1 Main St, Springfield, US",
+}
+
+
 def directory(
     account: str = "acme",
     *,
@@ -120,7 +150,7 @@ def directory(
                     "account_id": account,
                     "location_id": lid,
                     "name": name,
-                    "address": {"street": "1 Main St", "city": "Springfield", "country": "US"},
+                    "address": ADDRESSES[lid],
                 },
             )
         )

@@ -16,6 +16,7 @@ import msgspec
 
 from e911d.consumers.envelope import encode_event
 from e911d.consumers.wire import decode_directory_event, decode_session_event
+from e911d.daemon.core.address import address_line
 from e911d.daemon.core.events import Invalid
 from e911d.daemon.core.model import (
     Location,
@@ -26,9 +27,8 @@ from e911d.daemon.core.model import (
     ResolveReason,
     Verdict,
 )
+from e911d.daemon.store.alert_data import RAISED, RESOLVED
 from e911d.daemon.store.alerts import (
-    RAISED,
-    RESOLVED,
     AlertStore,
     ResolvedAlert,
     SessionRef,
@@ -43,10 +43,21 @@ RESOLVED_AT: Final = CHECKED_AT + dt.timedelta(minutes=15)
 SESSION: Final = SessionRef("s-9001", "acme", "u-42", 0)
 _WHO: Final = {"account_id": "acme", "user_id": "u-42", "session_id": "s-9001"}
 _ADDRESS: Final = {
-    "street": "1 Main Street",
+    "street": "100 Main Street",
+    "building": "2",
+    "floor": "3",
+    "unit": "Suite 301",
     "city": "Springfield",
     "region": "IL",
     "postal_code": "62701",
+    "country": "US",
+}
+_HOME_ADDRESS: Final = {
+    "street": "12 Elm Street",
+    "unit": "2B",
+    "city": "Springfield",
+    "region": "IL",
+    "postal_code": "62704",
     "country": "US",
 }
 _NETWORK: Final = {
@@ -58,10 +69,10 @@ _NETWORK: Final = {
 def _raised() -> tuple[str, bytes]:
     """The alert of the spec's example: assigned "Headquarters", found on the home
     office's network by its IP."""
-    home = Location("home", "Home office")
+    home = Location("home", "Home office", address_line=address_line(_HOME_ADDRESS))
     verdict = Verdict(
         Outcome.MISMATCH,
-        Location("hq", "Headquarters"),
+        Location("hq", "Headquarters", address_line=address_line(_ADDRESS)),
         Recommendation(RecommendationKind.IP_GROUP_MATCH, (home,), MatchedBy.IP),
     )
     alert = raised_alert(SESSION, "198.51.100.23", LOGIN_AT, 1, verdict, CHECKED_AT)

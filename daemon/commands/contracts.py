@@ -6,7 +6,7 @@ event, checked by the daemon's own codecs, in
 
 Both are generated from the types the daemon decodes and encodes the events with
 (:data:`~e911d.consumers.wire.SESSION_DATA`, :data:`~e911d.consumers.wire.DIRECTORY_DATA`,
-:data:`~e911d.daemon.store.alerts.ALERT_DATA`, the :class:`~e911d.consumers.envelope.Envelope`),
+:data:`~e911d.daemon.store.alert_data.ALERT_DATA`, the :class:`~e911d.consumers.envelope.Envelope`),
 so a field added to a type is in the contracts at the next ``make contracts``, and
 ``tests/unit/test_contracts.py`` fails while the committed copies lag behind the code.
 Output is deterministic (sorted keys) so that a diff shows only real changes.
@@ -38,11 +38,11 @@ from e911d.daemon.commands.asyncapi_parts import (
     topics,
 )
 from e911d.daemon.commands.contract_examples import example_events
-from e911d.daemon.store.alerts import ALERT_DATA
+from e911d.daemon.store.alert_data import ALERT_DATA
 
 # The contract's own version: bump it when a generated file changes meaning, and say
 # what changed in docs/contract-changelog.md.
-CONTRACT_VERSION: Final = "1.3.0"
+CONTRACT_VERSION: Final = "1.4.0"
 MAJOR: Final = CONTRACT_VERSION.split(".")[0]
 # No host publishes the schemas: a URN names each, stable within a major version.
 SCHEMA_ID: Final = "urn:e911d:schemas:v" + MAJOR + ":{event_type}"

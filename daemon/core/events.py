@@ -23,6 +23,16 @@ from e911d.daemon.core.network import NetworkSignals, SwitchRef
 # Ids: non-empty, bounded, no control characters (they would make logs and keys lie).
 Id = Annotated[str, msgspec.Meta(min_length=1, max_length=256, pattern=r"\A[^\x00-\x1f\x7f]+\Z")]
 Name = Annotated[str, msgspec.Meta(max_length=512, pattern=r"\A[^\x00-\x08\x0b-\x1f\x7f]*\Z")]
+# Where inside a building (docs/spec.md#dispatchable-addresses): short, one line, no
+# control characters at all; empty or null means not given.
+AddressDetail = Annotated[
+    str,
+    msgspec.Meta(
+        max_length=100,
+        pattern=r"\A[^\x00-\x1f\x7f]*\Z",
+        description="At most 100 characters, no control characters; empty or null: not given.",
+    ),
+]
 
 
 class InvalidReason(enum.StrEnum):
@@ -109,11 +119,17 @@ class SessionEvent:
 
 
 class Address(msgspec.Struct, forbid_unknown_fields=False, frozen=True):
+    """A civic address, and what tells a place apart inside its building
+    (docs/spec.md#dispatchable-addresses); :mod:`daemon.core.address` writes it on one line."""
+
     street: Name
     city: Name
     country: Name
     region: Name = ""
     postal_code: Name = ""
+    building: AddressDetail | None = None
+    floor: AddressDetail | None = None
+    unit: AddressDetail | None = None
 
 
 class Coordinates(msgspec.Struct, forbid_unknown_fields=False, frozen=True):

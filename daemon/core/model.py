@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import enum
 import hashlib
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 
 from e911d.daemon.core.ip import IPNetwork
@@ -58,6 +59,9 @@ class Location:
     name: str
     # (lat, lon) in degrees; only the optional geolocation check reads them.
     coordinates: tuple[float, float] | None = field(default=None, compare=False)
+    # The dispatchable address on one line (daemon.core.address), shown in alerts;
+    # display only: never part of what makes two alerts the same.
+    address_line: str = field(default="", compare=False)
 
 
 @dataclass(frozen=True, slots=True)
@@ -93,6 +97,9 @@ class Recommendation:
     locations: tuple[Location, ...]
     # None when no signal located the session (all_locations): every location is offered.
     matched_by: MatchedBy | None = None
+    # recommended_key of the locations when the snapshot has it ready (all_locations:
+    # once per snapshot, not at every check of an account of 20,000 locations).
+    key: str | None = field(default=None, compare=False)
 
 
 @dataclass(frozen=True, slots=True)
@@ -165,17 +172,30 @@ class Verdict:
         """Stable identity of a mismatch: (assigned location, sorted recommended ids)."""
         if self.outcome is not Outcome.MISMATCH or self.recommendation is None:
             return None
-        return fingerprint_of(
-            self.assigned_location.location_id if self.assigned_location else None,
-            [loc.location_id for loc in self.recommendation.locations],
+        rec = self.recommendation
+        key = rec.key
+        if key is None:
+            key = recommended_key(loc.location_id for loc in rec.locations)
+        return fingerprint_with(
+            self.assigned_location.location_id if self.assigned_location else None, key
         )
 
 
-def fingerprint_of(assigned_location_id: str | None, recommended_ids: list[str]) -> str:
-    """A short hex digest, so the identity is cheap to store and index.
+def recommended_key(recommended_ids: Iterable[str]) -> str:
+    """The recommended ids, sorted and joined: what a fingerprint hashes of them.
 
     Control characters cannot occur in a validated id, so the joined form is unambiguous.
     """
+    return "\x1f".join(sorted(set(recommended_ids)))
+
+
+def fingerprint_with(assigned_location_id: str | None, key: str) -> str:
+    """A short hex digest, so the identity is cheap to store and index."""
     assigned = "" if assigned_location_id is None else "=" + assigned_location_id
-    joined = assigned + "\x1e" + "\x1f".join(sorted(set(recommended_ids)))
+    joined = assigned + "\x1e" + key
     return hashlib.sha256(joined.encode("utf-8")).hexdigest()[:32]
+
+
+def fingerprint_of(assigned_location_id: str | None, recommended_ids: Iterable[str]) -> str:
+    """(assigned location, sorted recommended ids) as a short hex digest."""
+    return fingerprint_with(assigned_location_id, recommended_key(recommended_ids))

@@ -155,7 +155,7 @@ class App:
             self.schedule,
             self.ownership,
             self.cache,
-            AlertStore(s.kafka.topics.alerts, s.kafka.source),
+            AlertStore.of(s),
             MemoBook(self.schedule, s.checks.decide_in_memory),
             Health(database=True, kafka=True),
             stop,

@@ -144,6 +144,12 @@ class Metrics:
         self.alerts_published = Counter(
             "e911_alert_events_published_total", "Alert events acknowledged by Kafka", registry=r
         )
+        self.alerts_refused = Counter(
+            "e911_alert_events_refused_total",
+            "Alert events Kafka refused for good (too large) and the relay gave up",
+            ["reason"],
+            registry=r,
+        )
         self.db_up = Gauge(
             "e911_database_up", "1 when PostgreSQL answered the last probe", registry=r
         )
@@ -237,6 +243,7 @@ class Metrics:
             self.db_errors.labels(operation=operation)
         for operation in KAFKA_OPERATIONS:
             self.kafka_errors.labels(operation=operation)
+        self.alerts_refused.labels(reason="too_large")
         for kind in NOTICE_KINDS:
             self.directory_notices.labels(kind=kind)
 

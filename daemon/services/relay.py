@@ -16,6 +16,7 @@ import structlog
 from aiokafka.errors import KafkaError
 
 from e911d.consumers.envelope import CONTENT_TYPE
+from e911d.daemon.kafka.publish import publish_rows
 from e911d.daemon.services.deps import Runtime
 from e911d.daemon.store.alerts import RaisedAlert, ResolvedAlert
 from e911d.daemon.store.db import DatabaseError, errors
@@ -41,8 +42,11 @@ class Relay:
     ) -> None:
         """Transitions just committed to the outbox: count them, log them, publish soon."""
         metrics = self._rt.metrics
+        # The log line names what the alert lists, not an account's 20,000 locations.
+        listed = self._rt.alerts.limit.max_locations
         for a in raised:
             metrics.alerts_raised.inc()
+            recommended = a.recommendation.locations
             log.info(
                 "alert_raised",
                 alert_id=a.alert_id,
@@ -50,7 +54,8 @@ class Relay:
                 account_id=a.session.account_id,
                 user_id=a.session.user_id,
                 kind=str(a.recommendation.kind),
-                recommended=[loc.location_id for loc in a.recommendation.locations],
+                recommended=[loc.location_id for loc in recommended[:listed]],
+                recommended_total=len(recommended),
             )
         for r in resolved:
             metrics.alerts_resolved.labels(reason=str(r.reason)).inc()
@@ -120,18 +125,16 @@ class Relay:
                     async with rt.pool.acquire() as conn, conn.transaction():
                         rows = await outbox_batch(conn, parts, self._limit)
                         if rows:
-                            futures = [
-                                await rt.producer.send(
-                                    r.topic, value=r.value, key=r.key, headers=CE_HEADERS
-                                )
-                                for r in rows
-                            ]
-                            await asyncio.gather(*futures)
+                            # A row refused for its size is given up, not retried for
+                            # ever in front of the rest (daemon/kafka/publish.py).
+                            refused = await publish_rows(rt.producer, rows, CE_HEADERS)
                             await outbox_delete(conn, [r.id for r in rows])
                 if not rows:
                     break
-                total += len(rows)
-                rt.metrics.alerts_published.inc(len(rows))
+                total += len(rows) - len(refused)
+                rt.metrics.alerts_published.inc(len(rows) - len(refused))
+                if refused:
+                    rt.metrics.alerts_refused.labels(reason="too_large").inc(len(refused))
                 rt.health.kafka = True
                 if len(rows) < self._limit:
                     break

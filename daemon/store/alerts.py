@@ -11,29 +11,36 @@ import datetime as dt
 import uuid
 from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Annotated, Any
+from typing import Any
 
 import asyncpg
 import msgspec
 
+from e911d.config import Settings
 from e911d.consumers.envelope import encode_event
-from e911d.daemon.core.events import Id
+from e911d.daemon.core.listing import ListLimit, listing
 from e911d.daemon.core.model import (
     Location,
-    MatchedBy,
     Recommendation,
-    RecommendationKind,
     ResolveReason,
     Verdict,
+)
+from e911d.daemon.store.alert_data import (
+    RAISED,
+    RESOLVED,
+    AlertRaisedData,
+    AlertResolvedData,
+    RecommendationData,
+    location_ref,
+    optional_ref,
 )
 from e911d.daemon.store.db import load_queries
 
 SQL = load_queries("alerts.sql")
+DEFAULT_LIMIT = ListLimit()
 
 # Fixed namespace: alert ids must be the same on every instance and after restarts.
 ALERT_NAMESPACE = uuid.UUID("0c8f3d0e-5b0a-4f57-9a55-6c2f3d9e911d")
-RAISED = "e911.alert.raised"
-RESOLVED = "e911.alert.resolved"
 
 
 def alert_id_for(session_id: str, logged_in_at: dt.datetime, episode: int, fingerprint: str) -> str:
@@ -48,67 +55,6 @@ def alert_id_for(session_id: str, logged_in_at: dt.datetime, episode: int, finge
 
 def resolved_event_id(alert_id: str) -> str:
     return str(uuid.uuid5(ALERT_NAMESPACE, f"{alert_id}\x1fresolved"))
-
-
-# ---- the wire form of the alert events (docs/spec.md#alerts-topic)
-# --------------------------------------
-# Typed, so that the JSON Schemas and the AsyncAPI document (daemon/commands/contracts.py) are
-# generated from the very types the events are encoded from.
-
-IpAddressText = Annotated[
-    str, msgspec.Meta(description="The session's IP address, normalised (IPv4 or IPv6).")
-]
-Timestamp = Annotated[dt.datetime, msgspec.Meta(tz=True, description="RFC 3339, in UTC.")]
-
-
-class LocationRef(msgspec.Struct, frozen=True):
-    """A location as an alert names it."""
-
-    location_id: Id
-    name: str
-
-
-class RecommendationData(msgspec.Struct, frozen=True):
-    """Where the session may be: by IP group, or (nothing located it) every location."""
-
-    kind: RecommendationKind
-    locations: list[LocationRef]
-
-
-class AlertRaisedData(msgspec.Struct, frozen=True):
-    """A session's assigned E911 location looks wrong; where the session may be instead."""
-
-    alert_id: Id
-    account_id: Id
-    user_id: Id
-    session_id: Id
-    ip: IpAddressText
-    assigned_location: LocationRef | None
-    recommendation: RecommendationData
-    matched_by: MatchedBy | None
-    checked_at: Timestamp
-
-
-class AlertResolvedData(msgspec.Struct, frozen=True):
-    """An alert no longer applies, and why."""
-
-    alert_id: Id
-    account_id: Id
-    user_id: Id
-    session_id: Id
-    reason: ResolveReason
-    resolved_at: Timestamp
-
-
-# The data type of every outbound event type, for the generated contracts.
-ALERT_DATA: dict[str, type[msgspec.Struct]] = {
-    RAISED: AlertRaisedData,
-    RESOLVED: AlertResolvedData,
-}
-
-
-def _loc(loc: Location | None) -> LocationRef | None:
-    return None if loc is None else LocationRef(loc.location_id, loc.name)
 
 
 @dataclass(frozen=True, slots=True)
@@ -143,27 +89,31 @@ class RaisedAlert:
     # can say which networks produce the most mismatches.
     ip_group_ids: tuple[str, ...] = ()
 
-    def data(self) -> AlertRaisedData:
+    def data(self, limit: ListLimit = DEFAULT_LIMIT) -> AlertRaisedData:
         """The ``e911.alert.raised`` data (docs/spec.md#alerts-topic), built only to be stored or
-        sent."""
+        sent; ``limit`` cuts the recommendation's list (:mod:`daemon.core.listing`)."""
         rec = self.recommendation
+        listed = listing(rec.locations, limit)
         return AlertRaisedData(
             alert_id=self.alert_id,
             account_id=self.session.account_id,
             user_id=self.session.user_id,
             session_id=self.session.session_id,
             ip=self.ip,
-            assigned_location=_loc(self.assigned_location),
+            assigned_location=optional_ref(self.assigned_location),
             recommendation=RecommendationData(
-                rec.kind, [LocationRef(loc.location_id, loc.name) for loc in rec.locations]
+                rec.kind,
+                [location_ref(loc) for loc in listed.locations],
+                listed.total,
+                listed.truncated,
             ),
             matched_by=rec.matched_by,
             checked_at=self.raised_at.astimezone(dt.UTC),
         )
 
-    def event_data(self) -> dict[str, Any]:
+    def event_data(self, limit: ListLimit = DEFAULT_LIMIT) -> dict[str, Any]:
         """:meth:`data` as JSON values: the alert row's payload, and what subscribers get."""
-        payload: dict[str, Any] = msgspec.to_builtins(self.data())
+        payload: dict[str, Any] = msgspec.to_builtins(self.data(limit))
         return payload
 
 
@@ -212,9 +162,23 @@ class ResolvedAlert:
 class AlertStore:
     """The alerts and outbox tables; every call runs on the caller's transaction."""
 
-    def __init__(self, topic: str, source: str) -> None:
+    def __init__(self, topic: str, source: str, limit: ListLimit = DEFAULT_LIMIT) -> None:
         self.topic = topic
         self.source = source
+        # How much of a recommendation an alert lists (E911_CHECKS__MAX_RECOMMENDED_LOCATIONS).
+        self.limit = limit
+
+    @classmethod
+    def of(cls, settings: Settings) -> AlertStore:
+        """The daemon's store: its topic and source, and alerts that list at most the
+        configured number of locations, in at most half of the largest event e911d
+        accepts (``E911_KAFKA__MAX_EVENT_BYTES``), so that an alert (whose other fields
+        are bounded) fits any broker or subscriber that takes e911d's own inbound events
+        (docs/spec.md#alerts-topic)."""
+        limit = ListLimit(
+            settings.checks.max_recommended_locations, settings.kafka.max_event_bytes // 2
+        )
+        return cls(settings.kafka.topics.alerts, settings.kafka.source, limit)
 
     def raised_event(self, alert: RaisedAlert, data: dict[str, Any] | None = None) -> OutboxEvent:
         value = encode_event(
@@ -222,7 +186,7 @@ class AlertStore:
             event_id=alert.alert_id,
             source=self.source,
             time=alert.raised_at,
-            data=alert.event_data() if data is None else data,
+            data=alert.event_data(self.limit) if data is None else data,
             subject=alert.session.session_id,
         )
         return OutboxEvent(
@@ -278,7 +242,7 @@ class AlertStore:
                 for a in resolved
                 if a.alert_id in done
             ]
-        payloads = [a.event_data() for a in raised]
+        payloads = [a.event_data(self.limit) for a in raised]
         if raised:
             await conn.executemany(
                 SQL["insert_alert"],

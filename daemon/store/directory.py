@@ -16,9 +16,9 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 
 import asyncpg
-import msgspec
 import structlog
 
+from e911d.daemon.core.address import address_doc, address_line
 from e911d.daemon.core.evaluation import AccountDirectory
 from e911d.daemon.core.events import (
     AccountDeleted,
@@ -83,7 +83,7 @@ async def apply_change(conn: asyncpg.Connection, change: DirectoryChange) -> Non
                 change.account_id,
                 change.location_id,
                 change.name,
-                msgspec.to_builtins(change.address),
+                address_doc(change.address),
                 None if coords is None else coords.lat,
                 None if coords is None else coords.lon,
             )
@@ -196,10 +196,11 @@ def switches_of(doc: object) -> tuple[SwitchRef, ...]:
 
 
 def location_of(r: asyncpg.Record) -> Location:
-    """A ``locations`` row as the checks see it (coordinates only when both are set)."""
+    """A ``locations`` row as the checks see it (coordinates only when both are set),
+    with its address on one line for the alerts that name it."""
     lat, lon = r["lat"], r["lon"]
     coordinates = None if lat is None or lon is None else (float(lat), float(lon))
-    return Location(r["location_id"], r["name"], coordinates)
+    return Location(r["location_id"], r["name"], coordinates, address_line(r["address"]))
 
 
 @dataclass(frozen=True, slots=True)

@@ -9,8 +9,8 @@ from dataclasses import dataclass
 from typing import Any
 
 import asyncpg
-import msgspec
 
+from e911d.daemon.core.address import address_doc
 from e911d.daemon.core.events import IpGroupUpserted, LocationUpserted, UserUpserted
 from e911d.daemon.core.ip import IPNetwork
 from e911d.daemon.store.db import load_queries
@@ -73,7 +73,7 @@ def location_form(change: LocationUpserted) -> Form:
     coords = change.coordinates
     return (
         change.name,
-        msgspec.to_builtins(change.address),
+        address_doc(change.address),
         None if coords is None else coords.lat,
         None if coords is None else coords.lon,
     )

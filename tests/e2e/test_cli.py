@@ -251,8 +251,28 @@ async def test_bad_configuration_fails_fast_naming_the_key(tmp_path):
             "env E911_KAFKA__SASL_PASSWORD_FILE (kafka.sasl_password_file): "
             "Value error, cannot read /nonexistent/sasl",
         ),
+        (
+            {"E911_CHECKS__MAX_RECOMMENDED_LOCATIONS": "0"},
+            "env E911_CHECKS__MAX_RECOMMENDED_LOCATIONS (checks.max_recommended_locations)",
+        ),
+        (
+            {"E911_CHECKS__MAX_RECOMMENDED_LOCATIONS": "20000"},
+            "E911_CHECKS__MAX_RECOMMENDED_LOCATIONS (checks.max_recommended_locations): "
+            "Input should be less than or equal to 1000",
+        ),
     ],
-    ids=["scheme", "sslmode", "heartbeat", "topics", "sasl", "shutdown", "both", "unreadable"],
+    ids=[
+        "scheme",
+        "sslmode",
+        "heartbeat",
+        "topics",
+        "sasl",
+        "shutdown",
+        "both",
+        "unreadable",
+        "no_locations_listed",
+        "too_many_listed",
+    ],
 )
 async def test_config_refuses_what_run_would_refuse_naming_the_setting(env, named):
     code, out, err = await run_cli("config", env={**base_env(), **env})

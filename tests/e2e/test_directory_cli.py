@@ -115,6 +115,9 @@ async def test_dry_run_then_import_of_the_example_then_a_reimport_that_writes_no
         assert hq["name"] == "Headquarters"
         assert json.loads(hq["address"]) == {
             "street": "100 Main St",
+            "building": "2",
+            "floor": "3",
+            "unit": "Suite 301",
             "city": "Springfield",
             "region": "IL",
             "postal_code": "62701",
@@ -300,8 +303,8 @@ async def test_prune_deletes_what_the_file_omits_of_its_own_accounts_only(db, tm
               - location_id: hq
                 name: Headquarters
                 address:
-                  {street: 100 Main St, city: Springfield, region: IL, postal_code: "62701",
-                   country: US}
+                  {street: 100 Main St, building: "2", floor: "3", unit: Suite 301,
+                   city: Springfield, region: IL, postal_code: "62701", country: US}
                 coordinates: {lat: 39.7817, lon: -89.6501}
             ip_groups:
               - ip_group_id: hq-lan

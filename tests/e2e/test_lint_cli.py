@@ -22,7 +22,9 @@ BROKEN = textwrap.dedent(
       - account_id: acme
         e911_recommendations: true
         locations:
-          - {location_id: hq, name: HQ, address: {street: 1 Main St, city: X, country: US}}
+          - location_id: hq
+            name: HQ
+            address: {street: 1 Main St, city: X, region: Y, postal_code: "1", country: US}
         ip_groups:
           - {ip_group_id: g, name: G, location_id: hq, addresses: [10.0.0.0/8]}
         users:
@@ -30,7 +32,9 @@ BROKEN = textwrap.dedent(
           - {user_id: u2, e911_location_id: attic}
       - account_id: calm
         locations:
-          - {location_id: hq, name: HQ, address: {street: 1 Main St, city: X, country: US}}
+          - location_id: hq
+            name: HQ
+            address: {street: 1 Main St, city: X, region: Y, postal_code: "1", country: US}
         ip_groups:
           - {ip_group_id: g, name: G, location_id: hq, addresses: [10.0.0.0/8]}
         users:

@@ -15,6 +15,7 @@ import asyncpg
 
 from e911d.daemon.store.alerts import alert_id_for
 from tests.support import (
+    LINES,
     Producer,
     TopicWatcher,
     ce,
@@ -69,10 +70,20 @@ async def test_mismatch_raised_at_login_plus_delay_and_logout_resolves(
         assert msg.data["ip"] == HOME_IP
         assert msg.data["session_id"] == "s1"
         assert msg.data["account_id"] == "acme"
-        assert msg.data["assigned_location"] == {"location_id": "hq", "name": "Headquarters"}
+        # Each location with its dispatchable address on one line, as the directory
+        # events gave it (building, floor and unit included).
+        assert msg.data["assigned_location"] == {
+            "location_id": "hq",
+            "name": "Headquarters",
+            "address_line": LINES["hq"],
+        }
         assert msg.data["recommendation"] == {
             "kind": "ip_group_match",
-            "locations": [{"location_id": "home", "name": "Home office"}],
+            "locations": [
+                {"location_id": "home", "name": "Home office", "address_line": LINES["home"]}
+            ],
+            "total": 1,
+            "truncated": False,
         }
         assert msg.data["matched_by"] == "ip"
         assert event["subject"] == "s1"

@@ -75,16 +75,31 @@ async def test_a_session_far_from_its_assigned_location_raises_nearest_locations
         data = raised[0].data
         assert data["session_id"] == "s-ny"
         assert data["ip"] == NY_IP
-        assert data["assigned_location"] == {"location_id": "paris", "name": "Paris office"}
+        paris = {
+            "location_id": "paris",
+            "name": "Paris office",
+            "address_line": "1 Main St, Paris, FR",
+        }
+        assert data["assigned_location"] == paris
         assert data["matched_by"] == "geoip"
         assert data["recommendation"] == {
             "kind": "nearest_locations",
             # nearest first; Berlin has no coordinates, so it is not offered
             "locations": [
-                {"location_id": "ny", "name": "New York office"},
-                {"location_id": "london", "name": "London office"},
-                {"location_id": "paris", "name": "Paris office"},
+                {
+                    "location_id": "ny",
+                    "name": "New York office",
+                    "address_line": "1 Main St, New, FR",
+                },
+                {
+                    "location_id": "london",
+                    "name": "London office",
+                    "address_line": "1 Main St, London, FR",
+                },
+                paris,
             ],
+            "total": 3,
+            "truncated": False,
         }
 
         # The Paris session is checked too (undetermined, within 50 + 20 km) and

@@ -351,6 +351,12 @@ async def _check_state(dsn: str, app: Any, events: list[SessionEvent | Directory
                     "country": address.country,
                     "region": address.region,
                     "postal_code": address.postal_code,
+                    # building, floor and unit only when given (not null, not empty)
+                    **{
+                        name: value
+                        for name in ("building", "floor", "unit")
+                        if (value := getattr(address, name))
+                    },
                 }
                 coords = change.coordinates
                 assert location["lat"] == (None if coords is None else coords.lat)

@@ -13,6 +13,7 @@ from typing import Any
 import asyncpg
 
 from tests.support import (
+    LINES,
     Producer,
     TopicWatcher,
     ce,
@@ -75,10 +76,18 @@ async def test_bssid_decides_before_the_ip_and_a_network_only_change_resolves(
             raised = (await alerts.wait_count("e911.alert.raised", 1, within=15))[0].data
             assert raised["session_id"] == "s1"
             assert raised["ip"] == HQ_IP
-            assert raised["assigned_location"] == {"location_id": "hq", "name": "Headquarters"}
+            assert raised["assigned_location"] == {
+                "location_id": "hq",
+                "name": "Headquarters",
+                "address_line": LINES["hq"],
+            }
             assert raised["recommendation"] == {
                 "kind": "ip_group_match",
-                "locations": [{"location_id": "home", "name": "Home office"}],
+                "locations": [
+                    {"location_id": "home", "name": "Home office", "address_line": LINES["home"]}
+                ],
+                "total": 1,
+                "truncated": False,
             }
             assert raised["matched_by"] == "bssid"
             stored = await conn.fetchrow(

@@ -19,6 +19,7 @@ from tests.strategies.good_events import (
     _LATS,
     _LONS,
     ABSENT,
+    ADDRESS_DETAILS,
     ADDRESS_FIELDS,
     ADDRESS_REQUIRED,
     DIRECTORY_FIELDS,
@@ -122,8 +123,28 @@ def _broken_value(draw: st.DrawFn, kind: str, current: Any) -> Any:
         )
         return "bad_changed_via", draw(bad_via), R.INVALID_DATA
     if kind == "address":
-        shape = draw(st.sampled_from(["not_object", "missing", "sub_wrong_type", "sub_name"]))
+        shapes = ["not_object", "missing", "sub_wrong_type", "sub_name", "detail"]
+        shape = draw(st.sampled_from(shapes))
         address = dict(current)
+        if shape == "detail":  # building, floor, unit: short strings, or null
+            detail = draw(st.sampled_from(ADDRESS_DETAILS))
+            label, address[detail] = draw(
+                st.one_of(
+                    st.tuples(
+                        st.just("address_detail_wrong_type"),
+                        non_string_json.filter(lambda v: v is not None),
+                    ),
+                    st.tuples(
+                        st.just("address_detail_too_long"),
+                        st.text(min_size=101, max_size=300).filter(lambda v: len(v) > 100),
+                    ),
+                    st.tuples(
+                        st.just("address_detail_control_character"),
+                        st.sampled_from(["Floor\n3", "3\t", "\x00", "Suite\x1b[2J", "\x7f"]),
+                    ),
+                )
+            )
+            return label, address, R.INVALID_DATA
         if shape == "not_object":
             return "address_not_object", draw(non_string_json.filter(_not_dict)), R.INVALID_DATA
         if shape == "missing":

@@ -39,6 +39,7 @@ from tests.strategies.ips import IPAddress, IPNetwork, invalid_ips, valid_addres
 from tests.strategies.tags import DIRECTORY, SESSION
 from tests.strategies.text import (
     _ANY_CHARS,
+    _ID_CHARS,
     _long_text,
     free_ids,
     json_values,
@@ -183,6 +184,14 @@ _KIND_ORDER: Final = (
 )
 ADDRESS_FIELDS: Final = ("street", "city", "country", "region", "postal_code")
 ADDRESS_REQUIRED: Final = ("street", "city", "country")
+# Optional, null or empty meaning not given (docs/spec.md#dispatchable-addresses).
+ADDRESS_DETAILS: Final = ("building", "floor", "unit")
+_DETAILS = st.one_of(
+    st.none(),
+    st.just(""),
+    st.text(_ID_CHARS, max_size=10),
+    st.sampled_from(["3", "Suite 301", "B", "x" * 100, "\u202eevil-rtl"]),
+)
 
 
 @dataclass(frozen=True, slots=True)
@@ -270,8 +279,10 @@ def good_session_built(
 def _address(draw: st.DrawFn) -> tuple[dict[str, Any], Address]:
     values = {f: draw(names) for f in ADDRESS_FIELDS}
     shown = {f: values[f] for f in ADDRESS_FIELDS if f in ADDRESS_REQUIRED or draw(st.booleans())}
-    shown.update(draw(_extra_fields(frozenset(ADDRESS_FIELDS), max_size=2)))
-    return shown, Address(**{f: shown.get(f, "") for f in ADDRESS_FIELDS})
+    details = {f: draw(_DETAILS) for f in ADDRESS_DETAILS if draw(st.booleans())}
+    shown.update(details)
+    shown.update(draw(_extra_fields(frozenset(ADDRESS_FIELDS + ADDRESS_DETAILS), max_size=2)))
+    return shown, Address(**{f: shown.get(f, "") for f in ADDRESS_FIELDS}, **details)
 
 
 _LATS = st.one_of(st.floats(-90, 90), st.integers(-90, 90), st.sampled_from([90, -90.0, -0.0]))

@@ -24,8 +24,8 @@ from e911d.daemon.store.alerts import (
     raised_alert,
 )
 
-HQ = Location("hq", "Headquarters")
-HOME = Location("home", "Home office")
+HQ = Location("hq", "Headquarters", address_line="100 Main St, Floor 3, Springfield, IL 62701, US")
+HOME = Location("home", "Home office", address_line="12 Elm St, Springfield, IL 62704, US")
 T = dt.datetime(2026, 11, 26, 9, 10, tzinfo=dt.UTC)
 LOGIN = dt.datetime(2026, 11, 26, 9, 0, tzinfo=dt.UTC)
 REF = SessionRef("s1", "acme", "u1", 3)
@@ -51,10 +51,22 @@ def test_the_raised_event_data_is_built_from_the_typed_values() -> None:
         "user_id": "u1",
         "session_id": "s1",
         "ip": "198.51.100.23",
-        "assigned_location": {"location_id": "hq", "name": "Headquarters"},
+        "assigned_location": {
+            "location_id": "hq",
+            "name": "Headquarters",
+            "address_line": "100 Main St, Floor 3, Springfield, IL 62701, US",
+        },
         "recommendation": {
             "kind": "ip_group_match",
-            "locations": [{"location_id": "home", "name": "Home office"}],
+            "locations": [
+                {
+                    "location_id": "home",
+                    "name": "Home office",
+                    "address_line": "12 Elm St, Springfield, IL 62704, US",
+                }
+            ],
+            "total": 1,
+            "truncated": False,
         },
         "matched_by": "ip",
         "checked_at": "2026-11-26T09:10:00Z",

@@ -31,9 +31,8 @@ from e911d.daemon.core.model import (
     ResolveReason,
     Verdict,
 )
+from e911d.daemon.store.alert_data import RAISED, RESOLVED
 from e911d.daemon.store.alerts import (
-    RAISED,
-    RESOLVED,
     AlertStore,
     ResolvedAlert,
     SessionRef,

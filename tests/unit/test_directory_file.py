@@ -79,7 +79,9 @@ def test_the_shipped_example_validates_and_covers_every_form():
     ]
     acme = d.accounts[0]
     hq = next(loc for loc in acme.locations if loc.location_id == "hq")
-    assert hq.address == Address("100 Main St", "Springfield", "US", "IL", "62701")
+    assert hq.address == Address(
+        "100 Main St", "Springfield", "US", "IL", "62701", "2", "3", "Suite 301"
+    )
     assert hq.coordinates == Coordinates(39.7817, -89.6501)
     assert any(loc.coordinates is None for loc in acme.locations)
     groups = {g.ip_group_id: g for a in d.accounts for g in a.ip_groups}
@@ -108,7 +110,10 @@ def test_the_shipped_example_validates_and_covers_every_form():
     assert users["bob"].e911_location_id is None
     assert users["frank"] == UserUpserted("globex", "frank", False, None)
     london = next(loc for loc in d.accounts[1].locations if loc.location_id == "london")
-    assert london.address.region == ""  # the event's default
+    # Region may be left out (the event's default is ""), but a dispatchable address
+    # has one (directory lint): the example's addresses are complete.
+    assert london.address.region == "England"
+    assert hq.address.building == "2"  # building, floor and unit are shown too
 
 
 def test_json_and_yaml_give_the_same_directory():
@@ -245,7 +250,7 @@ def test_unknown_keys_are_refused_with_their_path():
         "allowed: ip_group_id, name, addresses, location_id, bssids, switches, locating",
         "accounts[0].location: unknown key; did you mean 'locations'?",
         "accounts[0].locations[0].address.zip: unknown key; "
-        "allowed: street, city, country, region, postal_code",
+        "allowed: street, city, country, region, postal_code, building, floor, unit",
         "accounts[0].locations[0].adress: unknown key; did you mean 'address'?",
         "accounts[0].locations[0].coordinates.alt: unknown key; did you mean 'lat'?",
         "accounts[0].users[0].location_id: unknown key; did you mean 'e911_location_id'?",

@@ -243,6 +243,8 @@ def _entity_at(data: dict[str, Any], path: str) -> str:
     node: Any = data
     key = "account_id"
     for part in path.split("."):
+        if part == "address":
+            break  # an address finding points into its location
         name, _, index = part.partition("[")
         node = node[name][int(index.rstrip("]"))]
         key = _ID_KEYS.get(name, "account_id")
@@ -266,7 +268,12 @@ def test_every_finding_names_its_own_entity_by_id() -> None:
     data = {
         "accounts": [
             account(
-                locations=[*CLEAN["locations"], loc("attic")],
+                locations=[
+                    *CLEAN["locations"],
+                    loc("attic"),
+                    loc("attic-too", unit="attic"),
+                    loc("somewhere", street="Main St"),
+                ],
                 ip_groups=groups,
                 users=[user("u-lost", "nowhere"), user("u-none", None)],
             ),

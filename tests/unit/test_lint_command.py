@@ -14,7 +14,7 @@ from e911d.config import load_settings
 from e911d.daemon.commands.directory_file import MAX_FILE_BYTES
 from e911d.daemon.commands.lint.command import lint_command
 
-ADDRESS = "{street: 1 Main St, city: X, country: US}"
+ADDRESS = "{street: 1 Main St, city: X, region: Y, postal_code: '1', country: US}"
 GOOD = f"""
 accounts:
   - account_id: acme

@@ -19,7 +19,16 @@ from e911d.daemon.core.network import (
 )
 from e911d.daemon.store.directory_rows import Row, Rows
 
-_ADDRESS_ORDER: Final = ("street", "city", "region", "postal_code", "country")
+_ADDRESS_ORDER: Final = (
+    "street",
+    "building",
+    "floor",
+    "unit",
+    "city",
+    "region",
+    "postal_code",
+    "country",
+)
 
 
 def _address_doc(address: object) -> object:

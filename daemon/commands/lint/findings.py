@@ -35,6 +35,8 @@ class Code(enum.StrEnum):
     GROUP_WITHOUT_LOCATION = "group_without_location"
     GROUP_LOCATION_MISSING = "group_location_missing"
     USER_WITHOUT_LOCATION = "user_without_location"
+    LOCATION_ADDRESS_INCOMPLETE = "location_address_incomplete"
+    LOCATIONS_SHARE_ADDRESS = "locations_share_address"
 
 
 SEVERITY: Final = {
@@ -49,6 +51,8 @@ SEVERITY: Final = {
     Code.GROUP_WITHOUT_LOCATION: Severity.WARNING,
     Code.GROUP_LOCATION_MISSING: Severity.WARNING,
     Code.USER_WITHOUT_LOCATION: Severity.WARNING,
+    Code.LOCATION_ADDRESS_INCOMPLETE: Severity.ERROR,
+    Code.LOCATIONS_SHARE_ADDRESS: Severity.WARNING,
 }
 
 

@@ -16,6 +16,7 @@ from typing import Final
 
 from e911d.daemon.commands.directory_file.validation import AccountEntry, DirectoryFile
 from e911d.daemon.commands.lint.findings import Code, Finding, in_order
+from e911d.daemon.core.address import missing_civic_fields, place_key
 from e911d.daemon.core.events import IpGroupUpserted
 from e911d.daemon.core.network import format_bssid, format_chassis_id
 
@@ -28,6 +29,13 @@ _AMBIGUOUS: Final = {
     "bssid": Code.AMBIGUOUS_BSSID,
     "switch_port": Code.AMBIGUOUS_SWITCH_PORT,
     "switch": Code.AMBIGUOUS_SWITCH,
+}
+_FIELD_TEXT: Final = {
+    "street": "street with a number",
+    "city": "city",
+    "region": "region",
+    "postal_code": "postal code",
+    "country": "country",
 }
 _WHAT: Final = {
     "ip": "network",
@@ -96,9 +104,39 @@ class _Account:
 
     def run(self) -> list[Finding]:
         self.account()
+        self.addresses()
         self.groups()
         self.users()
         return self.findings
+
+    def addresses(self) -> None:
+        """docs/spec.md#dispatchable-addresses: a dispatcher must be able to find the
+        building (a complete civic address) and the place inside it (two locations at
+        the same address must differ in building, floor or unit)."""
+        first_at: dict[tuple[str, ...], tuple[int, str]] = {}
+        for i, loc in enumerate(self.entry.locations):
+            lpath = f"{self.path}.locations[{i}]"
+            missing = missing_civic_fields(loc.address)
+            if missing:
+                self.add(
+                    Code.LOCATION_ADDRESS_INCOMPLETE,
+                    f"{lpath}.address",
+                    loc.location_id,
+                    f"location {loc.location_id!r} ({loc.name}) has no "
+                    f"{', '.join(_FIELD_TEXT[m] for m in missing)} in its address: "
+                    "a dispatcher cannot find the building",
+                )
+            key = place_key(loc.address)
+            first = first_at.setdefault(key, (i, loc.location_id))
+            if first[0] != i:
+                self.add(
+                    Code.LOCATIONS_SHARE_ADDRESS,
+                    f"{lpath}.address",
+                    loc.location_id,
+                    f"location {loc.location_id!r} ({loc.name}) has the same address as "
+                    f"{first[1]!r} ({self.path}.locations[{first[0]}]), and the same building, "
+                    "floor and unit: a dispatcher cannot tell them apart",
+                )
 
     def account(self) -> None:
         entry = self.entry

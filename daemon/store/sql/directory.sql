@@ -65,7 +65,7 @@ ON CONFLICT DO NOTHING;
 DELETE FROM ip_groups WHERE account_id = $1 AND ip_group_id = $2;
 
 -- name: locations_of
-SELECT account_id, location_id, name, lat, lon FROM locations
+SELECT account_id, location_id, name, address, lat, lon FROM locations
 WHERE account_id = ANY($1::text[]);
 
 -- name: ip_groups_of
