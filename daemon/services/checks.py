@@ -29,7 +29,7 @@ from e911d.daemon.core.checked_today import PAUSE, CheckedToday, Claim
 from e911d.daemon.core.geo import GeoCheck
 from e911d.daemon.core.memo import Memo
 from e911d.daemon.core.model import Outcome
-from e911d.daemon.services.deps import Runtime, utcnow
+from e911d.daemon.services.deps import Runtime, learning_config, utcnow
 from e911d.daemon.services.inflight import InFlight
 from e911d.daemon.services.relay import Relay
 from e911d.daemon.store.check_batches import CheckConfig, CheckReport, CheckRunner, input_versions
@@ -57,7 +57,9 @@ class Checks:
         self._runner = CheckRunner(
             rt.alerts,
             rt.cache,
-            CheckConfig(dt.timedelta(seconds=s.checks.dismiss_snooze_seconds), geo),
+            CheckConfig(
+                dt.timedelta(seconds=s.checks.dismiss_snooze_seconds), geo, learning_config(s)
+            ),
         )
 
     async def tick(self) -> None:

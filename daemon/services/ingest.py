@@ -20,10 +20,11 @@ from e911d.consumers.topics import TP
 from e911d.daemon.core.events import Invalid
 from e911d.daemon.core.model import ResolveReason
 from e911d.daemon.core.session_fold import FoldResult, fold_session_events
-from e911d.daemon.services.deps import Runtime, utcnow
+from e911d.daemon.services.deps import Runtime, learning_config, utcnow
 from e911d.daemon.services.inflight import InFlight
 from e911d.daemon.services.relay import Relay
 from e911d.daemon.store.alerts import ResolvedAlert
+from e911d.daemon.store.confirmed_networks import learn
 from e911d.daemon.store.db import DatabaseError, retrying
 from e911d.daemon.store.directory_bulk import apply_changes
 from e911d.daemon.store.offsets import load_offsets, store_offsets
@@ -41,6 +42,7 @@ class Ingest:
         self._fail = fail
         self._sessions = SessionStore()
         self._ttl = dt.timedelta(seconds=rt.settings.checks.session_ttl_seconds)
+        self._learning = learning_config(rt.settings)
         self._in_flight = InFlight()
 
     def handlers(self) -> ConsumerHandlers:
@@ -121,6 +123,9 @@ class Ingest:
                 fold = fold_session_events(existing, batch.session_events, now, self._ttl)
                 changed = [r for sid, r in fold.rows.items() if existing.get(sid) != r]
                 await self._sessions.save(conn, changed)
+                # Networks users confirmed in the app (docs/spec.md#networks-a-user-confirmed),
+                # from the sessions and the directory as this batch leaves them.
+                await learn(conn, batch.directory_events, now, self._learning)
                 resolved = await self._rt.alerts.resolve_sessions(
                     conn, sorted(fold.ended), ResolveReason.SESSION_ENDED, now
                 )
