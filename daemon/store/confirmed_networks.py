@@ -235,3 +235,31 @@ async def user_entries(
     """One user's entries last confirmed after ``cutoff`` (for explain)."""
     rows = await conn.fetch(SQL["user_confirmed"], account_id, user_id, cutoff)
     return tuple(e for e in map(entry_of, rows) if e is not None)
+
+
+@dataclass(frozen=True, slots=True)
+class ListedEntry:
+    """An entry as ``e911d directory confirmed`` shows it."""
+
+    entry: ConfirmedNetwork
+    location_name: str | None
+
+
+async def list_entries(
+    conn: asyncpg.Connection, account_id: str | None, user_id: str | None, cutoff: dt.datetime
+) -> list[ListedEntry]:
+    """The entries of an account and/or a user (None: any) not expired at ``cutoff``."""
+    out: list[ListedEntry] = []
+    for r in await conn.fetch(SQL["list_confirmed"], account_id, user_id, cutoff):
+        entry = entry_of(r)
+        if entry is not None:
+            out.append(ListedEntry(entry, r["location_name"]))
+    return out
+
+
+async def forget(conn: asyncpg.Connection, account_id: str, user_id: str | None) -> int:
+    """Delete an account's entries, or one user's; how many went (expired ones too)."""
+    rows = await conn.fetch(SQL["forget_confirmed"], account_id, user_id)
+    for account, user in sorted({(r["account_id"], r["user_id"]) for r in rows}):
+        log.info("confirmed_networks_forgotten", account_id=account, user_id=user)
+    return len(rows)
