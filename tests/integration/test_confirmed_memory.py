@@ -80,3 +80,37 @@ async def test_an_entry_written_or_forgotten_reaches_remembered_decisions(
         heard = sample(app, "e911_directory_notices_total", kind="user") - notices
         assert heard == 0 if notice == "lost" else heard >= 2
     assert await running.stop() == 0
+
+
+async def test_an_expired_entry_is_deleted_and_stops_deciding(
+    broker, topics, make_settings, start_app, database
+) -> None:
+    """confirmed_network_ttl through the running daemon: housekeeping deletes the entry
+    and the user's next decision is made without it."""
+    ttl = 4.0
+    running = await start_app(make_settings(learning={"confirmed_network_ttl_seconds": ttl}))
+    async with (
+        Producer(broker.bootstrap_servers) as p,
+        TopicWatcher(broker.bootstrap_servers, topics.alerts) as alerts,
+    ):
+        await p.send_all(topics.directory_events, directory(users={"u1": (True, "hq")}), "acme")
+        conn = await asyncpg.connect(database)
+        try:
+            confirmed_at = await conn.fetchval(INSERT + " RETURNING last_confirmed_at")
+        finally:
+            await conn.close()
+        earlier = now() - dt.timedelta(seconds=30)
+        await p.send(topics.session_events, login("acme", "u1", "s1", AWAY_IP, earlier), "u1")
+        (first,) = await alerts.wait_count("e911.alert.raised", 1, within=WAIT)
+        assert first.data["recommendation"]["kind"] == "user_confirmed"
+        raised = await alerts.wait_count("e911.alert.raised", 2, within=WAIT)
+        assert raised[1].data["recommendation"]["kind"] == "all_locations"
+        conn = await asyncpg.connect(database)
+        try:
+            assert await conn.fetchval("SELECT count(*) FROM confirmed_networks") == 0
+        finally:
+            await conn.close()
+        # Not before the TTL had passed since the entry was last confirmed.
+        second_at = dt.datetime.fromisoformat(raised[1].data["checked_at"])
+        assert (second_at - confirmed_at).total_seconds() >= ttl
+    assert await running.stop() == 0
