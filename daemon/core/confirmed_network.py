@@ -18,6 +18,7 @@ Pure: the caller hands in the user's entries; no I/O.
 
 from __future__ import annotations
 
+import enum
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 
@@ -41,6 +42,22 @@ from e911d.daemon.core.network_key import (
     network_key,
     network_keys,
 )
+
+
+class Confirmation(enum.StrEnum):
+    """What became of a location change made in the app (``changed_via: app``, to a
+    location): learned, or why not. The labels of ``e911_confirmations_total``."""
+
+    LEARNED = "learned"
+    # The named session is not the user's own live one, or none was named and the user
+    # has no live session.
+    SESSION_UNKNOWN = "session_unknown"
+    # None was named and the user has several live sessions: which one is unknown.
+    SESSIONS_SEVERAL = "sessions_several"
+    USER_UNKNOWN = "user_unknown"
+    LOCATION_UNKNOWN = "location_unknown"
+    # A group of the account decides the session's network: nothing to learn there.
+    NETWORK_LOCATED = "network_located"
 
 
 @dataclass(frozen=True, slots=True)

@@ -15,13 +15,14 @@ from __future__ import annotations
 
 import datetime as dt
 import ipaddress
+from collections import Counter
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 
 import asyncpg
 import structlog
 
-from e911d.daemon.core.confirmed_network import KeyPrefixes, learned_key
+from e911d.daemon.core.confirmed_network import Confirmation, KeyPrefixes, learned_key
 from e911d.daemon.core.events import DirectoryEvent, UserLocationChanged
 from e911d.daemon.core.ip import IPAddress
 from e911d.daemon.core.model import ConfirmedNetwork
@@ -55,6 +56,15 @@ class Learned:
     change: UserLocationChanged
     session_id: str
     key: NetworkKey
+
+
+@dataclass(frozen=True, slots=True)
+class Learning:
+    """What a batch's in-app location changes taught: the entries written, and what
+    became of each change (for ``e911_confirmations_total``)."""
+
+    learned: list[Learned] = field(default_factory=list)
+    results: Counter[Confirmation] = field(default_factory=Counter)
 
 
 def entry_of(r: asyncpg.Record | Mapping[str, object]) -> ConfirmedNetwork | None:
@@ -113,7 +123,7 @@ async def learn(
     events: Sequence[DirectoryEvent],
     now: dt.datetime,
     config: LearningConfig,
-) -> list[Learned]:
+) -> Learning:
     """Remember the networks the batch's in-app location changes were made from.
 
     Call after the batch's directory changes and sessions are written, in the same
@@ -131,7 +141,7 @@ async def learn(
         and _when(ev, now) > now - config.ttl
     ]
     if not changes:
-        return []
+        return Learning()
     typed = [ev.change for _, ev in changes if isinstance(ev.change, UserLocationChanged)]
     cols = (
         [i for i, _ in changes],
@@ -151,6 +161,7 @@ async def learn(
     directories = {d.directory.account_id: d.directory for d in loaded}
     rows: dict[tuple[str, str, NetworkKey], tuple[str, dt.datetime]] = {}
     learned: list[Learned] = []
+    results: Counter[Confirmation] = Counter()
     for i, ev in changes:
         change = ev.change
         assert isinstance(change, UserLocationChanged)  # noqa: S101  filtered above
@@ -158,18 +169,20 @@ async def learn(
         reason = None
         directory = directories[change.account_id]
         if len(found) != 1:
-            reason = "session_unknown" if change.session_id or not found else "sessions_several"
+            several = found and not change.session_id
+            reason = Confirmation.SESSIONS_SEVERAL if several else Confirmation.SESSION_UNKNOWN
         elif (change.account_id, change.user_id) not in users:
-            reason = "user_unknown"
+            reason = Confirmation.USER_UNKNOWN
         elif change.e911_location_id not in directory.locations:
-            reason = "location_unknown"
+            reason = Confirmation.LOCATION_UNKNOWN
         if reason is not None:
+            results[reason] += 1
             log.debug(
                 "confirmed_network_not_learned",
                 account_id=change.account_id,
                 user_id=change.user_id,
                 session_id=change.session_id,
-                reason=reason,
+                reason=str(reason),
             )
             continue
         s = found[0]
@@ -178,20 +191,22 @@ async def learn(
         signals = None if network.empty else network
         key = learned_key(directory.locate(ip, signals), ip, signals, config.prefixes)
         if key is None:
+            results[Confirmation.NETWORK_LOCATED] += 1
             log.debug(
                 "confirmed_network_not_learned",
                 account_id=change.account_id,
                 user_id=change.user_id,
                 session_id=s["session_id"],
-                reason="network_located",
+                reason=str(Confirmation.NETWORK_LOCATED),
             )
             continue
         assert change.e911_location_id is not None  # noqa: S101  filtered above
         # The last confirmation of a key in the batch wins, as applying them in turn would.
         rows[(change.account_id, change.user_id, key)] = (change.e911_location_id, _when(ev, now))
         learned.append(Learned(change, s["session_id"], key))
+        results[Confirmation.LEARNED] += 1
     if not rows:
-        return []
+        return Learning(learned, results)
     ordered = sorted(rows.items(), key=lambda kv: (kv[0][0], kv[0][1], kv[0][2]))
     await conn.execute(
         SQL["upsert_confirmed"],
@@ -215,7 +230,7 @@ async def learn(
             location_id=item.change.e911_location_id,
             key_kind=str(item.key.kind),
         )
-    return learned
+    return Learning(learned, results)
 
 
 async def expire(conn: asyncpg.Connection, cutoff: dt.datetime, limit: int = EXPIRE_ROWS) -> int:

@@ -82,4 +82,7 @@ async def test_a_confirmation_in_a_refused_batch_is_learned_once(
     assert [tuple(r)[:4] for r in rows] == [("u1", "ip_prefix", "100.64.1.0/24", "lab")]
     assert rows[0]["first_confirmed_at"] == rows[0]["last_confirmed_at"]
     assert sample(app, "e911_events_invalid_total", reason="rejected") == 1
+    # Counted once, when the replayed event committed; the other results are at 0.
+    assert sample(app, "e911_confirmations_total", result="learned") == 1
+    assert sample(app, "e911_confirmations_total", result="sessions_several") == 0
     assert await running.stop() == 0

@@ -17,7 +17,7 @@ from collections.abc import AsyncIterator
 import asyncpg
 import pytest
 
-from e911d.daemon.core.confirmed_network import KeyPrefixes
+from e911d.daemon.core.confirmed_network import Confirmation, KeyPrefixes
 from e911d.daemon.core.events import (
     AccountDeleted,
     AccountUpserted,
@@ -124,7 +124,7 @@ async def _learn(
     """As ingest does: the batch's directory changes, then learning, one transaction."""
     async with conn.transaction():
         await apply_changes(conn, [e.change for e in events])
-        return len(await learn(conn, events, now(), config))
+        return len((await learn(conn, events, now(), config)).learned)
 
 
 async def _entries(conn: asyncpg.Connection) -> list[tuple[str, str, str, str, str]]:
@@ -173,6 +173,31 @@ async def test_without_session_id_only_a_user_with_one_live_session_teaches(conn
     assert await _entries(conn) == []
     # With the session named, the same change teaches.
     assert await _learn(conn, _changed("cabin", "s-laptop")) == 1
+
+
+async def test_each_change_in_the_app_is_counted_by_what_became_of_it(conn) -> None:
+    await _session(conn, "s1")
+    await _session(conn, "s-hq", ip=HQ_IP)
+    events = [
+        _changed("home", "s1"),
+        _changed("home", "s-hq"),
+        _changed("home", "s-nowhere"),
+        _changed("nowhere", "s1"),
+        _changed("home", "s1", via="console"),  # not a confirmation: not counted
+    ]
+    async with conn.transaction():
+        await apply_changes(conn, [e.change for e in events])
+        results = (await learn(conn, events, now(), CONFIG)).results
+    assert dict(results) == {
+        Confirmation.LEARNED: 1,
+        Confirmation.NETWORK_LOCATED: 1,
+        Confirmation.SESSION_UNKNOWN: 1,
+        Confirmation.LOCATION_UNKNOWN: 1,
+    }
+    await _session(conn, "s2", ip="100.64.0.1")
+    async with conn.transaction():
+        results = (await learn(conn, [_changed("home")], now(), CONFIG)).results
+    assert dict(results) == {Confirmation.SESSIONS_SEVERAL: 1}
 
 
 async def test_a_session_that_is_not_the_users_own_live_one_teaches_nothing(conn) -> None:
