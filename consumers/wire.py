@@ -106,6 +106,13 @@ class _UserLocationChanged(msgspec.Struct, forbid_unknown_fields=False):
     user_id: Id
     e911_location_id: Id | None
     changed_via: Annotated[str, msgspec.Meta(pattern=r"\A(console|app)\Z")]
+    session_id: Annotated[
+        Id | None,
+        msgspec.Meta(
+            description="The session from which the app made the change: what it "
+            "teaches is keyed by that session's network. Optional."
+        ),
+    ] = None
 
 
 class _UserKey(msgspec.Struct, forbid_unknown_fields=False):
@@ -255,7 +262,11 @@ def _directory_change(data: Any) -> DirectoryChange | Invalid:
             )
         case _UserLocationChanged():
             return UserLocationChanged(
-                data.account_id, data.user_id, data.e911_location_id, data.changed_via
+                data.account_id,
+                data.user_id,
+                data.e911_location_id,
+                data.changed_via,
+                data.session_id,
             )
         case _UserKey():
             return UserDeleted(data.account_id, data.user_id)

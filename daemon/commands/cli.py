@@ -44,7 +44,9 @@ def _parser() -> argparse.ArgumentParser:
     with_config(sub.add_parser("migrate", help="apply database migrations and exit"))
     cfg = with_config(sub.add_parser("config", help="print the effective configuration"))
     cfg.add_argument("--json", action="store_true", help="JSON instead of TOML-like text")
-    directory = sub.add_parser("directory", help="import, export or lint the directory")
+    directory = sub.add_parser(
+        "directory", help="import, export or lint the directory; confirmed networks"
+    )
     dir_sub = directory.add_subparsers(dest="directory_command", required=True)
     imp = with_config(dir_sub.add_parser("import", help="load a YAML or JSON directory file"))
     imp.add_argument("file", type=Path, help="YAML (.yaml/.yml) or JSON (.json) file")
@@ -70,6 +72,19 @@ def _parser() -> argparse.ArgumentParser:
     )
     lint.add_argument("--json", action="store_true", help="machine-readable output")
     lint.add_argument("--file", type=Path, help="lint this directory file instead of the database")
+    from e911d.daemon.commands.confirmed import id_argument
+
+    confirmed = with_config(
+        dir_sub.add_parser(
+            "confirmed", help="list (or forget) the networks users confirmed a location on"
+        )
+    )
+    confirmed.add_argument("--account", type=id_argument, help="only this account")
+    confirmed.add_argument("--user", type=id_argument, help="only this user (needs --account)")
+    confirmed.add_argument(
+        "--forget", action="store_true", help="delete the selected entries (needs --account)"
+    )
+    confirmed.add_argument("--json", action="store_true", help="machine-readable output")
     explain = with_config(
         sub.add_parser("explain", help="why a user on an IP gets which outcome, from the database")
     )
@@ -274,6 +289,18 @@ def main(argv: Sequence[str] | None = None) -> int:
 
                 return asyncio.run(
                     lint_command(settings, file=args.file, accounts=args.account, as_json=args.json)
+                )
+            if args.directory_command == "confirmed":
+                from e911d.daemon.commands.confirmed import confirmed_command
+
+                return asyncio.run(
+                    confirmed_command(
+                        settings,
+                        account_id=args.account,
+                        user_id=args.user,
+                        do_forget=args.forget,
+                        as_json=args.json,
+                    )
                 )
             if args.directory_command == "import":
                 return asyncio.run(

@@ -98,6 +98,7 @@ def _inbound(alert_id: str) -> dict[str, dict[str, Any]]:
             "user_id": "u-42",
             "e911_location_id": "home",
             "changed_via": "app",
+            "session_id": "s-9001",
         },
         "e911.user.deleted": {"account_id": "acme", "user_id": "u-42"},
         "e911.location.upserted": {

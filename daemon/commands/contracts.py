@@ -42,7 +42,7 @@ from e911d.daemon.store.alert_data import ALERT_DATA
 
 # The contract's own version: bump it when a generated file changes meaning, and say
 # what changed in docs/contract-changelog.md.
-CONTRACT_VERSION: Final = "1.4.0"
+CONTRACT_VERSION: Final = "1.5.0"
 MAJOR: Final = CONTRACT_VERSION.split(".")[0]
 # No host publishes the schemas: a URN names each, stable within a major version.
 SCHEMA_ID: Final = "urn:e911d:schemas:v" + MAJOR + ":{event_type}"

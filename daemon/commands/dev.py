@@ -143,6 +143,8 @@ class Suggestion:
     user_id: str
     location_id: str
     name: str
+    # The session the alert was shown on: the app says it made the change from there.
+    session_id: str | None = None
 
 
 def suggestion_of(event: dict[str, Any]) -> Suggestion | None:
@@ -151,7 +153,13 @@ def suggestion_of(event: dict[str, Any]) -> Suggestion | None:
     if event.get("type") != "e911.alert.raised" or rec.get("kind") != "ip_group_match":
         return None
     first = rec["locations"][0]
-    return Suggestion(data["account_id"], data["user_id"], first["location_id"], first["name"])
+    return Suggestion(
+        data["account_id"],
+        data["user_id"],
+        first["location_id"],
+        first["name"],
+        data.get("session_id"),
+    )
 
 
 async def _print_alerts(
@@ -270,6 +278,7 @@ async def _drive(
                         "user_id": s.user_id,
                         "e911_location_id": s.location_id,
                         "changed_via": "app",
+                        "session_id": s.session_id,
                     },
                 )
                 await producer.send_and_wait(

@@ -12,6 +12,7 @@ import ipaddress
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 
+from e911d.daemon.core.confirmed_network import UserConfirmed, confirmed_verdict
 from e911d.daemon.core.geo import GeoCheck, geolocate
 from e911d.daemon.core.ip import IPAddress, IPNetwork, normalize_ip
 from e911d.daemon.core.model import (
@@ -253,9 +254,14 @@ def evaluate(
     ip: IPAddress,
     network: NetworkSignals | None = None,
     geo: GeoCheck | None = None,
+    confirmed: UserConfirmed | None = None,
 ) -> Verdict:
-    """docs/spec.md#what-a-check-decides steps 1-5 for one session (and §7 when ``geo`` is
-    given)."""
+    """docs/spec.md#what-a-check-decides steps 1-5 for one session, with the geolocation
+    check when ``geo`` is given.
+
+    ``confirmed``: the user's own confirmed networks (docs/spec.md#networks-a-user-confirmed);
+    one decides only when no group of the account matched, and only for its own user.
+    """
     if directory is None or account is None or user is None:
         return Verdict(Outcome.UNKNOWN_USER)
     if not effective_setting(account, user):
@@ -268,6 +274,12 @@ def evaluate(
     if hit is not None and not hit.locating:
         return Verdict(Outcome.UNDETERMINED, assigned_location=assigned, match=hit)
     matches = hit.location_ids if hit else frozenset()
+    if not matches and confirmed is not None:
+        entry = confirmed.lookup(user, ip, network)
+        if entry is not None:
+            decided = confirmed_verdict(directory.locations, assigned, entry)
+            if decided is not None:
+                return decided
 
     def mismatch_for(kind: RecommendationKind, ids: Iterable[str] | None) -> Verdict:
         by = hit.signal if hit is not None and kind is RecommendationKind.IP_GROUP_MATCH else None

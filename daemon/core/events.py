@@ -174,6 +174,8 @@ class UserLocationChanged:
     user_id: str
     e911_location_id: str | None
     changed_via: str
+    # The session the app made the change from (docs/spec.md#networks-a-user-confirmed).
+    session_id: str | None = None
 
 
 @dataclass(frozen=True, slots=True)

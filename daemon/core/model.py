@@ -5,6 +5,7 @@ They import no I/O library, so every rule can be tested with literals.
 
 from __future__ import annotations
 
+import datetime as dt
 import enum
 import hashlib
 from collections.abc import Iterable
@@ -12,6 +13,7 @@ from dataclasses import dataclass, field
 
 from e911d.daemon.core.ip import IPNetwork
 from e911d.daemon.core.network import SwitchRef
+from e911d.daemon.core.network_key import NetworkKey
 
 
 class Outcome(enum.StrEnum):
@@ -28,6 +30,8 @@ class RecommendationKind(enum.StrEnum):
     IP_GROUP_MATCH = "ip_group_match"
     ALL_LOCATIONS = "all_locations"
     NEAREST_LOCATIONS = "nearest_locations"
+    # The one location the user confirmed on this network (docs/spec.md#networks-a-user-confirmed).
+    USER_CONFIRMED = "user_confirmed"
 
 
 class MatchedBy(enum.StrEnum):
@@ -38,6 +42,8 @@ class MatchedBy(enum.StrEnum):
     SWITCH_PORT = "switch_port"
     SWITCH = "switch"
     IP = "ip"
+    # No administrator signal matched; the user's own confirmed network decided.
+    USER_CONFIRMED = "user_confirmed"
     GEOIP = "geoip"
 
 
@@ -144,6 +150,22 @@ class GeoEvidence:
 
 
 @dataclass(frozen=True, slots=True)
+class ConfirmedNetwork:
+    """A network a user confirmed a location on (docs/spec.md#networks-a-user-confirmed).
+
+    It belongs to one user of one account: the evaluation never lets it decide for
+    anyone else, whatever the caller hands in.
+    """
+
+    account_id: str
+    user_id: str
+    key: NetworkKey
+    location_id: str
+    first_confirmed_at: dt.datetime | None = field(default=None, compare=False)
+    last_confirmed_at: dt.datetime | None = field(default=None, compare=False)
+
+
+@dataclass(frozen=True, slots=True)
 class Verdict:
     """What a check concluded about one session, before any alert bookkeeping."""
 
@@ -153,6 +175,9 @@ class Verdict:
     # The signal that decided (None: nothing matched).
     match: SignalMatch | None = None
     geo: GeoEvidence | None = None
+    # The user's own confirmed network, when it decided (match.signal is then
+    # USER_CONFIRMED): explain shows it; no group located the session.
+    confirmed: ConfirmedNetwork | None = None
 
     @property
     def matched_by(self) -> MatchedBy | None:

@@ -31,7 +31,7 @@ from e911d.daemon.core.checked_today import PAUSE, CheckedToday, Claim
 from e911d.daemon.core.geo import GeoCheck
 from e911d.daemon.core.memo import Memo
 from e911d.daemon.core.model import Outcome
-from e911d.daemon.services.deps import Runtime, utcnow
+from e911d.daemon.services.deps import Runtime, learning_config, utcnow
 from e911d.daemon.services.inflight import InFlight
 from e911d.daemon.services.relay import Relay
 from e911d.daemon.services.unconfigured import UnconfiguredRecorder
@@ -62,10 +62,7 @@ class Checks:
             rt.alerts,
             rt.cache,
             CheckConfig(
-                dt.timedelta(seconds=s.checks.dismiss_snooze_seconds),
-                geo,
-                s.learning.ipv4_prefix,
-                s.learning.ipv6_prefix,
+                dt.timedelta(seconds=s.checks.dismiss_snooze_seconds), geo, learning_config(s)
             ),
         )
 

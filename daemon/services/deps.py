@@ -16,9 +16,11 @@ import asyncpg
 from aiokafka import AIOKafkaProducer
 
 from e911d.config import Settings
+from e911d.daemon.core.confirmed_network import KeyPrefixes
 from e911d.daemon.core.memo import MemoBook
 from e911d.daemon.services.metrics import Metrics
 from e911d.daemon.store.alerts import AlertStore
+from e911d.daemon.store.confirmed_networks import LearningConfig
 from e911d.daemon.store.directory import DirectoryCache
 from e911d.schedulers import CheckSchedule
 
@@ -26,6 +28,17 @@ from e911d.schedulers import CheckSchedule
 def utcnow() -> dt.datetime:
     """The wall clock, aware and in UTC: what every stored and published time uses."""
     return dt.datetime.now(dt.UTC)
+
+
+def learning_config(settings: Settings) -> LearningConfig:
+    """The ``learning`` settings as the checks, ingest and housekeeping use them."""
+    learning = settings.learning
+    return LearningConfig(
+        per_user=learning.confirmed_networks_per_user,
+        ttl=dt.timedelta(seconds=learning.confirmed_network_ttl_seconds),
+        prefixes=KeyPrefixes(learning.ipv4_prefix, learning.ipv6_prefix),
+        session_ttl=dt.timedelta(seconds=settings.checks.session_ttl_seconds),
+    )
 
 
 @dataclass(slots=True)

@@ -18,11 +18,12 @@ from aiokafka import AIOKafkaConsumer
 from aiokafka.errors import KafkaError
 
 from e911d.daemon.core.model import ResolveReason
-from e911d.daemon.services.deps import Runtime, utcnow
+from e911d.daemon.services.deps import Runtime, learning_config, utcnow
 from e911d.daemon.services.inflight import InFlight
 from e911d.daemon.services.relay import Relay
 from e911d.daemon.store.alerts import ResolvedAlert
 from e911d.daemon.store.checked_sessions import purge_checked
+from e911d.daemon.store.confirmed_networks import expire as expire_confirmed
 from e911d.daemon.store.db import DatabaseError, errors, retrying
 from e911d.daemon.store.gauges import accounts_without_locations, ping
 from e911d.daemon.store.sessions import SessionStore
@@ -53,6 +54,7 @@ class Housekeeping:
         c = rt.settings.checks
         self._ttl = dt.timedelta(seconds=c.session_ttl_seconds)
         self._retention = max(dt.timedelta(seconds=c.alert_retention_seconds), self._ttl)
+        self._confirmed_ttl = learning_config(rt.settings).ttl
         self._directory_gauges_due = 0.0  # monotonic time; 0: at the first pass
 
     async def drain(self) -> None:
@@ -79,6 +81,10 @@ class Housekeeping:
                     await self._rt.alerts.purge(conn, now - self._retention)
                     # The sessions-checked record is kept as long as the alert history.
                     await purge_checked(conn, now - self._retention)
+                    # Networks users confirmed, confirmed_network_ttl after the last time.
+                    forgotten = await expire_confirmed(conn, now - self._confirmed_ttl)
+                    if forgotten:
+                        log.info("confirmed_networks_expired", entries=forgotten)
                     return expired, resolved
 
             expired, resolved = await retrying("sweep", tx, stop=rt.stopping)

@@ -20,10 +20,11 @@ from e911d.consumers.topics import TP
 from e911d.daemon.core.events import Invalid
 from e911d.daemon.core.model import ResolveReason
 from e911d.daemon.core.session_fold import FoldResult, fold_session_events
-from e911d.daemon.services.deps import Runtime, utcnow
+from e911d.daemon.services.deps import Runtime, learning_config, utcnow
 from e911d.daemon.services.inflight import InFlight
 from e911d.daemon.services.relay import Relay
 from e911d.daemon.store.alerts import ResolvedAlert
+from e911d.daemon.store.confirmed_networks import Learning, learn
 from e911d.daemon.store.db import DatabaseError, retrying
 from e911d.daemon.store.directory_bulk import apply_changes
 from e911d.daemon.store.offsets import load_offsets, store_offsets
@@ -41,6 +42,7 @@ class Ingest:
         self._fail = fail
         self._sessions = SessionStore()
         self._ttl = dt.timedelta(seconds=rt.settings.checks.session_ttl_seconds)
+        self._learning = learning_config(rt.settings)
         self._in_flight = InFlight()
 
     def handlers(self) -> ConsumerHandlers:
@@ -113,7 +115,7 @@ class Ingest:
     ) -> tuple[FoldResult, list[ResolvedAlert]]:
         rt = self._rt
 
-        async def tx() -> tuple[FoldResult, list[ResolvedAlert]]:
+        async def tx() -> tuple[FoldResult, list[ResolvedAlert], Learning]:
             async with rt.pool.acquire() as conn, conn.transaction():
                 await apply_changes(conn, [ev.change for ev in batch.directory_events])
                 ids = sorted({e.session_id for _, e in batch.session_events})
@@ -121,6 +123,9 @@ class Ingest:
                 fold = fold_session_events(existing, batch.session_events, now, self._ttl)
                 changed = [r for sid, r in fold.rows.items() if existing.get(sid) != r]
                 await self._sessions.save(conn, changed)
+                # Networks users confirmed in the app (docs/spec.md#networks-a-user-confirmed),
+                # from the sessions and the directory as this batch leaves them.
+                learning = await learn(conn, batch.directory_events, now, self._learning)
                 resolved = await self._rt.alerts.resolve_sessions(
                     conn, sorted(fold.ended), ResolveReason.SESSION_ENDED, now
                 )
@@ -132,14 +137,17 @@ class Ingest:
                     else:
                         resolved.append(hit)
                 await store_offsets(conn, rt.settings.kafka.group_id, batch.next_offsets)
-                return fold, resolved
+                return fold, resolved, learning
 
         try:
-            fold, resolved = await retrying("apply_batch", tx, stop=rt.stopping)
+            fold, resolved, learning = await retrying("apply_batch", tx, stop=rt.stopping)
         except DatabaseError as exc:
             if exc.transient:
                 raise
             raise BatchRejected(str(exc)) from exc
+        # Counted once committed: a refused batch is replayed and counted then.
+        for result, n in learning.results.items():
+            rt.metrics.confirmations.labels(result=str(result)).inc(n)
         for ev in fold.owner_mismatches:
             log.warning(
                 "session_owner_mismatch",

@@ -21,6 +21,7 @@ from prometheus_client import (
 )
 
 from e911d import __version__
+from e911d.daemon.core.confirmed_network import Confirmation
 from e911d.daemon.core.events import DirectoryEventKind, InvalidReason, SessionEventKind
 from e911d.daemon.core.geo import LookupResult
 from e911d.daemon.core.model import Outcome, ResolveReason
@@ -228,12 +229,21 @@ class Metrics:
             ["result"],
             registry=r,
         )
+        self.confirmations = Counter(
+            "e911_confirmations_total",
+            "Location changes made in the app (docs/spec.md#networks-a-user-confirmed): "
+            "learned as a confirmed network, or why not",
+            ["result"],
+            registry=r,
+        )
         # Every known label value starts at 0: a series that appears at its first event
         # hides that event from rate() and increase(), and an alert rule on it never fires.
         for reason in InvalidReason:
             self.events_invalid.labels(reason=str(reason))
         for result in LookupResult:
             self.geoip_lookups.labels(result=str(result))
+        for confirmation in Confirmation:
+            self.confirmations.labels(result=str(confirmation))
         for outcome in Outcome:
             self.checks.labels(outcome=str(outcome))
         for resolve in ResolveReason:

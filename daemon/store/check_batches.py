@@ -19,13 +19,14 @@ from dataclasses import dataclass, field
 import asyncpg
 import structlog
 
+from e911d.daemon.core.confirmed_network import UserConfirmed
 from e911d.daemon.core.evaluation import AlertDecision, decide, evaluate
 from e911d.daemon.core.geo import GeoCheck
 from e911d.daemon.core.ip import IPAddress
 from e911d.daemon.core.memo import Memo, memo_after
 from e911d.daemon.core.model import Account, OpenAlert, Outcome, User, Verdict
 from e911d.daemon.core.network import NetworkSignals
-from e911d.daemon.core.network_key import DEFAULT_IPV4_PREFIX, DEFAULT_IPV6_PREFIX, network_key
+from e911d.daemon.core.network_key import network_key
 from e911d.daemon.core.unlocated import Sighting, is_unlocated
 from e911d.daemon.store.alerts import (
     AlertStore,
@@ -34,6 +35,7 @@ from e911d.daemon.store.alerts import (
     SessionRef,
     raised_alert,
 )
+from e911d.daemon.store.confirmed_networks import LearningConfig, entries_of_arrays
 from e911d.daemon.store.db import load_queries
 from e911d.daemon.store.directory import DirectoryCache
 
@@ -71,9 +73,8 @@ class CheckConfig:
     # The optional geolocation check (docs/spec.md#geolocation-check, daemon/runtime/geoip.py);
     # None: off.
     geo: GeoCheck | None = None
-    # The prefix lengths of an IP's network key (learning.ipv4_prefix, ipv6_prefix).
-    ipv4_prefix: int = DEFAULT_IPV4_PREFIX
-    ipv6_prefix: int = DEFAULT_IPV6_PREFIX
+    # Networks users confirmed (docs/spec.md#networks-a-user-confirmed): key widths, expiry.
+    learning: LearningConfig = field(default_factory=LearningConfig)
 
 
 class CheckRunner:
@@ -99,7 +100,7 @@ class CheckRunner:
         that does change something takes the lock, as before.
         """
         report, rest = (
-            await self.screen(conn, session_ids) if screen else (CheckReport(), [*session_ids])
+            await self.screen(conn, session_ids, now) if screen else (CheckReport(), [*session_ids])
         )
         if rest:
             async with conn.transaction():
@@ -107,12 +108,12 @@ class CheckRunner:
         return report
 
     async def screen(
-        self, conn: asyncpg.Connection, session_ids: Sequence[str]
+        self, conn: asyncpg.Connection, session_ids: Sequence[str], now: dt.datetime
     ) -> tuple[CheckReport, list[str]]:
         """Settle the sessions whose check changes nothing; return the others."""
         report = CheckReport()
         rest: list[str] = []
-        rows = await conn.fetch(SQL["check_rows"], sorted(set(session_ids)))
+        rows = await conn.fetch(SQL["check_rows"], sorted(set(session_ids)), self._cutoff(now))
         for r, verdict, open_alert in await self._verdicts(conn, rows):
             sid = r["session_id"]
             # Without snoozes: a snooze only ever turns a raise into nothing.
@@ -135,8 +136,13 @@ class CheckRunner:
         report.memos[sid] = memo_after(r["account_id"], inputs, verdict, decision)
         if is_unlocated(verdict):
             c = self._config
-            key = network_key(_address(r), _network(r), c.ipv4_prefix, c.ipv6_prefix)
+            p = c.learning.prefixes
+            key = network_key(_address(r), _network(r), p.ipv4, p.ipv6)
             report.unlocated.append(Sighting(sid, r["account_id"], r["user_id"], key))
+
+    def _cutoff(self, now: dt.datetime) -> dt.datetime:
+        """Confirmed networks last confirmed at or before this have expired."""
+        return now - self._config.learning.ttl
 
     async def _verdicts(
         self, conn: asyncpg.Connection, rows: Sequence[asyncpg.Record]
@@ -158,6 +164,7 @@ class CheckRunner:
                 _address(r),
                 network=_network(r),
                 geo=self._config.geo,
+                confirmed=self._confirmed(r),
             )
             open_alert = (
                 OpenAlert(r["alert_id"], r["fingerprint"], r["alert_location_id"])
@@ -178,7 +185,9 @@ class CheckRunner:
         locked = await conn.fetch(SQL["lock_check_sessions"], sorted(set(session_ids)))
         if not locked:
             return report
-        rows = await conn.fetch(SQL["check_rows"], [r["session_id"] for r in locked])
+        rows = await conn.fetch(
+            SQL["check_rows"], [r["session_id"] for r in locked], self._cutoff(now)
+        )
         checked = await self._verdicts(conn, rows)
         # Snoozes matter only to a new mismatch: most checks (a match, an unchanged
         # mismatch) skip this query.
@@ -214,6 +223,21 @@ class CheckRunner:
         if seq_updates:
             await conn.executemany(SQL["set_alert_seq"], seq_updates)
         return report
+
+    def _confirmed(self, r: asyncpg.Record) -> UserConfirmed | None:
+        """The session's user's confirmed networks; None (nothing allocated) for the
+        users who have none."""
+        if r["confirmed_kinds"] is None:
+            return None
+        account_id, user_id = r["account_id"], r["user_id"]
+        entries = entries_of_arrays(
+            account_id,
+            user_id,
+            r["confirmed_kinds"],
+            r["confirmed_keys"],
+            r["confirmed_locations"],
+        )
+        return UserConfirmed(account_id, user_id, entries, self._config.learning.prefixes)
 
 
 def _network(r: asyncpg.Record) -> NetworkSignals | None:

@@ -135,8 +135,14 @@ async def test_report_then_import_the_suggested_groups_locates_the_sessions(
         assert f"+ ip_group acme/{PORT_GROUP}" in out
         assert "accounts: 0 created, 0 updated, 1 unchanged" in out  # the toggle is kept
         assert "dry run: would apply 2 changes, nothing written" in out
+        # Before the import only u7's own confirmation locates s7 (no group maps the port).
         code, out, err = await run_cli(database, "explain", "--session", "s7", "--json")
-        assert (code, json.loads(out)["outcome"]) == (0, "undetermined"), err
+        explained = json.loads(out)
+        assert (code, explained["outcome"], explained["matched_by"]) == (
+            0,
+            "match",
+            "user_confirmed",
+        ), err
         code, out, err = await run_cli(database, "directory", "import", file)
         assert code == 0, err
         # The daemon re-evaluates at once: the office's sessions now match hq (s4 too:

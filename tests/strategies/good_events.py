@@ -146,6 +146,7 @@ DIRECTORY_FIELDS: Final[dict[str, dict[str, str]]] = {
         "user_id": "id",
         "e911_location_id": "id?",
         "changed_via": "via",
+        "session_id": "id?",
     },
     DirectoryEventKind.USER_DELETED: {"account_id": "id", "user_id": "id"},
     DirectoryEventKind.LOCATION_UPSERTED: {
@@ -169,6 +170,7 @@ OPTIONAL_FIELDS: Final = {
     (DirectoryEventKind.USER_UPSERTED, "e911_location_id"),
     (DirectoryEventKind.LOCATION_UPSERTED, "coordinates"),
     (DirectoryEventKind.IP_GROUP_UPSERTED, "location_id"),
+    (DirectoryEventKind.USER_LOCATION_CHANGED, "session_id"),
 }
 _KIND_ORDER: Final = (
     "address",
@@ -312,7 +314,11 @@ def _directory_change(
             return data, UserUpserted(account, user, on, location)
         data["e911_location_id"] = location
         data["changed_via"] = via = draw(st.sampled_from(["console", "app"]))
-        return data, UserLocationChanged(account, user, location, via)
+        # Optional and nullable: left out, null, or the session the app changed it from.
+        session = draw(st.one_of(st.none(), free_ids))
+        if session is not None or draw(st.booleans()):
+            data["session_id"] = session
+        return data, UserLocationChanged(account, user, location, via, session)
     if kind in (K.LOCATION_UPSERTED, K.LOCATION_DELETED):
         data["location_id"] = location_id = draw(free_ids)
         if kind is K.LOCATION_DELETED:

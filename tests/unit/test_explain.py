@@ -409,7 +409,11 @@ def test_json_shape_is_stable() -> None:
         "signals",
         "matched_by",
         "geo",
+        "confirmed",
+        "confirmed_networks",
     ]
+    assert data["confirmed"] is None
+    assert data["confirmed_networks"] == 0
     assert data["outcome"] == "mismatch"
     assert data["matched_by"] == "ip"
     assert data["geo"] is None

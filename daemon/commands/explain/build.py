@@ -41,11 +41,13 @@ from e911d.daemon.commands.explain.explanation import (
     on_off,
 )
 from e911d.daemon.commands.explain.sentence import sentence
+from e911d.daemon.core.confirmed_network import KeyPrefixes, UserConfirmed
 from e911d.daemon.core.evaluation import AccountDirectory, evaluate
 from e911d.daemon.core.geo import GeoCheck
 from e911d.daemon.core.ip import IPAddress, IPNetwork, parse_address_item
 from e911d.daemon.core.model import (
     Account,
+    ConfirmedNetwork,
     IpGroup,
     Location,
     MatchedBy,
@@ -53,6 +55,7 @@ from e911d.daemon.core.model import (
     User,
 )
 from e911d.daemon.core.network import NetworkSignals, format_bssid, format_chassis_id
+from e911d.daemon.store.confirmed_networks import LearningConfig, user_entries
 from e911d.daemon.store.db import load_queries
 from e911d.daemon.store.directory import load_accounts
 
@@ -196,8 +199,12 @@ def build_explanation(
     sessions: Iterable[ActiveSession] = (),
     network: NetworkSignals | None = None,
     geo: GeoCheck | None = None,
+    confirmed: Sequence[ConfirmedNetwork] = (),
+    prefixes: KeyPrefixes = KeyPrefixes(),  # noqa: B008  a frozen value
 ) -> Explanation:
     """The whole answer from plain values; no I/O, so every branch is unit-tested.
+
+    ``confirmed``: the user's confirmed networks, as the checks read them.
 
     ``ip_groups``: every group ``directory`` was built from, the ignored ones included,
     so they can be listed; ``addresses``: each group's entries as given, to name the
@@ -205,8 +212,17 @@ def build_explanation(
     """
     # The checks have no snapshot for an unknown account; the lookup below still uses
     # the directory, so explain shows which networks would apply once the account exists.
+    mine = (
+        None if user is None else UserConfirmed(user.account_id, user.user_id, confirmed, prefixes)
+    )
     verdict = evaluate(
-        directory if account is not None else None, account, user, ip.address, network, geo
+        directory if account is not None else None,
+        account,
+        user,
+        ip.address,
+        network,
+        geo,
+        confirmed=mine,
     )
     rows, hit = _signal_rows(directory, ip, network)
     winner = None
@@ -242,6 +258,7 @@ def build_explanation(
         sessions=tuple(sessions),
         network=network,
         signals=rows,
+        confirmed=() if mine is None else mine.entries,
     )
 
 
@@ -254,17 +271,22 @@ async def load_explanation(
     snooze: dt.timedelta = dt.timedelta(hours=1),
     network: NetworkSignals | None = None,
     geo: GeoCheck | None = None,
+    learning: LearningConfig | None = None,
 ) -> Explanation:
     """Read everything in one read-only snapshot, then explain it (pure).
 
-    ``geo``: the optional geolocation check, as the daemon's checks are configured.
+    ``geo``: the optional geolocation check, and ``learning`` the key widths and expiry
+    of confirmed networks, as the daemon's checks are configured.
     """
+    learning = learning or LearningConfig()
     async with conn.transaction(isolation="repeatable_read", readonly=True):
         a = await conn.fetchrow(SQL["account"], account_id)
         u = await conn.fetchrow(SQL["user"], account_id, user_id)
         (loaded,) = await load_accounts(conn, [account_id], {})
         address_rows = await conn.fetch(SQL["addresses"], account_id)
         session_rows = await conn.fetch(SQL["sessions"], account_id, user_id)
+        now = await conn.fetchval("SELECT now()")
+        confirmed = await user_entries(conn, account_id, user_id, now - learning.ttl)
         snoozes: dict[str, list[tuple[str, dt.datetime]]] = {}
         for r in await conn.fetch(SQL["snoozes"], account_id, user_id, snooze):
             snoozes.setdefault(r["session_id"], []).append(
@@ -294,6 +316,8 @@ async def load_explanation(
         ],
         network=network,
         geo=geo,
+        confirmed=confirmed,
+        prefixes=learning.prefixes,
     )
 
 

@@ -31,6 +31,8 @@ from e911d.daemon.core.geo import GeoCheck
 from e911d.daemon.core.network import NetworkSignals
 from e911d.daemon.core.retry import BRIEF
 from e911d.daemon.runtime.geoip import GeoIpError, open_geoip
+from e911d.daemon.services.deps import learning_config
+from e911d.daemon.store.confirmed_networks import LearningConfig
 from e911d.daemon.store.db import DatabaseError, PoolConfig, errors, open_pool
 
 EXIT_OK = 0
@@ -90,6 +92,7 @@ async def _explain(
     network: NetworkSignals | None,
     snooze: dt.timedelta,
     geo: GeoCheck | None,
+    learning: LearningConfig,
 ) -> Explanation:
     account, user = args.account, args.user
     if args.session is not None:
@@ -116,6 +119,7 @@ async def _explain(
         snooze=snooze,
         network=network,
         geo=geo,
+        learning=learning,
     )
 
 
@@ -149,7 +153,9 @@ async def explain_with(
         try:
             with errors("explain"):
                 async with pool.acquire() as conn:
-                    ex = await _explain(conn, args, ip, network, snooze, geo)
+                    ex = await _explain(
+                        conn, args, ip, network, snooze, geo, learning_config(settings)
+                    )
         except _Refused as exc:
             print(f"e911d explain: {exc}", file=sys.stderr)
             return EXIT_INVALID_IP

@@ -15,6 +15,7 @@ from dataclasses import dataclass
 from e911d.daemon.core.ip import IPAddress, IPNetwork, parse_ip
 from e911d.daemon.core.model import (
     Account,
+    ConfirmedNetwork,
     Location,
     MatchedBy,
     Outcome,
@@ -234,6 +235,9 @@ class Explanation:
     sessions: tuple[ActiveSession, ...]
     network: NetworkSignals | None = None
     signals: tuple[SignalRow, ...] = ()
+    # The user's confirmed networks (docs/spec.md#networks-a-user-confirmed); the one that
+    # decided, if any, is ``verdict.confirmed``.
+    confirmed: tuple[ConfirmedNetwork, ...] = ()
 
     @property
     def decided(self) -> SignalRow | None:

@@ -19,7 +19,7 @@ from typing import Any
 from e911d.consumers.envelope import format_time
 from e911d.daemon.commands.explain.explanation import Explanation, SignalRow, on_off
 from e911d.daemon.core.ip import IPAddress
-from e911d.daemon.core.model import GeoEvidence, Location, MatchedBy
+from e911d.daemon.core.model import ConfirmedNetwork, GeoEvidence, Location, MatchedBy
 
 
 def _iso(t: dt.datetime | None) -> str | None:
@@ -144,7 +144,40 @@ def to_json(ex: Explanation) -> dict[str, Any]:
         "signals": [_signal_json(row) for row in ex.signals],
         "matched_by": None if ex.verdict.matched_by is None else str(ex.verdict.matched_by),
         "geo": _geo_json(ex.verdict.geo),
+        "confirmed": None
+        if ex.verdict.confirmed is None
+        else _confirmed_json(ex.verdict.confirmed),
+        "confirmed_networks": len(ex.confirmed),
     }
+
+
+def _confirmed_json(entry: ConfirmedNetwork | None) -> dict[str, Any] | None:
+    """The user's entry that decided (docs/spec.md#networks-a-user-confirmed)."""
+    if entry is None:
+        return None
+    return {
+        "network": {"kind": str(entry.key.kind), "key": entry.key.display},
+        "location_id": entry.location_id,
+        "first_confirmed_at": _iso(entry.first_confirmed_at),
+        "last_confirmed_at": _iso(entry.last_confirmed_at),
+    }
+
+
+def _confirmed_text(ex: Explanation) -> str:
+    entry = ex.verdict.confirmed
+    n = len(ex.confirmed)
+    if entry is None:
+        if not n:
+            return "Confirmed    the user has confirmed no network"
+        return f"Confirmed    {n} network(s) of this user; none decided this session"
+    rec = ex.verdict.recommendation
+    loc = rec.locations[0] if rec is not None and rec.locations else ex.verdict.assigned_location
+    where = entry.location_id if loc is None else _loc_text(loc)
+    last = "" if entry.last_confirmed_at is None else f", last {_iso(entry.last_confirmed_at)}"
+    return (
+        f"Confirmed    the user confirmed {where} on {entry.key.kind} {entry.key.display}"
+        f"{last}  <- decided"
+    )
 
 
 def render_json(ex: Explanation) -> str:
@@ -235,6 +268,7 @@ def render_text(ex: Explanation) -> str:
         if decided is not None and decided.signal is not MatchedBy.IP:
             line += f"  (not used: the {decided.signal} signal decided)"
         add(line)
+    add(_confirmed_text(ex))
     add("")
     add(f"Outcome      {ex.outcome}")
     if ex.verdict.matched_by is not None:

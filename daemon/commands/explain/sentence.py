@@ -124,6 +124,8 @@ def sentence(
             f"where the user is){tie}: {SETTLED}"
         )
     nothing = _nothing_matched(rows, network)
+    if verdict.confirmed is not None:
+        return _confirmed_sentence(verdict, nothing)
     no_assigned = "the user has no assigned location"
     if assigned.status == DANGLING:
         no_assigned = (
@@ -165,4 +167,28 @@ def sentence(
     return (
         f"mismatch: {nothing}, but {name} has IP groups, "
         f"so the user is not on its network; every location is recommended"
+    )
+
+
+def _confirmed_sentence(verdict: Verdict, nothing: str) -> str:
+    """docs/spec.md#networks-a-user-confirmed: the user's own entry decided."""
+    entry = verdict.confirmed
+    assert entry is not None  # noqa: S101  the caller checked
+    rec = verdict.recommendation
+    chosen = rec.locations[0].name if rec is not None and rec.locations else None
+    assigned = verdict.assigned_location
+    on = f"{entry.key.kind} {entry.key.display}"
+    if verdict.outcome is Outcome.MATCH and assigned is not None:
+        return (
+            f"match: {nothing}, but this user confirmed {assigned.name} on this network "
+            f"({on}) before, and it is the assigned location"
+        )
+    now = (
+        "the user has no assigned location"
+        if assigned is None
+        else (f"the assigned location is {assigned.name}")
+    )
+    return (
+        f"mismatch: {nothing}, but this user confirmed {chosen} on this network ({on}) "
+        f"before and {now}, so {chosen} is recommended (user_confirmed)"
     )

@@ -9,7 +9,9 @@ ORDER BY session_id
 FOR UPDATE;
 
 -- name: check_rows
--- Everything one check needs, read while lock_check_sessions holds the rows.
+-- Everything one check needs, read while lock_check_sessions holds the rows. The
+-- user's confirmed networks ($2: the expiry cutoff) come as three parallel arrays,
+-- NULL for the users who have none (almost all): one index probe per session.
 SELECT s.session_id, s.account_id, s.user_id, host(s.ip) AS ip, s.ip AS ip_value,
        s.logged_in_at,
        s.kafka_partition, s.alert_seq, s.bssid, s.switch_chassis, s.switch_port,
@@ -21,13 +23,22 @@ SELECT s.session_id, s.account_id, s.user_id, host(s.ip) AS ip, s.ip AS ip_value
        coalesce(v.version, 0) AS dir_version,
        coalesce(uv.version, 0) AS user_version,
        al.alert_id, al.fingerprint,
-       al.payload -> 'assigned_location' ->> 'location_id' AS alert_location_id
+       al.payload -> 'assigned_location' ->> 'location_id' AS alert_location_id,
+       cn.kinds AS confirmed_kinds, cn.keys AS confirmed_keys,
+       cn.locations AS confirmed_locations
 FROM sessions s
 LEFT JOIN accounts a ON a.account_id = s.account_id
 LEFT JOIN users u ON u.account_id = s.account_id AND u.user_id = s.user_id
 LEFT JOIN directory_versions v ON v.account_id = s.account_id
 LEFT JOIN user_versions uv ON uv.account_id = s.account_id
 LEFT JOIN alerts al ON al.session_id = s.session_id AND al.resolved_at IS NULL
+LEFT JOIN LATERAL (
+    SELECT array_agg(c.key_kind) AS kinds, array_agg(c.network_key) AS keys,
+           array_agg(c.location_id) AS locations
+    FROM confirmed_networks c
+    WHERE c.account_id = s.account_id AND c.user_id = s.user_id
+      AND c.last_confirmed_at > $2
+) cn ON true
 WHERE s.session_id = ANY($1::text[]) AND s.ended_at IS NULL
 ORDER BY s.session_id;
 

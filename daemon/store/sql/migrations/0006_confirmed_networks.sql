@@ -28,3 +28,95 @@ CREATE INDEX confirmed_networks_location ON confirmed_networks (account_id, loca
 CREATE INDEX confirmed_networks_key ON confirmed_networks (account_id, key_kind, network_key);
 -- Expiry (confirmed_network_ttl after the last confirmation).
 CREATE INDEX confirmed_networks_last ON confirmed_networks (last_confirmed_at);
+
+-- A check reads a user's entries with the user (daemon/store/sql/checks.sql), so they
+-- are an input of the decisions checks remember (daemon/core/memo.py): every change
+-- bumps the account's user version as a change of the users does (0003), and tells
+-- running instances at once as a change of the user does (0002), so the user's
+-- sessions are checked again on the entries as they are now. A learned, re-confirmed,
+-- expired or forgotten entry therefore never leaves a decision standing that was made
+-- without it (or with it).
+CREATE FUNCTION e911_confirmed_networks_updated() RETURNS trigger
+LANGUAGE plpgsql AS $$
+BEGIN
+    INSERT INTO user_versions AS v (account_id)
+    SELECT account_id FROM (
+        SELECT account_id FROM new_rows UNION SELECT account_id FROM old_rows) changed
+    ORDER BY account_id
+    ON CONFLICT (account_id) DO UPDATE
+    SET version = v.version + 1, bumped_by = EXCLUDED.bumped_by
+    WHERE v.bumped_by <> EXCLUDED.bumped_by;
+    RETURN NULL;
+END;
+$$;
+
+CREATE TRIGGER confirmed_networks_versions_insert AFTER INSERT ON confirmed_networks
+    REFERENCING NEW TABLE AS new_rows
+    FOR EACH STATEMENT EXECUTE FUNCTION e911_user_versions_inserted();
+CREATE TRIGGER confirmed_networks_versions_delete AFTER DELETE ON confirmed_networks
+    REFERENCING OLD TABLE AS old_rows
+    FOR EACH STATEMENT EXECUTE FUNCTION e911_user_versions_deleted();
+CREATE TRIGGER confirmed_networks_versions_update AFTER UPDATE ON confirmed_networks
+    REFERENCING OLD TABLE AS old_rows NEW TABLE AS new_rows
+    FOR EACH STATEMENT EXECUTE FUNCTION e911_confirmed_networks_updated();
+CREATE TRIGGER confirmed_networks_notify AFTER INSERT OR UPDATE OR DELETE
+    ON confirmed_networks
+    FOR EACH ROW EXECUTE FUNCTION e911_notify_row('user');
+CREATE TRIGGER confirmed_networks_truncate AFTER TRUNCATE ON confirmed_networks
+    FOR EACH STATEMENT EXECUTE FUNCTION e911_notify_truncate();
+
+-- Deleting a user or a location deletes its entries, in the same transaction,
+-- whoever deletes (the projector, an import with --prune, another system's SQL).
+CREATE FUNCTION e911_forget_users_networks() RETURNS trigger
+LANGUAGE plpgsql AS $$
+BEGIN
+    DELETE FROM confirmed_networks c
+    USING (SELECT DISTINCT account_id, user_id FROM old_rows) gone
+    WHERE c.account_id = gone.account_id AND c.user_id = gone.user_id;
+    RETURN NULL;
+END;
+$$;
+
+CREATE FUNCTION e911_forget_locations_networks() RETURNS trigger
+LANGUAGE plpgsql AS $$
+BEGIN
+    DELETE FROM confirmed_networks c
+    USING (SELECT DISTINCT account_id, location_id FROM old_rows) gone
+    WHERE c.account_id = gone.account_id AND c.location_id = gone.location_id;
+    RETURN NULL;
+END;
+$$;
+
+CREATE FUNCTION e911_forget_accounts_networks() RETURNS trigger
+LANGUAGE plpgsql AS $$
+BEGIN
+    DELETE FROM confirmed_networks c
+    USING (SELECT DISTINCT account_id FROM old_rows) gone
+    WHERE c.account_id = gone.account_id;
+    RETURN NULL;
+END;
+$$;
+
+CREATE FUNCTION e911_forget_all_networks() RETURNS trigger
+LANGUAGE plpgsql AS $$
+BEGIN
+    DELETE FROM confirmed_networks;
+    RETURN NULL;
+END;
+$$;
+
+CREATE TRIGGER users_forget_networks AFTER DELETE ON users
+    REFERENCING OLD TABLE AS old_rows
+    FOR EACH STATEMENT EXECUTE FUNCTION e911_forget_users_networks();
+CREATE TRIGGER locations_forget_networks AFTER DELETE ON locations
+    REFERENCING OLD TABLE AS old_rows
+    FOR EACH STATEMENT EXECUTE FUNCTION e911_forget_locations_networks();
+CREATE TRIGGER accounts_forget_networks AFTER DELETE ON accounts
+    REFERENCING OLD TABLE AS old_rows
+    FOR EACH STATEMENT EXECUTE FUNCTION e911_forget_accounts_networks();
+CREATE TRIGGER users_truncate_networks AFTER TRUNCATE ON users
+    FOR EACH STATEMENT EXECUTE FUNCTION e911_forget_all_networks();
+CREATE TRIGGER locations_truncate_networks AFTER TRUNCATE ON locations
+    FOR EACH STATEMENT EXECUTE FUNCTION e911_forget_all_networks();
+CREATE TRIGGER accounts_truncate_networks AFTER TRUNCATE ON accounts
+    FOR EACH STATEMENT EXECUTE FUNCTION e911_forget_all_networks();
