@@ -1,0 +1,29 @@
+-- e911d schema, version 9: which transaction last bumped each directory version, so a
+-- LISTEN connection that was down can catch up on exactly what it missed.
+--
+-- user_versions (0003) already records its bumping transaction (bumped_by, an xid8);
+-- directory_versions now does too. A listener remembers the oldest transaction still
+-- in flight when it last confirmed it had heard everything (pg_snapshot_xmin of a
+-- snapshot taken before its own marker NOTIFY, which it then heard back: NOTIFYs are
+-- queued in commit order). After a reconnection it reads every account whose version
+-- was bumped by that transaction or a later one (daemon/store/missed_changes.py): a
+-- transaction id, not a clock, so no time margin and no clock skew; and the oldest
+-- in-flight one, not the newest seen, because transaction ids are handed out at a
+-- transaction's first write, not at its commit.
+--
+-- A bump only rewrites the account's one row, so there is nothing to prune and a bulk
+-- write costs what it did. Existing rows get the migration's own transaction id:
+-- older than any snapshot a running listener will compare with.
+
+ALTER TABLE directory_versions ADD COLUMN bumped_by xid8 NOT NULL DEFAULT pg_current_xact_id();
+
+CREATE FUNCTION e911_directory_version_bumped() RETURNS trigger
+LANGUAGE plpgsql AS $$
+BEGIN
+    NEW.bumped_by := pg_current_xact_id();
+    RETURN NEW;
+END;
+$$;
+
+CREATE TRIGGER directory_versions_bumped_by BEFORE UPDATE ON directory_versions
+    FOR EACH ROW EXECUTE FUNCTION e911_directory_version_bumped();
