@@ -151,12 +151,10 @@ async def test_a_change_in_flight_across_the_last_marker_is_caught_up(
             tx = writer.transaction()
             await tx.start()
             await writer.execute("UPDATE users SET e911_location_id = 'home'")
-            xid = int(await writer.fetchval("SELECT pg_current_xact_id()::text"))
             # Other transactions commit after it and are heard, markers are heard back.
             await admin.execute("UPDATE locations SET name = name || '!' WHERE location_id='lab'")
             marks = listener.marks_heard
             await eventually(lambda: listener.marks_heard >= marks + 2, within=WAIT)
-            assert listener.horizon is not None and listener.horizon <= xid
 
             async with _listener_down(admin, pg_admin_dsn) as pid:
                 await tx.commit()
