@@ -12,12 +12,9 @@ seen" rule would miss.
 
 from __future__ import annotations
 
-import contextlib
-from collections.abc import AsyncIterator
-
 import asyncpg
 
-from e911d.daemon.store.notify import APPLICATION_NAME
+from tests.listener import listener_down, reconnected
 from tests.support import Producer, TopicWatcher, directory, eventually, login, sample
 
 HOME_IP = "198.51.100.7"  # the home-net group: location home
@@ -25,92 +22,60 @@ LAB_IP = "192.0.2.7"  # no IP group until the test adds one for the lab
 LONG = {"initial_delay_seconds": 1.0, "interval_seconds": 120.0}
 WAIT = 30.0
 
-LISTENER_PID = (
-    "SELECT pid FROM pg_stat_activity WHERE application_name = $1 AND datname = current_database()"
-)
-
-
-async def _listener_pid(conn: asyncpg.Connection) -> int:
-    """The LISTEN connection as a DBA finds it: by its application_name."""
-    rows = await conn.fetch(LISTENER_PID, APPLICATION_NAME)
-    assert len(rows) == 1, rows
-    return int(rows[0]["pid"])
-
-
-@contextlib.asynccontextmanager
-async def _listener_down(conn: asyncpg.Connection, admin_dsn: str) -> AsyncIterator[int]:
-    """The listener's backend terminated, and kept from reconnecting (the database
-    refuses new connections) until the block ends: what the block commits is
-    committed before the new LISTEN, so only the catch-up can apply it."""
-    pid = await _listener_pid(conn)
-    name = await conn.fetchval("SELECT current_database()")
-    admin = await asyncpg.connect(admin_dsn)  # a database may not lock itself out
-    try:
-        await admin.execute(f'ALTER DATABASE "{name}" ALLOW_CONNECTIONS false')
-        try:
-            assert await conn.fetchval("SELECT pg_terminate_backend($1, 10000)", pid)
-            yield pid
-        finally:
-            await admin.execute(f'ALTER DATABASE "{name}" ALLOW_CONNECTIONS true')
-    finally:
-        await admin.close()
-
-
-async def _reconnected(app, conn: asyncpg.Connection, old_pid: int) -> None:
-    async def up() -> bool:
-        rows = await conn.fetch(LISTENER_PID, APPLICATION_NAME)
-        return [r["pid"] for r in rows] not in ([], [old_pid]) and sample(
-            app, "e911_directory_listener_up"
-        ) == 1
-
-    await eventually(up, within=WAIT, step=0.05)
-
 
 async def test_every_change_made_while_the_listener_is_down_is_applied(
     broker, topics, make_settings, start_app, database, pg_admin_dsn
 ):
     running = await start_app(make_settings(checks={**LONG, "listener_keepalive_seconds": 0.5}))
     app = running.app
-    users = {"u1": (True, "hq"), "u2": (True, "hq"), "u3": (True, "hq")}
+    # One account per kind of change, so that none is applied by another's catch-up.
+    sessions = {  # account: (user, user's own toggle, session's IP)
+        "acme": ("u1", True, HOME_IP),  # the user's assigned location changes
+        "globex": ("u2", True, HOME_IP),  # the user is deleted
+        "initech": ("u3", True, LAB_IP),  # an IP group is added for the lab
+        "umbrella": ("u4", False, HOME_IP),  # the account's toggle is turned off
+    }
     conn = await asyncpg.connect(database)
     async with (
         Producer(broker.bootstrap_servers) as p,
         TopicWatcher(broker.bootstrap_servers, topics.alerts) as alerts,
     ):
         try:
-            await p.send_all(topics.directory_events, directory(users=users), "acme")
-            await p.send(topics.session_events, login("acme", "u1", "s-u1", HOME_IP), "u1")
-            await p.send(topics.session_events, login("acme", "u2", "s-u2", HOME_IP), "u2")
-            await p.send(topics.session_events, login("acme", "u3", "s-u3", LAB_IP), "u3")
-            # u3 matches no IP group: every location is recommended.
-            raised = await alerts.wait_count("e911.alert.raised", 3, within=WAIT)
-            assert {m.data["session_id"] for m in raised} == {"s-u1", "s-u2", "s-u3"}
+            for account, (user, on, ip) in sessions.items():
+                events = directory(account, users={user: (on, "hq")})
+                await p.send_all(topics.directory_events, events, account)
+                await p.send(topics.session_events, login(account, user, f"s-{user}", ip), user)
+            # Everyone is assigned hq; u3 matches no IP group: every location is recommended.
+            raised = await alerts.wait_count("e911.alert.raised", 4, within=WAIT)
+            assert {m.data["session_id"] for m in raised} == {"s-u1", "s-u2", "s-u3", "s-u4"}
             caught_before = sample(app, "e911_directory_notices_total", kind="account")
             scheduled = sample(app, "e911_check_lateness_seconds_count")
             caught_dir_before = sample(app, "e911_directory_notices_total", kind="directory")
 
-            async with _listener_down(conn, pg_admin_dsn) as pid, conn.transaction():
-                # a user's assigned location (u1 is at home: now it matches)
+            async with listener_down(conn, pg_admin_dsn) as pid, conn.transaction():
                 await conn.execute(
-                    "UPDATE users SET e911_location_id = 'home' WHERE user_id = 'u1'"
+                    "UPDATE users SET e911_location_id = 'home' WHERE account_id = 'acme'"
                 )
-                # a user gone from the directory (no row is left to say when)
-                await conn.execute("DELETE FROM users WHERE user_id = 'u2'")
-                # the directory: an IP group for the lab, where u3 (assigned hq) is
+                # no row is left to say when
+                await conn.execute("DELETE FROM users WHERE account_id = 'globex'")
                 await conn.execute(
                     "INSERT INTO ip_groups (account_id, ip_group_id, name, location_id,"
-                    " addresses) VALUES ('acme', 'lab-net', 'Lab', 'lab', '{192.0.2.0/24}')"
+                    " addresses) VALUES ('initech', 'lab-net', 'Lab', 'lab', '{192.0.2.0/24}')"
                 )
                 await conn.execute(
-                    "INSERT INTO ip_group_networks VALUES ('acme', 'lab-net', '192.0.2.0/24')"
+                    "INSERT INTO ip_group_networks VALUES ('initech', 'lab-net', '192.0.2.0/24')"
                 )
-            await _reconnected(app, conn, pid)
+                await conn.execute(
+                    "UPDATE accounts SET e911_recommendations = false WHERE account_id = 'umbrella'"
+                )
+            await reconnected(app, conn, pid)
 
-            resolved = await alerts.wait_count("e911.alert.resolved", 3, within=WAIT)
+            resolved = await alerts.wait_count("e911.alert.resolved", 4, within=WAIT)
             assert {m.data["session_id"]: m.data["reason"] for m in resolved} == {
                 "s-u1": "location_updated",
                 "s-u2": "user_unknown",
                 "s-u3": "superseded",  # by the alert that recommends the lab
+                "s-u4": "recommendations_disabled",
             }
             lab = await alerts.wait_count("e911.alert.raised", 2, session_id="s-u3", within=WAIT)
             assert lab[1].data["recommendation"]["locations"] == [
@@ -156,9 +121,9 @@ async def test_a_change_in_flight_across_the_last_marker_is_caught_up(
             marks = listener.marks_heard
             await eventually(lambda: listener.marks_heard >= marks + 2, within=WAIT)
 
-            async with _listener_down(admin, pg_admin_dsn) as pid:
+            async with listener_down(admin, pg_admin_dsn) as pid:
                 await tx.commit()
-            await _reconnected(app, admin, pid)
+            await reconnected(app, admin, pid)
 
             resolved = (await alerts.wait_count("e911.alert.resolved", 1, within=WAIT))[0]
             assert resolved.data["reason"] == "location_updated"
