@@ -15,6 +15,7 @@ re-evaluation of those accounts, never a wrong decision.
 
 from __future__ import annotations
 
+import datetime as dt
 import json
 from dataclasses import dataclass
 
@@ -27,15 +28,33 @@ MARK_KIND = "mark"
 
 
 @dataclass(frozen=True, slots=True)
+class Horizon:
+    """How far a listener has heard: the oldest transaction in flight when it last
+    proved it, on the server that was running then."""
+
+    xmin: int
+    server_started: dt.datetime
+
+    def advanced(self, xmin: int) -> Horizon:
+        return Horizon(max(self.xmin, xmin), self.server_started)
+
+
+@dataclass(frozen=True, slots=True)
 class Missed:
     """What a reconnection read: the accounts changed at or after the old horizon (by
-    kind: 'directory' or 'account'), whether that horizon means nothing here (the
-    server's transaction ids are behind it: another cluster, a restore), and the new
-    horizon."""
+    kind: 'directory' or 'account'), whether that horizon means nothing here, and the
+    new horizon.
+
+    The old horizon means nothing on another server (a failover: a standby promoted
+    after an asynchronous one may hand out again ids the old primary had used) or when
+    the server's ids are behind it (a restore): then everything may have changed.
+    A restart of the same server changes its start time too and costs the same one
+    pass over every session, which is rare and never wrong.
+    """
 
     changed: tuple[tuple[str, str], ...]
     everything: bool
-    horizon: int
+    horizon: Horizon
 
 
 @dataclass(frozen=True, slots=True)
@@ -67,16 +86,16 @@ async def send_mark(conn: asyncpg.Connection, channel: str, token: str) -> None:
     await conn.execute(SQL["mark"], channel, token)
 
 
-async def missed_since(conn: asyncpg.Connection, horizon: int | None) -> Missed:
+async def missed_since(conn: asyncpg.Connection, horizon: Horizon | None) -> Missed:
     """The changes at or after ``horizon`` (None: the first connection, nothing to
     catch up) and the new horizon, read in one snapshot. Call it after LISTEN."""
     async with conn.transaction(isolation="repeatable_read", readonly=True):
         now = await conn.fetchrow(SQL["horizon"])
-        new_horizon = int(now["xmin"])
+        new = Horizon(int(now["xmin"]), now["server_started"])
         if horizon is None:
-            return Missed((), False, new_horizon)
-        if int(now["xmax"]) < horizon:
-            return Missed((), True, new_horizon)
-        rows = await conn.fetch(SQL["bumped_since"], str(horizon))
+            return Missed((), False, new)
+        if new.server_started != horizon.server_started or int(now["xmax"]) < horizon.xmin:
+            return Missed((), True, new)
+        rows = await conn.fetch(SQL["bumped_since"], str(horizon.xmin))
     changed = tuple(sorted({(r["kind"], r["account_id"]) for r in rows}))
-    return Missed(changed, False, new_horizon)
+    return Missed(changed, False, new)

@@ -30,7 +30,13 @@ import structlog
 
 from e911d.daemon.core.retry import Backoff, retry
 from e911d.daemon.store.db import DatabaseError, connect_target, errors
-from e911d.daemon.store.missed_changes import Missed, missed_since, parse_mark, send_mark
+from e911d.daemon.store.missed_changes import (
+    Horizon,
+    Missed,
+    missed_since,
+    parse_mark,
+    send_mark,
+)
 
 log = structlog.get_logger(__name__)
 
@@ -153,7 +159,7 @@ class DirectoryListener:
         self._backoff = Backoff(initial=0.2, maximum=config.max_backoff_seconds)
         # The oldest transaction in flight when every notice before was last proved
         # heard (None before the first connection); see missed_changes.
-        self.horizon: int | None = None
+        self.horizon: Horizon | None = None
         self.marks_heard = 0  # own keepalive markers heard back (each may advance it)
         self._markers = (f"{uuid.uuid4().hex}.{n}" for n in itertools.count())
         self._marker = ""  # this connection's marker, so another instance's is ignored
@@ -211,9 +217,9 @@ class DirectoryListener:
         mark = parse_mark(payload)
         if mark is not None:
             # Our own probe heard back: every notice queued before it was heard.
-            if mark.token == self._marker:
+            if mark.token == self._marker and self.horizon is not None:
                 self.marks_heard += 1
-                self.horizon = max(self.horizon or 0, mark.horizon)
+                self.horizon = self.horizon.advanced(mark.horizon)
             return
         notice = parse_notice(payload)
         if notice is None:

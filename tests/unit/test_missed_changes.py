@@ -3,12 +3,13 @@ else on the channel leaves it alone, and what a reconnection read becomes notice
 
 from __future__ import annotations
 
+import datetime as dt
 import json
 from collections.abc import Sequence
 
 import pytest
 
-from e911d.daemon.store.missed_changes import Mark, Missed, parse_mark
+from e911d.daemon.store.missed_changes import Horizon, Mark, Missed, parse_mark
 from e911d.daemon.store.notify import (
     DirectoryListener,
     ListenerConfig,
@@ -53,10 +54,13 @@ class _Heard:
         return ListenerHooks(self.notices.append, connected, lambda _up: None)
 
 
+STARTED = dt.datetime(2026, 12, 6, 9, 0, tzinfo=dt.UTC)
+
+
 def _listener(heard: _Heard) -> DirectoryListener:
     listener = DirectoryListener(ListenerConfig("postgresql://localhost/e911"), heard.hooks())
     listener._marker = "me.3"
-    listener.horizon = 100
+    listener.horizon = Horizon(100, STARTED)
     return listener
 
 
@@ -69,11 +73,11 @@ def test_only_the_listeners_own_marker_advances_its_horizon() -> None:
     listener = _listener(heard)
     listener._on_notify(None, 1, "e911_directory", _mark("someone-else.0", 500))
     listener._on_notify(None, 1, "e911_directory", _mark("me.2", 500))  # an older connection's
-    assert (listener.horizon, listener.marks_heard) == (100, 0)
+    assert (listener.horizon, listener.marks_heard) == (Horizon(100, STARTED), 0)
     listener._on_notify(None, 1, "e911_directory", _mark("me.3", 300))
-    assert (listener.horizon, listener.marks_heard) == (300, 1)
+    assert (listener.horizon, listener.marks_heard) == (Horizon(300, STARTED), 1)
     listener._on_notify(None, 1, "e911_directory", _mark("me.3", 200))  # never backwards
-    assert (listener.horizon, listener.marks_heard) == (300, 2)
+    assert (listener.horizon, listener.marks_heard) == (Horizon(300, STARTED), 2)
     assert heard.notices == []  # markers are not directory changes
 
 
@@ -83,15 +87,15 @@ def test_notices_still_pass_through() -> None:
     listener._on_notify(None, 1, "e911_directory", '{"k": "user", "a": "acme", "u": "u1"}')
     listener._on_notify(None, 1, "e911_directory", "garbage")
     assert heard.notices == [Notice("user", "acme", "u1")]
-    assert listener.horizon == 100
+    assert listener.horizon == Horizon(100, STARTED)
 
 
 def test_what_a_reconnection_read_becomes() -> None:
     changed = (("account", "acme"), ("directory", "acme"), ("directory", "globex"))
-    assert _as_notices(Missed(changed, False, 9)) == [
+    assert _as_notices(Missed(changed, False, Horizon(9, STARTED))) == [
         Notice("account", "acme"),
         Notice("directory", "acme"),
         Notice("directory", "globex"),
     ]
-    # Transaction ids behind the horizon: another cluster, a restore. Everything.
-    assert _as_notices(Missed((), True, 9)) == [Notice("all", None)]
+    # Another server (a failover), or ids behind the horizon (a restore): everything.
+    assert _as_notices(Missed((), True, Horizon(9, STARTED))) == [Notice("all", None)]

@@ -10,9 +10,11 @@ SELECT pg_notify($1::text, json_build_object(
     'x', pg_snapshot_xmin(pg_current_snapshot())::text)::text);
 
 -- name: horizon
--- The oldest transaction in flight and the next one to be assigned, now.
+-- The oldest transaction in flight and the next one to be assigned, now, and when
+-- this server started (another server after a failover: its ids say nothing).
 SELECT pg_snapshot_xmin(pg_current_snapshot())::text AS xmin,
-       pg_snapshot_xmax(pg_current_snapshot())::text AS xmax;
+       pg_snapshot_xmax(pg_current_snapshot())::text AS xmax,
+       pg_postmaster_start_time() AS server_started;
 
 -- name: bumped_since
 -- Every account whose directory or users/toggles were changed by transaction $1 or a
