@@ -15,7 +15,6 @@ re-evaluation of those accounts, never a wrong decision.
 
 from __future__ import annotations
 
-import datetime as dt
 import json
 from dataclasses import dataclass
 
@@ -30,13 +29,13 @@ MARK_KIND = "mark"
 @dataclass(frozen=True, slots=True)
 class Horizon:
     """How far a listener has heard: the oldest transaction in flight when it last
-    proved it, on the server that was running then."""
+    proved it, on the WAL timeline of then."""
 
     xmin: int
-    server_started: dt.datetime
+    timeline: str
 
     def advanced(self, xmin: int) -> Horizon:
-        return Horizon(max(self.xmin, xmin), self.server_started)
+        return Horizon(max(self.xmin, xmin), self.timeline)
 
 
 @dataclass(frozen=True, slots=True)
@@ -45,11 +44,10 @@ class Missed:
     kind: 'directory' or 'account'), whether that horizon means nothing here, and the
     new horizon.
 
-    The old horizon means nothing on another server (a failover: a standby promoted
-    after an asynchronous one may hand out again ids the old primary had used) or when
-    the server's ids are behind it (a restore): then everything may have changed.
-    A restart of the same server changes its start time too and costs the same one
-    pass over every session, which is rare and never wrong.
+    The old horizon means nothing on another timeline (a failover: a standby promoted
+    after asynchronous replication may hand out again ids the old primary had used; a
+    point-in-time restore) or when the server's ids are behind it: then everything
+    may have changed. A restart of the same server keeps its timeline and its ids.
     """
 
     changed: tuple[tuple[str, str], ...]
@@ -91,10 +89,10 @@ async def missed_since(conn: asyncpg.Connection, horizon: Horizon | None) -> Mis
     catch up) and the new horizon, read in one snapshot. Call it after LISTEN."""
     async with conn.transaction(isolation="repeatable_read", readonly=True):
         now = await conn.fetchrow(SQL["horizon"])
-        new = Horizon(int(now["xmin"]), now["server_started"])
+        new = Horizon(int(now["xmin"]), now["timeline"])
         if horizon is None:
             return Missed((), False, new)
-        if new.server_started != horizon.server_started or int(now["xmax"]) < horizon.xmin:
+        if new.timeline != horizon.timeline or int(now["xmax"]) < horizon.xmin:
             return Missed((), True, new)
         rows = await conn.fetch(SQL["bumped_since"], str(horizon.xmin))
     changed = tuple(sorted({(r["kind"], r["account_id"]) for r in rows}))

@@ -10,11 +10,12 @@ SELECT pg_notify($1::text, json_build_object(
     'x', pg_snapshot_xmin(pg_current_snapshot())::text)::text);
 
 -- name: horizon
--- The oldest transaction in flight and the next one to be assigned, now, and when
--- this server started (another server after a failover: its ids say nothing).
+-- The oldest transaction in flight and the next one to be assigned, now, and the
+-- server's WAL timeline (the first 8 hex digits of a WAL file name): a promoted
+-- standby starts a new one, and its ids may repeat ones the old primary handed out.
 SELECT pg_snapshot_xmin(pg_current_snapshot())::text AS xmin,
        pg_snapshot_xmax(pg_current_snapshot())::text AS xmax,
-       pg_postmaster_start_time() AS server_started;
+       substr(pg_walfile_name(pg_current_wal_lsn()), 1, 8) AS timeline;
 
 -- name: bumped_since
 -- Every account whose directory or users/toggles were changed by transaction $1 or a
