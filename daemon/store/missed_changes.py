@@ -1,7 +1,7 @@
 """How far a LISTEN connection has heard, and what it missed while it was down.
 
-The order is the database's own: transaction ids (xid8), which never repeat and never
-go back, instead of a wall clock and a margin. The listener keeps a *horizon*: the
+The order is the database's own: transaction ids (xid8), which never repeat or go
+back on one WAL timeline, instead of a wall clock and a margin. The listener keeps a *horizon*: the
 oldest transaction that was still in flight when it last proved it had heard every
 notice before (its own marker NOTIFY heard back, or the read after a reconnection).
 Every transaction that committed since then has an id at or above the horizon, even

@@ -11,9 +11,10 @@
 -- in-flight one, not the newest seen, because transaction ids are handed out at a
 -- transaction's first write, not at its commit.
 --
--- A bump only rewrites the account's one row, so there is nothing to prune and a bulk
--- write costs what it did. Existing rows get the migration's own transaction id:
--- older than any snapshot a running listener will compare with.
+-- A bump only rewrites the account's one row (nothing is logged per change, so there
+-- is nothing to prune), and below it moves once per transaction, so a bulk write
+-- costs less than before. Existing rows get the migration's own transaction id:
+-- older than any horizon a listener will compare with afterwards.
 
 ALTER TABLE directory_versions ADD COLUMN bumped_by xid8 NOT NULL DEFAULT pg_current_xact_id();
 
