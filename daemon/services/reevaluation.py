@@ -12,20 +12,18 @@ from __future__ import annotations
 import asyncio
 import datetime as dt
 import time
+from collections.abc import Sequence
 
 import structlog
 
 from e911d.daemon.services.checks import Checks
 from e911d.daemon.services.deps import Runtime, utcnow
 from e911d.daemon.services.inflight import InFlight
-from e911d.daemon.store.affected_sessions import affected_sessions, changed_since
-from e911d.daemon.store.db import DatabaseError, errors, retrying
+from e911d.daemon.store.affected_sessions import affected_sessions
+from e911d.daemon.store.db import DatabaseError, retrying
 from e911d.daemon.store.notify import ListenerHooks, Notice, PendingChanges
 
 log = structlog.get_logger(__name__)
-# Catching up after the listener reconnects reads changes from a little before the
-# last moment it was known healthy: a row's updated_at is its transaction's start.
-CATCH_UP_MARGIN = dt.timedelta(seconds=60)
 
 
 class Reevaluation:
@@ -51,25 +49,21 @@ class Reevaluation:
             self._first_notice_at = time.perf_counter()
         self._wake.set()
 
-    async def catch_up(self, healthy_at: dt.datetime | None) -> None:
-        """After a reconnection: treat whatever changed while deaf as just notified."""
-        if healthy_at is None:
+    async def catch_up(self, missed: Sequence[Notice] | None) -> None:
+        """After a reconnection: treat whatever changed while deaf as just notified.
+
+        ``missed`` is every account changed since the listener last proved it heard
+        everything (read by transaction id, see daemon/store/missed_changes.py); None
+        on the first connection, when there is nothing to catch up on.
+        """
+        if missed is None:
             return
         rt = self._rt
         rt.cache.clear()
         rt.memos.account_changed(None)
-        try:
-            with errors("catch_up"):
-                async with asyncio.timeout(10), rt.pool.acquire() as conn:
-                    notices = await changed_since(conn, healthy_at - CATCH_UP_MARGIN)
-        except DatabaseError as exc:
-            # The scheduled checks still see every change, within one interval.
-            rt.metrics.db_errors.labels(operation="catch_up").inc()
-            log.warning("directory_catch_up_failed", error=str(exc))
-            return
-        for notice in notices:
+        for notice in missed:
             self.on_notice(notice)
-        log.info("directory_caught_up", changes=len(notices))
+        log.info("directory_caught_up", changes=len(missed))
 
     async def run(self) -> None:
         rt = self._rt

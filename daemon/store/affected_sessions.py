@@ -1,4 +1,4 @@
-"""Which owned sessions a directory change affects, and what changed while deaf.
+"""Which owned sessions a directory change affects.
 
 Re-evaluation (:mod:`e911d.daemon.services.reevaluation`) asks; the notices come
 from :mod:`e911d.daemon.store.notify`.
@@ -12,7 +12,7 @@ from collections.abc import Sequence
 import asyncpg
 
 from e911d.daemon.store.db import load_queries
-from e911d.daemon.store.notify import Notice, PendingChanges
+from e911d.daemon.store.notify import PendingChanges
 
 SQL = load_queries("reevaluate.sql")
 
@@ -44,9 +44,3 @@ async def affected_sessions(
             first_due,
         )
     return sorted({r["session_id"] for r in rows})
-
-
-async def changed_since(conn: asyncpg.Connection, since: dt.datetime) -> list[Notice]:
-    """Every directory change stamped at or after ``since``, as the notice it sent."""
-    rows = await conn.fetch(SQL["changed_since"], since)
-    return [Notice(r["kind"], r["account_id"], r["user_id"]) for r in rows]

@@ -47,9 +47,12 @@ def alert_id_for(session_id: str, logged_in_at: dt.datetime, episode: int, finge
     """Deterministic for (session, fingerprint, episode), so redeliveries are recognisable.
 
     The login time is part of the session's identity: a session id reused after its
-    tombstone was purged starts new episodes, never old ids.
+    tombstone was purged starts new episodes, never old ids. The instant counts, not
+    how it is written: it is rendered in UTC, so an offset or a time zone (the
+    process's, the database's) never changes an id.
     """
-    name = f"{session_id}\x1f{logged_in_at.isoformat()}\x1f{episode}\x1f{fingerprint}"
+    at = logged_in_at.astimezone(dt.UTC).isoformat()
+    name = f"{session_id}\x1f{at}\x1f{episode}\x1f{fingerprint}"
     return str(uuid.uuid5(ALERT_NAMESPACE, name))
 
 

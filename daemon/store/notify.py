@@ -6,19 +6,23 @@ fixed in the app within milliseconds, not at the next scheduled check. A notice 
 says *what* changed; the re-evaluation reads the rows themselves, so a lost or
 duplicated notice can delay a re-evaluation but never make it wrong.
 
-Notices are missed while the connection is down. The listener therefore reports each
-reconnection, and the owner drops its cached snapshots and re-reads what changed
-meanwhile (see :meth:`e911d.daemon.services.reevaluation.Reevaluation.catch_up`).
+Notices are missed while the connection is down. The listener keeps a horizon in the
+database's own order (a transaction id, see :mod:`e911d.daemon.store.missed_changes`),
+advanced by each keepalive probe it hears back; after a reconnection it reads every
+change at or after that horizon before it reports itself healthy, and the owner drops
+its cached snapshots and treats those changes as just notified (see
+:meth:`e911d.daemon.services.reevaluation.Reevaluation.catch_up`). No clock and no
+time margin: every change committed while deaf is applied.
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
-import datetime as dt
-import functools
+import itertools
 import json
-from collections.abc import Awaitable, Callable
+import uuid
+from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
 
 import asyncpg
@@ -26,10 +30,19 @@ import structlog
 
 from e911d.daemon.core.retry import Backoff, retry
 from e911d.daemon.store.db import DatabaseError, connect_target, errors
+from e911d.daemon.store.missed_changes import (
+    Horizon,
+    Missed,
+    missed_since,
+    parse_mark,
+    send_mark,
+)
 
 log = structlog.get_logger(__name__)
 
 CHANNEL = "e911_directory"
+# What pg_stat_activity shows for the LISTEN connection, so operators and tests can find it.
+APPLICATION_NAME = "e911d-listener"
 KINDS = frozenset({"account", "user", "directory", "all"})
 
 
@@ -117,9 +130,9 @@ class ListenerConfig:
 @dataclass(frozen=True, slots=True)
 class ListenerHooks:
     on_notice: Callable[[Notice], None]
-    # Called after every (re)connection with the database's clock when the previous
-    # connection was last known healthy (None on the first connection).
-    on_connected: Callable[[dt.datetime | None], Awaitable[None]]
+    # Called after every (re)connection, before the listener counts as healthy, with
+    # every change that may have been missed while deaf (None on the first connection).
+    on_connected: Callable[[Sequence[Notice] | None], Awaitable[None]]
     on_state: Callable[[bool], None]
 
 
@@ -144,9 +157,15 @@ class DirectoryListener:
         self._lost = asyncio.Event()
         self._conn: asyncpg.Connection | None = None
         self._backoff = Backoff(initial=0.2, maximum=config.max_backoff_seconds)
+        # The oldest transaction in flight when every notice before was last proved
+        # heard (None before the first connection); see missed_changes.
+        self.horizon: Horizon | None = None
+        self.marks_heard = 0  # own keepalive markers heard back (each may advance it)
+        self._markers = (f"{uuid.uuid4().hex}.{n}" for n in itertools.count())
+        self._marker = ""  # this connection's marker, so another instance's is ignored
 
     async def __aenter__(self) -> DirectoryListener:
-        await self._connect(None)
+        await self._connect()
         return self
 
     async def __aexit__(self, *exc: object) -> None:
@@ -158,32 +177,50 @@ class DirectoryListener:
         conn = self._conn
         return None if conn is None or conn.is_closed() else int(conn.get_server_pid())
 
-    async def _connect(self, healthy_at: dt.datetime | None) -> dt.datetime:
+    async def _connect(self) -> None:
+        marker = next(self._markers)
         with errors("directory_listener_connect"):
             conn = await asyncpg.connect(
                 self._target.dsn,
                 timeout=self._config.connect_timeout_seconds,
+                server_settings={"application_name": APPLICATION_NAME},
                 **self._target.options(),
             )
             try:
+                self._marker = marker
                 await conn.add_listener(CHANNEL, self._on_notify)
                 conn.add_termination_listener(self._on_terminated)
-                # LISTEN is active from here: anything committed after this is heard.
-                now: dt.datetime = await conn.fetchval("SELECT now()")
+                # LISTEN is active from here: anything committed after this read
+                # is heard; anything before it and at or after the horizon is read.
+                async with asyncio.timeout(self._config.connect_timeout_seconds):
+                    missed = await missed_since(conn, self.horizon)
             except BaseException:
                 with contextlib.suppress(Exception):
                     await asyncio.wait_for(conn.close(), 1)
                 raise
+        first = self.horizon is None
         self._conn = conn
         self._lost.clear()
         # Healthy only once caught up: what changed while deaf is queued first.
-        await self._hooks.on_connected(healthy_at)
+        await self._hooks.on_connected(None if first else _as_notices(missed))
+        self.horizon = missed.horizon
         self.connected.set()
         self._hooks.on_state(True)
-        log.info("directory_listener_connected", caught_up=healthy_at is not None)
-        return now
+        log.info(
+            "directory_listener_connected",
+            caught_up=not first,
+            missed_accounts=len({a for _, a in missed.changed}),
+            missed_everything=missed.everything,
+        )
 
     def _on_notify(self, _conn: object, _pid: int, _channel: str, payload: str) -> None:
+        mark = parse_mark(payload)
+        if mark is not None:
+            # Our own probe heard back: every notice queued before it was heard.
+            if mark.token == self._marker and self.horizon is not None:
+                self.marks_heard += 1
+                self.horizon = self.horizon.advanced(mark.horizon)
+            return
         notice = parse_notice(payload)
         if notice is None:
             log.warning("directory_notice_ignored", payload=payload[:200])
@@ -196,13 +233,12 @@ class DirectoryListener:
 
     async def run(self, stop: asyncio.Event) -> None:
         """Keep a healthy LISTEN connection until ``stop``; never returns early on errors."""
-        healthy_at: dt.datetime | None = None
         while not stop.is_set():
             if self._conn is None:
                 try:
-                    healthy_at = await retry(
+                    await retry(
                         "directory_listener_connect",
-                        functools.partial(self._connect, healthy_at),
+                        self._connect,
                         retry_if=_any_database_error,
                         log=log,
                         backoff=self._backoff,
@@ -214,12 +250,11 @@ class DirectoryListener:
                         return
                     raise
                 continue
-            healthy_at = await self._watch(stop, healthy_at)
+            await self._watch(stop)
 
-    async def _watch(
-        self, stop: asyncio.Event, healthy_at: dt.datetime | None
-    ) -> dt.datetime | None:
-        """Probe the connection every keepalive; on loss, drop it so ``run`` reconnects."""
+    async def _watch(self, stop: asyncio.Event) -> None:
+        """Probe the connection every keepalive (the probe is a marker NOTIFY, which
+        also advances the horizon); on loss, drop it so ``run`` reconnects."""
         conn = self._conn
         assert conn is not None  # noqa: S101
         waits = [asyncio.ensure_future(stop.wait()), asyncio.ensure_future(self._lost.wait())]
@@ -231,19 +266,17 @@ class DirectoryListener:
             for w in waits:
                 w.cancel()
         if stop.is_set():
-            return healthy_at
+            return
         try:
             with errors("directory_listener_probe"):
                 if conn.is_closed() or not self.connected.is_set():
                     raise ConnectionError("listener connection closed")
                 async with asyncio.timeout(self._config.connect_timeout_seconds):
-                    now: dt.datetime = await conn.fetchval("SELECT now()")
-                return now
+                    await send_mark(conn, CHANNEL, self._marker)
         except DatabaseError as exc:
             log.warning("directory_listener_lost", error=str(exc))
             self._hooks.on_state(False)
             self._drop()
-            return healthy_at
 
     def _drop(self) -> None:
         conn, self._conn = self._conn, None
@@ -260,3 +293,10 @@ class DirectoryListener:
                     await asyncio.wait_for(conn.close(), 2)
             except DatabaseError:
                 conn.terminate()
+
+
+def _as_notices(missed: Missed) -> list[Notice]:
+    """What a reconnection read, as the notices it stands for."""
+    if missed.everything:
+        return [Notice("all", None)]
+    return [Notice(kind, account) for kind, account in missed.changed]

@@ -229,33 +229,6 @@ async def test_listener_reconnects_after_its_connection_is_killed(
     assert await running.stop() == 0
 
 
-async def test_changes_missed_while_not_listening_are_caught_up(
-    broker, topics, make_settings, start_app, database
-):
-    running = await start_app(make_settings(checks=LONG))
-    app = running.app
-    async with _open_alerts(broker, topics) as (_p, alerts, _):
-        conn = await asyncpg.connect(database)
-        try:
-            healthy_at = await conn.fetchval("SELECT now()")
-            # A write that fires no trigger: as if it happened while we were deaf.
-            async with conn.transaction():
-                await conn.execute("SET LOCAL session_replication_role = replica")
-                await conn.execute(
-                    "UPDATE users SET e911_location_id = 'home', updated_at = now()"
-                    " WHERE user_id = 'u1'"
-                )
-        finally:
-            await conn.close()
-        before = sample(app, "e911_directory_notices_total", kind="user")
-        await app.services.reevaluation.catch_up(healthy_at)
-        assert sample(app, "e911_directory_notices_total", kind="user") == before + 1
-        resolved = (await alerts.wait_count("e911.alert.resolved", 1, within=WAIT))[0]
-        # The reason comes from the stored state, not from how the change was heard.
-        assert resolved.data["reason"] == "location_updated"
-    assert await running.stop() == 0
-
-
 async def test_user_toggle_applies_at_once_both_ways(
     broker, topics, make_settings, start_app, database
 ):

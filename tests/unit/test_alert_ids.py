@@ -12,6 +12,7 @@ import os
 import subprocess
 import sys
 import uuid
+import zoneinfo
 
 from e911d.daemon.store.alerts import alert_id_for, resolved_event_id
 
@@ -44,18 +45,24 @@ def test_every_input_is_part_of_the_id() -> None:
     assert len(ids) == 5
 
 
+def test_the_login_instant_decides_not_the_offset_it_is_written_with() -> None:
+    for zone in ("Asia/Kolkata", "America/Chicago"):
+        local = LOGIN.astimezone(zoneinfo.ZoneInfo(zone))
+        assert alert_id_for("s1", local, 1, "hq|home") == alert_id_for(*ARGS)
+
+
 def test_the_resolved_event_id_is_deterministic_and_differs_from_the_alert_id() -> None:
     a = alert_id_for(*ARGS)
     assert resolved_event_id(a) == resolved_event_id(a)
     assert resolved_event_id(a) != a
 
 
-def test_another_process_with_another_hash_seed_computes_the_same_ids() -> None:
+def test_another_process_with_another_hash_seed_or_zone_computes_the_same_ids() -> None:
     ids: set[str] = set()
-    for seed in ("1", "2"):
+    for seed, zone in (("1", "UTC"), ("2", "America/Chicago"), ("3", "Asia/Kolkata")):
         out = subprocess.run(
             [sys.executable, "-c", SCRIPT],
-            env={**os.environ, "PYTHONHASHSEED": seed},
+            env={**os.environ, "PYTHONHASHSEED": seed, "TZ": zone},
             capture_output=True,
             text=True,
             check=True,

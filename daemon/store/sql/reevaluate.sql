@@ -18,11 +18,3 @@ SELECT s.session_id
 FROM unnest($1::text[], $2::text[]) AS c(account_id, user_id)
 JOIN sessions s ON s.account_id = c.account_id AND s.user_id = c.user_id
 WHERE s.kafka_partition = ANY($3::int[]) AND s.ended_at IS NULL AND s.logged_in_at <= $4;
-
--- name: changed_since
--- What changed while the listener was not listening (see 0002_notify.sql).
-SELECT 'account' AS kind, account_id, NULL::text AS user_id FROM accounts WHERE updated_at >= $1
-UNION ALL
-SELECT 'directory', account_id, NULL FROM directory_versions WHERE updated_at >= $1
-UNION ALL
-SELECT 'user', account_id, user_id FROM users WHERE updated_at >= $1;
