@@ -40,6 +40,7 @@ def _reset(writer: asyncio.StreamWriter) -> None:
             sock.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
     with contextlib.suppress(OSError, RuntimeError):
         writer.transport.abort()
+        writer.close()
 
 
 class _Link:
@@ -53,6 +54,12 @@ class _Link:
         _reset(self.client)
         if self.upstream is not None:
             _reset(self.upstream)
+
+    def close(self) -> None:
+        for writer in (self.client, self.upstream):
+            if writer is not None:
+                with contextlib.suppress(OSError, RuntimeError):
+                    writer.close()
 
 
 class FaultProxy:
@@ -179,6 +186,7 @@ class FaultProxy:
             )
         finally:
             self._links.discard(link)
+            link.close()
 
     async def _pump(
         self,

@@ -31,3 +31,22 @@ async def load_offsets(conn: asyncpg.Connection, group_id: str, tps: Iterable[TP
     records = await conn.fetch(SQL["load_offsets"], group_id, sorted({t for t, _ in wanted}))
     found = {(r["topic"], r["partition"]): r["next_offset"] for r in records}
     return {tp: o for tp, o in found.items() if tp in wanted}
+
+
+async def lock_offsets(conn: asyncpg.Connection, group_id: str, tps: Iterable[TP]) -> dict[TP, int]:
+    """The stored offsets of ``tps``, locked until the transaction ends (absent: none)."""
+    ordered = sorted(set(tps))
+    if not ordered:
+        return {}
+    records = await conn.fetch(
+        SQL["lock_offsets"], group_id, [t for t, _ in ordered], [p for _, p in ordered]
+    )
+    return {(r["topic"], r["partition"]): r["next_offset"] for r in records}
+
+
+def rewound(stored: dict[TP, int], expected: dict[TP, int]) -> dict[TP, int]:
+    """The partitions whose offset in the database is behind the one this process
+    stored there before (absent counts as 0), with the database's offset: the
+    database lost commits (a failover to a replica that had not received them)."""
+    behind = {tp: stored.get(tp, 0) for tp in expected}
+    return {tp: offset for tp, offset in behind.items() if offset < expected[tp]}
