@@ -63,11 +63,20 @@ class _Link:
 
 
 class FaultProxy:
-    """127.0.0.1:``port`` in front of ``upstream_host``:``upstream_port``."""
+    """127.0.0.1:``port`` in front of ``upstream_host``:``upstream_port``, or of the unix
+    socket ``upstream_path`` (the embedded PostgreSQL listens on one only)."""
 
-    def __init__(self, upstream_port: int, upstream_host: str = "127.0.0.1", port: int = 0) -> None:
+    def __init__(
+        self,
+        upstream_port: int = 0,
+        upstream_host: str = "127.0.0.1",
+        port: int = 0,
+        *,
+        upstream_path: str | None = None,
+    ) -> None:
         self.upstream_host = upstream_host
         self.upstream_port = upstream_port
+        self.upstream_path = upstream_path
         self.port = port
         self.mode: Mode = "pass"
         self.accepted = 0  # connections accepted so far, whatever the mode
@@ -172,9 +181,12 @@ class FaultProxy:
                 pending.cancel()
                 raise
             try:
-                up_reader, up_writer = await asyncio.open_connection(
-                    self.upstream_host, self.upstream_port
-                )
+                if self.upstream_path is not None:
+                    up_reader, up_writer = await asyncio.open_unix_connection(self.upstream_path)
+                else:
+                    up_reader, up_writer = await asyncio.open_connection(
+                        self.upstream_host, self.upstream_port
+                    )
             except OSError:
                 pending.cancel()
                 link.reset()

@@ -23,6 +23,7 @@ import structlog
 
 from e911d.config.dsn import DsnError, as_uri, check_dsn, dsn_options
 from e911d.daemon.core.retry import FOREVER, STARTUP, Backoff, retry
+from e911d.daemon.store.limits import BoundedPool, ConnectionLimits, apply_limits
 from e911d.daemon.store.trust import system_context, uses_system_roots
 
 log = structlog.get_logger(__name__)
@@ -216,6 +217,8 @@ async def migrate(conn: asyncpg.Connection) -> list[str]:
         return []
     applied_now: list[str] = []
     async with conn.transaction():
+        # A migration may run longer than the daemon's statement timeout allows.
+        await conn.execute("SET LOCAL statement_timeout = 0")
         await conn.execute("SELECT pg_advisory_xact_lock($1)", _MIGRATION_LOCK)
         await conn.execute(
             "CREATE TABLE IF NOT EXISTS schema_migrations ("
@@ -278,6 +281,16 @@ async def _init_connection(conn: asyncpg.Connection) -> None:
     )
 
 
+def _initialiser(
+    limits: ConnectionLimits, options: dict[str, str]
+) -> Callable[[asyncpg.Connection], Awaitable[None]]:
+    async def init(conn: asyncpg.Connection) -> None:
+        await apply_limits(conn, limits, options)
+        await _init_connection(conn)
+
+    return init
+
+
 def _json_dumps(value: Any) -> str:
     return msgspec.json.encode(value).decode("utf-8")
 
@@ -292,6 +305,11 @@ class PoolConfig:
     min_size: int = 2
     max_size: int = 10
     command_timeout: float = 30.0
+    # The daemon's other bounds (daemon/store/limits.py); the CLI keeps the defaults.
+    limits: ConnectionLimits | None = None
+
+    def connection_limits(self) -> ConnectionLimits:
+        return self.limits or ConnectionLimits(command_timeout=self.command_timeout)
 
 
 async def connect_pool(
@@ -299,16 +317,27 @@ async def connect_pool(
 ) -> asyncpg.Pool:
     """Create the pool, retrying while the database is starting or unreachable."""
     target = connect_target(config.dsn)
+    limits = config.connection_limits()
 
     async def connect() -> asyncpg.Pool:
         try:
             with errors("database_connect"):
-                pool: asyncpg.Pool = await asyncpg.create_pool(
+                pool: asyncpg.Pool = await BoundedPool(
                     target.dsn,
+                    acquire_timeout=limits.acquire_timeout,
                     min_size=config.min_size,
                     max_size=config.max_size,
-                    command_timeout=config.command_timeout,
-                    init=_init_connection,
+                    max_queries=50_000,
+                    max_inactive_connection_lifetime=300.0,
+                    connect=None,
+                    setup=None,
+                    init=_initialiser(limits, dsn_options(config.dsn)),
+                    reset=None,
+                    loop=None,
+                    connection_class=asyncpg.Connection,
+                    record_class=asyncpg.Record,
+                    command_timeout=limits.command_timeout,
+                    timeout=limits.connect_timeout,
                     **target.options(),
                 )
                 return pool
@@ -320,17 +349,26 @@ async def connect_pool(
     )
 
 
+POOL_CLOSE_SECONDS = 1.5
+
+
 @contextlib.asynccontextmanager
 async def open_pool(
     config: PoolConfig, *, backoff: Backoff = STARTUP, stop: asyncio.Event | None = None
 ) -> AsyncIterator[asyncpg.Pool]:
-    """The pool as a component: closed (within 2 s) however the block ends."""
+    """The pool as a component: closed however the block ends, within
+    :data:`POOL_CLOSE_SECONDS`; past that (a silent database) its connections are
+    aborted, which also ends at once every call still waiting on one."""
     pool = await connect_pool(config, backoff=backoff, stop=stop)
     try:
         yield pool
     finally:
-        with contextlib.suppress(*DRIVER_ERRORS):
-            await asyncio.wait_for(pool.close(), 2)
+        try:
+            with errors("pool_close"):
+                await asyncio.wait_for(pool.close(), POOL_CLOSE_SECONDS)
+        except DatabaseError as exc:
+            log.warning("database_pool_aborted", error=str(exc))
+            pool.terminate()
 
 
 async def retrying(what: str, func: Callable[[], Awaitable[T]], *, stop: asyncio.Event) -> T:

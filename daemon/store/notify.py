@@ -24,8 +24,10 @@ from dataclasses import dataclass, field
 import asyncpg
 import structlog
 
+from e911d.config.dsn import dsn_options
 from e911d.daemon.core.retry import Backoff, retry
 from e911d.daemon.store.db import DatabaseError, connect_target, errors
+from e911d.daemon.store.limits import ConnectionLimits, apply_limits
 
 log = structlog.get_logger(__name__)
 
@@ -112,6 +114,8 @@ class ListenerConfig:
     keepalive_seconds: float = 5.0
     connect_timeout_seconds: float = 5.0
     max_backoff_seconds: float = 5.0
+    # The bounds every connection gets (keepalives, statement and command timeouts).
+    limits: ConnectionLimits = field(default_factory=ConnectionLimits)
 
 
 @dataclass(frozen=True, slots=True)
@@ -163,9 +167,11 @@ class DirectoryListener:
             conn = await asyncpg.connect(
                 self._target.dsn,
                 timeout=self._config.connect_timeout_seconds,
+                command_timeout=self._config.limits.command_timeout,
                 **self._target.options(),
             )
             try:
+                await apply_limits(conn, self._config.limits, dsn_options(self._config.dsn))
                 await conn.add_listener(CHANNEL, self._on_notify)
                 conn.add_termination_listener(self._on_terminated)
                 # LISTEN is active from here: anything committed after this is heard.
@@ -257,6 +263,6 @@ class DirectoryListener:
         if conn is not None and not conn.is_closed():
             try:
                 with errors("directory_listener_close"):
-                    await asyncio.wait_for(conn.close(), 2)
+                    await asyncio.wait_for(conn.close(), 1)
             except DatabaseError:
                 conn.terminate()
