@@ -50,8 +50,7 @@ log = structlog.get_logger(__name__)
 # of its group (which waits out a join the broker holds, within what is left:
 # consumers/closing.py); the producer and the pool close within their own bounds.
 CLOSE_RESERVE_SECONDS = 1.5
-# After the drain, the cancelled tasks get this long to unwind; one stuck in a silent
-# database ends when the pool's connections are aborted (daemon/store/db.py open_pool).
+# Cancelled tasks' time to unwind; a stuck one ends when the pool is aborted (open_pool).
 CANCEL_SECONDS = 1.0
 
 
@@ -142,16 +141,8 @@ class App:
         await stack.enter_async_context(self.http)
         pg = s.postgres
         dsn = pg.dsn.get_secret_value()
-        limits = ConnectionLimits(
-            command_timeout=pg.command_timeout_seconds,
-            connect_timeout=pg.connect_timeout_seconds,
-            acquire_timeout=pg.acquire_timeout_seconds,
-            statement_timeout=pg.statement_timeout_seconds or None,
-            tcp_keepalive_idle=pg.tcp_keepalive_idle_seconds,
-        )
-        pool_config = PoolConfig(
-            dsn, pg.pool_min_size, pg.pool_max_size, pg.command_timeout_seconds, limits
-        )
+        limits = ConnectionLimits.of(pg)
+        pool_config = PoolConfig(dsn, pg.pool_min_size, pg.pool_max_size, limits=limits)
         pool = await stack.enter_async_context(open_pool(pool_config, stop=stop))
         async with pool.acquire() as conn:
             await prepare_schema(conn, apply=s.migrate_on_start)

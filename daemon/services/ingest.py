@@ -27,7 +27,7 @@ from e911d.daemon.services.relay import Relay
 from e911d.daemon.store.alerts import ResolvedAlert
 from e911d.daemon.store.db import DatabaseError, retrying
 from e911d.daemon.store.directory_bulk import apply_changes
-from e911d.daemon.store.offsets import load_offsets, lock_offsets, rewound, store_offsets
+from e911d.daemon.store.offsets import load_offsets, rewound, store_offsets
 from e911d.daemon.store.sessions import PartitionSessions, SessionStore
 
 log = structlog.get_logger(__name__)
@@ -118,13 +118,15 @@ class Ingest:
     ) -> tuple[FoldResult, list[ResolvedAlert]]:
         rt = self._rt
 
-        expected = {tp: self._stored[tp] for tp in batch.next_offsets if tp in self._stored}
+        # Every owned partition, not only the batch's: one that gets no event for a while
+        # may have lost commits too, and the reload consumes them all again.
+        expected = dict(self._stored)
 
         async def tx() -> tuple[FoldResult, list[ResolvedAlert]]:
             async with rt.pool.acquire() as conn, conn.transaction():
                 if expected:
-                    locked = await lock_offsets(conn, rt.settings.kafka.group_id, expected)
-                    behind = rewound(locked, expected)
+                    held = await load_offsets(conn, rt.settings.kafka.group_id, expected)
+                    behind = rewound(held, expected)
                     if behind:  # rolls the transaction back: nothing of the batch is kept
                         raise Rewound(behind)
                 await apply_changes(conn, [ev.change for ev in batch.directory_events])

@@ -20,6 +20,8 @@ from typing import Any
 
 import asyncpg
 
+from e911d.config import PostgresSettings
+
 # Keepalive probes after the idle time: this many, this far apart (a third of it).
 KEEPALIVE_PROBES = 3
 
@@ -36,6 +38,17 @@ class ConnectionLimits:
     @property
     def keepalive_interval(self) -> int:
         return max(1, round(self.tcp_keepalive_idle / KEEPALIVE_PROBES))
+
+    @classmethod
+    def of(cls, pg: PostgresSettings) -> ConnectionLimits:
+        """The daemon's bounds, from its settings (a statement timeout of 0: none)."""
+        return cls(
+            command_timeout=pg.command_timeout_seconds,
+            connect_timeout=pg.connect_timeout_seconds,
+            acquire_timeout=pg.acquire_timeout_seconds,
+            statement_timeout=pg.statement_timeout_seconds or None,
+            tcp_keepalive_idle=pg.tcp_keepalive_idle_seconds,
+        )
 
     def server_settings(self, dsn_options: dict[str, str]) -> dict[str, str]:
         """Set per session on the server; a setting the DSN gives itself wins."""

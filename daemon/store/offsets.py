@@ -33,17 +33,6 @@ async def load_offsets(conn: asyncpg.Connection, group_id: str, tps: Iterable[TP
     return {tp: o for tp, o in found.items() if tp in wanted}
 
 
-async def lock_offsets(conn: asyncpg.Connection, group_id: str, tps: Iterable[TP]) -> dict[TP, int]:
-    """The stored offsets of ``tps``, locked until the transaction ends (absent: none)."""
-    ordered = sorted(set(tps))
-    if not ordered:
-        return {}
-    records = await conn.fetch(
-        SQL["lock_offsets"], group_id, [t for t, _ in ordered], [p for _, p in ordered]
-    )
-    return {(r["topic"], r["partition"]): r["next_offset"] for r in records}
-
-
 def rewound(stored: dict[TP, int], expected: dict[TP, int]) -> dict[TP, int]:
     """The partitions whose offset in the database is behind the one this process
     stored there before (absent counts as 0), with the database's offset: the

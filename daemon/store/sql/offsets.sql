@@ -11,12 +11,3 @@ SET next_offset = GREATEST(c.next_offset, EXCLUDED.next_offset), updated_at = no
 SELECT topic, partition, next_offset FROM consumer_offsets
 WHERE group_id = $1 AND topic = ANY($2::text[]);
 
--- name: lock_offsets
--- The batch's partitions' offsets as the database holds them now, locked until commit
--- (in the same sorted order as store_offsets takes its locks).
-SELECT topic, partition, next_offset FROM consumer_offsets
-WHERE group_id = $1 AND (topic, partition) IN (
-    SELECT * FROM unnest($2::text[], $3::int[])
-)
-ORDER BY topic, partition
-FOR UPDATE;
