@@ -23,6 +23,7 @@ import structlog
 
 from e911d.config.dsn import DsnError, as_uri, check_dsn, dsn_options
 from e911d.daemon.core.retry import FOREVER, STARTUP, Backoff, retry
+from e911d.daemon.store.hosts import connect as connect_host_by_host
 from e911d.daemon.store.limits import BoundedPool, ConnectionLimits, apply_limits
 from e911d.daemon.store.trust import system_context, uses_system_roots
 
@@ -329,7 +330,7 @@ async def connect_pool(
                     max_size=config.max_size,
                     max_queries=50_000,
                     max_inactive_connection_lifetime=300.0,
-                    connect=None,
+                    connect=connect_host_by_host,  # the timeout for each host in turn
                     setup=None,
                     init=_initialiser(limits, dsn_options(config.dsn)),
                     reset=None,

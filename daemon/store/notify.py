@@ -27,6 +27,7 @@ import structlog
 from e911d.config.dsn import dsn_options
 from e911d.daemon.core.retry import Backoff, retry
 from e911d.daemon.store.db import DatabaseError, connect_target, errors
+from e911d.daemon.store.hosts import connect as connect_host_by_host
 from e911d.daemon.store.limits import ConnectionLimits, apply_limits
 
 log = structlog.get_logger(__name__)
@@ -164,7 +165,7 @@ class DirectoryListener:
 
     async def _connect(self, healthy_at: dt.datetime | None) -> dt.datetime:
         with errors("directory_listener_connect"):
-            conn = await asyncpg.connect(
+            conn = await connect_host_by_host(
                 self._target.dsn,
                 timeout=self._config.connect_timeout_seconds,
                 command_timeout=self._config.limits.command_timeout,

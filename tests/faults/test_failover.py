@@ -158,3 +158,60 @@ async def test_follows_a_promoted_replica_and_consumes_the_lost_commits_again(
         )
         assert noticed < 5 and recovered < 30
     assert await running.stop() == 0
+
+
+@pytest.mark.timeout(180)
+async def test_follows_the_promoted_replica_when_the_old_primary_black_holes(
+    cluster: tuple[ReplicatedPostgres, FaultProxy], broker, topics, make_settings, start_app
+):
+    """The old primary's address stops answering (no refusal): each host gets its own
+    connect timeout, so the next host in the DSN, the promoted replica, is reached."""
+    pg, _ = cluster
+    await _admin(pg.primary.admin_dsn(), "CREATE DATABASE e911d")
+    await asyncio.to_thread(pg.wait_replicated)
+    with FaultProxy(pg.primary.port) as old_address:
+        dsn = (
+            f"postgresql://postgres@{old_address.address},{pg.replica.address}/e911d"
+            "?target_session_attrs=read-write"
+        )
+        settings = make_settings(postgres={"dsn": dsn, "connect_timeout_seconds": 3})
+        running = await start_app(settings)
+        app = running.app
+        assert app.http is not None
+        port = app.http.port
+        async with (
+            Producer(broker.bootstrap_servers) as p,
+            TopicWatcher(broker.bootstrap_servers, topics.alerts) as alerts,
+        ):
+            users = {u: (False, "hq") for u in USERS}
+            await p.send_all(topics.directory_events, directory(users=users), "acme")
+            before = await _logins(p, topics.session_events, 0, 10)
+            await alerts.wait_for(lambda _m: all(_one_id_per_session(alerts, before).values()), 30)
+            await asyncio.to_thread(pg.wait_replicated)
+
+            await asyncio.to_thread(old_address.set_mode, "blackhole")
+            await asyncio.to_thread(pg.kill_primary)
+            await asyncio.to_thread(pg.promote)
+            promoted_at = time.monotonic()
+            after = await _logins(p, topics.session_events, 10, 20)
+
+            async def ready() -> bool:
+                return (await http_get(port, "/readyz"))[0] == 200
+
+            await eventually(ready, within=60, step=0.5)
+            recovered = time.monotonic() - promoted_at
+            everyone = before + after
+            await alerts.wait_for(
+                lambda _m: all(_one_id_per_session(alerts, everyone).values()), 60
+            )
+            ids = _one_id_per_session(alerts, everyone)
+            assert all(len(v) == 1 for v in ids.values()), ids
+            rows = await _admin(pg.replica.admin_dsn("e911d"), "SELECT session_id FROM sessions")
+            assert {r["session_id"] for r in rows} >= set(everyone)
+            await eventually(lambda: sample(app, "e911_directory_listener_up") == 1, within=30)
+            pid = app.listener.backend_pid
+            new_primary = pg.replica.admin_dsn("e911d")
+            rows = await _admin(new_primary, "SELECT 1 FROM pg_stat_activity WHERE pid = $1", pid)
+            assert len(rows) == 1
+            print(f"\nfailover past a silent old primary: /readyz 200 {recovered:.1f}s after it")
+        assert await running.stop() == 0
