@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
 import re
 import ssl
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterator, Sequence
@@ -23,8 +24,8 @@ import structlog
 
 from e911d.config.dsn import DsnError, as_uri, check_dsn, dsn_options
 from e911d.daemon.core.retry import FOREVER, STARTUP, Backoff, retry
-from e911d.daemon.store.hosts import connect as connect_host_by_host
-from e911d.daemon.store.limits import BoundedPool, ConnectionLimits, apply_limits
+from e911d.daemon.store import hosts
+from e911d.daemon.store.limits import ConnectionLimits, apply_limits, bounded_pool
 from e911d.daemon.store.trust import system_context, uses_system_roots
 
 log = structlog.get_logger(__name__)
@@ -60,6 +61,17 @@ TRANSIENT: tuple[type[BaseException], ...] = (
 )
 """The subset that a later attempt may not meet: the server restarting, a lost
 connection, a serialisation conflict."""
+
+
+# What makes libpq (and connect_host_by_host: the connect timeout for each host of the
+# DSN in turn, daemon/store/hosts.py) try the next host.
+NEXT_HOST: tuple[type[BaseException], ...] = (
+    OSError,
+    TimeoutError,
+    asyncpg.exceptions.TargetServerAttributeNotMatched,
+    asyncpg.exceptions.CannotConnectNowError,
+)
+connect_host_by_host = functools.partial(hosts.connect, next_host=NEXT_HOST)
 
 
 class DatabaseError(Exception):
@@ -323,25 +335,15 @@ async def connect_pool(
     async def connect() -> asyncpg.Pool:
         try:
             with errors("database_connect"):
-                pool: asyncpg.Pool = await BoundedPool(
+                return await bounded_pool(
                     target.dsn,
-                    acquire_timeout=limits.acquire_timeout,
+                    limits,
                     min_size=config.min_size,
                     max_size=config.max_size,
-                    max_queries=50_000,
-                    max_inactive_connection_lifetime=300.0,
                     connect=connect_host_by_host,  # the timeout for each host in turn
-                    setup=None,
                     init=_initialiser(limits, dsn_options(config.dsn)),
-                    reset=None,
-                    loop=None,
-                    connection_class=asyncpg.Connection,
-                    record_class=asyncpg.Record,
-                    command_timeout=limits.command_timeout,
-                    timeout=limits.connect_timeout,
                     **target.options(),
                 )
-                return pool
         except ValueError as exc:  # a DSN asyncpg cannot parse after all
             raise _dsn_error(f"cannot connect to PostgreSQL: {exc}") from exc
 

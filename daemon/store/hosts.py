@@ -15,14 +15,6 @@ from typing import Any
 
 import asyncpg
 
-# What makes libpq and asyncpg move on to the next host rather than give up.
-_NEXT_HOST: tuple[type[BaseException], ...] = (
-    OSError,
-    TimeoutError,
-    asyncpg.exceptions.TargetServerAttributeNotMatched,
-    asyncpg.exceptions.CannotConnectNowError,
-)
-
 
 def dsn_hosts(dsn: str) -> list[tuple[str, int | None]]:
     """The (host, port) pairs of a URI DSN, in order: its authority's comma-separated
@@ -58,10 +50,13 @@ async def connect(
     dsn: str,
     *,
     timeout: float,  # noqa: ASYNC109  the keyword asyncpg's pool passes
+    next_host: tuple[type[BaseException], ...],
     **kwargs: Any,
 ) -> asyncpg.Connection:
-    """``asyncpg.connect``, with ``timeout`` for each host of a multi-host DSN in turn
-    (also the pool's ``connect``: it passes the pool's connection arguments through)."""
+    """``asyncpg.connect``, with ``timeout`` for each host of a multi-host DSN in turn,
+    passing over a host on the errors ``next_host`` lists (the error boundary,
+    daemon/store/db.py, names them). Also the pool's ``connect``: it passes the pool's
+    connection arguments through."""
     hosts = dsn_hosts(dsn)
     if len(hosts) < 2:
         return await asyncpg.connect(dsn, timeout=timeout, **kwargs)
@@ -72,7 +67,7 @@ async def connect(
                 dsn, host=host, port=port, timeout=timeout, **kwargs
             )
             return conn
-        except _NEXT_HOST as exc:
+        except next_host as exc:
             last = exc
     assert last is not None  # noqa: S101  at least two hosts were tried
     raise last

@@ -112,3 +112,20 @@ class BoundedPool(asyncpg.Pool):  # type: ignore[misc]
 
     def acquire(self, *, timeout: float | None = None) -> Any:
         return super().acquire(timeout=self._acquire_timeout if timeout is None else timeout)
+
+
+async def bounded_pool(dsn: str, limits: ConnectionLimits, **kwargs: Any) -> asyncpg.Pool:
+    """What ``asyncpg.create_pool`` makes, as a :class:`BoundedPool` with ``limits``."""
+    pool: asyncpg.Pool = await BoundedPool(
+        dsn,
+        acquire_timeout=limits.acquire_timeout,
+        max_queries=50_000,  # asyncpg's defaults, which create_pool would pass
+        max_inactive_connection_lifetime=300.0,
+        loop=None,
+        connection_class=asyncpg.Connection,
+        record_class=asyncpg.Record,
+        command_timeout=limits.command_timeout,
+        timeout=limits.connect_timeout,
+        **kwargs,
+    )
+    return pool

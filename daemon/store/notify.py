@@ -26,8 +26,7 @@ import structlog
 
 from e911d.config.dsn import dsn_options
 from e911d.daemon.core.retry import Backoff, retry
-from e911d.daemon.store.db import DatabaseError, connect_target, errors
-from e911d.daemon.store.hosts import connect as connect_host_by_host
+from e911d.daemon.store.db import DatabaseError, connect_host_by_host, connect_target, errors
 from e911d.daemon.store.limits import ConnectionLimits, apply_limits
 
 log = structlog.get_logger(__name__)
