@@ -105,6 +105,40 @@ async def test_database_black_hole(
     assert await running.stop() == 0
 
 
+@pytest.mark.timeout(120)
+async def test_database_connections_reset(
+    pg_proxy: FaultProxy, database, broker, topics, make_settings, start_app
+):
+    """Every connection to PostgreSQL reset, and new ones too, for a while (a host that
+    went away and says so): noticed at once, and healed alone with nothing lost."""
+    settings = make_settings(postgres={**TIMEOUTS["postgres"], "dsn": through(pg_proxy, database)})
+    running = await start_app(settings)
+    app = running.app
+    assert app.http is not None
+    port = app.http.port
+    async with (
+        Producer(broker.bootstrap_servers) as p,
+        TopicWatcher(broker.bootstrap_servers, topics.alerts) as alerts,
+    ):
+        await p.send_all(topics.directory_events, directory(), "acme")
+        await wait_consumed(app, topics.directory_events, "e911.user.upserted", 1)
+        await asyncio.to_thread(pg_proxy.set_mode, "reset")
+        held = [f"s{i}" for i in range(3)]
+        for sid in held:
+            await p.send(topics.session_events, login("acme", "u1", sid, "198.51.100.7"), "u1")
+        noticed, body = await _until_status(port, 503, within=10)
+        assert "database fail" in body, body
+        await asyncio.sleep(5)  # reset for a while: retried, nothing dropped
+        assert not running.task.done()
+        await asyncio.to_thread(pg_proxy.set_mode, "pass")
+        healed = time.monotonic()
+        recovered, _ = await _until_status(port, 200, within=30)
+        await raised_once(alerts, held, 30)
+        assert await stored(database, held)
+        _report("database connections reset", noticed, recovered, time.monotonic() - healed)
+    assert await running.stop() == 0
+
+
 @pytest.fixture
 def proxied_broker() -> Iterator[tuple[EmbeddedBroker, FaultProxy]]:
     """A broker of its own that advertises the proxy: all its traffic goes through it."""
