@@ -10,4 +10,3 @@ SET next_offset = GREATEST(c.next_offset, EXCLUDED.next_offset), updated_at = no
 -- name: load_offsets
 SELECT topic, partition, next_offset FROM consumer_offsets
 WHERE group_id = $1 AND topic = ANY($2::text[]);
-
