@@ -51,7 +51,7 @@ log = structlog.get_logger(__name__)
 # consumers/closing.py); the producer and the pool close within their own bounds.
 CLOSE_RESERVE_SECONDS = 1.5
 # Cancelled tasks' time to unwind; a stuck one ends when the pool is aborted (open_pool).
-CANCEL_SECONDS = 1.0
+CANCEL_SECONDS = 0.5
 
 
 class App:

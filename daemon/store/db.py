@@ -352,7 +352,7 @@ async def connect_pool(
     )
 
 
-POOL_CLOSE_SECONDS = 1.5
+POOL_CLOSE_SECONDS = 1.0
 
 
 @contextlib.asynccontextmanager
