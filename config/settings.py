@@ -215,7 +215,19 @@ class PostgresSettings(_Section):
     dsn_file: Path | None = None
     pool_min_size: int = Field(default=2, ge=1, le=100)
     pool_max_size: int = Field(default=10, ge=1, le=200)
+    # A silent database (a network black hole) is noticed only by timeouts: each call
+    # waits at most command_timeout_seconds for its answer, and the server itself ends
+    # a statement after statement_timeout_seconds (0: the server's own setting), as the
+    # client's cancel may not get through.
     command_timeout_seconds: float = Field(default=30.0, gt=0, le=600)
+    statement_timeout_seconds: float = Field(default=30.0, ge=0, le=3_600)
+    # Waiting for a pooled connection (all busy, or stuck in a silent database).
+    acquire_timeout_seconds: float = Field(default=10.0, gt=0, le=600)
+    # Opening a connection; each host of a multi-host DSN in turn shares it.
+    connect_timeout_seconds: float = Field(default=10.0, gt=0, le=300)
+    # TCP keepalives on every connection, both ends: the first probe after this long
+    # idle, then 3 probes a third of it apart; unacknowledged data gives up as late.
+    tcp_keepalive_idle_seconds: float = Field(default=30.0, ge=1, le=7_200)
 
     @field_validator("dsn")
     @classmethod

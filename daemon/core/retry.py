@@ -90,6 +90,11 @@ async def retry(
         try:
             return await func()
         except Exception as exc:
+            if _cancel_requested():
+                # A cancellation that the code below us turned into another error (a
+                # driver's clean-up that failed in a silent network): still a
+                # cancellation, never a reason to try again.
+                raise asyncio.CancelledError from exc
             if not retry_if(exc):
                 raise
             if backoff.attempts is not None and attempt >= backoff.attempts:
@@ -110,3 +115,8 @@ async def retry(
                 with contextlib.suppress(TimeoutError):
                     async with asyncio.timeout(delay):
                         await stop.wait()
+
+
+def _cancel_requested() -> bool:
+    task = asyncio.current_task()
+    return task is not None and task.cancelling() > 0

@@ -40,6 +40,7 @@ from e911d.daemon.services.relay import Relay
 from e911d.daemon.store.alerts import AlertStore
 from e911d.daemon.store.db import PoolConfig, open_pool, prepare_schema
 from e911d.daemon.store.directory import DirectoryCache
+from e911d.daemon.store.limits import ConnectionLimits
 from e911d.daemon.store.notify import DirectoryListener, ListenerConfig
 from e911d.schedulers import CheckSchedule, Ticker
 
@@ -49,6 +50,8 @@ log = structlog.get_logger(__name__)
 # of its group (which waits out a join the broker holds, within what is left:
 # consumers/closing.py); the producer and the pool close within their own bounds.
 CLOSE_RESERVE_SECONDS = 1.5
+# Cancelled tasks' time to unwind; a stuck one ends when the pool is aborted (open_pool).
+CANCEL_SECONDS = 0.5
 
 
 class App:
@@ -123,7 +126,7 @@ class App:
             finally:
                 # After the drain, and also on a forced stop: no loop may still use a
                 # client that the exit stack is about to close.
-                await sup.cancel_all()
+                await sup.cancel_all(within=CANCEL_SECONDS)
         if sup.fatal is not None:
             log.error("daemon_failed", error=repr(sup.fatal))
             return 1
@@ -138,9 +141,8 @@ class App:
         await stack.enter_async_context(self.http)
         pg = s.postgres
         dsn = pg.dsn.get_secret_value()
-        pool_config = PoolConfig(
-            dsn, pg.pool_min_size, pg.pool_max_size, pg.command_timeout_seconds
-        )
+        limits = ConnectionLimits.of(pg)
+        pool_config = PoolConfig(dsn, pg.pool_min_size, pg.pool_max_size, limits=limits)
         pool = await stack.enter_async_context(open_pool(pool_config, stop=stop))
         async with pool.acquire() as conn:
             await prepare_schema(conn, apply=s.migrate_on_start)
@@ -163,7 +165,9 @@ class App:
         relay = Relay(rt)
         checks = Checks(rt, relay, geo)
         reevaluation = Reevaluation(rt, checks)
-        listener_config = ListenerConfig(dsn, s.checks.listener_keepalive_seconds)
+        listener_config = ListenerConfig(
+            dsn, s.checks.listener_keepalive_seconds, pg.connect_timeout_seconds, limits=limits
+        )
         listener = await stack.enter_async_context(
             DirectoryListener(listener_config, reevaluation.hooks())
         )

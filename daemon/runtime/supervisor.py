@@ -119,13 +119,20 @@ class Supervisor:
             except Exception as exc:
                 log.warning("drain_failed", step=step.name, error=repr(exc))
 
-    async def cancel_all(self) -> list[str]:
-        """Cancel the tasks still running and wait for them; returns their names."""
+    async def cancel_all(self, within: float | None = None) -> list[str]:
+        """Cancel the tasks still running and wait for them, at most ``within`` seconds;
+        returns their names. A task still unwinding then (a driver call stuck in a
+        silent network) is left to end when its clients are closed."""
         cancelled = [name for name, task in self._tasks.items() if not task.done()]
         for name in cancelled:
             log.info("task_cancelled", task=name)
             self._tasks[name].cancel()
-        for task in self._tasks.values():
-            with contextlib.suppress(asyncio.CancelledError, Exception):
-                await task
+        tasks = list(self._tasks.values())
+        if tasks:
+            await asyncio.wait(tasks, timeout=within)
+        for name, task in self._tasks.items():
+            if not task.done():
+                log.warning("task_still_unwinding", task=name, within_seconds=within)
+            elif not task.cancelled():
+                task.exception()  # retrieved: reported by _task_done already
         return cancelled

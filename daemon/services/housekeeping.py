@@ -194,7 +194,7 @@ class Housekeeping:
     async def _probe_db(self) -> bool:
         try:
             with errors("probe"):
-                async with asyncio.timeout(2), self._rt.pool.acquire() as conn:
+                async with asyncio.timeout(2), self._rt.pool.acquire(timeout=2) as conn:
                     await ping(conn)
             ok = True
         except DatabaseError:

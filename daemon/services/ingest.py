@@ -15,7 +15,8 @@ from collections.abc import Callable
 
 import structlog
 
-from e911d.consumers.loop import BatchRejected, ConsumerHandlers, InboundBatch
+from e911d.consumers.batch import BatchRejected, InboundBatch, Rewound
+from e911d.consumers.loop import ConsumerHandlers
 from e911d.consumers.topics import TP
 from e911d.daemon.core.events import Invalid
 from e911d.daemon.core.model import ResolveReason
@@ -27,7 +28,7 @@ from e911d.daemon.store.alerts import ResolvedAlert
 from e911d.daemon.store.confirmed_networks import Learning, learn
 from e911d.daemon.store.db import DatabaseError, retrying
 from e911d.daemon.store.directory_bulk import apply_changes
-from e911d.daemon.store.offsets import load_offsets, store_offsets
+from e911d.daemon.store.offsets import load_offsets, rewound, store_offsets
 from e911d.daemon.store.sessions import PartitionSessions, SessionStore
 
 log = structlog.get_logger(__name__)
@@ -44,6 +45,10 @@ class Ingest:
         self._ttl = dt.timedelta(seconds=rt.settings.checks.session_ttl_seconds)
         self._learning = learning_config(rt.settings)
         self._in_flight = InFlight()
+        # What this process assigned and stored: a database holding less than that
+        # lost commits (a failover), and what it lost is consumed again.
+        self._assigned: set[TP] = set()
+        self._stored: dict[TP, int] = {}
 
     def handlers(self) -> ConsumerHandlers:
         return ConsumerHandlers(
@@ -115,8 +120,17 @@ class Ingest:
     ) -> tuple[FoldResult, list[ResolvedAlert]]:
         rt = self._rt
 
+        # Every owned partition, not only the batch's: one that gets no event for a while
+        # may have lost commits too, and the reload consumes them all again.
+        expected = dict(self._stored)
+
         async def tx() -> tuple[FoldResult, list[ResolvedAlert], Learning]:
             async with rt.pool.acquire() as conn, conn.transaction():
+                if expected:
+                    held = await load_offsets(conn, rt.settings.kafka.group_id, expected)
+                    behind = rewound(held, expected)
+                    if behind:  # rolls the transaction back: nothing of the batch is kept
+                        raise Rewound(behind)
                 await apply_changes(conn, [ev.change for ev in batch.directory_events])
                 ids = sorted({e.session_id for _, e in batch.session_events})
                 existing = await self._sessions.lock(conn, ids) if ids else {}
@@ -141,6 +155,8 @@ class Ingest:
 
         try:
             fold, resolved, learning = await retrying("apply_batch", tx, stop=rt.stopping)
+        except Rewound as exc:
+            raise Rewound(await self._reload(exc)) from exc
         except DatabaseError as exc:
             if exc.transient:
                 raise
@@ -148,6 +164,7 @@ class Ingest:
         # Counted once committed: a refused batch is replayed and counted then.
         for result, n in learning.results.items():
             rt.metrics.confirmations.labels(result=str(result)).inc(n)
+        self._stored.update(batch.next_offsets)
         for ev in fold.owner_mismatches:
             log.warning(
                 "session_owner_mismatch",
@@ -156,6 +173,20 @@ class Ingest:
                 user_id=ev.user_id,
             )
         return fold, resolved
+
+    async def _reload(self, exc: Rewound) -> dict[TP, int]:
+        """The database lost commits this process made (docs/spec.md#scale-and-durability):
+        forget the owned partitions and load them again from what the database holds,
+        as a new owner would; the loop then consumes again from its offsets."""
+        log.warning(
+            "database_rewound",
+            partitions=sorted(f"{t}:{p}:{o}" for (t, p), o in exc.offsets.items()),
+        )
+        self._rt.metrics.database_rewinds.inc()
+        tps = set(self._assigned)
+        await self.on_revoked(tps)
+        offsets = await self.on_assigned(tps)
+        return {tp: offsets.get(tp, 0) for tp in tps}
 
     async def on_assigned(self, tps: set[TP]) -> dict[TP, int]:
         rt = self._rt
@@ -170,6 +201,7 @@ class Ingest:
 
         with self._in_flight:
             offsets, loaded = await retrying("load_partitions", load, stop=rt.stopping)
+        self._assigned, self._stored = set(tps), dict(offsets)
         # Another instance may have decided these sessions while we did not own them
         # (before the adds: at a start-up nothing is scheduled yet, nothing to scan).
         rt.memos.handover(parts)
@@ -191,6 +223,9 @@ class Ingest:
         rt = self._rt
         session_topic = rt.settings.kafka.topics.session_events
         parts = {p for t, p in tps if t == session_topic}
+        self._assigned -= tps
+        for tp in tps:
+            self._stored.pop(tp, None)
         rt.ownership.loaded = False
         rt.ownership.partitions -= parts
         dropped = rt.schedule.drop_partitions(parts)  # their memos go with them

@@ -222,6 +222,12 @@ class Metrics:
         self.rebalance_errors = Counter(
             "e911_rebalance_errors_total", "Rebalance listener failures", registry=r
         )
+        self.database_rewinds = Counter(
+            "e911_database_rewinds_total",
+            "Times the database held older offsets than this instance had stored there "
+            "(a failover lost commits): the owned partitions were reloaded and consumed again",
+            registry=r,
+        )
         self.geoip_lookups = Counter(
             "e911_geoip_lookups_total",
             "GeoIP look-ups of undetermined sessions (docs/spec.md#geolocation-check), by result",

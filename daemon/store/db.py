@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
 import re
 import ssl
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterator, Sequence
@@ -23,6 +24,8 @@ import structlog
 
 from e911d.config.dsn import DsnError, as_uri, check_dsn, dsn_options
 from e911d.daemon.core.retry import FOREVER, STARTUP, Backoff, retry
+from e911d.daemon.store import hosts
+from e911d.daemon.store.limits import ConnectionLimits, apply_limits, bounded_pool
 from e911d.daemon.store.trust import system_context, uses_system_roots
 
 log = structlog.get_logger(__name__)
@@ -58,6 +61,17 @@ TRANSIENT: tuple[type[BaseException], ...] = (
 )
 """The subset that a later attempt may not meet: the server restarting, a lost
 connection, a serialisation conflict."""
+
+
+# What makes libpq (and connect_host_by_host: the connect timeout for each host of the
+# DSN in turn, daemon/store/hosts.py) try the next host.
+NEXT_HOST: tuple[type[BaseException], ...] = (
+    OSError,
+    TimeoutError,
+    asyncpg.exceptions.TargetServerAttributeNotMatched,
+    asyncpg.exceptions.CannotConnectNowError,
+)
+connect_host_by_host = functools.partial(hosts.connect, next_host=NEXT_HOST)
 
 
 class DatabaseError(Exception):
@@ -216,6 +230,8 @@ async def migrate(conn: asyncpg.Connection) -> list[str]:
         return []
     applied_now: list[str] = []
     async with conn.transaction():
+        # A migration may run longer than the daemon's statement timeout allows.
+        await conn.execute("SET LOCAL statement_timeout = 0")
         await conn.execute("SELECT pg_advisory_xact_lock($1)", _MIGRATION_LOCK)
         await conn.execute(
             "CREATE TABLE IF NOT EXISTS schema_migrations ("
@@ -278,6 +294,16 @@ async def _init_connection(conn: asyncpg.Connection) -> None:
     )
 
 
+def _initialiser(
+    limits: ConnectionLimits, options: dict[str, str]
+) -> Callable[[asyncpg.Connection], Awaitable[None]]:
+    async def init(conn: asyncpg.Connection) -> None:
+        await apply_limits(conn, limits, options)
+        await _init_connection(conn)
+
+    return init
+
+
 def _json_dumps(value: Any) -> str:
     return msgspec.json.encode(value).decode("utf-8")
 
@@ -292,6 +318,11 @@ class PoolConfig:
     min_size: int = 2
     max_size: int = 10
     command_timeout: float = 30.0
+    # The daemon's other bounds (daemon/store/limits.py); the CLI keeps the defaults.
+    limits: ConnectionLimits | None = None
+
+    def connection_limits(self) -> ConnectionLimits:
+        return self.limits or ConnectionLimits(command_timeout=self.command_timeout)
 
 
 async def connect_pool(
@@ -299,19 +330,20 @@ async def connect_pool(
 ) -> asyncpg.Pool:
     """Create the pool, retrying while the database is starting or unreachable."""
     target = connect_target(config.dsn)
+    limits = config.connection_limits()
 
     async def connect() -> asyncpg.Pool:
         try:
             with errors("database_connect"):
-                pool: asyncpg.Pool = await asyncpg.create_pool(
+                return await bounded_pool(
                     target.dsn,
+                    limits,
                     min_size=config.min_size,
                     max_size=config.max_size,
-                    command_timeout=config.command_timeout,
-                    init=_init_connection,
+                    connect=connect_host_by_host,  # the timeout for each host in turn
+                    init=_initialiser(limits, dsn_options(config.dsn)),
                     **target.options(),
                 )
-                return pool
         except ValueError as exc:  # a DSN asyncpg cannot parse after all
             raise _dsn_error(f"cannot connect to PostgreSQL: {exc}") from exc
 
@@ -320,17 +352,26 @@ async def connect_pool(
     )
 
 
+POOL_CLOSE_SECONDS = 1.0
+
+
 @contextlib.asynccontextmanager
 async def open_pool(
     config: PoolConfig, *, backoff: Backoff = STARTUP, stop: asyncio.Event | None = None
 ) -> AsyncIterator[asyncpg.Pool]:
-    """The pool as a component: closed (within 2 s) however the block ends."""
+    """The pool as a component: closed however the block ends, within
+    :data:`POOL_CLOSE_SECONDS`; past that (a silent database) its connections are
+    aborted, which also ends at once every call still waiting on one."""
     pool = await connect_pool(config, backoff=backoff, stop=stop)
     try:
         yield pool
     finally:
-        with contextlib.suppress(*DRIVER_ERRORS):
-            await asyncio.wait_for(pool.close(), 2)
+        try:
+            with errors("pool_close"):
+                await asyncio.wait_for(pool.close(), POOL_CLOSE_SECONDS)
+        except DatabaseError as exc:
+            log.warning("database_pool_aborted", error=str(exc))
+            pool.terminate()
 
 
 async def retrying(what: str, func: Callable[[], Awaitable[T]], *, stop: asyncio.Event) -> T:

@@ -28,8 +28,10 @@ from dataclasses import dataclass, field
 import asyncpg
 import structlog
 
+from e911d.config.dsn import dsn_options
 from e911d.daemon.core.retry import Backoff, retry
-from e911d.daemon.store.db import DatabaseError, connect_target, errors
+from e911d.daemon.store.db import DatabaseError, connect_host_by_host, connect_target, errors
+from e911d.daemon.store.limits import ConnectionLimits, apply_limits
 from e911d.daemon.store.missed_changes import (
     Horizon,
     Missed,
@@ -125,6 +127,8 @@ class ListenerConfig:
     keepalive_seconds: float = 5.0
     connect_timeout_seconds: float = 5.0
     max_backoff_seconds: float = 5.0
+    # The bounds every connection gets (keepalives, statement and command timeouts).
+    limits: ConnectionLimits = field(default_factory=ConnectionLimits)
 
 
 @dataclass(frozen=True, slots=True)
@@ -180,13 +184,15 @@ class DirectoryListener:
     async def _connect(self) -> None:
         marker = next(self._markers)
         with errors("directory_listener_connect"):
-            conn = await asyncpg.connect(
+            conn = await connect_host_by_host(
                 self._target.dsn,
                 timeout=self._config.connect_timeout_seconds,
+                command_timeout=self._config.limits.command_timeout,
                 server_settings={"application_name": APPLICATION_NAME},
                 **self._target.options(),
             )
             try:
+                await apply_limits(conn, self._config.limits, dsn_options(self._config.dsn))
                 self._marker = marker
                 await conn.add_listener(CHANNEL, self._on_notify)
                 conn.add_termination_listener(self._on_terminated)
@@ -290,7 +296,7 @@ class DirectoryListener:
         if conn is not None and not conn.is_closed():
             try:
                 with errors("directory_listener_close"):
-                    await asyncio.wait_for(conn.close(), 2)
+                    await asyncio.wait_for(conn.close(), 1)
             except DatabaseError:
                 conn.terminate()
 

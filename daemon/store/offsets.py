@@ -31,3 +31,11 @@ async def load_offsets(conn: asyncpg.Connection, group_id: str, tps: Iterable[TP
     records = await conn.fetch(SQL["load_offsets"], group_id, sorted({t for t, _ in wanted}))
     found = {(r["topic"], r["partition"]): r["next_offset"] for r in records}
     return {tp: o for tp, o in found.items() if tp in wanted}
+
+
+def rewound(stored: dict[TP, int], expected: dict[TP, int]) -> dict[TP, int]:
+    """The partitions whose offset in the database is behind the one this process
+    stored there before (absent counts as 0), with the database's offset: the
+    database lost commits (a failover to a replica that had not received them)."""
+    behind = {tp: stored.get(tp, 0) for tp in expected}
+    return {tp: offset for tp, offset in behind.items() if offset < expected[tp]}

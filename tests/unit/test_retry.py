@@ -110,3 +110,28 @@ def test_a_connection_left_mid_operation_is_a_transient_database_error() -> None
             "cannot switch to state 15; another operation (2) is in progress"
         )
     assert caught.value.transient
+
+
+async def test_a_cancellation_turned_into_another_error_below_is_not_retried() -> None:
+    """A driver whose clean-up fails in a silent network replaces the CancelledError
+    with its own error; the retry must still end, or a stop waits on a dead database."""
+    entered = asyncio.Event()
+    attempts = 0
+
+    async def swallowing() -> None:
+        nonlocal attempts
+        attempts += 1
+        try:
+            entered.set()
+            await asyncio.sleep(60)
+        except asyncio.CancelledError:
+            raise TimeoutError("rollback timed out") from None
+
+    task = asyncio.create_task(
+        retry("x", swallowing, retry_if=lambda e: isinstance(e, TimeoutError), log=LOG)
+    )
+    await entered.wait()
+    task.cancel()
+    with pytest.raises(asyncio.CancelledError):
+        await asyncio.wait_for(task, 2)
+    assert attempts == 1
