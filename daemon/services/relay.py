@@ -2,8 +2,10 @@
 
 An alert transition is committed with its outbox row (see :mod:`e911d.daemon.store.alerts`),
 so an alert decided is never lost; this service publishes the rows of the owned
-partitions in order and deletes them once Kafka has acknowledged them. A crash in
-between publishes them again: subscribers drop the duplicate by its CloudEvents id.
+partitions and deletes them once Kafka has acknowledged them. A crash in between
+publishes them again: subscribers drop the duplicate by its CloudEvents id. Per key
+(the user id) the events leave in the order they were decided, even with several
+relays at once (docs/architecture.md#order-on-the-alerts-topic).
 """
 
 from __future__ import annotations
@@ -19,7 +21,13 @@ from e911d.consumers.envelope import CONTENT_TYPE
 from e911d.daemon.services.deps import Runtime
 from e911d.daemon.store.alerts import RaisedAlert, ResolvedAlert
 from e911d.daemon.store.db import DatabaseError, errors
-from e911d.daemon.store.outbox import outbox_batch, outbox_delete, outbox_pending
+from e911d.daemon.store.outbox import (
+    OutboxRow,
+    outbox_batch,
+    outbox_delete,
+    outbox_pending,
+    waves,
+)
 
 log = structlog.get_logger(__name__)
 CE_HEADERS = [("content-type", CONTENT_TYPE.encode())]
@@ -120,13 +128,7 @@ class Relay:
                     async with rt.pool.acquire() as conn, conn.transaction():
                         rows = await outbox_batch(conn, parts, self._limit)
                         if rows:
-                            futures = [
-                                await rt.producer.send(
-                                    r.topic, value=r.value, key=r.key, headers=CE_HEADERS
-                                )
-                                for r in rows
-                            ]
-                            await asyncio.gather(*futures)
+                            await self._publish(rows)
                             await outbox_delete(conn, [r.id for r in rows])
                 if not rows:
                     break
@@ -136,6 +138,24 @@ class Relay:
                 if len(rows) < self._limit:
                     break
         return total
+
+    async def _publish(self, rows: Sequence[OutboxRow]) -> None:
+        """Publish rows in waves: the first row of each key, then the second, and so on,
+        each wave acknowledged before the next is sent.
+
+        A key never has two events in flight, so whatever the producer does with a
+        failed send (retries, an error for one batch and success for the next), an
+        event of a session never reaches the topic before the ones decided earlier:
+        the first failure ends the batch with its later waves unsent, and the whole
+        batch is published again (duplicates keep their ids).
+        """
+        producer = self._rt.producer
+        for wave in waves(rows):
+            futures = [
+                await producer.send(r.topic, value=r.value, key=r.key, headers=CE_HEADERS)
+                for r in wave
+            ]
+            await asyncio.gather(*futures)
 
     async def pending(self) -> tuple[int, float]:
         """Alert events decided but not yet published, and the oldest one's age in
