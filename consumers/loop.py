@@ -13,13 +13,14 @@ import datetime as dt
 import time
 from collections import Counter
 from collections.abc import Awaitable, Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any
 
 import structlog
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, ConsumerRebalanceListener, TopicPartition
 from aiokafka.errors import KafkaError
 
+from e911d.consumers.batch import InboundBatch, make_batch
 from e911d.consumers.closing import close_within, drop_consumer
 from e911d.consumers.topics import TP
 from e911d.consumers.wire import decode_directory_event, decode_session_event
@@ -33,15 +34,6 @@ DLQ_PARTITION = "e911.dlq.partition"
 DLQ_OFFSET = "e911.dlq.offset"
 DLQ_REASON = "e911.dlq.reason"
 DLQ_DETAIL = "e911.dlq.detail"
-
-
-@dataclass(slots=True)
-class InboundBatch:
-    """Decoded events of one poll, in partition order, and the offsets to store."""
-
-    session_events: list[tuple[int, SessionEvent]] = field(default_factory=list)
-    directory_events: list[DirectoryEvent] = field(default_factory=list)
-    next_offsets: dict[TP, int] = field(default_factory=dict)
 
 
 def join_hold_seconds(session_timeout_ms: int, rebalance_timeout_ms: int) -> float:
@@ -62,18 +54,6 @@ MIN_CLOSE_SECONDS = 1.0
 
 class BatchRejected(Exception):
     """Raised by ``on_batch`` when the store refuses the batch for a permanent reason."""
-
-
-def _batch(
-    items: list[tuple[Any, SessionEvent | DirectoryEvent]], offsets: dict[TP, int]
-) -> InboundBatch:
-    batch = InboundBatch(next_offsets=dict(offsets))
-    for msg, event in items:
-        if isinstance(event, SessionEvent):
-            batch.session_events.append((msg.partition, event))
-        else:
-            batch.directory_events.append(event)
-    return batch
 
 
 @dataclass(frozen=True, slots=True)
@@ -298,7 +278,7 @@ class ConsumerLoop:
         if dead:
             await self._dead_letter(dead)
         try:
-            await self._store(self.handlers.on_batch(_batch(good, offsets)))
+            await self._store(self.handlers.on_batch(make_batch(good, offsets)))
         except BatchRejected as exc:
             log.error("batch_rejected", error=str(exc), events=len(good))
             rejected = await self._one_by_one(good, offsets)
@@ -356,7 +336,7 @@ class ConsumerLoop:
         rejected: list[tuple[Any, Invalid]] = []
         for msg, event in good:
             try:
-                await self.handlers.on_batch(_batch([(msg, event)], {}))
+                await self.handlers.on_batch(make_batch([(msg, event)], {}))
             except BatchRejected as exc:
                 invalid = Invalid(InvalidReason.REJECTED, str(exc)[:300])
                 await self._dead_letter([(msg, invalid)])

@@ -15,7 +15,8 @@ from collections.abc import Callable
 
 import structlog
 
-from e911d.consumers.loop import BatchRejected, ConsumerHandlers, InboundBatch
+from e911d.consumers.batch import InboundBatch
+from e911d.consumers.loop import BatchRejected, ConsumerHandlers
 from e911d.consumers.topics import TP
 from e911d.daemon.core.events import Invalid
 from e911d.daemon.core.model import ResolveReason
@@ -26,7 +27,7 @@ from e911d.daemon.services.relay import Relay
 from e911d.daemon.store.alerts import ResolvedAlert
 from e911d.daemon.store.db import DatabaseError, retrying
 from e911d.daemon.store.directory_bulk import apply_changes
-from e911d.daemon.store.offsets import load_offsets, store_offsets
+from e911d.daemon.store.offsets import load_offsets, lock_offsets, store_offsets
 from e911d.daemon.store.sessions import PartitionSessions, SessionStore
 
 log = structlog.get_logger(__name__)
@@ -115,10 +116,23 @@ class Ingest:
 
         async def tx() -> tuple[FoldResult, list[ResolvedAlert]]:
             async with rt.pool.acquire() as conn, conn.transaction():
-                await apply_changes(conn, [ev.change for ev in batch.directory_events])
-                ids = sorted({e.session_id for _, e in batch.session_events})
+                group = rt.settings.kafka.group_id
+                # Events below the stored offsets were applied by whoever stored them
+                # (this instance was paused while its partitions moved): not again.
+                stored = await lock_offsets(conn, group, batch.partitions())
+                fresh, dropped = batch.after(stored)
+                for (topic, part), n in sorted(dropped.items()):
+                    log.warning(
+                        "stale_events_skipped",
+                        topic=topic,
+                        partition=part,
+                        events=n,
+                        stored_offset=stored[(topic, part)],
+                    )
+                await apply_changes(conn, [ev.change for ev in fresh.directory_events])
+                ids = sorted({e.session_id for _, e in fresh.session_events})
                 existing = await self._sessions.lock(conn, ids) if ids else {}
-                fold = fold_session_events(existing, batch.session_events, now, self._ttl)
+                fold = fold_session_events(existing, fresh.session_events, now, self._ttl)
                 changed = [r for sid, r in fold.rows.items() if existing.get(sid) != r]
                 await self._sessions.save(conn, changed)
                 resolved = await self._rt.alerts.resolve_sessions(
@@ -131,7 +145,7 @@ class Ingest:
                         fold.dismissals_ignored += 1
                     else:
                         resolved.append(hit)
-                await store_offsets(conn, rt.settings.kafka.group_id, batch.next_offsets)
+                await store_offsets(conn, group, batch.next_offsets)
                 return fold, resolved
 
         try:

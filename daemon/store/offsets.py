@@ -31,3 +31,15 @@ async def load_offsets(conn: asyncpg.Connection, group_id: str, tps: Iterable[TP
     records = await conn.fetch(SQL["load_offsets"], group_id, sorted({t for t, _ in wanted}))
     found = {(r["topic"], r["partition"]): r["next_offset"] for r in records}
     return {tp: o for tp, o in found.items() if tp in wanted}
+
+
+async def lock_offsets(conn: asyncpg.Connection, group_id: str, tps: Iterable[TP]) -> dict[TP, int]:
+    """The stored offsets of these partitions, locked until the transaction ends (a
+    partition never stored has none)."""
+    wanted = sorted(set(tps))
+    if not wanted:
+        return {}
+    records = await conn.fetch(
+        SQL["lock_offsets"], group_id, [t for t, _ in wanted], [p for _, p in wanted]
+    )
+    return {(r["topic"], r["partition"]): r["next_offset"] for r in records}
