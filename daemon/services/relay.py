@@ -37,6 +37,9 @@ class Relay:
     def __init__(self, rt: Runtime, batch_limit: int = 1_000) -> None:
         self._rt = rt
         self._limit = batch_limit
+        # Twice the broker's timeout: a live relay's wait for acknowledgements ends
+        # sooner; a frozen one's transaction is ended by the server (outbox.sql).
+        self._hold_ms = 2 * rt.settings.kafka.request_timeout_ms
         self._wake = asyncio.Event()
         # One publisher at a time, so the rows of a partition leave in order.
         self._lock = asyncio.Lock()
@@ -126,7 +129,7 @@ class Relay:
                     break
                 with errors("relay"):
                     async with rt.pool.acquire() as conn, conn.transaction():
-                        rows = await outbox_batch(conn, parts, self._limit)
+                        rows = await outbox_batch(conn, parts, self._limit, self._hold_ms)
                         if rows:
                             await self._publish(rows)
                             await outbox_delete(conn, [r.id for r in rows])

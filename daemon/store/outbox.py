@@ -26,10 +26,12 @@ class OutboxRow:
 
 
 async def outbox_batch(
-    conn: asyncpg.Connection, partitions: Sequence[int], limit: int
+    conn: asyncpg.Connection, partitions: Sequence[int], limit: int, hold_ms: int
 ) -> list[OutboxRow]:
     """The oldest pending events of these partitions, locked until the transaction ends,
-    without the keys that another relay holds an older event of (see outbox.sql)."""
+    without the keys that another relay holds an older event of (see outbox.sql). The
+    server ends the transaction if it stays idle ``hold_ms``."""
+    await conn.execute(SQL["outbox_hold_limit"], str(hold_ms))
     rows = await conn.fetch(SQL["outbox_batch"], list(partitions), limit)
     return [OutboxRow(r["id"], r["topic"], r["key"], r["value"]) for r in rows]
 

@@ -13,9 +13,18 @@ import time
 
 import asyncpg
 
-from tests.alert_order import RAISED, replay
+from tests.alert_order import RAISED, ids_by_alert, lost_events, replay
 from tests.daemon_process import Daemon, daemon_env
-from tests.support import Producer, TopicWatcher, ce, directory, eventually, login
+from tests.support import (
+    Producer,
+    TopicWatcher,
+    ce,
+    directory,
+    eventually,
+    ip_changed,
+    login,
+    sample,
+)
 
 HOME_IP = "198.51.100.7"
 
@@ -177,3 +186,110 @@ async def test_a_zombie_owner_resumed_after_its_partitions_moved_changes_nothing
         await conn.close()
     assert backwards == []
     assert samples > 50
+
+
+USERS = 300
+ELSEWHERE_IP = "192.0.2.7"  # no network: another mismatch (all_locations), superseding
+
+
+async def test_a_relay_frozen_with_its_batch_in_hand_holds_its_keys_for_a_bounded_time(
+    broker, topics, make_settings, start_app, database, tmp_path
+):
+    """An instance is frozen (SIGSTOP) while its relay holds a batch: the database ends
+    its transaction after twice the broker timeout, and the new owner publishes the
+    batch's events, in order, while the zombie is still frozen. Resumed, what it
+    publishes late is a duplicate."""
+    kafka = {"request_timeout_ms": 2000, "rebalance_timeout_ms": 1000}
+    settings = make_settings(kafka=kafka, shutdown_timeout_seconds=3.0)
+    conn = await asyncpg.connect(database)
+    env = daemon_env(
+        broker.bootstrap_servers,
+        topics,
+        database,
+        settings.kafka.group_id,
+        E911_KAFKA__REQUEST_TIMEOUT_MS="2000",
+        E911_KAFKA__REBALANCE_TIMEOUT_MS="1000",
+    )
+    zombie = Daemon(env, tmp_path / "zombie.log")
+    users = [f"u{i}" for i in range(USERS)]
+    try:
+        async with (
+            Producer(broker.bootstrap_servers) as p,
+            TopicWatcher(broker.bootstrap_servers, topics.alerts) as alerts,
+        ):
+            # A backlog of three events per session (raised, superseded, raised), left
+            # in the outbox by an instance stopped while its relay was held.
+            first = await start_app(settings)
+            app = first.app
+            directory_users = {u: (True, "hq") for u in users}
+            await p.send_all(topics.directory_events, directory(users=directory_users), "acme")
+            async with app.services.relay.paused():
+                for u in users:
+                    await p.send(topics.session_events, login("acme", u, f"s-{u}", HOME_IP), u)
+                await eventually(lambda: sample(app, "e911_alerts_raised_total") == USERS, 60)
+                for u in users:
+                    await p.send(
+                        topics.session_events, ip_changed("acme", u, f"s-{u}", ELSEWHERE_IP), u
+                    )
+                await eventually(lambda: sample(app, "e911_alerts_raised_total") == 2 * USERS, 60)
+                app.request_stop()
+                await asyncio.wait_for(asyncio.shield(first.task), 15)
+            assert await conn.fetchval("SELECT count(*) FROM outbox") == 3 * USERS
+
+            await zombie.start()
+
+            async def relay_holding() -> int | None:
+                pid: int | None = await conn.fetchval(
+                    "SELECT pid FROM pg_stat_activity WHERE datname = current_database()"
+                    " AND state = 'idle in transaction' AND query LIKE '%picked%'"
+                )
+                return pid
+
+            async def freeze_when_holding() -> bool:
+                """SIGSTOP the zombie as soon as its relay holds its batch."""
+                if await relay_holding() is None:
+                    return False
+                zombie.signal(signal.SIGSTOP)
+                return True
+
+            await eventually(freeze_when_holding, within=60, step=0.002)
+            pid = await relay_holding()
+            frozen_at = time.monotonic()
+            held = await conn.fetchval("SELECT count(*) FROM outbox")
+            assert held > 0, "the zombie's relay finished its batch before it was frozen"
+
+            heir = await start_app(settings)
+
+            async def published() -> bool:
+                return replay(alerts.messages).events == 3 * USERS
+
+            await eventually(published, within=30)  # the zombie is still frozen
+            stall = time.monotonic() - frozen_at
+            assert not await conn.fetchval(
+                "SELECT count(*) FROM pg_stat_activity WHERE pid = $1", pid
+            ), "the frozen relay's transaction is still open"
+            await eventually(lambda: conn.fetchval("SELECT count(*) = 0 FROM outbox"), 30)
+
+            zombie.signal(signal.SIGCONT)
+            await eventually(
+                lambda: (
+                    heir.app.ownership.loaded
+                    and heir.app.ownership.partitions
+                    and heir.app.ownership.partitions != {0, 1, 2, 3}
+                ),
+                within=30,
+            )
+            seen = replay(alerts.messages)
+            assert seen.violations == [], seen.violations[:5]
+            assert await lost_events(conn, seen) == []
+            ids_by_alert(alerts.messages)
+            print(
+                f"frozen relay: {held} of {3 * USERS} events held, all published "
+                f"{stall:.1f} s after the freeze, {seen.duplicates} duplicates"
+            )
+        zombie.signal(signal.SIGTERM)
+        assert await zombie.wait() == 0
+        assert await heir.stop() == 0
+    finally:
+        await zombie.close()
+        await conn.close()

@@ -35,6 +35,15 @@ JOIN outbox o ON o.id = p.id
 WHERE p.key NOT IN (SELECT key FROM held)
 ORDER BY o.id;
 
+-- name: outbox_hold_limit
+-- For the rest of the relay's transaction: if it stays idle this long (milliseconds,
+-- as text) the server ends it. A relay waits for the broker's acknowledgements with
+-- its transaction open, and holds its rows' keys meanwhile; an instance frozen there
+-- (a stopped process, a paused VM) would hold them until its connection is noticed
+-- dead. Ended, its rows go to the next relay; if it wakes up, what it publishes late
+-- is a duplicate by id and its delete fails (docs/architecture.md#a-zombie-owner).
+SELECT set_config('idle_in_transaction_session_timeout', $1, true);
+
 -- name: outbox_delete
 DELETE FROM outbox WHERE id = ANY($1::bigint[]);
 
