@@ -15,6 +15,7 @@ import random
 import time
 
 import asyncpg
+import pytest
 
 from tests.alert_order import RAISED, RESOLVED, lost_events, replay
 from tests.support import (
@@ -94,13 +95,18 @@ FAST = {
 }
 SESSIONS = [(f"u{i % 6}", f"s{i}") for i in range(8)]  # u0 and u1 have two sessions each
 CYCLE = [HOME_IP, ELSEWHERE_IP, HQ_IP]  # raise, supersede + raise, resolve
-HAMMER_SECONDS = 24.0
+# The trial runs until it has seen this much, or gives up after HAMMER_SECONDS: a
+# handover in the embedded broker takes 1 to 3 s, and now and then 20 s or more.
+HANDOVERS = 6
+DECIDED = 120
+HAMMER_SECONDS = 150.0
 
 
+@pytest.mark.timeout(300)
 async def test_raise_resolve_cycles_through_handovers_stay_in_order_per_session(
     broker, topics, make_settings, start_app, database
 ):
-    """Three instances; every 2.5 s one stops and a new one starts; each session's IP
+    """Three instances; one stops and a new one starts, again and again; each session's IP
     cycles through a mismatch, another mismatch and a match, so its alerts are raised,
     superseded and resolved over and over; and another relay holds the oldest outbox
     row now and then, then fails. A subscriber must see every session's events in order,
@@ -136,7 +142,7 @@ async def test_raise_resolve_cycles_through_handovers_stay_in_order_per_session(
             old = apps.pop(0)
             apps.append(await start_app(settings, wait_ready=False))
             assert await old.stop() == 0
-            await eventually(stable, within=30)
+            await eventually(stable, within=60)
             handovers += 1
 
     async def hold_oldest(conn: asyncpg.Connection) -> None:
@@ -178,9 +184,21 @@ async def test_raise_resolve_cycles_through_handovers_stay_in_order_per_session(
                 asyncio.create_task(hold_oldest(holder)),
             ]
             started = time.monotonic()
-            await asyncio.wait(tasks, timeout=HAMMER_SECONDS, return_when="FIRST_EXCEPTION")
+
+            async def enough() -> None:
+                while time.monotonic() - started < HAMMER_SECONDS:
+                    decided = await conn.fetchval(
+                        "SELECT count(*) + count(resolved_at) FROM alerts"
+                    )
+                    if handovers >= HANDOVERS and decided >= DECIDED:
+                        return
+                    with contextlib.suppress(TimeoutError):
+                        await asyncio.wait_for(stop.wait(), 0.5)
+
+            watching = asyncio.create_task(enough())
+            await asyncio.wait([*tasks, watching], return_when="FIRST_COMPLETED")
             stop.set()
-            await asyncio.gather(*tasks)
+            await asyncio.gather(*tasks, watching)
             elapsed = time.monotonic() - started
 
             async def settled() -> bool:
@@ -189,7 +207,7 @@ async def test_raise_resolve_cycles_through_handovers_stay_in_order_per_session(
                 return pending == 0 and replay(alerts.messages).events == decided
 
             try:
-                await eventually(settled, within=30)
+                await eventually(settled, within=60)
             except TimeoutError:
                 rows = await conn.fetch("SELECT id, kafka_partition, key FROM outbox ORDER BY id")
                 owners = [a.app.ownership.partitions for a in apps]
@@ -199,8 +217,8 @@ async def test_raise_resolve_cycles_through_handovers_stay_in_order_per_session(
             assert await lost_events(conn, seen) == []
             # The trial did what it claims: many transitions, handovers, and holds of a
             # row whose session had later events waiting behind it.
-            assert seen.events >= 100, seen.events
-            assert handovers >= 6, handovers
+            assert seen.events >= DECIDED, seen.events
+            assert handovers >= HANDOVERS, handovers
             assert holds["contended"] >= 3, holds
             print(  # the figures for the notes (pytest -s)
                 f"hammer: {elapsed:.0f} s, {seen.events} events, {seen.duplicates} "
