@@ -163,7 +163,8 @@ async def test_broker_stopping_mid_batch_loses_nothing_and_keeps_order(
                         held = await conn.fetchval(
                             "SELECT count(*) FROM pg_stat_activity"
                             " WHERE datname = current_database()"
-                            " AND state = 'idle in transaction' AND query LIKE '%picked%'"
+                            " AND state = 'idle in transaction' AND query LIKE '%outbox%'"
+                            " AND query NOT LIKE '%INSERT INTO outbox%'"
                         )
                         if held:
                             os.kill(own.process.pid, signal.SIGSTOP)

@@ -241,7 +241,8 @@ async def test_a_relay_frozen_with_its_batch_in_hand_holds_its_keys_for_a_bounde
             async def relay_holding() -> int | None:
                 pid: int | None = await conn.fetchval(
                     "SELECT pid FROM pg_stat_activity WHERE datname = current_database()"
-                    " AND state = 'idle in transaction' AND query LIKE '%picked%'"
+                    " AND state = 'idle in transaction' AND query LIKE '%outbox%'"
+                    " AND query NOT LIKE '%INSERT INTO outbox%'"
                 )
                 return pid
 
