@@ -70,6 +70,11 @@ class Refused:
     error: str
 
 
+def _read_outcome(future: asyncio.Future[object]) -> None:
+    if not future.cancelled():
+        future.exception()
+
+
 async def _send_all(
     producer: AIOKafkaProducer, rows: Sequence[OutboxRow], headers: list[tuple[str, bytes]]
 ) -> None:
@@ -77,12 +82,15 @@ async def _send_all(
     try:
         for r in rows:
             futures.append(await producer.send(r.topic, value=r.value, key=r.key, headers=headers))
+        await asyncio.gather(*futures)
     except BaseException:
-        # The rows already handed over are settled before the refusal is reported, so
-        # no acknowledgement or error is left unread behind it.
-        await asyncio.gather(*futures, return_exceptions=True)
+        # The first failure is reported at once: the relay's transaction holds its rows
+        # only for a bounded time (the outbox hold limit), so it must not wait for the
+        # rest of the batch to time out one by one. Those settle on their own, their
+        # outcome read, so that no error is left unretrieved behind the refusal.
+        for future in futures:
+            future.add_done_callback(_read_outcome)
         raise
-    await asyncio.gather(*futures)
 
 
 async def publish_rows(

@@ -28,7 +28,7 @@ from e911d.daemon.store.alerts import ResolvedAlert
 from e911d.daemon.store.confirmed_networks import Learning, learn
 from e911d.daemon.store.db import DatabaseError, retrying
 from e911d.daemon.store.directory_bulk import apply_changes
-from e911d.daemon.store.offsets import load_offsets, rewound, store_offsets
+from e911d.daemon.store.offsets import load_offsets, lock_offsets, rewound, store_offsets
 from e911d.daemon.store.sessions import PartitionSessions, SessionStore
 
 log = structlog.get_logger(__name__)
@@ -126,20 +126,33 @@ class Ingest:
 
         async def tx() -> tuple[FoldResult, list[ResolvedAlert], Learning]:
             async with rt.pool.acquire() as conn, conn.transaction():
+                group = rt.settings.kafka.group_id
                 if expected:
-                    held = await load_offsets(conn, rt.settings.kafka.group_id, expected)
+                    held = await load_offsets(conn, group, expected)
                     behind = rewound(held, expected)
                     if behind:  # rolls the transaction back: nothing of the batch is kept
                         raise Rewound(behind)
-                await apply_changes(conn, [ev.change for ev in batch.directory_events])
-                ids = sorted({e.session_id for _, e in batch.session_events})
+                # Events below the stored offsets were applied by whoever stored them
+                # (this instance was paused while its partitions moved): not again.
+                stored = await lock_offsets(conn, group, batch.partitions())
+                fresh, dropped = batch.after(stored)
+                for (topic, part), n in sorted(dropped.items()):
+                    log.warning(
+                        "stale_events_skipped",
+                        topic=topic,
+                        partition=part,
+                        events=n,
+                        stored_offset=stored[(topic, part)],
+                    )
+                await apply_changes(conn, [ev.change for ev in fresh.directory_events])
+                ids = sorted({e.session_id for _, e in fresh.session_events})
                 existing = await self._sessions.lock(conn, ids) if ids else {}
-                fold = fold_session_events(existing, batch.session_events, now, self._ttl)
+                fold = fold_session_events(existing, fresh.session_events, now, self._ttl)
                 changed = [r for sid, r in fold.rows.items() if existing.get(sid) != r]
                 await self._sessions.save(conn, changed)
                 # Networks users confirmed in the app (docs/spec.md#networks-a-user-confirmed),
                 # from the sessions and the directory as this batch leaves them.
-                learning = await learn(conn, batch.directory_events, now, self._learning)
+                learning = await learn(conn, fresh.directory_events, now, self._learning)
                 resolved = await self._rt.alerts.resolve_sessions(
                     conn, sorted(fold.ended), ResolveReason.SESSION_ENDED, now
                 )
@@ -150,7 +163,7 @@ class Ingest:
                         fold.dismissals_ignored += 1
                     else:
                         resolved.append(hit)
-                await store_offsets(conn, rt.settings.kafka.group_id, batch.next_offsets)
+                await store_offsets(conn, group, batch.next_offsets)
                 return fold, resolved, learning
 
         try:

@@ -2,8 +2,10 @@
 
 An alert transition is committed with its outbox row (see :mod:`e911d.daemon.store.alerts`),
 so an alert decided is never lost; this service publishes the rows of the owned
-partitions in order and deletes them once Kafka has acknowledged them. A crash in
-between publishes them again: subscribers drop the duplicate by its CloudEvents id.
+partitions and deletes them once Kafka has acknowledged them. A crash in between
+publishes them again: subscribers drop the duplicate by its CloudEvents id. Per key
+(the user id) the events leave in the order they were decided, even with several
+relays at once (docs/architecture.md#order-on-the-alerts-topic).
 """
 
 from __future__ import annotations
@@ -16,11 +18,17 @@ import structlog
 from aiokafka.errors import KafkaError
 
 from e911d.consumers.envelope import CONTENT_TYPE
-from e911d.daemon.kafka.publish import publish_rows
+from e911d.daemon.kafka.publish import Refused, publish_rows
 from e911d.daemon.services.deps import Runtime
 from e911d.daemon.store.alerts import RaisedAlert, ResolvedAlert
 from e911d.daemon.store.db import DatabaseError, errors
-from e911d.daemon.store.outbox import outbox_batch, outbox_delete, outbox_pending
+from e911d.daemon.store.outbox import (
+    OutboxRow,
+    outbox_batch,
+    outbox_delete,
+    outbox_pending,
+    waves,
+)
 
 log = structlog.get_logger(__name__)
 CE_HEADERS = [("content-type", CONTENT_TYPE.encode())]
@@ -30,6 +38,9 @@ class Relay:
     def __init__(self, rt: Runtime, batch_limit: int = 1_000) -> None:
         self._rt = rt
         self._limit = batch_limit
+        # Twice the broker's timeout: a live relay's wait for acknowledgements ends
+        # sooner; a frozen one's transaction is ended by the server (outbox.sql).
+        self._hold_ms = 2 * rt.settings.kafka.request_timeout_ms
         self._wake = asyncio.Event()
         # One publisher at a time, so the rows of a partition leave in order.
         self._lock = asyncio.Lock()
@@ -123,11 +134,12 @@ class Relay:
                     break
                 with errors("relay"):
                     async with rt.pool.acquire() as conn, conn.transaction():
-                        rows = await outbox_batch(conn, parts, self._limit)
+                        rows = await outbox_batch(conn, parts, self._limit, self._hold_ms)
                         if rows:
-                            # A row refused for its size is given up, not retried for
-                            # ever in front of the rest (daemon/kafka/publish.py).
-                            refused = await publish_rows(rt.producer, rows, CE_HEADERS)
+                            # In waves, one event per key in flight; a row refused for
+                            # its size is given up, not retried for ever in front of
+                            # the rest (daemon/kafka/publish.py).
+                            refused = await self._publish(rows)
                             await outbox_delete(conn, [r.id for r in rows])
                 if not rows:
                     break
@@ -139,6 +151,22 @@ class Relay:
                 if len(rows) < self._limit:
                     break
         return total
+
+    async def _publish(self, rows: Sequence[OutboxRow]) -> list[Refused]:
+        """Publish rows in waves: the first row of each key, then the second, and so on,
+        each wave acknowledged before the next is sent; returns the rows Kafka refused
+        for their size (given up: daemon/kafka/publish.py).
+
+        A key never has two events in flight, so whatever the producer does with a
+        failed send (retries, an error for one batch and success for the next), an
+        event of a session never reaches the topic before the ones decided earlier:
+        the first failure ends the batch with its later waves unsent, and the whole
+        batch is published again (duplicates keep their ids).
+        """
+        refused: list[Refused] = []
+        for wave in waves(rows):
+            refused += await publish_rows(self._rt.producer, wave, CE_HEADERS)
+        return refused
 
     async def pending(self) -> tuple[int, float]:
         """Alert events decided but not yet published, and the oldest one's age in

@@ -39,3 +39,15 @@ def rewound(stored: dict[TP, int], expected: dict[TP, int]) -> dict[TP, int]:
     database lost commits (a failover to a replica that had not received them)."""
     behind = {tp: stored.get(tp, 0) for tp in expected}
     return {tp: offset for tp, offset in behind.items() if offset < expected[tp]}
+
+
+async def lock_offsets(conn: asyncpg.Connection, group_id: str, tps: Iterable[TP]) -> dict[TP, int]:
+    """The stored offsets of these partitions, locked until the transaction ends (a
+    partition never stored has none)."""
+    wanted = sorted(set(tps))
+    if not wanted:
+        return {}
+    records = await conn.fetch(
+        SQL["lock_offsets"], group_id, [t for t, _ in wanted], [p for _, p in wanted]
+    )
+    return {(r["topic"], r["partition"]): r["next_offset"] for r in records}

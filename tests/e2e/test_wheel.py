@@ -101,5 +101,5 @@ def test_the_console_script_and_the_data_files_work(
     ).split("\n")
     assert where[0].startswith(str(python.parents[1]))  # the venv's copy
     assert int(where[1]) >= 2
-    assert where[2] == "['outbox_batch', 'outbox_delete', 'outbox_pending']"
+    assert where[2] == "['outbox_batch', 'outbox_delete', 'outbox_hold_limit', 'outbox_pending']"
     assert int(where[3]) >= 1
