@@ -1,0 +1,145 @@
+"""``e911d directory import FILE --dry-run --impact``: every live session of the file's
+accounts decided under the current directory and under the file's
+(docs/spec.md#impact-before-import); what is counted is defined in
+:mod:`e911d.daemon.core.impact`.
+
+It runs in the dry run's own transaction (REPEATABLE READ, READ ONLY), after the plan:
+the plan, the two directories, the users, the open alerts and the snoozes all come
+from one snapshot, and nothing is written. Only the file's accounts can change, so only
+their sessions are read. Sessions stream from a server-side cursor in chunks; each
+account's two directories are compiled once, each user is one value shared by all
+their sessions, and a session is decided a second time only when its account's
+directory or toggle, or its user, is changed by the plan.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import gc
+from collections import defaultdict
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Final
+
+import asyncpg
+
+from e911d.daemon.commands.directory_file.impact_state import (
+    Sides,
+    after_state,
+    current_state,
+)
+from e911d.daemon.commands.directory_file.plan import Plan
+from e911d.daemon.core.events import DirectoryChange
+from e911d.daemon.core.geo import GeoCheck
+from e911d.daemon.core.impact import NO_SNOOZES, AccountImpact, Example, Side, check_decision
+from e911d.daemon.core.model import OpenAlert
+from e911d.daemon.core.network import NetworkSignals
+from e911d.daemon.store.directory import load_accounts
+from e911d.daemon.store.impact_rows import (
+    accounts_of,
+    address_of,
+    live_sessions,
+    snoozes_of,
+    users_of,
+)
+
+EXAMPLES: Final = 5
+CHUNK: Final = 20_000
+
+
+@dataclass(frozen=True, slots=True)
+class ImpactOptions:
+    """``snooze``: the checks' ``dismiss_snooze``; ``geo``: their geolocation check, if
+    configured; ``now``: the clock the snoozes are measured against."""
+
+    now: dt.datetime
+    snooze: dt.timedelta
+    geo: GeoCheck | None = None
+    examples: int = EXAMPLES
+    chunk: int = CHUNK
+
+
+async def sides_of(
+    conn: asyncpg.Connection, account_ids: Sequence[str], plan: Plan
+) -> dict[str, Sides]:
+    """Each account's current and after-import state, compiled once."""
+    accounts = await accounts_of(conn, account_ids)
+    users = await users_of(conn, account_ids)
+    loaded = {la.directory.account_id: la for la in await load_accounts(conn, account_ids, {})}
+    changes: dict[str, list[DirectoryChange]] = defaultdict(list)
+    for step in plan.steps:  # in the plan's order, as the import applies them
+        changes[step.account_id].append(step.change)
+    out: dict[str, Sides] = {}
+    for a in account_ids:
+        account = accounts.get(a)
+        out[a] = Sides(
+            a,
+            current_state(account, loaded[a], users[a]),
+            after_state(a, account, loaded[a], users[a], changes.get(a, ())),
+        )
+    return out
+
+
+async def measure_impact(
+    conn: asyncpg.Connection, account_ids: Sequence[str], plan: Plan, options: ImpactOptions
+) -> list[AccountImpact]:
+    """Per account of the file (sorted by id), the impact on its live sessions. Must
+    run in the transaction the plan was made in."""
+    ids = sorted(set(account_ids))
+    sides = await sides_of(conn, ids, plan)
+    snoozes: dict[str, frozenset[str]] = {}
+    if options.snooze > dt.timedelta(0):
+        snoozes = await snoozes_of(conn, ids, options.now - options.snooze)
+    impacts = {a: AccountImpact(a, options.examples) for a in ids}
+    # Millions of short-lived values and no cycles: the cyclic collector would only
+    # walk them again and again.
+    was_enabled = gc.isenabled()
+    gc.disable()
+    try:
+        async for rows in live_sessions(conn, ids, options.chunk):
+            _decide(rows, sides, impacts, snoozes, options.geo)
+    finally:
+        if was_enabled:
+            gc.enable()
+    return [impacts[a] for a in ids]
+
+
+def _decide(
+    rows: Sequence[asyncpg.Record],
+    sides: dict[str, Sides],
+    impacts: dict[str, AccountImpact],
+    snoozes: dict[str, frozenset[str]],
+    geo: GeoCheck | None,
+) -> None:
+    """One chunk of sessions: each decided under both directories and counted. The
+    columns are read by position (daemon/store/sql/impact.sql impact_sessions)."""
+    side: Sides | None = None
+    impact: AccountImpact | None = None
+    current = ""
+    for sid, account_id, user_id, ip_value, bssid, chassis, port, alert_id, fp, alert_loc in rows:
+        if account_id != current or side is None or impact is None:
+            current, side, impact = account_id, sides[account_id], impacts[account_id]
+            now, after, same_account = side.now, side.after, side.same_account
+        ip = address_of(ip_value)
+        network = (
+            None
+            if bssid is None and chassis is None and port is None
+            else NetworkSignals(bssid, chassis, port)
+        )
+        open_alert = None if alert_id is None else OpenAlert(alert_id, fp, alert_loc)
+        snoozed = snoozes.get(sid, NO_SNOOZES)
+        user_now = now.users.get(user_id)
+        v_now, d_now = check_decision(
+            now.directory, now.account, user_now, ip, network, open_alert, snoozed, geo
+        )
+        user_after = after.users.get(user_id)
+        if same_account and user_after is user_now:
+            v_after, d_after = v_now, d_now  # the same inputs: the same decision
+        else:
+            v_after, d_after = check_decision(
+                after.directory, after.account, user_after, ip, network, open_alert, snoozed, geo
+            )
+        change = impact.add(d_now, d_after)
+        if change is not None and impact.wants(change, sid):
+            sides_now, sides_after = Side.of(v_now, d_now), Side.of(v_after, d_after)
+            impact.example(change, Example(sid, user_id, str(ip), sides_now, sides_after))
