@@ -27,7 +27,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Final
 
-from e911d.daemon.core.evaluation import AccountDirectory, AlertDecision, decide, evaluate
+from e911d.daemon.core.evaluation import KEEP, AccountDirectory, AlertDecision, decide, evaluate
 from e911d.daemon.core.geo import GeoCheck
 from e911d.daemon.core.ip import IPAddress
 from e911d.daemon.core.model import Account, OpenAlert, ResolveReason, User, Verdict
@@ -158,6 +158,8 @@ class AccountImpact:
         """Count one session; returns its change, for which the caller may offer an
         example (:meth:`wants`, :meth:`example`)."""
         self.sessions += 1
+        if now is KEEP and after is KEEP:  # most sessions: nothing to count
+            return None
         a_now, a_after = action_of(now), action_of(after)
         if a_now is not Action.NONE:
             self.now[a_now] += 1
