@@ -40,17 +40,18 @@ import asyncpg
 from benchmarks.harness import report, scratch_database
 from e911d.daemon.commands.directory_file import validate
 from e911d.daemon.commands.directory_file.command import Imported, _import
-from e911d.daemon.commands.directory_file.impact import ImpactOptions
+from e911d.daemon.commands.directory_file.impact import ImpactOptions, default_workers
 from e911d.daemon.commands.embedded import EmbeddedPostgres
 from e911d.daemon.core.impact import totals
 from e911d.daemon.runtime.logs import configure_logging
 from e911d.daemon.store.alerts import AlertStore
 from e911d.daemon.store.check_batches import CheckConfig, CheckRunner
-from e911d.daemon.store.db import _init_connection, migrate
+from e911d.daemon.store.db import PoolConfig, _init_connection, migrate
 from e911d.daemon.store.directory import DirectoryCache
 from e911d.daemon.store.directory_bulk import apply_changes
 
 ACCOUNTS = 100
+CLI = "e911d directory import directory.json --dry-run --impact --json"
 LOCATIONS = 50
 MOVED = 5  # groups moved per account
 SNOOZE = dt.timedelta(minutes=60)
@@ -138,8 +139,11 @@ async def _fill(conn: asyncpg.Connection, sessions: int, users: int) -> None:
 
 
 def _cpu() -> float:
-    usage = resource.getrusage(resource.RUSAGE_SELF)
-    return usage.ru_utime + usage.ru_stime
+    """This process and its reaped children (the forked workers of an impact)."""
+    own, children = (
+        resource.getrusage(w) for w in (resource.RUSAGE_SELF, resource.RUSAGE_CHILDREN)
+    )
+    return own.ru_utime + own.ru_stime + children.ru_utime + children.ru_stime
 
 
 async def _timed(work: Callable[[], Awaitable[Any]]) -> tuple[float, float, Any]:
@@ -148,8 +152,13 @@ async def _timed(work: Callable[[], Awaitable[Any]]) -> tuple[float, float, Any]
     return time.perf_counter() - started, _cpu() - cpu, result
 
 
-def _options() -> ImpactOptions:
-    return ImpactOptions(now=dt.datetime.now(dt.UTC), snooze=SNOOZE)
+def _options(dsn: str = "", workers: int = 1) -> ImpactOptions:
+    return ImpactOptions(
+        now=dt.datetime.now(dt.UTC),
+        snooze=SNOOZE,
+        workers=workers,
+        connect=PoolConfig(dsn, 1, 1, 600) if workers > 1 else None,
+    )
 
 
 async def _checks_path(conn: asyncpg.Connection) -> int:
@@ -167,7 +176,7 @@ def _cli(dsn: str, file: Path) -> tuple[float, dict[str, Any]]:
     env = {k: v for k, v in os.environ.items() if not k.startswith("E911_")}
     env |= {"E911_POSTGRES__DSN": dsn, "E911_POSTGRES__COMMAND_TIMEOUT_SECONDS": "600"}
     e911d = str(Path(sys.executable).with_name("e911d"))
-    command = [e911d, "directory", "import", str(file), "--dry-run", "--impact", "--json"]
+    command = [e911d, "directory", "import", str(file), *CLI.split()[4:]]
     started = time.perf_counter()
     done = subprocess.run(command, env=env, capture_output=True, check=False)
     elapsed = time.perf_counter() - started
@@ -190,29 +199,42 @@ async def measure(admin_dsn: str, sessions: int, work: Path) -> tuple[list[str],
             file = work / "directory.json"
             file.write_text(json.dumps(changed), "utf-8")
             load = os.getloadavg()[0]
-            cli_s, doc = await asyncio.to_thread(_cli, dsn, file)
-            total = doc["impact"]["total"]
-            rows.append(_row("impact (ours): the command, subprocess", cli_s, None, total))
 
             def dry(data: dict[str, Any], options: ImpactOptions | None) -> Callable[[], Any]:
                 return lambda: _import(conn, data, dry_run=True, prune=False, impact=options)
 
-            s, cpu, out = await _timed(dry(changed, _options()))
+            workers = default_workers()
+            s, cpu, out = await _timed(dry(changed, _options(dsn, workers)))
             assert isinstance(out, Imported) and out.impact is not None
             ours = totals(out.impact)
             assert ours.now["raise"] == 0 and ours.now["supersede"] == 0, ours.now  # consistent
-            rows.append(_row("impact (ours): in-process transaction", s, cpu, _total(ours)))
+            name = f"impact (ours): in-process transaction, {workers} processes"
+            rows.append(_row(name, s, cpu, _total(ours)))
+            s, cpu, out = await _timed(dry(changed, _options()))
+            assert isinstance(out, Imported) and out.impact is not None
+            assert _total(totals(out.impact)) == _total(ours)
+            rows.append(_row("impact, one process (baseline)", s, cpu, _total(ours)))
             s, cpu, out = await _timed(dry(changed, None))
             rows.append(_row("dry run, no impact (baseline: the floor)", s, cpu, None))
             s, cpu, out = await _timed(dry(same, _options()))
             assert isinstance(out, Imported) and out.impact is not None
             one = _total(totals(out.impact))
-            rows.append(_row("one directory only (baseline: a file equal to the DB)", s, cpu, one))
+            rows.append(
+                _row(
+                    "one directory only, one process (baseline: a file equal to the DB)",
+                    s,
+                    cpu,
+                    one,
+                )
+            )
             s, cpu, decided = await _timed(lambda: _checks_path(conn))
             rows.append(
                 _row("the checks' own path, current directory only (baseline)", s, cpu, None)
             )
             assert decided == sessions, decided
+            cli_s, doc = await asyncio.to_thread(_cli, dsn, file)
+            total = doc["impact"]["total"]
+            rows.insert(0, _row(f"impact (ours): `{CLI}`, {workers} processes", cli_s, None, total))
             load_after = os.getloadavg()[0]
         finally:
             await conn.close()

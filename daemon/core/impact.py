@@ -184,6 +184,23 @@ class AccountImpact:
         kept.sort(key=lambda e: e.session_id)
         del kept[self.keep :]
 
+    def merged(self, other: AccountImpact) -> AccountImpact:
+        """This account's counts and examples with another part's of the same account."""
+        out = AccountImpact(self.account_id, self.keep, self.sessions + other.sessions)
+        for mine, theirs, total in (
+            (self.now, other.now, out.now),
+            (self.after, other.after, out.after),
+            (self.changed, other.changed, out.changed),
+            (self.resolved_by_reason, other.resolved_by_reason, out.resolved_by_reason),
+        ):
+            total.update(mine)
+            total.update(theirs)
+        for change in CHANGES:
+            both = self.examples.get(change, []) + other.examples.get(change, [])
+            if both:
+                out.examples[change] = sorted(both, key=lambda e: e.session_id)[: self.keep]
+        return out
+
     @property
     def changed_sessions(self) -> int:
         return sum(self.changed.values())

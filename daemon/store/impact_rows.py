@@ -54,12 +54,18 @@ async def snoozes_of(
 
 
 async def live_sessions(
-    conn: asyncpg.Connection, account_ids: Sequence[str], chunk: int
+    conn: asyncpg.Connection,
+    account_ids: Sequence[str],
+    chunk: int,
+    part: tuple[int, int] = (0, 1),
 ) -> AsyncIterator[list[asyncpg.Record]]:
     """The live sessions of these accounts, ``chunk`` rows at a time through a
     server-side cursor (binary, only the columns a check decides from): memory stays
-    bounded by the chunk whatever the number of sessions. Must run in a transaction."""
-    cursor = await conn.cursor(SQL["impact_sessions"], list(account_ids))
+    bounded by the chunk whatever the number of sessions. ``part``: (k, n), only the
+    k-th of n disjoint parts, split by a hash of the session id. Must run in a
+    transaction."""
+    k, n = part
+    cursor = await conn.cursor(SQL["impact_sessions"], list(account_ids), n, k)
     while rows := await cursor.fetch(chunk):
         yield rows
 
@@ -72,3 +78,22 @@ def address_of(value: object) -> IPAddress:
     if isinstance(value, ipaddress.IPv4Interface | ipaddress.IPv6Interface):
         return value.ip
     return ipaddress.ip_address(str(value))
+
+
+async def export_snapshot(conn: asyncpg.Connection) -> str:
+    """This transaction's snapshot id, valid while it is open (pg_export_snapshot)."""
+    snapshot: str = await conn.fetchval(SQL["export_snapshot"])
+    return snapshot
+
+
+async def use_snapshot(conn: asyncpg.Connection, snapshot: str) -> None:
+    """Make the transaction just begun (REPEATABLE READ) see ``snapshot``: the first
+    statement of that transaction."""
+    await conn.execute(f"SET TRANSACTION SNAPSHOT '{_snapshot_id(snapshot)}'")
+
+
+def _snapshot_id(snapshot: str) -> str:
+    # An id as PostgreSQL makes them ("00000003-0000001B-1"): no quote can slip in.
+    if not snapshot or any(c not in "0123456789ABCDEFabcdef-" for c in snapshot):
+        raise ValueError(f"not a snapshot id: {snapshot!r}")
+    return snapshot

@@ -23,8 +23,9 @@ from e911d.daemon.core.impact import AccountImpact
 from e911d.daemon.core.model import ResolveReason
 from e911d.daemon.store.alerts import AlertStore
 from e911d.daemon.store.check_batches import CheckConfig, CheckReport, CheckRunner
-from e911d.daemon.store.db import _init_connection
+from e911d.daemon.store.db import PoolConfig, _init_connection
 from e911d.daemon.store.directory import DirectoryCache
+from e911d.daemon.store.impact_rows import export_snapshot, use_snapshot
 
 pytestmark = pytest.mark.integration
 
@@ -112,9 +113,21 @@ async def _check_all(conn: asyncpg.Connection, now: dt.datetime) -> CheckReport:
 
 
 async def _impact(
-    conn: asyncpg.Connection, data: dict[str, Any], *, prune: bool = False, examples: int = 5
+    conn: asyncpg.Connection,
+    data: dict[str, Any],
+    *,
+    prune: bool = False,
+    examples: int = 5,
+    workers: int = 1,
+    dsn: str | None = None,
 ) -> dict[str, AccountImpact]:
-    options = ImpactOptions(now=dt.datetime.now(dt.UTC), snooze=SNOOZE, examples=examples)
+    options = ImpactOptions(
+        now=dt.datetime.now(dt.UTC),
+        snooze=SNOOZE,
+        examples=examples,
+        workers=workers,
+        connect=None if dsn is None else PoolConfig(dsn, 1, 1),
+    )
     done = await _import(conn, data, dry_run=True, prune=prune, impact=options)
     assert isinstance(done, Imported) and done.impact is not None, done
     return {a.account_id: a for a in done.impact}
@@ -303,3 +316,32 @@ async def test_nothing_is_written_and_nothing_is_notified(live, database):
 async def _until(condition) -> None:
     while not condition():  # noqa: ASYNC110  a listener callback has no event to await
         await asyncio.sleep(0.02)
+
+
+@pytest.mark.parametrize("workers", [2, 3])
+async def test_processes_in_one_snapshot_count_what_one_process_counts(live, database, workers):
+    alone = await _impact(live, _file(), examples=2)
+    split = await _impact(live, _file(), examples=2, workers=workers, dsn=database)
+    assert split == alone
+    assert sum(a.sessions for a in split.values()) == 9
+
+
+async def test_another_connection_reads_the_exported_snapshot(live, database):
+    other = await asyncpg.connect(database)
+    try:
+        async with live.transaction(isolation="repeatable_read", readonly=True):
+            snapshot = await export_snapshot(live)
+            await other.execute(
+                "INSERT INTO sessions (session_id, account_id, user_id, ip, logged_in_at,"
+                " last_event_at, kafka_partition) VALUES"
+                " ('s-late', 'acme', 'u-match', '10.1.0.9', now(), now(), 0)"
+            )
+            async with other.transaction(isolation="repeatable_read", readonly=True):
+                await use_snapshot(other, snapshot)
+                seen = await other.fetchval("SELECT count(*) FROM sessions")
+        assert seen == len(SESSIONS)  # not the session committed after the export
+        assert await other.fetchval("SELECT count(*) FROM sessions") == len(SESSIONS) + 1
+        with pytest.raises(ValueError, match="not a snapshot id"):
+            await use_snapshot(other, "1'; DROP TABLE sessions; --")
+    finally:
+        await other.close()

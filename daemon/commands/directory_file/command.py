@@ -23,7 +23,11 @@ from e911d.config import Settings
 from e911d.daemon.commands.directory_file.export import Exported, export_document, render
 from e911d.daemon.commands.directory_file.field_rules import Issue
 from e911d.daemon.commands.directory_file.files import FileProblem, account_ids, load
-from e911d.daemon.commands.directory_file.impact import ImpactOptions, measure_impact
+from e911d.daemon.commands.directory_file.impact import (
+    ImpactOptions,
+    default_workers,
+    measure_impact,
+)
 from e911d.daemon.commands.directory_file.impact_render import render_json, render_text
 from e911d.daemon.commands.directory_file.plan import Plan, make_plan
 from e911d.daemon.commands.directory_file.validation import Validated, validate
@@ -144,10 +148,13 @@ async def import_command(
     if impact:
         try:
             with open_geoip(settings.geoip) as geo:
+                pg = settings.postgres
                 options = ImpactOptions(
                     now=dt.datetime.now(dt.UTC),
                     snooze=dt.timedelta(seconds=settings.checks.dismiss_snooze_seconds),
                     geo=geo,
+                    workers=default_workers(),
+                    connect=PoolConfig(pg.dsn.get_secret_value(), 1, 1, pg.command_timeout_seconds),
                 )
                 outcome = await in_database(
                     settings,

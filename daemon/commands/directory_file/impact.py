@@ -14,10 +14,14 @@ directory or toggle, or its user, is changed by the plan.
 
 from __future__ import annotations
 
+import asyncio
 import datetime as dt
 import gc
+import multiprocessing
+import os
 from collections import defaultdict
 from collections.abc import Sequence
+from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass
 from typing import Final
 
@@ -34,12 +38,16 @@ from e911d.daemon.core.geo import GeoCheck
 from e911d.daemon.core.impact import NO_SNOOZES, AccountImpact, Example, Side, check_decision
 from e911d.daemon.core.model import OpenAlert
 from e911d.daemon.core.network import NetworkSignals
+from e911d.daemon.core.retry import BRIEF
+from e911d.daemon.store.db import DatabaseError, PoolConfig, errors, open_pool
 from e911d.daemon.store.directory import load_accounts
 from e911d.daemon.store.impact_rows import (
     accounts_of,
     address_of,
+    export_snapshot,
     live_sessions,
     snoozes_of,
+    use_snapshot,
     users_of,
 )
 
@@ -50,13 +58,25 @@ CHUNK: Final = 20_000
 @dataclass(frozen=True, slots=True)
 class ImpactOptions:
     """``snooze``: the checks' ``dismiss_snooze``; ``geo``: their geolocation check, if
-    configured; ``now``: the clock the snoozes are measured against."""
+    configured; ``now``: the clock the snoozes are measured against. ``workers``:
+    processes deciding sessions at once, each reading its part in the same snapshot
+    through a connection of its own to ``connect`` (1, or no ``connect``: this process
+    alone)."""
 
     now: dt.datetime
     snooze: dt.timedelta
     geo: GeoCheck | None = None
     examples: int = EXAMPLES
     chunk: int = CHUNK
+    workers: int = 1
+    connect: PoolConfig | None = None
+
+
+def default_workers() -> int:
+    """One process per core, up to four, where processes can be forked."""
+    if "fork" not in multiprocessing.get_all_start_methods():
+        return 1
+    return max(1, min(4, os.cpu_count() or 1))
 
 
 async def sides_of(
@@ -80,28 +100,92 @@ async def sides_of(
     return out
 
 
+@dataclass(frozen=True, slots=True)
+class _Work:
+    """What every process of one impact shares: built before the others are forked."""
+
+    ids: list[str]
+    sides: dict[str, Sides]
+    snoozes: dict[str, frozenset[str]]
+    options: ImpactOptions
+    snapshot: str = ""
+
+
+# The work of the impact being measured, inherited by forked processes (never pickled:
+# compiled directories and a GeoIP reader do not pickle).
+_WORK: _Work | None = None
+
+
 async def measure_impact(
     conn: asyncpg.Connection, account_ids: Sequence[str], plan: Plan, options: ImpactOptions
 ) -> list[AccountImpact]:
     """Per account of the file (sorted by id), the impact on its live sessions. Must
-    run in the transaction the plan was made in."""
+    run in the transaction the plan was made in; other processes, if any, import its
+    snapshot, so every part is read from the same one."""
+    global _WORK  # handed to forked processes, see _WORK
     ids = sorted(set(account_ids))
     sides = await sides_of(conn, ids, plan)
     snoozes: dict[str, frozenset[str]] = {}
     if options.snooze > dt.timedelta(0):
         snoozes = await snoozes_of(conn, ids, options.now - options.snooze)
-    impacts = {a: AccountImpact(a, options.examples) for a in ids}
+    workers = options.workers if options.connect is not None else 1
+    snapshot = await export_snapshot(conn) if workers > 1 else ""
     # Millions of short-lived values and no cycles: the cyclic collector would only
-    # walk them again and again.
+    # walk them again and again (forked processes inherit this).
     was_enabled = gc.isenabled()
     gc.disable()
+    _WORK = _Work(ids, sides, snoozes, options, snapshot)
     try:
-        async for rows in live_sessions(conn, ids, options.chunk):
-            _decide(rows, sides, impacts, snoozes, options.geo)
+        if workers == 1:
+            return await _part(conn, _WORK, (0, 1))
+        context = multiprocessing.get_context("fork")
+        loop = asyncio.get_running_loop()
+        with ProcessPoolExecutor(workers - 1, mp_context=context) as pool:
+            others = [loop.run_in_executor(pool, _forked, k, workers) for k in range(1, workers)]
+            try:
+                mine = await _part(conn, _WORK, (0, workers))
+            finally:
+                done = await asyncio.gather(*others, return_exceptions=True)
+        for outcome in done:
+            if isinstance(outcome, BaseException):
+                raise outcome
+            if isinstance(outcome, str):
+                raise DatabaseError(outcome, transient=False, operation="directory")
+            mine = [a.merged(b) for a, b in zip(mine, outcome, strict=True)]
+        return mine
     finally:
+        _WORK = None
         if was_enabled:
             gc.enable()
-    return [impacts[a] for a in ids]
+
+
+async def _part(
+    conn: asyncpg.Connection, work: _Work, part: tuple[int, int]
+) -> list[AccountImpact]:
+    impacts = {a: AccountImpact(a, work.options.examples) for a in work.ids}
+    async for rows in live_sessions(conn, work.ids, work.options.chunk, part):
+        _decide(rows, work.sides, impacts, work.snoozes, work.options.geo)
+    return [impacts[a] for a in work.ids]
+
+
+def _forked(k: int, n: int) -> list[AccountImpact] | str:
+    """Part k of n, in a forked process: its own connection, the parent's snapshot. A
+    database error comes back as its message (its exception does not pickle)."""
+    work = _WORK
+    assert work is not None and work.options.connect is not None  # noqa: S101  set before fork
+    config = work.options.connect
+
+    async def run() -> list[AccountImpact]:
+        async with open_pool(config, backoff=BRIEF) as pool, pool.acquire() as conn:
+            async with conn.transaction(isolation="repeatable_read", readonly=True):
+                await use_snapshot(conn, work.snapshot)
+                return await _part(conn, work, (k, n))
+
+    try:
+        with errors("directory"):
+            return asyncio.run(run())
+    except DatabaseError as exc:
+        return str(exc)
 
 
 def _decide(

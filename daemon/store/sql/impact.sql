@@ -18,9 +18,15 @@ WHERE account_id = ANY($1::text[]) AND reason = 'dismissed' AND resolved_at >= $
 -- name: impact_sessions
 -- Every live session of these accounts with its open alert, only the columns a check
 -- decides from (checks.sql check_rows), in no particular order: read through a cursor.
+-- Part $3 of $2: the sessions split by a hash of their id, one part per process.
 SELECT s.session_id, s.account_id, s.user_id, s.ip, s.bssid, s.switch_chassis,
        s.switch_port, al.alert_id, al.fingerprint,
        al.payload -> 'assigned_location' ->> 'location_id' AS alert_location_id
 FROM sessions s
 LEFT JOIN alerts al ON al.session_id = s.session_id AND al.resolved_at IS NULL
-WHERE s.ended_at IS NULL AND s.account_id = ANY($1::text[]);
+WHERE s.ended_at IS NULL AND s.account_id = ANY($1::text[])
+  AND (hashtext(s.session_id) & 2147483647) % $2::int = $3::int;
+
+-- name: export_snapshot
+-- The snapshot of this transaction, for the other processes of the same impact.
+SELECT pg_export_snapshot();
