@@ -40,7 +40,7 @@ import asyncpg
 from benchmarks.harness import report, scratch_database
 from e911d.daemon.commands.directory_file import validate
 from e911d.daemon.commands.directory_file.command import Imported, _import
-from e911d.daemon.commands.directory_file.impact import ImpactOptions, default_workers
+from e911d.daemon.commands.directory_file.impact_run import ImpactOptions, default_workers
 from e911d.daemon.commands.embedded import EmbeddedPostgres
 from e911d.daemon.core.impact import totals
 from e911d.daemon.runtime.logs import configure_logging

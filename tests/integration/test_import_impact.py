@@ -18,7 +18,7 @@ import asyncpg
 import pytest
 
 from e911d.daemon.commands.directory_file.command import Imported, _import
-from e911d.daemon.commands.directory_file.impact import ImpactOptions
+from e911d.daemon.commands.directory_file.impact_run import ImpactOptions
 from e911d.daemon.core.impact import AccountImpact
 from e911d.daemon.core.model import ResolveReason
 from e911d.daemon.store.alerts import AlertStore

@@ -23,12 +23,12 @@ from e911d.config import Settings
 from e911d.daemon.commands.directory_file.export import Exported, export_document, render
 from e911d.daemon.commands.directory_file.field_rules import Issue
 from e911d.daemon.commands.directory_file.files import FileProblem, account_ids, load
-from e911d.daemon.commands.directory_file.impact import (
+from e911d.daemon.commands.directory_file.impact_render import render_json, render_text
+from e911d.daemon.commands.directory_file.impact_run import (
     ImpactOptions,
     default_workers,
     measure_impact,
 )
-from e911d.daemon.commands.directory_file.impact_render import render_json, render_text
 from e911d.daemon.commands.directory_file.plan import Plan, make_plan
 from e911d.daemon.commands.directory_file.validation import Validated, validate
 from e911d.daemon.core.impact import AccountImpact
