@@ -345,3 +345,11 @@ async def test_another_connection_reads_the_exported_snapshot(live, database):
             await use_snapshot(other, "1'; DROP TABLE sessions; --")
     finally:
         await other.close()
+
+
+async def test_a_process_that_cannot_connect_leaves_its_part_to_this_one(live, database):
+    alone = await _impact(live, _file())
+    base, _, query = database.partition("?")
+    nowhere = base.rsplit("/", 1)[0] + "/no_such_database" + ("?" + query if query else "")
+    split = await _impact(live, _file(), workers=2, dsn=nowhere)
+    assert split == alone

@@ -26,6 +26,7 @@ from dataclasses import dataclass
 from typing import Final
 
 import asyncpg
+import structlog
 
 from e911d.daemon.commands.directory_file.impact_state import (
     Sides,
@@ -50,6 +51,8 @@ from e911d.daemon.store.impact_rows import (
     use_snapshot,
     users_of,
 )
+
+log = structlog.get_logger(__name__)
 
 EXAMPLES: Final = 5
 CHUNK: Final = 20_000
@@ -146,11 +149,14 @@ async def measure_impact(
                 mine = await _part(conn, _WORK, (0, workers))
             finally:
                 done = await asyncio.gather(*others, return_exceptions=True)
-        for outcome in done:
+        for k, outcome in enumerate(done, start=1):
             if isinstance(outcome, BaseException):
                 raise outcome
             if isinstance(outcome, str):
-                raise DatabaseError(outcome, transient=False, operation="directory")
+                # That process could not read its part (no connection to spare, say):
+                # this one reads it, in the snapshot it exported.
+                log.warning("impact_part_read_here", part=k, parts=workers, error=outcome)
+                outcome = await _part(conn, _WORK, (k, workers))
             mine = [a.merged(b) for a, b in zip(mine, outcome, strict=True)]
         return mine
     finally:
