@@ -9,7 +9,10 @@ from one snapshot, and nothing is written. Only the file's accounts can change, 
 their sessions are read. Sessions stream from a server-side cursor in chunks; each
 account's two directories are compiled once, each user is one value shared by all
 their sessions, and a session is decided a second time only when its account's
-directory or toggle, or its user, is changed by the plan.
+directory or toggle, or its user, is changed by the plan. The sessions are split by a
+hash of their id between processes, one per core (up to four): the others are forked
+once both directories are compiled, and each reads its part through a connection of
+its own in the snapshot this transaction exports.
 """
 
 from __future__ import annotations
