@@ -138,18 +138,19 @@ async def _fill(conn: asyncpg.Connection, sessions: int, users: int) -> None:
     await conn.execute("VACUUM ANALYZE")
 
 
-def _cpu() -> float:
-    """This process and its reaped children (the forked workers of an impact)."""
+def _cpu() -> tuple[float, float]:
+    """CPU seconds of this process, and of its reaped children (the forked workers)."""
     own, children = (
         resource.getrusage(w) for w in (resource.RUSAGE_SELF, resource.RUSAGE_CHILDREN)
     )
-    return own.ru_utime + own.ru_stime + children.ru_utime + children.ru_stime
+    return own.ru_utime + own.ru_stime, children.ru_utime + children.ru_stime
 
 
-async def _timed(work: Callable[[], Awaitable[Any]]) -> tuple[float, float, Any]:
-    started, cpu = time.perf_counter(), _cpu()
+async def _timed(work: Callable[[], Awaitable[Any]]) -> tuple[float, tuple[float, float], Any]:
+    started, (own, children) = time.perf_counter(), _cpu()
     result = await work()
-    return time.perf_counter() - started, _cpu() - cpu, result
+    own_after, children_after = _cpu()
+    return time.perf_counter() - started, (own_after - own, children_after - children), result
 
 
 def _options(dsn: str = "", workers: int = 1) -> ImpactOptions:
@@ -251,7 +252,9 @@ def _total(t: Any) -> dict[str, Any]:
     return {"sessions": t.sessions, "changed": {**t.changed, "sessions": t.changed_sessions}}
 
 
-def _row(name: str, seconds: float, cpu: float | None, total: dict[str, Any] | None) -> str:
+def _row(
+    name: str, seconds: float, cpu: tuple[float, float] | None, total: dict[str, Any] | None
+) -> str:
     counts = ""
     if total is not None:
         c = total["changed"]
@@ -260,8 +263,8 @@ def _row(name: str, seconds: float, cpu: float | None, total: dict[str, Any] | N
             f"superseded {c['superseded']:,}, resolved {c['resolved']:,}, "
             f"averted {c['averted']:,}"
         )
-    cpu_text = "" if cpu is None else f"{cpu:.1f}"
-    return f"| {name} | {seconds:.1f} | {cpu_text} | {counts} |"
+    cpu_text = " | " if cpu is None else f"{cpu[0]:.1f} | {cpu[1]:.1f}"
+    return f"| {name} | {seconds:.1f} | {cpu_text} | {os.getloadavg()[0]:.1f} | {counts} |"
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -281,8 +284,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         [
             f"- {size}",
             "",
-            "| candidate | seconds | Python CPU s | counted |",
-            "| --- | --: | --: | --- |",
+            "| candidate | seconds | CPU s, this process | CPU s, forked workers "
+            "| load (1 min) after | counted |",
+            "| --- | --: | --: | --: | --: | --- |",
             *rows,
         ]
     )
