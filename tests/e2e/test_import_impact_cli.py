@@ -131,3 +131,13 @@ async def test_an_invalid_file_reports_its_errors_and_no_impact(db, tmp_path):
     code, out, err = await e911d(db, "directory", "import", bad, "--dry-run", "--impact")
     assert code == 1
     assert "names no location of account 'acme'" in err and out == ""
+
+
+async def test_an_unusable_geoip_database_is_refused_as_the_checks_refuse_it(db, after, tmp_path):
+    # The impact decides as the checks do, with their geolocation check: a configured
+    # database that cannot be opened stops it (exit 1) rather than being skipped.
+    missing = tmp_path / "missing.mmdb"
+    args = ("directory", "import", after, "--dry-run", "--impact")
+    code, out, err = await run_cli(db, *args, E911_GEOIP__DATABASE=str(missing))
+    assert code == 1, (out, err)
+    assert "E911_GEOIP__DATABASE" in err and out == ""
