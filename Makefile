@@ -82,6 +82,7 @@ bench: $(STAMP)
 	$(BIN)/python -m benchmarks.signals
 	$(BIN)/python -m benchmarks.checked
 	$(BIN)/python -m benchmarks.lint
+	$(BIN)/python -m benchmarks.impact
 	$(BIN)/python -m benchmarks.million
 
 clean:

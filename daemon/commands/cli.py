@@ -58,6 +58,13 @@ def _parser() -> argparse.ArgumentParser:
         action="store_true",
         help="also delete what the file's accounts hold in the database but the file omits",
     )
+    imp.add_argument(
+        "--impact",
+        action="store_true",
+        help="with --dry-run: per account, the alerts the live sessions' next checks would "
+        "raise, resolve and supersede because of this file",
+    )
+    imp.add_argument("--json", action="store_true", help="with --impact: plan and impact as JSON")
     exp = with_config(dir_sub.add_parser("export", help="write the directory as a file"))
     exp.add_argument(
         "--account", action="append", default=[], help="only this account (repeatable)"
@@ -243,6 +250,18 @@ def _print_config(settings: Settings, as_json: bool) -> None:
     emit("", data)
 
 
+def _import_refusal(args: argparse.Namespace) -> str | None:
+    """Option combinations ``directory import`` refuses (exit 2) before reading anything."""
+    if args.impact and not args.dry_run:
+        return (
+            "--impact needs --dry-run: the impact is reported instead of importing "
+            "(review it, then run the import without --dry-run and --impact)"
+        )
+    if args.json and not args.impact:
+        return "--json needs --impact (--dry-run --impact --json)"
+    return None
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     parser = _parser()
     args = parser.parse_args(argv)
@@ -303,9 +322,18 @@ def main(argv: Sequence[str] | None = None) -> int:
                     )
                 )
             if args.directory_command == "import":
+                refused = _import_refusal(args)
+                if refused is not None:
+                    print(f"e911d directory import: {refused}", file=sys.stderr)
+                    return EXIT_CONFIG
                 return asyncio.run(
                     directory_file.import_command(
-                        settings, args.file, dry_run=args.dry_run, prune=args.prune
+                        settings,
+                        args.file,
+                        dry_run=args.dry_run,
+                        prune=args.prune,
+                        impact=args.impact,
+                        as_json=args.json,
                     )
                 )
             return asyncio.run(

@@ -19,6 +19,9 @@ The modules, each depending only on those before it: :mod:`.files` (reading and
 parsing), :mod:`.rules` (the field rules and the wording of issues), :mod:`.validation`,
 :mod:`.stored` (what the database holds), :mod:`.plan` (the writes of an import),
 :mod:`.export` and :mod:`.commands`. This package re-exports their public names.
+``--dry-run --impact`` (docs/directory.md#impact-before-import) is :mod:`.impact_state`
+(the directory after the plan), :mod:`.impact_run` (deciding the live sessions) and
+:mod:`.impact_render`.
 """
 
 from e911d.daemon.commands.directory_file.command import (

@@ -8,8 +8,11 @@ the parts it owns: the same kind of module in parallel places, so the same name.
 from __future__ import annotations
 
 import asyncio
+import datetime as dt
+import json
 import sys
 from collections.abc import Awaitable, Callable, Sequence
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Final, TypeVar
 
@@ -20,9 +23,18 @@ from e911d.config import Settings
 from e911d.daemon.commands.directory_file.export import Exported, export_document, render
 from e911d.daemon.commands.directory_file.field_rules import Issue
 from e911d.daemon.commands.directory_file.files import FileProblem, account_ids, load
+from e911d.daemon.commands.directory_file.impact_render import render_json, render_text
+from e911d.daemon.commands.directory_file.impact_run import (
+    ImpactOptions,
+    default_workers,
+    measure_impact,
+)
 from e911d.daemon.commands.directory_file.plan import Plan, make_plan
 from e911d.daemon.commands.directory_file.validation import Validated, validate
+from e911d.daemon.core.impact import AccountImpact
 from e911d.daemon.core.retry import BRIEF
+from e911d.daemon.runtime.geoip import GeoIpError, open_geoip
+from e911d.daemon.services.deps import learning_config
 from e911d.daemon.store.db import PoolConfig, errors, open_pool, require_tables
 from e911d.daemon.store.directory import apply_change
 from e911d.daemon.store.directory_rows import Rows, Stored, read_rows
@@ -67,13 +79,27 @@ async def in_database(settings: Settings, work: Callable[[asyncpg.Connection], A
                 return await work(conn)
 
 
+@dataclass(frozen=True, slots=True)
+class Imported:
+    """A valid file's plan and, when asked, its impact on live sessions."""
+
+    plan: Plan
+    impact: list[AccountImpact] | None = None
+
+
 async def _import(
-    conn: asyncpg.Connection, data: object, *, dry_run: bool, prune: bool
-) -> Validated | Plan:
+    conn: asyncpg.Connection,
+    data: object,
+    *,
+    dry_run: bool,
+    prune: bool,
+    impact: ImpactOptions | None = None,
+) -> Validated | Imported:
     """Validate against the database and apply, in one transaction: all or nothing.
 
     Repeatable read: the plan is computed from one snapshot, and a concurrent write to
-    a row the plan rewrites fails the import instead of being overwritten unseen.
+    a row the plan rewrites fails the import instead of being overwritten unseen. A dry
+    run's transaction is read only; its impact, if asked, reads the same snapshot.
     """
     async with conn.transaction(isolation="repeatable_read", readonly=dry_run):
         stored = Stored.of(await read_rows(conn, account_ids(data)))
@@ -84,33 +110,78 @@ async def _import(
         if not dry_run:
             for step in plan.steps:
                 await apply_change(conn, step.change)
-        return plan
+            return Imported(plan)
+        if impact is None:
+            return Imported(plan)
+        ids = [entry.account.account_id for entry in checked.directory.accounts]
+        return Imported(plan, await measure_impact(conn, ids, plan, impact))
 
 
-async def import_command(settings: Settings, path: Path, *, dry_run: bool, prune: bool) -> int:
+def _print_plan(plan: Plan, *, dry_run: bool) -> None:
+    for step in plan.steps:
+        print(step.line)
+    n = len(plan.steps)
+    changes = f"{n} change{'s' if n != 1 else ''}"
+    if dry_run:
+        print(f"{plan.summary()}; dry run: would apply {changes}, nothing written")
+    else:
+        print(f"{plan.summary()}; applied {changes}")
+
+
+async def import_command(
+    settings: Settings,
+    path: Path,
+    *,
+    dry_run: bool,
+    prune: bool,
+    impact: bool = False,
+    as_json: bool = False,
+) -> int:
     """Exit 0 when applied (or, with ``dry_run``, when it would apply), 1 when the file
-    is invalid (every error on stderr, nothing written)."""
+    is invalid (every error on stderr, nothing written) or the configured GeoIP
+    database cannot be used for the impact. ``impact`` needs ``dry_run``; ``as_json``
+    needs ``impact`` (the CLI refuses either alone)."""
     try:
         data = await asyncio.to_thread(load, path)
     except FileProblem as exc:
         report_unreadable(path, exc, "nothing was written")
         return EXIT_FAILED
-    outcome = await in_database(
-        settings, lambda conn: _import(conn, data, dry_run=dry_run, prune=prune)
-    )
+    if impact:
+        try:
+            with open_geoip(settings.geoip) as geo:
+                pg = settings.postgres
+                options = ImpactOptions(
+                    now=dt.datetime.now(dt.UTC),
+                    snooze=dt.timedelta(seconds=settings.checks.dismiss_snooze_seconds),
+                    geo=geo,
+                    learning=learning_config(settings),
+                    workers=default_workers(),
+                    connect=PoolConfig(pg.dsn.get_secret_value(), 1, 1, pg.command_timeout_seconds),
+                )
+                outcome = await in_database(
+                    settings,
+                    lambda conn: _import(conn, data, dry_run=True, prune=prune, impact=options),
+                )
+        except GeoIpError as exc:
+            _err(f"e911d: {exc}")
+            return EXIT_FAILED
+    else:
+        outcome = await in_database(
+            settings, lambda conn: _import(conn, data, dry_run=dry_run, prune=prune)
+        )
     if isinstance(outcome, Validated):
         report_issues(str(path), outcome.issues, "nothing was written")
         return EXIT_FAILED
-    for step in outcome.steps:
-        print(step.line)
-    n = len(outcome.steps)
-    changes = f"{n} change{'s' if n != 1 else ''}"
-    if dry_run:
-        print(f"{outcome.summary()}; dry run: would apply {changes}, nothing written")
-    else:
-        print(f"{outcome.summary()}; applied {changes}")
-        if n:  # an audit trail of writes, next to the daemon's own logs
-            log.info("directory_imported", file=str(path), changes=n, prune=prune)
+    plan = outcome.plan
+    if outcome.impact is not None and as_json:
+        print(json.dumps(render_json(plan, outcome.impact), indent=2))
+        return EXIT_OK
+    _print_plan(plan, dry_run=dry_run)
+    if outcome.impact is not None:
+        for line in render_text(outcome.impact):
+            print(line)
+    if not dry_run and plan.steps:  # an audit trail of writes, next to the daemon's own logs
+        log.info("directory_imported", file=str(path), changes=len(plan.steps), prune=prune)
     return EXIT_OK
 
 
