@@ -1,6 +1,6 @@
 """A real Prometheus (Debian's) for the tests that check rules and dashboard queries
 against a live daemon: started on a held port with the given configuration, waited
-for until it listens, and stopped with the test."""
+for until it is ready, and stopped with the test."""
 
 from __future__ import annotations
 
@@ -30,24 +30,33 @@ def _tail(log: Path) -> str:
     return log.read_text()[-3000:]
 
 
-async def _listening(proc: asyncio.subprocess.Process, port: int, log: Path) -> None:
-    async with asyncio.timeout(30):
+async def _ready(proc: asyncio.subprocess.Process, port: int, log: Path) -> None:
+    """Until ``/-/ready`` says 200: Prometheus listens before its storage is open, and
+    answers every query with 503 until then (seen on a loaded machine)."""
+    request = b"GET /-/ready HTTP/1.0\r\nHost: 127.0.0.1\r\n\r\n"
+    async with asyncio.timeout(60):
         while True:
             assert proc.returncode is None, _tail(log)
             try:
-                _, writer = await asyncio.open_connection("127.0.0.1", port)
+                reader, writer = await asyncio.open_connection("127.0.0.1", port)
             except OSError:
                 await asyncio.sleep(0.05)
                 continue
-            writer.close()
-            await writer.wait_closed()
-            return
+            try:
+                writer.write(request)
+                status = await reader.readline()
+            finally:
+                writer.close()
+                await writer.wait_closed()
+            if status.split(b" ")[1:2] == [b"200"]:
+                return
+            await asyncio.sleep(0.05)
 
 
 @asynccontextmanager
 async def prometheus_servers(folder: Path) -> AsyncIterator[Any]:
     """Yields ``start(config)``: each call writes ``config`` (a prometheus.yml as
-    data) into ``folder``, starts a server on it and returns once it listens. Every
+    data) into ``folder``, starts a server on it and returns once it is ready. Every
     server started is stopped when the block ends, however it ends."""
     started: list[asyncio.subprocess.Process] = []
 
@@ -65,7 +74,7 @@ async def prometheus_servers(folder: Path) -> AsyncIterator[Any]:
                     stderr=subprocess.STDOUT,
                 )
             started.append(proc)
-            await _listening(proc, port, log)
+            await _ready(proc, port, log)
         return Running(port, log)
 
     try:
