@@ -27,6 +27,7 @@ from pydantic_settings import (
 )
 
 from e911d.config.dsn import check_dsn
+from e911d.config.instance_id import check_group_instance_id, default_group_instance_id
 from e911d.config.secret_settings import (
     FILE_SUFFIX,
     read_secret,
@@ -109,6 +110,10 @@ class TopicSettings(_Section):
 class KafkaSettings(_Section):
     bootstrap_servers: str = Field(default="localhost:9092", min_length=1)
     group_id: str = Field(default="e911d", min_length=1)
+    # Static group membership: a restarted instance takes its partitions straight back.
+    # Default: the pod's name in a StatefulSet pod, else unset; "" turns it off
+    # (config/instance_id.py says why).
+    group_instance_id: str | None = Field(default_factory=default_group_instance_id)
     client_id: str = Field(default="e911d", min_length=1)
     source: str = Field(default="urn:e911d", min_length=1)
     topics: TopicSettings = TopicSettings()
@@ -146,6 +151,8 @@ class KafkaSettings(_Section):
     rebalance_timeout_ms: int = Field(default=5_000, ge=1_000, le=300_000)
     heartbeat_interval_ms: int = Field(default=3_000, ge=100, le=60_000)
     enable_idempotence: bool = False
+
+    _instance_id = field_validator("group_instance_id")(check_group_instance_id)
 
     @model_validator(mode="after")
     def _security_consistent(self) -> KafkaSettings:
@@ -336,7 +343,8 @@ class Settings(BaseSettings):
         case_sensitive=False,
     )
 
-    kafka: KafkaSettings = KafkaSettings()
+    # A factory: the default group_instance_id is this host's, read at load time.
+    kafka: KafkaSettings = Field(default_factory=KafkaSettings)
     postgres: PostgresSettings = PostgresSettings()
     checks: ChecksSettings = ChecksSettings()
     http: HttpSettings = HttpSettings()

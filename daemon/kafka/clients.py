@@ -248,6 +248,10 @@ def consumer_config(settings: Settings) -> ConsumerConfig:
             "session_timeout_ms": k.session_timeout_ms,
             "rebalance_timeout_ms": k.rebalance_timeout_ms,
             "heartbeat_interval_ms": k.heartbeat_interval_ms,
+            # Static membership (config/instance_id.py): None joins as a dynamic member.
+            # A static member sends no LeaveGroup when it closes: its partitions wait up
+            # to the session timeout for it to come back.
+            "group_instance_id": k.group_instance_id,
         },
     )
 
