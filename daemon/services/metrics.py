@@ -126,6 +126,12 @@ class Metrics:
         self.alerts_published = Counter(
             "e911_alert_events_published_total", "Alert events acknowledged by Kafka", registry=r
         )
+        self.asyncio_tasks = Gauge(
+            "e911_asyncio_tasks",
+            "Tasks alive in the daemon's event loop, counted with the other gauges (a count"
+            " that only grows is a leak: make soak watches it)",
+            registry=r,
+        )
         self.db_up = Gauge(
             "e911_database_up", "1 when PostgreSQL answered the last probe", registry=r
         )
