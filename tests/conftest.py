@@ -29,7 +29,8 @@ from tests.ports import held_port, start_broker
 from tests.support import Topics
 
 TESTS = Path(__file__).resolve().parent
-FOLDERS = ("unit", "integration", "e2e", "faults", "container")  # each is also a marker: pytest -m unit
+# Each folder is also a marker: pytest -m unit
+FOLDERS = ("unit", "integration", "e2e", "faults", "container")
 # What starts the embedded broker or PostgreSQL (or needs them started).
 SERVERS = {"broker", "pg_admin_dsn"}
 
