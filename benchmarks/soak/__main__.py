@@ -62,6 +62,7 @@ class Options:
     users: int
     interval: float
     seed: int
+    minute_seconds: float = 60.0
 
 
 @dataclass
@@ -175,7 +176,8 @@ def header(options: Options) -> str:
     names = [f"{name:>{len(render_cell(fmt, 0))}}" for name, fmt in COLUMNS]
     return "\n".join(
         [
-            f"soak: {options.minutes} min, {options.rate:g} events/s, "
+            f"soak: {options.minutes} rows of {options.minute_seconds:g}s, "
+            f"{options.rate:g} events/s, "
             f"{options.accounts}x{options.users} users, check interval {options.interval:g}s; "
             f"{dt.datetime.now(dt.UTC):%Y-%m-%d %H:%M} UTC, {os.cpu_count()} CPUs, "
             f"Python {platform.python_version()}, load at start {probe.load_average()}",
@@ -194,7 +196,7 @@ async def sample(options: Options, proc: asyncio.subprocess.Process, port: int, 
     run.last = now = await asyncio.to_thread(probe.scrape, port)
     for minute in range(1, options.minutes + 1):
         run.sent, run.outbox_max = 0, 0.0
-        while (left := start + minute * 60 - loop.time()) > 0:
+        while (left := start + minute * options.minute_seconds - loop.time()) > 0:
             await asyncio.sleep(min(SCRAPE_EVERY, left))
             if proc.returncode is not None:
                 raise RuntimeError(f"e911d run exited with {proc.returncode} during the soak")
@@ -282,10 +284,16 @@ def parse_args(argv: Sequence[str] | None) -> Options:
     parser.add_argument("--users", type=int, default=150, help="users per account")
     parser.add_argument("--interval", type=float, default=10.0, help="check interval (s)")
     parser.add_argument("--seed", type=int, default=911)
+    parser.add_argument(
+        "--minute-seconds",
+        type=float,
+        default=60.0,
+        help="how long a 'minute' (one row) lasts: shorter for a smoke run (the e2e test)",
+    )
     a = parser.parse_args(argv)
-    if a.minutes < 1 or a.rate <= 0 or a.accounts < 1 or a.users < 1 or a.interval <= 0:
-        parser.error("minutes, rate, accounts, users and interval must be positive")
-    return Options(a.minutes, a.rate, a.accounts, a.users, a.interval, a.seed)
+    if min(a.minutes, a.rate, a.accounts, a.users, a.interval, a.minute_seconds) <= 0:
+        parser.error("minutes, rate, accounts, users, interval, minute-seconds must be positive")
+    return Options(a.minutes, a.rate, a.accounts, a.users, a.interval, a.seed, a.minute_seconds)
 
 
 def main(argv: Sequence[str] | None = None) -> int:
