@@ -146,12 +146,14 @@ async def _trial(broker, s3, make_settings, start_app, database) -> None:
             ),
             within=30,
         )
-        acked = asyncio.Event()
+        acked, crashed = asyncio.Event(), asyncio.Event()
         sent: list[str] = []
 
         async def stream() -> None:
             # Logins from home (198.51.100.0/24): each session raises one alert.
             for i in range(USERS):
+                if i == USERS - 20:
+                    await crashed.wait()  # the last logins are produced across the crash
                 value = login("acme", f"u{i}", f"s{i}", f"198.51.100.{i + 1}")
                 await _send_until_acked(producer, topics.session_events, value, f"u{i}")
                 sent.append(f"s{i}")
@@ -170,6 +172,7 @@ async def _trial(broker, s3, make_settings, start_app, database) -> None:
         assert not streaming.done()  # mid-stream: logins are still coming
         killed = time.monotonic()
         await asyncio.to_thread(broker.kill)
+        crashed.set()
         noticed = await _until_status(http, 503, within=30)
         await eventually(lambda: sample(app, "e911_kafka_up") == 0, within=30)
         gauge = time.monotonic()
