@@ -87,9 +87,11 @@ bench: $(STAMP)
 # The daemon (`e911d run`, a subprocess) under steady churn for MINUTES minutes against
 # the embedded broker and PostgreSQL; a row per minute (RSS, descriptors, tasks,
 # lateness p99, outbox age), non-zero exit when one grows without bound. Not in CI.
+# SOAK_ARGS=--write-readme puts the table in benchmarks/README.md.
 MINUTES ?= 10
+SOAK_ARGS ?=
 soak: $(STAMP)
-	$(BIN)/python -m benchmarks.soak --minutes $(MINUTES)
+	$(BIN)/python -m benchmarks.soak --minutes $(MINUTES) $(SOAK_ARGS)
 
 clean:
 	rm -rf $(VENV) .mypy_cache .ruff_cache .pytest_cache .hypothesis

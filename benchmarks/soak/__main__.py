@@ -28,6 +28,7 @@ from typing import Any
 
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
 
+from benchmarks.harness import write_section
 from benchmarks.soak import growth, probe
 from benchmarks.soak.churn import DIRECTORY, Churn, directory_events
 from e911d.daemon.commands.embedded import EmbeddedBroker, EmbeddedPostgres, free_port
@@ -63,6 +64,7 @@ class Options:
     interval: float
     seed: int
     minute_seconds: float = 60.0
+    write_readme: bool = False
 
 
 @dataclass
@@ -70,6 +72,7 @@ class Run:
     """What the soak saw: the rows, and the counters between rows."""
 
     rows: list[dict[str, Any]] = field(default_factory=list)
+    lines: list[str] = field(default_factory=list)  # the header and the rows, as printed
     sent: int = 0
     alerts_seen: int = 0
     last: probe.Scrape | None = None
@@ -205,7 +208,8 @@ async def sample(options: Options, proc: asyncio.subprocess.Process, port: int, 
         values = row(minute, proc.pid, now, run)
         run.rows.append(values)
         run.last = now
-        print(render(values), flush=True)
+        run.lines.append(render(values))
+        print(run.lines[-1], flush=True)
 
 
 async def soak(options: Options, bootstrap: str, dsn: str, log: Path) -> int:
@@ -224,7 +228,8 @@ async def soak(options: Options, bootstrap: str, dsn: str, log: Path) -> int:
         for key, value in directory_events(options.accounts, options.users):
             await producer.send(DIRECTORY_TOPIC, value, key=key.encode())
         await producer.flush()
-        print(header(options), flush=True)
+        run.lines.append(header(options))
+        print(run.lines[-1], flush=True)
         tasks = [
             asyncio.create_task(watch_alerts(bootstrap, churn, run)),
             asyncio.create_task(drive(churn, producer, options.rate, run)),
@@ -257,17 +262,23 @@ def report(
     columns = {name: [r[name] for r in run.rows] for name, _ in COLUMNS}
     verdicts = growth.judge_all(columns)
     invalid = final.get("e911_events_invalid_total")
-    print("\nchurn sent: " + ", ".join(f"{k} {v}" for k, v in sorted(churn.counts.items())))
-    print(
+    bad = growth.failed(verdicts) or invalid > 0 or code != 0
+    summary = [
+        "churn sent: " + ", ".join(f"{k} {v}" for k, v in sorted(churn.counts.items())),
         f"daemon: {int(final.get('e911_checks_total'))} checks, "
         f"{int(final.get('e911_alerts_raised_total'))} alerts raised, "
         f"{int(final.get('e911_alert_events_published_total'))} alert events published, "
         f"{run.alerts_seen} seen on the topic, {int(invalid)} events dead-lettered, "
-        f"exit code {code} on SIGTERM"
-    )
+        f"exit code {code} on SIGTERM",
+    ]
+    print("\n" + "\n".join(summary))
     for verdict in verdicts:
         print("  " + verdict.describe())
-    bad = growth.failed(verdicts) or invalid > 0 or code != 0
+    if options.write_readme:
+        bullets = [*summary, *(v.describe() for v in verdicts)]
+        bullets.append(f"verdict: {'FAILED' if bad else 'passed'}")
+        text = "\n".join([*run.lines, "", *(f"- {b}" for b in bullets)])
+        write_section("soak", text)
     if bad:
         print(f"soak: FAILED (daemon log: {log})", flush=True)
         return 1
@@ -290,10 +301,24 @@ def parse_args(argv: Sequence[str] | None) -> Options:
         default=60.0,
         help="how long a 'minute' (one row) lasts: shorter for a smoke run (the e2e test)",
     )
+    parser.add_argument(
+        "--write-readme",
+        action="store_true",
+        help="rewrite the soak results in benchmarks/README.md with this run's table",
+    )
     a = parser.parse_args(argv)
     if min(a.minutes, a.rate, a.accounts, a.users, a.interval, a.minute_seconds) <= 0:
         parser.error("minutes, rate, accounts, users, interval, minute-seconds must be positive")
-    return Options(a.minutes, a.rate, a.accounts, a.users, a.interval, a.seed, a.minute_seconds)
+    return Options(
+        a.minutes,
+        a.rate,
+        a.accounts,
+        a.users,
+        a.interval,
+        a.seed,
+        a.minute_seconds,
+        a.write_readme,
+    )
 
 
 def main(argv: Sequence[str] | None = None) -> int:
