@@ -62,8 +62,8 @@ async def _until_status(port: int, status: int, within: float) -> float:
 
 async def _read_topic(bootstrap: str, topic: str, until: int, within: float) -> list[Any]:
     """Every record of ``topic`` from the beginning, by a fresh reader, until at least
-    ``until`` are there (or the time is up: the caller's assertions then say what is
-    missing)."""
+    ``until`` distinct events are there (a redelivery counts once), or the time is up:
+    the caller's assertions then say what is missing."""
     consumer = AIOKafkaConsumer(
         topic, bootstrap_servers=bootstrap, group_id=None, auto_offset_reset="earliest"
     )
@@ -72,7 +72,7 @@ async def _read_topic(bootstrap: str, topic: str, until: int, within: float) -> 
     try:
         with contextlib.suppress(TimeoutError):
             async with asyncio.timeout(within):
-                while len(got) < until:
+                while len({json.loads(m.value)["id"] for m in got}) < until:
                     batch = await consumer.getmany(timeout_ms=500)
                     got += [m for records in batch.values() for m in records]
     finally:
