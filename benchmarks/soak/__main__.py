@@ -321,10 +321,17 @@ def parse_args(argv: Sequence[str] | None) -> Options:
     )
 
 
+def _interrupted(signum: int, frame: object) -> None:
+    raise KeyboardInterrupt
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     options = parse_args(argv)
     log = Path(tempfile.mkdtemp(prefix="e911d-soak-")) / "daemon.log"
     broker, pg = EmbeddedBroker(), EmbeddedPostgres()
+    # SIGTERM (a `timeout`, a kill) as Ctrl-C: the daemon, the broker and PostgreSQL are
+    # stopped on the way out instead of being left running.
+    signal.signal(signal.SIGTERM, _interrupted)
     try:
         broker.start()
         pg.start()
@@ -333,6 +340,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         tail = log.read_text("utf-8", errors="replace")[-2000:] if log.exists() else ""
         print(f"soak: FAILED: {exc}\n{tail}", file=sys.stderr, flush=True)
         return 1
+    except KeyboardInterrupt:
+        print(f"soak: interrupted (daemon log: {log})", file=sys.stderr, flush=True)
+        return 130
     finally:
         broker.stop()
         pg.stop()
