@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: run test faults check lint typecheck rules-check prometheus prometheusrule monitoring bench clean image image-check contracts container-check
+.PHONY: run test faults check lint typecheck rules-check prometheus prometheusrule monitoring bench soak clean image image-check contracts container-check
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -84,6 +84,15 @@ bench: $(STAMP)
 	$(BIN)/python -m benchmarks.lint
 	$(BIN)/python -m benchmarks.impact
 	$(BIN)/python -m benchmarks.million
+
+# The daemon (`e911d run`, a subprocess) under steady churn for MINUTES minutes against
+# the embedded broker and PostgreSQL; a row per minute (RSS, descriptors, tasks,
+# lateness p99, outbox age), non-zero exit when one grows without bound. Not in CI.
+# SOAK_ARGS=--write-readme puts the table in benchmarks/README.md.
+MINUTES ?= 10
+SOAK_ARGS ?=
+soak: $(STAMP)
+	$(BIN)/python -m benchmarks.soak --minutes $(MINUTES) $(SOAK_ARGS)
 
 clean:
 	rm -rf $(VENV) .mypy_cache .ruff_cache .pytest_cache .hypothesis

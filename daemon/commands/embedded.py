@@ -41,7 +41,10 @@ def _wait_port(port: int, timeout: float, proc: subprocess.Popen[bytes]) -> None
 
 @dataclass
 class EmbeddedBroker:
-    """A memory-only Tansu broker on a free loopback port.
+    """A Tansu broker on a free loopback port, its log in memory unless ``options``
+    name another storage engine (``--storage-engine s3://bucket/``, which reads the
+    ``AWS_*`` variables given in ``env``: the fault trials' broker that restarts with
+    its log, tests/s3_broker.py).
 
     ``advertised`` ("host:port") is the address given to clients in metadata, when
     they reach the broker through something else (the TLS tests' proxy).
@@ -51,6 +54,8 @@ class EmbeddedBroker:
     process: subprocess.Popen[bytes] | None = None
     advertised: str | None = None
     options: tuple[str, ...] = ()  # more broker flags, e.g. --authentication
+    env: dict[str, str] = field(default_factory=dict)  # added to the broker's environment
+    log: Path | None = None  # the broker's output, appended (default: discarded)
 
     @property
     def bootstrap_servers(self) -> str:
@@ -67,6 +72,7 @@ class EmbeddedBroker:
         self.port = self.port or free_port()
         url = f"tcp://127.0.0.1:{self.port}"
         advertised = f"tcp://{self.advertised}" if self.advertised else url
+        out = self.log.open("ab") if self.log is not None else subprocess.DEVNULL
         self.process = subprocess.Popen(  # noqa: S603  a binary we resolved ourselves
             [
                 binary,
@@ -77,12 +83,23 @@ class EmbeddedBroker:
                 advertised,
                 *self.options,
             ],
-            stdout=subprocess.DEVNULL,
-            stderr=subprocess.DEVNULL,
+            stdout=out,
+            stderr=out,
+            env={**os.environ, **self.env} if self.env else None,
             start_new_session=True,
         )
+        if not isinstance(out, int):
+            out.close()  # the broker holds its own copy
         _wait_port(self.port, timeout, self.process)
         return self
+
+    def kill(self) -> None:
+        """SIGKILL, as a crash or an OOM kill: no flush, no goodbye (fault drills).
+        ``start`` brings it back on the same port."""
+        if self.process is not None and self.process.poll() is None:
+            self.process.kill()
+            self.process.wait(5)
+        self.process = None
 
     def stop(self) -> None:
         if self.process is not None and self.process.poll() is None:

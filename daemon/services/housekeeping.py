@@ -130,6 +130,7 @@ class Housekeeping:
 
     async def _gauges(self) -> None:
         rt = self._rt
+        rt.metrics.asyncio_tasks.set(len(asyncio.all_tasks()))
         try:
             with errors("gauges"):
                 async with rt.pool.acquire() as conn:

@@ -150,6 +150,12 @@ class Metrics:
             ["reason"],
             registry=r,
         )
+        self.asyncio_tasks = Gauge(
+            "e911_asyncio_tasks",
+            "Tasks alive in the daemon's event loop, counted with the other gauges (a count"
+            " that only grows is a leak: make soak watches it)",
+            registry=r,
+        )
         self.db_up = Gauge(
             "e911_database_up", "1 when PostgreSQL answered the last probe", registry=r
         )
