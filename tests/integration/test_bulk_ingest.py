@@ -173,7 +173,9 @@ async def test_slow_database_pauses_fetching_and_everything_lands_after(
             assert sample(app, "e911_events_total", **logins) == 0
             await lock.rollback()
             await eventually(lambda: len(app.schedule) == 2001, within=60)
-            assert sample(app, "e911_events_total", **logins) == 2001
+            # Counted once the batch is durable, after the batch handler (which schedules)
+            # has returned to the loop: a moment after the schedule, not before.
+            await eventually(lambda: sample(app, "e911_events_total", **logins) == 2001)
             await eventually(lambda: sample(app, "e911_consumer_paused") == 0)
             assert not loop.paused and not loop.consumer.paused()
     finally:
