@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: run test faults stress check lint typecheck rules-check prometheus prometheusrule monitoring bench soak clean image image-check contracts container-check
+.PHONY: run test faults check lint typecheck rules-check prometheus prometheusrule monitoring bench soak clean image image-check contracts container-check
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -69,11 +69,7 @@ test: check rules-check $(KUBECTL)
 # a CI step of their own after make test, one file at a time on two workers.
 faults: $(STAMP)
 	@if command -v apt-get >/dev/null; then .ci/apt-install postgresql; fi
-	$(BIN)/pytest -q -p no:cacheprovider -n 2 --dist loadfile -m "faults and not stress" tests/faults
-
-# Fault trials left out of make faults while a defect they found is open (not in CI).
-stress: $(STAMP)
-	$(BIN)/pytest -q -p no:cacheprovider -m stress tests/faults
+	$(BIN)/pytest -q -p no:cacheprovider -n 2 --dist loadfile -m faults tests/faults
 
 contracts: $(STAMP)
 	$(BIN)/e911d contracts

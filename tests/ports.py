@@ -17,8 +17,10 @@ block ends:
 from __future__ import annotations
 
 import contextlib
+import os
 import socket
 from collections.abc import Iterator
+from pathlib import Path
 
 from e911d.daemon.commands.embedded import EmbeddedBroker
 
@@ -37,4 +39,11 @@ def start_broker(advertised: str | None = None, options: tuple[str, ...] = ()) -
     """An embedded broker on a port held until it listens (EmbeddedBroker's own choice
     of port is released before the broker binds it)."""
     with held_port() as port:
-        return EmbeddedBroker(port=port, advertised=advertised, options=options).start()
+        log = os.environ.get("E911D_TEST_BROKER_LOG")
+        return EmbeddedBroker(
+            port=port,
+            advertised=advertised,
+            options=options,
+            log=Path(log) if log else None,
+            env={"RUST_LOG": os.environ.get("E911D_TEST_BROKER_RUST_LOG", "debug")} if log else {},
+        ).start()

@@ -33,17 +33,13 @@ FAST = {
 SESSIONS = [(f"u{i % 6}", f"s{i}") for i in range(8)]  # u0 and u1 have two sessions each
 CYCLE = [HOME_IP, ELSEWHERE_IP, HQ_IP]  # raise, supersede + raise, resolve
 # The trial runs until it has seen this much, or gives up after HAMMER_SECONDS: a
-# handover in the embedded broker takes 1 to 3 s, and now and then 20 s or more (on
-# a loaded machine 150 s gave 89 decisions: the time is a cap, not the usual length).
+# handover in the embedded broker takes 1 to 3 s (on a loaded machine 150 s once gave
+# 89 decisions: the time is a cap, not the usual length).
 HANDOVERS = 6
 DECIDED = 120
 HAMMER_SECONDS = 270.0
 
 
-# Not in make faults: on the merged code a handover in this trial sometimes never
-# settles (the group stays in a rebalance for minutes, reproduced on an idle machine),
-# an open defect. make stress runs it.
-@pytest.mark.stress
 @pytest.mark.timeout(540)
 async def test_raise_resolve_cycles_through_handovers_stay_in_order_per_session(
     broker, topics, make_settings, start_app, database
@@ -81,10 +77,16 @@ async def test_raise_resolve_cycles_through_handovers_stay_in_order_per_session(
                 await asyncio.wait_for(stop.wait(), 1.0)
             if stop.is_set():
                 return
-            old = apps.pop(0)
+            # The new instance joins and the group settles before the old one leaves:
+            # the embedded broker (Tansu 0.6.0) never replaces a group leader that
+            # leaves while a rebalance is forming, and the group then stays in that
+            # rebalance until a member is evicted, for minutes (real Kafka elects a
+            # new leader; docs/architecture.md#the-embedded-broker).
             apps.append(await start_app(settings, wait_ready=False))
+            await eventually(stable, within=60)
+            old = apps.pop(0)
             assert await old.stop() == 0
-            await eventually(stable, within=120)
+            await eventually(stable, within=60)
             handovers += 1
 
     async def hold_oldest(conn: asyncpg.Connection) -> None:
