@@ -225,6 +225,7 @@ class AlertStore:
         raised: Sequence[RaisedAlert],
         *,
         touch: bool = True,
+        rowwise: bool = False,
     ) -> list[ResolvedAlert]:
         """Resolutions first: the open-alert unique index allows one open per session.
 
@@ -233,7 +234,8 @@ class AlertStore:
         second event. With ``touch`` the sessions' rows are rewritten first, bumping
         their versions (migration 0011), so a check that read them before this decides
         them again; a caller that rewrote them already (the checks' compare-and-set,
-        a session's end) passes False. Three statements at most, however many rows.
+        a session's end) passes False. Three statements at most, however many rows;
+        ``rowwise``: one statement a row, as before (the benchmarks' baseline).
         """
         if touch and (resolved or raised):
             sessions = sorted(
@@ -259,7 +261,9 @@ class AlertStore:
         events = [self.resolved_event(a) for a in resolved] + [
             self.raised_event(a, payload) for a, payload in zip(raised, payloads, strict=True)
         ]
-        if events:
+        if rowwise:
+            await _apply_rowwise(conn, raised, payloads, events)
+        elif events:
             await conn.execute(
                 SQL["insert_transitions"],
                 [a.alert_id for a in raised],
@@ -326,6 +330,40 @@ class AlertStore:
     async def purge(self, conn: asyncpg.Connection, cutoff: dt.datetime) -> int:
         status: str = await conn.execute(SQL["purge_resolved"], cutoff)
         return int(status.split()[-1])
+
+
+async def _apply_rowwise(
+    conn: asyncpg.Connection,
+    raised: Sequence[RaisedAlert],
+    payloads: Sequence[dict[str, Any]],
+    events: Sequence[OutboxEvent],
+) -> None:
+    """Today's design: a statement per alert and per event (pipelined)."""
+    if raised:
+        await conn.executemany(
+            SQL["insert_alert"],
+            [
+                (
+                    a.alert_id,
+                    a.session.session_id,
+                    a.session.account_id,
+                    a.session.user_id,
+                    a.session.partition,
+                    a.fingerprint,
+                    a.episode,
+                    payload,
+                    a.raised_at,
+                    _text(a.recommendation.matched_by),
+                    list(a.ip_group_ids),
+                    str(a.recommendation.kind),
+                )
+                for a, payload in zip(raised, payloads, strict=True)
+            ],
+        )
+    if events:
+        await conn.executemany(
+            SQL["enqueue"], [(e.partition, e.topic, e.key, e.value) for e in events]
+        )
 
 
 def _text(value: object | None) -> str | None:

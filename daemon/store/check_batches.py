@@ -279,7 +279,9 @@ class CheckRunner:
                     raised_alert(ref, ip_text, r["logged_in_at"], episode, verdict, now)
                 )
         if report.resolved or report.raised:
-            report.resolved = await self._alerts.apply(conn, report.resolved, report.raised)
+            report.resolved = await self._alerts.apply(
+                conn, report.resolved, report.raised, rowwise=not self._config.set_based
+            )
         if seq_updates:
             await conn.executemany(SQL["set_alert_seq"], seq_updates)
         return report

@@ -36,6 +36,17 @@ FROM unnest($13::int[], $14::text[], $15::bytea[], $16::bytea[]) WITH ORDINALITY
      AS e(kafka_partition, topic, key, value, n)
 ORDER BY e.n;
 
+-- name: insert_alert
+-- Today's design, one row a statement (CheckConfig.set_based=False: the benchmarks'
+-- baseline).
+INSERT INTO alerts (alert_id, session_id, account_id, user_id, kafka_partition,
+                    fingerprint, episode, payload, raised_at,
+                    matched_by, ip_group_ids, recommendation_kind)
+VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12);
+
+-- name: enqueue
+INSERT INTO outbox (kafka_partition, topic, key, value) VALUES ($1, $2, $3, $4);
+
 -- name: open_alerts_of_sessions
 SELECT alert_id, session_id, account_id, user_id, kafka_partition
 FROM alerts

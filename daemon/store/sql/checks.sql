@@ -64,8 +64,11 @@ FULL JOIN user_versions uv ON uv.account_id = v.account_id;
 -- written next for them are written under their row locks, in id order per session,
 -- as the relay expects. A row another transaction holds is waited for and then
 -- compared again as it committed: moved, it is left out (decided again by the
--- caller). The input is sorted by session id: concurrent writers lock in one order.
+-- caller). The rows are found by the primary key (= ANY: never a scan of the table,
+-- which a join on the unnested ids alone may plan), in key order: concurrent writers
+-- lock in one order.
 UPDATE sessions s SET alert_seq = u.alert_seq
 FROM unnest($1::text[], $2::bigint[], $3::int[]) AS u(session_id, version, alert_seq)
-WHERE s.session_id = u.session_id AND s.version = u.version AND s.ended_at IS NULL
+WHERE s.session_id = ANY($1::text[]) AND s.session_id = u.session_id
+  AND s.version = u.version AND s.ended_at IS NULL
 RETURNING s.session_id;
