@@ -4,13 +4,14 @@
 embedded PostgreSQL with N mismatched sessions (one account, 50 locations with a /24
 each, two sessions a user, every user assigned a location other than the one their
 network leads to), then runs two passes of checks over all of them, as the ``checks``
-tick runs them (chunks of 2,000 on one connection): the first checks (every session
-raises an alert) and, after every user's assigned location moved, a second round
-(every session supersedes: a resolution and a raise). Two designs, each on a fresh
-database: set-based (read without locks, every transition of a chunk written in a
-few statements under a per-session version compare-and-set:
+tick runs them (chunks of 2,000 on one connection, one after the other): the first
+checks (every session raises an alert) and, after every user's assigned location
+moved, a second round (every session supersedes: a resolution and a raise). Two
+designs, each on a fresh database: set-based (read without locks, every transition
+of a chunk written in a few statements under a per-session version compare-and-set:
 daemon/store/transitions.py) and today's (read without locks, then the changing
-sessions locked, re-read and written a statement per row). No broker.
+sessions locked, re-read and written a statement per row). Both designs run
+``--repeat`` times, alternating, and the fastest of each pass is kept. No broker.
 """
 
 from __future__ import annotations
@@ -36,6 +37,7 @@ from e911d.daemon.store.directory import DirectoryCache
 LOCATIONS = 50
 BATCH = 2_000
 DEFAULT_SESSIONS = 30_000
+DEFAULT_REPEAT = 3
 DESIGNS = {True: "set-based, version compare-and-set", False: "today: locked, a statement a row"}
 
 
@@ -147,30 +149,37 @@ async def _design(admin_dsn: str, sessions: int, set_based: bool) -> list[Pass]:
             await conn.close()
 
 
-async def measure(admin_dsn: str, sessions: int) -> list[Pass]:
-    passes: list[Pass] = []
-    for set_based in (False, True):
-        passes += await _design(admin_dsn, sessions, set_based)
-    return passes
+async def measure(admin_dsn: str, sessions: int, repeat: int) -> list[Pass]:
+    """Both designs ``repeat`` times, alternating (the machine is shared: a noisy
+    neighbour then slows both alike); the fastest of each pass kept."""
+    best: dict[tuple[str, str], Pass] = {}
+    for _ in range(repeat):
+        for set_based in (False, True):
+            for p in await _design(admin_dsn, sessions, set_based):
+                kept = best.get((p.design, p.kind))
+                if kept is None or p.seconds < kept.seconds:
+                    best[(p.design, p.kind)] = p
+    return list(best.values())
 
 
 def main(argv: Sequence[str] | None = None) -> int:
     p = argparse.ArgumentParser(prog="python -m benchmarks.transitions", description=__doc__)
     p.add_argument("--sessions", type=int, default=DEFAULT_SESSIONS)
+    p.add_argument("--repeat", type=int, default=DEFAULT_REPEAT, help="runs, best kept")
     p.add_argument("--no-write-readme", action="store_true")
     args = p.parse_args(argv)
-    if args.sessions <= 0:
-        p.error("--sessions must be positive")
+    if args.sessions <= 0 or args.repeat <= 0:
+        p.error("--sessions and --repeat must be positive")
     configure_logging("json", "error")
     pg = EmbeddedPostgres().start()
     try:
-        passes = asyncio.run(measure(pg.dsn, args.sessions))
+        passes = asyncio.run(measure(pg.dsn, args.sessions, args.repeat))
     finally:
         pg.stop()
     table = "\n".join(
         [
-            f"{args.sessions:,} mismatched sessions, one account, batches of {BATCH:,}; "
-            "a supersede is two transitions (a resolution and a raise)",
+            f"{args.sessions:,} mismatched sessions, one account, batches of {BATCH:,}, "
+            f"best of {args.repeat}; a supersede is two transitions (a resolution and a raise)",
             "",
             "| design | pass | sessions | transitions | seconds | transitions/s "
             "| daemon CPU s per 1,000 transitions |",
@@ -178,8 +187,10 @@ def main(argv: Sequence[str] | None = None) -> int:
             *(result.row() for result in passes),
         ]
     )
-    command = "python -m benchmarks.transitions" + (
-        f" --sessions {args.sessions}" if args.sessions != DEFAULT_SESSIONS else ""
+    command = (
+        "python -m benchmarks.transitions"
+        + (f" --sessions {args.sessions}" if args.sessions != DEFAULT_SESSIONS else "")
+        + (f" --repeat {args.repeat}" if args.repeat != DEFAULT_REPEAT else "")
     )
     report("transitions", command, table, write=not args.no_write_readme)
     return 0
