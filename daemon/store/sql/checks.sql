@@ -65,10 +65,18 @@ FULL JOIN user_versions uv ON uv.account_id = v.account_id;
 -- as the relay expects. A row another transaction holds is waited for and then
 -- compared again as it committed: moved, it is left out (decided again by the
 -- caller). The rows are found by the primary key (= ANY: never a scan of the table,
--- which a join on the unnested ids alone may plan), in key order: concurrent writers
--- lock in one order.
-UPDATE sessions s SET alert_seq = u.alert_seq
-FROM unnest($1::text[], $2::bigint[], $3::int[]) AS u(session_id, version, alert_seq)
-WHERE s.session_id = ANY($1::text[]) AND s.session_id = u.session_id
-  AND s.version = u.version AND s.ended_at IS NULL
+-- which a join on the unnested ids alone may plan) and locked sorted by session id,
+-- the order ingest's lock_sessions and lock_check_sessions take: no deadlock.
+WITH claimed AS (
+    SELECT s.session_id, u.alert_seq
+    FROM sessions s
+    JOIN unnest($1::text[], $2::bigint[], $3::int[]) AS u(session_id, version, alert_seq)
+      ON u.session_id = s.session_id
+    WHERE s.session_id = ANY($1::text[]) AND s.version = u.version AND s.ended_at IS NULL
+    ORDER BY s.session_id
+    FOR UPDATE OF s
+)
+UPDATE sessions s SET alert_seq = c.alert_seq
+FROM claimed c
+WHERE s.session_id = c.session_id
 RETURNING s.session_id;
