@@ -179,7 +179,8 @@ class CheckRunner:
     async def screen(
         self, conn: asyncpg.Connection, session_ids: Sequence[str], now: dt.datetime
     ) -> tuple[CheckReport, list[str]]:
-        """Settle the sessions whose check changes nothing; return the others."""
+        """Settle the sessions whose check changes nothing; return the others (today's
+        design, before :meth:`run`)."""
         report = CheckReport()
         rest: list[str] = []
         rows = await conn.fetch(SQL["check_rows"], sorted(set(session_ids)), self._cutoff(now))
@@ -251,7 +252,9 @@ class CheckRunner:
         session_ids: Sequence[str],
         now: dt.datetime,
     ) -> CheckReport:
-        """Check the given sessions on ``conn``'s transaction; ended ones are skipped."""
+        """Check the given sessions on ``conn``'s transaction, each locked before it is
+        read (today's design; the set-based path's last resort for sessions contended
+        every round); ended ones are skipped."""
         report = CheckReport()
         locked = await conn.fetch(SQL["lock_check_sessions"], sorted(set(session_ids)))
         if not locked:
