@@ -10,6 +10,7 @@ hook, committed from another connection before the write statement runs.
 
 from __future__ import annotations
 
+import dataclasses
 import datetime as dt
 import json
 from collections.abc import Sequence
@@ -21,6 +22,7 @@ from e911d.daemon.store.alerts import AlertStore
 from e911d.daemon.store.check_batches import ROUNDS, BeforeWrite, CheckConfig, CheckRunner
 from e911d.daemon.store.db import _init_connection
 from e911d.daemon.store.directory import DirectoryCache
+from e911d.daemon.store.sessions import SessionStore
 
 
 def runner(before_write: BeforeWrite | None = None) -> CheckRunner:
@@ -335,3 +337,38 @@ async def test_every_rewrite_of_a_session_and_every_dismissal_moves_its_version(
         assert await version() == 3
     finally:
         await conn.close()
+
+
+async def test_ingest_storing_a_new_ip_between_read_and_write_makes_the_check_decide_again(
+    database,
+):
+    """Through ingest's own store (lock, fold's row, save) rather than raw SQL: whatever
+    ingest's statements become, a session it rewrites must move its version."""
+    setup = await connect(database)
+    conn = await connect(database)
+    sessions = SessionStore()
+    moved: list[str] = []
+
+    async def ingest_stores_a_batch(ids: Sequence[str]) -> None:
+        if moved:
+            return
+        async with setup.transaction():
+            row = (await sessions.lock(setup, ["s1"]))["s1"]
+            await sessions.save(setup, [dataclasses.replace(row, ip="10.1.0.9")])
+        moved.append("s1")
+
+    try:
+        await _directory(setup)
+        report = await runner(ingest_stores_a_batch).check(conn, ["s1"], dt.datetime.now(dt.UTC))
+        assert moved == ["s1"]
+        assert report.raised == [] and dict(report.outcomes) == {"match": 1}
+        assert await setup.fetchval("SELECT count(*) FROM alerts") == 0
+        # Expiry by the housekeeping sweep moves it too.
+        before = await setup.fetchval("SELECT version FROM sessions WHERE session_id = 's1'")
+        past = dt.datetime.now(dt.UTC) + dt.timedelta(hours=1)
+        assert await sessions.expire(setup, [1], past) == ["s1"]
+        after = await setup.fetchval("SELECT version FROM sessions WHERE session_id = 's1'")
+        assert after > before
+    finally:
+        for c in (conn, setup):
+            await c.close()
