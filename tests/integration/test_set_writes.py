@@ -297,7 +297,9 @@ async def test_a_session_contended_every_round_is_locked_and_decided_once(databa
 
     async def rewritten_every_time(sessions: Sequence[str]) -> None:
         calls.append(list(sessions))
-        await setup.execute("UPDATE sessions SET last_event_at = now() WHERE session_id = 's1'")
+        # A network signal reported, then gone: the decision's inputs change each time.
+        bssid = None if len(calls) % 2 == 0 else "00:11:22:33:44:55"
+        await setup.execute("UPDATE sessions SET bssid = $1 WHERE session_id = 's1'", bssid)
 
     try:
         await _directory(setup, 2)
@@ -315,7 +317,7 @@ async def test_a_session_contended_every_round_is_locked_and_decided_once(databa
             await c.close()
 
 
-async def test_every_rewrite_of_a_session_and_every_dismissal_moves_its_version(database):
+async def test_every_change_of_a_sessions_inputs_and_every_dismissal_moves_its_version(database):
     conn = await connect(database)
     try:
         await _directory(conn)
@@ -325,7 +327,10 @@ async def test_every_rewrite_of_a_session_and_every_dismissal_moves_its_version(
             return value
 
         assert await version() == 0
-        await conn.execute("UPDATE sessions SET last_event_at = now()")  # ingest's upsert
+        # A keepalive (only last_event_at) changes no decision: the version stays.
+        await conn.execute("UPDATE sessions SET last_event_at = now()")
+        assert await version() == 0
+        await conn.execute("UPDATE sessions SET ip = '10.3.0.6'")  # ingest: a new IP
         assert await version() == 1
         report = await runner().check(conn, ["s1"], dt.datetime.now(dt.UTC))
         assert await version() == 2  # the raise's compare-and-set
@@ -369,6 +374,25 @@ async def test_ingest_storing_a_new_ip_between_read_and_write_makes_the_check_de
         assert await sessions.expire(setup, [1], past) == ["s1"]
         after = await setup.fetchval("SELECT version FROM sessions WHERE session_id = 's1'")
         assert after > before
+    finally:
+        for c in (conn, setup):
+            await c.close()
+
+
+async def test_a_keepalive_between_read_and_write_does_not_send_the_check_round_again(database):
+    setup = await connect(database)
+    conn = await connect(database)
+    calls: list[list[str]] = []
+
+    async def keepalive(sessions: Sequence[str]) -> None:
+        calls.append(list(sessions))
+        await setup.execute("UPDATE sessions SET last_event_at = now() WHERE session_id = 's1'")
+
+    try:
+        await _directory(setup)
+        report = await runner(keepalive).check(conn, ["s1"], dt.datetime.now(dt.UTC))
+        assert calls == [["s1"]]  # written in the first round
+        assert [a.session.session_id for a in report.raised] == ["s1"]
     finally:
         for c in (conn, setup):
             await c.close()
