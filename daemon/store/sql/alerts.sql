@@ -5,7 +5,40 @@ FROM unnest($1::text[], $2::timestamptz[], $3::text[]) AS r(alert_id, resolved_a
 WHERE a.alert_id = r.alert_id AND a.resolved_at IS NULL
 RETURNING a.alert_id, a.raised_at;
 
+-- name: touch_sessions
+-- An alert transition written outside the checks (a dismissal) rewrites its sessions'
+-- rows first: the version trigger (migration 0011) bumps them, so a check that read
+-- them before writes nothing on them and decides again; and the row lock is taken
+-- before any alert's, in the order the checks take them (no deadlock).
+UPDATE sessions SET version = version + 1 WHERE session_id = ANY($1::text[]);
+
+-- name: insert_transitions
+-- Every raised alert of a chunk and every event (resolutions first, then raises: the
+-- order of $13's elements) in one statement. The outbox ids are drawn in that order
+-- (ORDER BY ordinality), so a session's resolution precedes the raise superseding it.
+WITH raised AS (
+    INSERT INTO alerts (alert_id, session_id, account_id, user_id, kafka_partition,
+                        fingerprint, episode, payload, raised_at,
+                        matched_by, ip_group_ids, recommendation_kind)
+    SELECT a.alert_id, a.session_id, a.account_id, a.user_id, a.kafka_partition,
+           a.fingerprint, a.episode, a.payload, a.raised_at, a.matched_by,
+           string_to_array(a.ip_group_ids, E'\x1f'), a.recommendation_kind
+    FROM unnest($1::text[], $2::text[], $3::text[], $4::text[], $5::int[], $6::text[],
+                $7::int[], $8::jsonb[], $9::timestamptz[], $10::text[], $11::text[],
+                $12::text[])
+         AS a(alert_id, session_id, account_id, user_id, kafka_partition, fingerprint,
+              episode, payload, raised_at, matched_by, ip_group_ids, recommendation_kind)
+    RETURNING 1
+)
+INSERT INTO outbox (kafka_partition, topic, key, value)
+SELECT e.kafka_partition, e.topic, e.key, e.value
+FROM unnest($13::int[], $14::text[], $15::bytea[], $16::bytea[]) WITH ORDINALITY
+     AS e(kafka_partition, topic, key, value, n)
+ORDER BY e.n;
+
 -- name: insert_alert
+-- Today's design, one row a statement (CheckConfig.set_based=False: the benchmarks'
+-- baseline).
 INSERT INTO alerts (alert_id, session_id, account_id, user_id, kafka_partition,
                     fingerprint, episode, payload, raised_at,
                     matched_by, ip_group_ids, recommendation_kind)

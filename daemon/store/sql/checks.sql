@@ -9,12 +9,14 @@ ORDER BY session_id
 FOR UPDATE;
 
 -- name: check_rows
--- Everything one check needs, read while lock_check_sessions holds the rows. The
+-- Everything one check needs, with the session's version: read without locks by the
+-- set-based path (written only where the version did not move: claim_transitions),
+-- or while lock_check_sessions holds the rows (today's design). The
 -- user's confirmed networks ($2: the expiry cutoff) come as three parallel arrays,
 -- NULL for the users who have none (almost all): one index probe per session.
 SELECT s.session_id, s.account_id, s.user_id, host(s.ip) AS ip, s.ip AS ip_value,
        s.logged_in_at,
-       s.kafka_partition, s.alert_seq, s.bssid, s.switch_chassis, s.switch_port,
+       s.kafka_partition, s.alert_seq, s.version, s.bssid, s.switch_chassis, s.switch_port,
        (a.account_id IS NOT NULL) AS account_known,
        coalesce(a.e911_recommendations, false) AS account_enabled,
        (u.user_id IS NOT NULL) AS user_known,
@@ -53,3 +55,28 @@ SELECT coalesce(v.account_id, uv.account_id) AS account_id,
        coalesce(uv.version, 0) AS user_version
 FROM directory_versions v
 FULL JOIN user_versions uv ON uv.account_id = v.account_id;
+
+-- name: claim_transitions
+-- The compare-and-set of the set-based writer (daemon/store/transitions.py): a session
+-- is written only if its version is still the one the check read with its inputs
+-- (anything that changes a decision input bumps it: migration 0011). The rows it
+-- returns are locked until the transaction ends, so the alerts and outbox rows
+-- written next for them are written under their row locks, in id order per session,
+-- as the relay expects. A row another transaction holds is waited for and then
+-- compared again as it committed: moved, it is left out (decided again by the
+-- caller). The rows are found by the primary key (= ANY: never a scan of the table,
+-- which a join on the unnested ids alone may plan) and locked sorted by session id,
+-- the order ingest's lock_sessions and lock_check_sessions take: no deadlock.
+WITH claimed AS (
+    SELECT s.session_id, u.alert_seq
+    FROM sessions s
+    JOIN unnest($1::text[], $2::bigint[], $3::int[]) AS u(session_id, version, alert_seq)
+      ON u.session_id = s.session_id
+    WHERE s.session_id = ANY($1::text[]) AND s.version = u.version AND s.ended_at IS NULL
+    ORDER BY s.session_id
+    FOR UPDATE OF s
+)
+UPDATE sessions s SET alert_seq = c.alert_seq
+FROM claimed c
+WHERE s.session_id = c.session_id
+RETURNING s.session_id;
