@@ -169,12 +169,13 @@ class ConsumerLoop:
         self._stop_requested_at: float | None = None
         self._running = False
         self._finished = asyncio.Event()
-        # Held while a batch is applied (never around getmany), see _Listener.
-        self.processing = asyncio.Lock()
+        self.processing = asyncio.Lock()  # held while a batch is applied, see _Listener
         self.batches = 0
         self.paused = False
         # Bumped by every rebalance and rewind: a poll read before one is not stored.
         self.generation = 0
+        self.ahead: DecodedPoll | None = None  # the poll read while a batch is stored
+        self.dropped_polls = 0
         self.sizer = BatchSizer(
             config.batch_sizing
             or BatchSizing(config.poll_max_records, config.poll_max_records, 0.0)
@@ -221,16 +222,15 @@ class ConsumerLoop:
         read ahead when the stop comes is dropped: it was not stored, so it is read again.
         """
         self._running = True
-        ahead: DecodedPoll | None = None
         try:
             while not self._stopping.is_set():
-                poll, ahead = ahead or await self._poll(), None
+                poll, self.ahead = self.ahead or await self._poll(), None
                 if poll is None:
                     continue
                 storing = asyncio.ensure_future(self._apply(poll))
                 try:
                     if self.config.pipeline:
-                        ahead = await self._poll_while(storing)
+                        self.ahead = await self._poll_while(storing)
                     offsets = await storing
                 finally:
                     if not storing.done():  # cancelled, or the poll failed: unwind the store
@@ -247,6 +247,7 @@ class ConsumerLoop:
                     pending, self._uncommitted = self._uncommitted, {}
                     await self._commit(pending)
         finally:
+            self.ahead = None  # read, not stored: read again by whoever owns it next
             self._finished.set()
 
     async def _poll(self) -> DecodedPoll | None:
@@ -277,6 +278,7 @@ class ConsumerLoop:
                 # Read before a rebalance or a rewind that moved the positions: the
                 # records are read again from the offsets the database holds.
                 log.info("poll_dropped", records=poll.records, reason="positions_moved")
+                self.dropped_polls += 1
                 return None
             started = time.monotonic()
             offsets = await self._process(poll)
