@@ -96,3 +96,39 @@ async def test_a_rewind_mid_pipeline_drops_the_poll_read_ahead_and_reads_everyth
     assert sample(running.app, "e911_database_rewinds_total") == 1
     assert running.app.sessions_scheduled() == SESSIONS
     assert await running.stop() == 0
+
+
+async def test_a_rebalance_mid_pipeline_drops_the_poll_read_ahead_and_nothing_is_lost(
+    broker, topics, make_settings, start_app, database
+):
+    """A second instance joins while the first stores a batch with the next poll read
+    ahead: the batch in hand is stored before the partitions are given up (as before),
+    the poll read ahead is dropped, and whoever owns the partition next reads it again
+    from the stored offsets: every session ends on its last IP, every offset stored."""
+    settings = make_settings(kafka={"poll_max_records": 50, "batch_target_seconds": 0})
+    a = await start_app(settings)
+    loop = a.app.services.consumer
+    joined: list[object] = []
+
+    async def join_while_storing(n: int) -> None:
+        if n != 1:
+            return
+        await eventually(lambda: loop.ahead is not None, within=10)
+        before = loop.generation
+        joined.append(await start_app(settings, wait_ready=False))
+        # The rebalance has begun: the listener waits for this batch to be stored.
+        await eventually(lambda: loop.generation > before, within=30)
+
+    _hook(loop, join_while_storing)
+    await _produce(broker.bootstrap_servers, topics.session_events, _events())
+
+    async def done() -> bool:
+        ips, stored = await _final_state(database, topics.session_events)
+        return stored == 2 * SESSIONS and ips == {f"s{i}": "198.51.100.7" for i in range(SESSIONS)}
+
+    await eventually(done, within=60)
+    assert loop.dropped_polls >= 1
+    b = joined[0]
+    assert a.app.sessions_scheduled() + b.app.sessions_scheduled() == SESSIONS  # type: ignore[attr-defined]
+    assert await b.stop() == 0  # type: ignore[attr-defined]
+    assert await a.stop() == 0
