@@ -1,4 +1,5 @@
-"""The batch consumer loop: one ``getmany`` → decode → dead letters → one handler call.
+"""The batch consumer loop: ``getmany`` → decode → dead letters → one handler call each,
+the next poll read and decoded while a batch is stored (see :meth:`ConsumerLoop.run`).
 
 The handler (given by the daemon) writes the batch's state and the next offsets in one
 database transaction; on assignment the loop seeks to the offsets the handler kept. So
@@ -251,7 +252,6 @@ class ConsumerLoop:
             self._finished.set()
 
     async def _poll(self) -> DecodedPoll | None:
-        """One ``getmany``, decoded; None when it brought nothing."""
         generation = self.generation  # before the fetch: a rebalance during it counts
         records = await self.consumer.getmany(
             timeout_ms=self.config.poll_timeout_ms, max_records=self.sizer.size
