@@ -2,10 +2,12 @@
 
 The loop decodes the next poll while the batch before it is being stored (the
 database's round trips leave the event loop idle), so a decoded poll waits for its
-turn. It remembers the loop's ``generation`` when the poll began: a rebalance or a
-rewind in between moves the positions (every assigned partition is sought to the
-database's offsets), and such a poll is dropped, never stored, since the records in it
-are read again from those offsets, by whoever owns them now.
+turn. It remembers the loop's ``generation`` when its records were handed over: a
+rebalance or a rewind after that moves the positions back (every assigned partition is
+sought to the database's offsets), and such a poll is dropped, never stored, since its
+records are read again from those offsets, by whoever owns them now. (The generation
+is not taken when the fetch begins: records handed over after a seek start where the
+seek put the position, and dropping them would skip them.)
 """
 
 from __future__ import annotations

@@ -252,15 +252,15 @@ class ConsumerLoop:
             self._finished.set()
 
     async def _poll(self) -> DecodedPoll | None:
-        generation = self.generation  # before the fetch: a rebalance during it counts
         records = await self.consumer.getmany(
             timeout_ms=self.config.poll_timeout_ms, max_records=self.sizer.size
         )
         if not records:
             return None
         cfg = self.config
+        # The generation once the records are in hand (consumers/decoded.py says why).
         return decode_poll(
-            records, cfg.session_topic, cfg.max_event_bytes, cfg.max_clock_skew, generation
+            records, cfg.session_topic, cfg.max_event_bytes, cfg.max_clock_skew, self.generation
         )
 
     async def _poll_while(self, storing: asyncio.Future[Any]) -> DecodedPoll | None:
