@@ -36,7 +36,7 @@ ON COMMIT DELETE ROWS"""
 FROM_STAGE_SESSIONS = f"""INSERT INTO sessions ({", ".join(COLUMNS)})
 SELECT {", ".join(COLUMNS)} FROM stage_sessions
 ON CONFLICT (session_id) DO UPDATE SET
-{", ".join(f"{c} = EXCLUDED.{c}" for c in COLUMNS[1:])}"""
+{", ".join(f"{c} = EXCLUDED.{c}" for c in COLUMNS[1:])}"""  # noqa: S608  constant column names
 FROM_STAGE_USERS = """INSERT INTO users (account_id, user_id, e911_recommendations,
                    e911_location_id)
 SELECT account_id, user_id, e911_recommendations, e911_location_id FROM stage_users

@@ -97,7 +97,7 @@ class Ingest:
         rt.memos.sessions_changed([*fold.rows, *(d.session_id for d in fold.dismissals)])
         # Asked once a batch: a per-session debug line, even one filtered out, cost a
         # sixth of a login storm's CPU (py-spy, benchmarks.million).
-        verbose = log.isEnabledFor(logging.DEBUG)
+        verbose = log.is_enabled_for(logging.DEBUG)
         for sid in fold.ended:
             rt.schedule.remove(sid)
             if verbose:

@@ -1,4 +1,4 @@
-"""Directory events written in bulk: a run of same-kind events is one statement.
+"""Directory events written in bulk: a run of same-kind events on a table is one statement.
 
 A directory import is mostly user events (250,000 users for 100 accounts), and one
 statement per event made the directory topic the slowest thing to ingest. Events are
@@ -58,9 +58,6 @@ _COLUMNS: dict[type, tuple[str, tuple[str, ...]]] = {
 }
 
 
-BULK = (*_COLUMNS, LocationUpserted, IpGroupUpserted)
-
-
 async def _upsert_locations(conn: asyncpg.Connection, rows: list[LocationUpserted]) -> None:
     await conn.execute(
         SQL["upsert_locations"],
@@ -113,18 +110,41 @@ async def _flush(conn: asyncpg.Connection, kind: type, run: dict[_Key, Any]) -> 
         await conn.execute(statement, *([getattr(r, f) for r in rows] for f in fields))
 
 
+# The table each bulk kind writes. Bulk writes to different tables commute (no foreign
+# key joins them, and no trigger of one reads another: the user-version and notify
+# triggers write their own tables, a user delete's trigger only confirmed networks), so
+# a run is cut only by a different kind on its own table or by a structural event.
+_TABLE: dict[type, str] = {
+    AccountUpserted: "accounts",
+    UserUpserted: "users",
+    UserLocationChanged: "users",
+    UserDeleted: "users",
+    LocationUpserted: "locations",
+    IpGroupUpserted: "ip_groups",
+}
+
+
 async def apply_changes(conn: asyncpg.Connection, changes: Sequence[DirectoryChange]) -> None:
-    """Apply the batch's directory changes in order, runs of one bulk kind at once."""
-    kind: type | None = None
-    run: dict[_Key, Any] = {}
-    for change in changes:
-        if type(change) is not kind and kind is not None:
+    """Apply the batch's directory changes: per table, in order, runs of one bulk kind
+    at once (an import interleaves locations and their IP groups: still two runs)."""
+    runs: dict[str, tuple[type, dict[_Key, Any]]] = {}
+
+    async def flush_all() -> None:
+        for kind, run in runs.values():
             await _flush(conn, kind, run)
-            kind, run = None, {}
-        if isinstance(change, BULK):
-            kind = type(change)
-            run[_key(change)] = change  # the last event per key wins
-        else:
+        runs.clear()
+
+    for change in changes:
+        table = _TABLE.get(type(change))
+        if table is None:  # structural: everything before it first, then it alone
+            await flush_all()
             await apply_change(conn, change)
-    if kind is not None:
-        await _flush(conn, kind, run)
+            continue
+        pending = runs.get(table)
+        if pending is not None and pending[0] is not type(change):
+            await _flush(conn, *pending)
+            pending = None
+        if pending is None:
+            pending = runs[table] = (type(change), {})
+        pending[1][_key(change)] = change  # the last event per key wins
+    await flush_all()
