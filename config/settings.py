@@ -123,7 +123,15 @@ class KafkaSettings(_Section):
     # on a multi-broker cluster does not quietly create single-replica topics.
     replication_factor: int | None = Field(default=None, ge=1, le=16)
     max_event_bytes: int = Field(default=65_536, ge=256, le=16 * 1024 * 1024)
-    poll_max_records: int = Field(default=2_000, ge=1, le=100_000)
+    # Each poll's record limit adapts to the batch's store time (consumers/batch_size.py):
+    # it grows while stores take under batch_target_seconds, halves when one takes
+    # longer, within [poll_min_records, poll_max_records]; a target of 0 keeps every
+    # poll at poll_max_records. A min above the max is taken as the max.
+    poll_max_records: int = Field(default=10_000, ge=1, le=100_000)
+    poll_min_records: int = Field(default=200, ge=1, le=100_000)
+    batch_target_seconds: float = Field(default=0.5, ge=0, le=60)
+    # Read and decode the next poll while a batch is stored (one batch ahead at most).
+    pipeline: bool = True
     poll_timeout_ms: int = Field(default=500, ge=10, le=60_000)
     # Bound on the consumer's fetch buffer (one response per partition at most).
     fetch_max_bytes: int = Field(default=16 * 1_048_576, ge=1_048_576, le=1_073_741_824)

@@ -1,4 +1,5 @@
-"""The batch consumer loop: one ``getmany`` → decode → dead letters → one handler call.
+"""The batch consumer loop: ``getmany`` → decode → dead letters → one handler call each,
+the next poll read and decoded while a batch is stored (see :meth:`ConsumerLoop.run`).
 
 The handler (given by the daemon) writes the batch's state and the next offsets in one
 database transaction; on assignment the loop seeks to the offsets the handler kept. So
@@ -21,19 +22,16 @@ from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, ConsumerRebalanceListen
 from aiokafka.errors import KafkaError
 
 from e911d.consumers.batch import BatchRejected, InboundBatch, Rewound, make_batch
+from e911d.consumers.batch_size import BatchSizer, BatchSizing
 from e911d.consumers.closing import close_within, drop_consumer
+from e911d.consumers.dead_letter import dead_letter
+from e911d.consumers.decoded import DecodedPoll, decode_poll
 from e911d.consumers.topics import TP
-from e911d.consumers.wire import decode_directory_event, decode_session_event
 from e911d.daemon.core.events import DirectoryEvent, Invalid, InvalidReason, SessionEvent
 
 log = structlog.get_logger(__name__)
 
 COMMIT_EVERY_SECONDS = 1.0
-DLQ_TOPIC = "e911.dlq.topic"
-DLQ_PARTITION = "e911.dlq.partition"
-DLQ_OFFSET = "e911.dlq.offset"
-DLQ_REASON = "e911.dlq.reason"
-DLQ_DETAIL = "e911.dlq.detail"
 
 
 def join_hold_seconds(session_timeout_ms: int, rebalance_timeout_ms: int) -> float:
@@ -88,6 +86,10 @@ class ConsumerConfig:
     join_hold_seconds: float = 5.0
     # The close ends at most this long after the stop was requested (see close).
     stop_budget_seconds: float = 6.0
+    # Read and decode the next poll while a batch is stored (see ConsumerLoop.run).
+    pipeline: bool = True
+    # Adapt each poll's record limit to the store time (None: always poll_max_records).
+    batch_sizing: BatchSizing | None = None
 
 
 class _Listener(ConsumerRebalanceListener):  # type: ignore[misc]
@@ -98,6 +100,7 @@ class _Listener(ConsumerRebalanceListener):  # type: ignore[misc]
 
     async def on_partitions_revoked(self, revoked: set[TopicPartition]) -> None:
         tps = {(tp.topic, tp.partition) for tp in revoked}
+        self._loop.generation += 1  # at once: a poll read ahead must not be stored now
         try:
             # Let the batch in hand reach the database first, so whoever gets these
             # partitions next starts from offsets that include it.
@@ -108,6 +111,7 @@ class _Listener(ConsumerRebalanceListener):  # type: ignore[misc]
 
     async def on_partitions_assigned(self, assigned: set[TopicPartition]) -> None:
         tps = {(tp.topic, tp.partition) for tp in assigned}
+        self._loop.generation += 1  # the seeks below move the positions
         if self._loop.stopping:
             # A join answered while the loop closes: the group is left right after, so
             # loading these partitions would only delay the leave.
@@ -166,10 +170,17 @@ class ConsumerLoop:
         self._stop_requested_at: float | None = None
         self._running = False
         self._finished = asyncio.Event()
-        # Held while a batch is applied (never around getmany), see _Listener.
-        self.processing = asyncio.Lock()
+        self.processing = asyncio.Lock()  # held while a batch is applied, see _Listener
         self.batches = 0
         self.paused = False
+        # Bumped by every rebalance and rewind: a poll read before one is not stored.
+        self.generation = 0
+        self.ahead: DecodedPoll | None = None  # the poll read while a batch is stored
+        self.dropped_polls = 0
+        self.sizer = BatchSizer(
+            config.batch_sizing
+            or BatchSizing(config.poll_max_records, config.poll_max_records, 0.0)
+        )
         self._uncommitted: dict[TP, int] = {}
         self._next_commit = 0.0
 
@@ -203,18 +214,31 @@ class ConsumerLoop:
             await self._finished.wait()
 
     async def run(self) -> None:
-        """Consume until :meth:`request_stop`; the batch in hand is always finished."""
+        """Consume until :meth:`request_stop`; the batch in hand is always finished.
+
+        Pipelined, one deep: while a batch is stored, the next poll is read and decoded
+        (the store's round trips leave the event loop idle). Batches are still stored one
+        at a time, in the order they were read; a poll read ahead is stored only if no
+        rebalance or rewind came between (see :mod:`e911d.consumers.decoded`), and one
+        read ahead when the stop comes is dropped: it was not stored, so it is read again.
+        """
         self._running = True
         try:
             while not self._stopping.is_set():
-                records = await self.consumer.getmany(
-                    timeout_ms=self.config.poll_timeout_ms,
-                    max_records=self.config.poll_max_records,
-                )
-                if not records:
+                poll, self.ahead = self.ahead or await self._poll(), None
+                if poll is None:
                     continue
-                async with self.processing:
-                    offsets = await self._process(records)
+                storing = asyncio.ensure_future(self._apply(poll))
+                try:
+                    if self.config.pipeline:
+                        self.ahead = await self._poll_while(storing)
+                    offsets = await storing
+                finally:
+                    if not storing.done():  # cancelled, or the poll failed: unwind the store
+                        storing.cancel()
+                        await asyncio.wait((storing,))
+                if offsets is None:
+                    continue
                 self.batches += 1
                 # Kafka's copy is informational (the database's is the real one): at
                 # most one commit round trip a second, not one per batch.
@@ -224,7 +248,42 @@ class ConsumerLoop:
                     pending, self._uncommitted = self._uncommitted, {}
                     await self._commit(pending)
         finally:
+            self.ahead = None  # read, not stored: read again by whoever owns it next
             self._finished.set()
+
+    async def _poll(self) -> DecodedPoll | None:
+        records = await self.consumer.getmany(
+            timeout_ms=self.config.poll_timeout_ms, max_records=self.sizer.size
+        )
+        if not records:
+            return None
+        cfg = self.config
+        # The generation once the records are in hand (consumers/decoded.py says why).
+        return decode_poll(
+            records, cfg.session_topic, cfg.max_event_bytes, cfg.max_clock_skew, self.generation
+        )
+
+    async def _poll_while(self, storing: asyncio.Future[Any]) -> DecodedPoll | None:
+        """The next poll, read while ``storing`` runs (None if it ends with nothing read)."""
+        while not self._stopping.is_set():
+            poll = await self._poll()
+            if poll is not None or storing.done():
+                return poll
+        return None
+
+    async def _apply(self, poll: DecodedPoll) -> dict[TP, int] | None:
+        """Store one poll (its offsets, or None if it was dropped)."""
+        async with self.processing:
+            if poll.generation != self.generation:
+                # Read before a rebalance or a rewind that moved the positions: the
+                # records are read again from the offsets the database holds.
+                log.info("poll_dropped", records=poll.records, reason="positions_moved")
+                self.dropped_polls += 1
+                return None
+            started = time.monotonic()
+            offsets = await self._process(poll)
+            self.sizer.observe(poll.records, time.monotonic() - started)
+            return offsets
 
     async def close(self) -> None:
         """Leave the group, so the partitions move to the other instances at once.
@@ -251,32 +310,15 @@ class ConsumerLoop:
         spent = 0.0 if started is None else time.monotonic() - started
         return max(MIN_CLOSE_SECONDS, self.config.stop_budget_seconds - spent)
 
-    async def _process(self, records: dict[TopicPartition, list[Any]]) -> dict[TP, int]:
-        cfg = self.config
-        not_after = dt.datetime.now(dt.UTC) + cfg.max_clock_skew
-        good: list[tuple[Any, SessionEvent | DirectoryEvent]] = []
-        dead: list[tuple[Any, Invalid]] = []
-        offsets: dict[TP, int] = {}
-        for tp, messages in records.items():
-            for msg in messages:
-                event: SessionEvent | DirectoryEvent | Invalid
-                headers = msg.headers or ()
-                if tp.topic == cfg.session_topic:
-                    event = decode_session_event(msg.value, cfg.max_event_bytes, not_after, headers)
-                else:
-                    event = decode_directory_event(msg.value, cfg.max_event_bytes, headers)
-                if isinstance(event, Invalid):
-                    dead.append((msg, event))
-                else:
-                    good.append((msg, event))
-            if messages:
-                offsets[(tp.topic, tp.partition)] = messages[-1].offset + 1
+    async def _process(self, poll: DecodedPoll) -> dict[TP, int]:
+        good, dead, offsets = poll.good, list(poll.dead), poll.offsets
         if dead:
-            await self._dead_letter(dead)
+            await dead_letter(self._producer, self.config.dead_letter_topic, dead)
         try:
-            await self._store(self.handlers.on_batch(make_batch(good, offsets)))
+            await self._store(self.handlers.on_batch(poll.batch))
         except Rewound as exc:
             log.warning("consumer_rewound", error=str(exc))
+            self.generation += 1  # a poll read ahead is from before these seeks
             for (topic, partition), offset in exc.offsets.items():
                 self.consumer.seek(TopicPartition(topic, partition), offset)
             return {}
@@ -340,7 +382,7 @@ class ConsumerLoop:
                 await self.handlers.on_batch(make_batch([(msg, event)], {}))
             except BatchRejected as exc:
                 invalid = Invalid(InvalidReason.REJECTED, str(exc)[:300])
-                await self._dead_letter([(msg, invalid)])
+                await dead_letter(self._producer, self.config.dead_letter_topic, [(msg, invalid)])
                 rejected.append((msg, invalid))
         await self.handlers.on_batch(InboundBatch(next_offsets=offsets))
         return rejected
@@ -356,26 +398,3 @@ class ConsumerLoop:
             await self.consumer.commit(mine)
         except KafkaError as exc:
             log.info("kafka_commit_skipped", error=repr(exc))
-
-    async def _dead_letter(self, dead: list[tuple[Any, Invalid]]) -> None:
-        """Copy each bad message unchanged, with where it came from and why; wait for acks.
-
-        The offsets are stored only after the broker has the copies, so a crash here
-        repeats a dead letter rather than losing one.
-        """
-        futures = []
-        for msg, invalid in dead:
-            headers = [
-                *(msg.headers or ()),
-                (DLQ_TOPIC, msg.topic.encode()),
-                (DLQ_PARTITION, str(msg.partition).encode()),
-                (DLQ_OFFSET, str(msg.offset).encode()),
-                (DLQ_REASON, str(invalid.reason).encode()),
-                (DLQ_DETAIL, invalid.detail.encode("utf-8", "replace")[:500]),
-            ]
-            futures.append(
-                await self._producer.send(
-                    self.config.dead_letter_topic, value=msg.value, key=msg.key, headers=headers
-                )
-            )
-        await asyncio.gather(*futures)

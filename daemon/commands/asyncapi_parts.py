@@ -9,8 +9,8 @@ from collections.abc import Mapping, Sequence
 from typing import Any, Final
 
 from e911d.config.settings import KafkaSettings, TopicSettings
+from e911d.consumers.dead_letter import DLQ_DETAIL, DLQ_OFFSET, DLQ_PARTITION, DLQ_REASON, DLQ_TOPIC
 from e911d.consumers.envelope import CONTENT_TYPE, DATA_CONTENT_TYPE
-from e911d.consumers.loop import DLQ_DETAIL, DLQ_OFFSET, DLQ_PARTITION, DLQ_REASON, DLQ_TOPIC
 from e911d.daemon.commands.contract_examples import example_events
 from e911d.daemon.core.events import InvalidReason
 

@@ -23,6 +23,7 @@ from aiokafka.conn import create_conn
 from aiokafka.errors import KafkaConnectionError
 
 from e911d.config import KafkaSettings, Settings
+from e911d.consumers.batch_size import BatchSizing
 from e911d.consumers.closing import close_within, drop_producer
 from e911d.consumers.loop import ConsumerConfig, join_hold_seconds
 from e911d.consumers.topics import TopicsReport, ensure_topics
@@ -235,6 +236,10 @@ def consumer_config(settings: Settings) -> ConsumerConfig:
         group_id=k.group_id,
         max_event_bytes=k.max_event_bytes,
         poll_max_records=k.poll_max_records,
+        pipeline=k.pipeline,
+        batch_sizing=BatchSizing(
+            min(k.poll_min_records, k.poll_max_records), k.poll_max_records, k.batch_target_seconds
+        ),
         poll_timeout_ms=k.poll_timeout_ms,
         fetch_max_bytes=k.fetch_max_bytes,
         pause_after_seconds=k.pause_after_seconds,

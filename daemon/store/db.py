@@ -308,6 +308,12 @@ def _json_dumps(value: Any) -> str:
     return msgspec.json.encode(value).decode("utf-8")
 
 
+def json_text(value: Any) -> str:
+    """A value as the JSON text the connections' jsonb codec sends, for statements
+    that take many documents as one ``text[]`` and cast them (no ``jsonb[]`` codec)."""
+    return _json_dumps(value)
+
+
 def _json_loads(text: str) -> Any:
     return msgspec.json.decode(text)
 
