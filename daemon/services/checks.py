@@ -28,9 +28,11 @@ from collections.abc import Iterable, Sequence
 import structlog
 
 from e911d.daemon.core.checked_today import PAUSE, CheckedToday, Claim
+from e911d.daemon.core.decision_inputs import AccountInputs, SessionInputs
 from e911d.daemon.core.geo import GeoCheck
-from e911d.daemon.core.memo import Memo
 from e911d.daemon.core.model import Outcome
+from e911d.daemon.core.network_key import network_key
+from e911d.daemon.core.unlocated import is_unlocated
 from e911d.daemon.services.deps import Runtime, learning_config, utcnow
 from e911d.daemon.services.inflight import InFlight
 from e911d.daemon.services.relay import Relay
@@ -38,6 +40,7 @@ from e911d.daemon.services.unconfigured import UnconfiguredRecorder
 from e911d.daemon.store.check_batches import CheckConfig, CheckReport, CheckRunner, input_versions
 from e911d.daemon.store.checked_sessions import record_checked
 from e911d.daemon.store.db import DatabaseError, errors, retrying
+from e911d.daemon.store.decision_rows import read_accounts, read_sessions
 
 log = structlog.get_logger(__name__)
 # The sessions-checked write waits no longer: a tick deciding from memory must not
@@ -58,6 +61,8 @@ class Checks:
         self._writer: asyncio.Task[None] | None = None
         self._unconfigured = UnconfiguredRecorder(rt)
         s = rt.settings
+        self._geo = geo
+        self._learning = learning_config(s)
         self._runner = CheckRunner(
             rt.alerts,
             rt.cache,
@@ -77,29 +82,37 @@ class Checks:
             first = rt.schedule.next_due()
             if memos.enabled and first is not None and first <= time.time():
                 # The backstop against lost notices: once per tick, for all accounts,
-                # before anything is taken from the schedule (no await between taking
-                # a session and deciding it from memory).
+                # before anything is taken from the schedule; an account whose
+                # versions moved is read again before its sessions are decided.
                 await self.refresh_versions()
             while not rt.stopping.is_set():
                 due = rt.schedule.pop_due(time.time(), batch_size)
                 if not due:
                     return
                 owned = [d for d in due if d.partition in rt.ownership.partitions]
+                if memos.enabled:
+                    await self._prepare([d.session_id for d in owned])
                 remembered: Counter[Outcome] = Counter()
                 ask: list[str] = []
                 # The schedule's own id strings: the day's record shares them.
                 checked: list[tuple[str, str]] = []
                 unlocated = self._unconfigured.due()
+                decided_at = time.time()
                 for d in owned:
-                    memo = d.memo
-                    outcome = memos.decide(memo)
                     # A session on a network nobody configured is read from the
                     # database once a day, to record its network (daemon/core/unlocated.py).
-                    if outcome is None or not isinstance(memo, Memo) or d.session_id in unlocated:
+                    hit = (
+                        None
+                        if d.session_id in unlocated
+                        else memos.decide(d.session_id, self._geo, decided_at)
+                    )
+                    if hit is None or (
+                        is_unlocated(hit[1]) and not self._sighted(d.session_id, hit[0])
+                    ):
                         ask.append(d.session_id)
                     else:
-                        remembered[outcome] += 1
-                        checked.append((d.session_id, memo.account_id))
+                        remembered[hit[1].outcome] += 1
+                        checked.append((d.session_id, hit[0].account_id))
                 accounts = (await self._check(ask)).accounts
                 for outcome, n in remembered.items():
                     rt.metrics.checks.labels(outcome=outcome).inc(n)
@@ -116,6 +129,58 @@ class Checks:
                 # /readyz, the consumer's heartbeats) for seconds. Safe: the next
                 # chunk is taken and decided after it, with no await in between.
                 await asyncio.sleep(0)
+
+    def _sighted(self, session_id: str, inputs: SessionInputs) -> bool:
+        """Whether an unlocated session's network is recorded today: until it is, the
+        database path decides the session (and records it)."""
+        p = self._learning.prefixes
+        key = network_key(inputs.ip, inputs.network, p.ipv4, p.ipv6)
+        return self._unconfigured.recorded(session_id, key)
+
+    async def _prepare(self, session_ids: Sequence[str]) -> None:
+        """Read what memory lacks to decide these sessions: their rows and open alerts
+        (a first check, or after a change) and their accounts (not yet read, or
+        changed). A failed read leaves them to the database path."""
+        rt = self._rt
+        memos = rt.memos
+        sessions, accounts = memos.missing(session_ids)
+        try:
+            if sessions:
+                started = memos.begin()
+                rows: list[tuple[str, SessionInputs]] = []
+
+                async def read() -> list[tuple[str, SessionInputs]]:
+                    async with rt.pool.acquire() as conn:
+                        return await read_sessions(conn, sessions, memos.shared)
+
+                try:
+                    rows = await retrying("check_inputs", read, stop=rt.stopping)
+                finally:
+                    memos.sessions_read(started, rows)
+                accounts.update(s.account_id for _, s in rows if memos.account_due(s.account_id))
+            if accounts:
+                began = memos.begin()
+                loaded: list[AccountInputs] = []
+
+                async def read_accs() -> list[AccountInputs]:
+                    async with rt.pool.acquire() as conn:
+                        return await read_accounts(
+                            conn,
+                            sorted(accounts),
+                            rt.cache,
+                            self._learning,
+                            utcnow(),
+                            memos.shared,
+                            began,
+                        )
+
+                try:
+                    loaded = await retrying("check_accounts", read_accs, stop=rt.stopping)
+                finally:
+                    memos.accounts_read(began, loaded)
+        except DatabaseError as exc:
+            rt.metrics.db_errors.labels(operation="check_inputs").inc()
+            log.warning("check_inputs_failed", sessions=len(sessions), error=str(exc))
 
     async def refresh_versions(self) -> None:
         """Re-read every account's input versions in one query."""
@@ -148,11 +213,11 @@ class Checks:
                     )
 
             started = rt.memos.begin()
-            report = CheckReport()
             try:
                 report = await retrying("checks", tx, stop=rt.stopping)
             finally:
-                rt.memos.end(started, report.memos)
+                # Raised or resolved, or not: read again before memory decides them.
+                rt.memos.end(started, session_ids)
         for outcome, n in report.outcomes.items():
             rt.metrics.checks.labels(outcome=outcome).inc(n)
         self._relay.decided(report.raised, report.resolved)
