@@ -25,7 +25,7 @@ from e911d.daemon.core.confirmed_network import UserConfirmed
 from e911d.daemon.core.evaluation import AccountDirectory, AlertDecision, decide, evaluate
 from e911d.daemon.core.geo import GeoCheck
 from e911d.daemon.core.ip import IPAddress
-from e911d.daemon.core.model import Account, OpenAlert, User, Verdict
+from e911d.daemon.core.model import Account, OpenAlert, Outcome, User, Verdict
 from e911d.daemon.core.network import NetworkSignals
 
 # (directory version, user version) of one account; (0, 0) before its first change.
@@ -33,11 +33,16 @@ Versions = tuple[int, int]
 NEVER_CHANGED: Versions = (0, 0)
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True, eq=False)
 class SessionInputs:
     """What a check reads of the session itself: its row and its open alert.
 
     ``alert`` carries no id (memory never writes): only what :func:`decide` compares.
+    The inputs are never changed in place: a change replaces the object. Only the last
+    decision made from them is kept beside them (``decided_on``, ``outcome``,
+    ``unlocated``): valid while the account's inputs are the very object it was made
+    on (a re-read replaces that object), so a steady check is a comparison, not an
+    evaluation.
     """
 
     account_id: str
@@ -45,6 +50,9 @@ class SessionInputs:
     ip: IPAddress
     network: NetworkSignals | None
     alert: OpenAlert | None
+    decided_on: AccountInputs | None = None
+    outcome: Outcome | None = None
+    unlocated: bool = False
 
 
 @dataclass(frozen=True, slots=True)

@@ -45,6 +45,7 @@ from e911d.daemon.core.decision_inputs import (
 from e911d.daemon.core.evaluation import AlertDecision
 from e911d.daemon.core.geo import GeoCheck
 from e911d.daemon.core.model import Outcome, Verdict
+from e911d.daemon.core.unlocated import is_unlocated
 
 __all__ = ["NEVER_CHANGED", "Memo", "MemoBook", "MemoSlots", "Versions", "memo_after"]
 
@@ -106,9 +107,9 @@ class MemoBook:
 
     def decide(
         self, session_id: str, geo: GeoCheck | None = None, now: float | None = None
-    ) -> tuple[SessionInputs, Verdict] | None:
-        """The inputs and verdict when memory concludes "nothing to do"; None: ask the
-        database."""
+    ) -> SessionInputs | None:
+        """The session's inputs, with the outcome and whether it is unlocated, when
+        memory concludes "nothing to do"; None: ask the database."""
         if not self.enabled:
             return None
         session = self.inputs(session_id)
@@ -122,10 +123,15 @@ class MemoBook:
         user = account.users.get(session.user_id)
         if user is not None and user.confirmed_until <= (time.time() if now is None else now):
             return None
+        if session.decided_on is account:
+            return session
         verdict, decision = decide_from(account, session, geo)
         if not decision.changes_nothing:
             return None
-        return session, verdict
+        session.decided_on = account
+        session.outcome = verdict.outcome
+        session.unlocated = is_unlocated(verdict)
+        return session
 
     def missing(self, session_ids: Iterable[str]) -> tuple[list[str], set[str]]:
         """The sessions whose inputs are not held, and the accounts to read (those of

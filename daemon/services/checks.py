@@ -32,7 +32,6 @@ from e911d.daemon.core.decision_inputs import AccountInputs, SessionInputs
 from e911d.daemon.core.geo import GeoCheck
 from e911d.daemon.core.model import Outcome
 from e911d.daemon.core.network_key import network_key
-from e911d.daemon.core.unlocated import is_unlocated
 from e911d.daemon.services.deps import Runtime, learning_config, utcnow
 from e911d.daemon.services.inflight import InFlight
 from e911d.daemon.services.relay import Relay
@@ -106,13 +105,15 @@ class Checks:
                         if d.session_id in unlocated
                         else memos.decide(d.session_id, self._geo, decided_at)
                     )
-                    if hit is None or (
-                        is_unlocated(hit[1]) and not self._sighted(d.session_id, hit[0])
+                    if (
+                        hit is None
+                        or hit.outcome is None
+                        or (hit.unlocated and not self._sighted(d.session_id, hit))
                     ):
                         ask.append(d.session_id)
                     else:
-                        remembered[hit[1].outcome] += 1
-                        checked.append((d.session_id, hit[0].account_id))
+                        remembered[hit.outcome] += 1
+                        checked.append((d.session_id, hit.account_id))
                 accounts = (await self._check(ask)).accounts
                 for outcome, n in remembered.items():
                     rt.metrics.checks.labels(outcome=outcome).inc(n)

@@ -14,6 +14,7 @@ from e911d.daemon.core.decision_inputs import AccountInputs, SessionInputs, User
 from e911d.daemon.core.evaluation import AccountDirectory, decide, evaluate
 from e911d.daemon.core.memo import MemoBook
 from e911d.daemon.core.model import Account, IpGroup, Location, OpenAlert, Outcome, User, Verdict
+from e911d.daemon.core.unlocated import is_unlocated
 from e911d.schedulers import CheckSchedule
 
 LOCATIONS = ("hq", "home", "lab")
@@ -146,8 +147,11 @@ def test_property_memory_decides_as_the_database_would_on_the_same_inputs(
         assert not decide(verdict, alert).changes_nothing
         return
     assert database.changes_nothing
-    assert hit[1] == verdict
-    assert hit[1].outcome == verdict.outcome
+    assert hit.outcome == verdict.outcome
+    assert hit.unlocated == is_unlocated(verdict)
+    # Asked again on the same inputs: the same answer, from the decision kept.
+    again = book.decide("s1", now=0.0)
+    assert again is not None and again.outcome == verdict.outcome
 
 
 @settings(max_examples=300, deadline=None)
@@ -182,8 +186,8 @@ def test_a_first_check_is_decided_in_memory() -> None:
     assert book.decide("s1") is None  # nothing held yet
     holding(book, HQ_WORLD)
     hit = book.decide("s1")
-    assert hit is not None and hit[1].outcome is Outcome.MATCH
-    assert hit[0].account_id == "a"
+    assert hit is not None and hit.outcome is Outcome.MATCH
+    assert hit.account_id == "a"
 
 
 def test_a_first_mismatch_goes_to_the_database_and_an_alerted_one_stays_in_memory() -> None:
@@ -194,7 +198,7 @@ def test_a_first_mismatch_goes_to_the_database_and_an_alerted_one_stays_in_memor
     assert fp is not None
     holding(book, HOME_WORLD, OpenAlert("", fp, "home"))
     hit = book.decide("s1")
-    assert hit is not None and hit[1].outcome is Outcome.MISMATCH
+    assert hit is not None and hit.outcome is Outcome.MISMATCH
 
 
 def test_nothing_is_decided_without_the_account() -> None:
@@ -331,3 +335,14 @@ def test_sessions_share_their_ids_and_open_alerts() -> None:
     two = book.shared.session("".join("aaa"), "".join("uuu"), HQ_WORLD.ip(), None, "f" * 32, "hq")
     assert one.account_id is two.account_id and one.user_id is two.user_id
     assert one.alert is two.alert
+
+
+def test_a_kept_decision_is_not_used_once_the_account_is_read_again() -> None:
+    book, _ = book_with("s1")
+    holding(book, HQ_WORLD)
+    session = book.decide("s1")
+    assert session is not None and session.outcome is Outcome.MATCH
+    # The user was re-assigned home: the account read again, the session unchanged.
+    started = book.begin()
+    book.accounts_read(started, [HOME_WORLD.held(started)])
+    assert book.decide("s1") is None  # a raise now: the database decides
