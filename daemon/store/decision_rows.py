@@ -74,7 +74,9 @@ async def read_accounts(
     ttl = learning.ttl.total_seconds()
     for r in users:
         account_id, user_id = shared.name(r["account_id"]), shared.name(r["user_id"])
-        user = User(account_id, user_id, r["e911_recommendations"], r["e911_location_id"])
+        location_id = r["e911_location_id"]
+        location_id = None if location_id is None else shared.name(location_id)
+        user = User(account_id, user_id, r["e911_recommendations"], location_id)
         confirmed, until = None, math.inf
         if r["confirmed_kinds"] is not None:
             entries = entries_of_arrays(

@@ -54,7 +54,7 @@ async def test_a_tick_decided_from_memory_lets_other_tasks_run_between_chunks() 
     user = UserInputs(User("acme", "u", True, "hq"))
     held = AccountInputs("acme", Account("acme", True), directory, (1, 1), {"u": user}, started)
     memos.accounts_read(started, [held])
-    session = SessionInputs("acme", "u", ipaddress.IPv4Address("10.0.0.7"), None, None)
+    session = SessionInputs("acme", "u", ipaddress.IPv4Address("10.0.0.7").packed, None, None)
     memos.sessions_read(memos.begin(), [(f"s{i}", session) for i in range(SESSIONS)])
     metrics = Metrics()
     rt: Any = SimpleNamespace(

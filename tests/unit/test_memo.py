@@ -65,7 +65,7 @@ class World:
         )
 
     def session(self, alert: OpenAlert | None) -> SessionInputs:
-        return SessionInputs("a", "u", self.ip(), None, alert)
+        return SessionInputs("a", "u", self.ip().packed, None, alert)
 
     def versions(self) -> tuple[int, int]:
         """Stands for the triggers: any change to the directory or the users bumps one."""
@@ -223,8 +223,8 @@ def test_a_user_notice_makes_only_that_users_sessions_uncertain() -> None:
     book.sessions_read(
         started,
         [
-            ("s1", SessionInputs("a", "u", world.ip(), None, None)),
-            ("s2", SessionInputs("a", "v", world.ip(), None, None)),
+            ("s1", SessionInputs("a", "u", world.ip().packed, None, None)),
+            ("s2", SessionInputs("a", "v", world.ip().packed, None, None)),
         ],
     )
     assert book.decide("s1") is not None and book.decide("s2") is not None
