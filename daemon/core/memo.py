@@ -95,6 +95,8 @@ class MemoBook:
         self._recent: dict[str, int] = {}  # session -> gen it was last made stale
         self._barrier = 0  # reads started before it record nothing
         self._starts: Counter[int] = Counter()
+        # Partitions assigned whose sessions' inputs are not read yet (one query each).
+        self.unread: set[int] = set()
 
     # -- deciding -----------------------------------------------------------------
 
@@ -247,6 +249,8 @@ class MemoBook:
         self._gen += 1
         self._barrier = self._gen
         self._schedule.clear_memos(partitions)
+        if self.enabled:
+            self.unread |= partitions
 
     def end(self, started: int, session_ids: Iterable[str]) -> None:
         """A database check that began at ``started`` is over (committed or not): what

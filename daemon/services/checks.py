@@ -39,7 +39,7 @@ from e911d.daemon.services.unconfigured import UnconfiguredRecorder
 from e911d.daemon.store.check_batches import CheckConfig, CheckReport, CheckRunner, input_versions
 from e911d.daemon.store.checked_sessions import record_checked
 from e911d.daemon.store.db import DatabaseError, errors, retrying
-from e911d.daemon.store.decision_rows import read_accounts, read_sessions
+from e911d.daemon.store.decision_rows import read_accounts, read_partition, read_sessions
 
 log = structlog.get_logger(__name__)
 # The sessions-checked write waits no longer: a tick deciding from memory must not
@@ -78,6 +78,8 @@ class Checks:
         batch_size = rt.settings.checks.batch_size
         memos = rt.memos
         with self._in_flight:
+            if memos.enabled and memos.unread and rt.ownership.loaded:
+                await self._read_partitions()
             first = rt.schedule.next_due()
             if memos.enabled and first is not None and first <= time.time():
                 # The backstop against lost notices: once per tick, for all accounts,
@@ -138,6 +140,38 @@ class Checks:
         key = network_key(inputs.ip, inputs.network, p.ipv4, p.ipv6)
         return self._unconfigured.recorded(session_id, key)
 
+    async def _read_partitions(self) -> None:
+        """Read the inputs of the sessions of partitions just assigned, one query each
+        (then their accounts), so that their checks, first ones and a restart's
+        overdue ones included, are decided in memory without a read per chunk."""
+        rt = self._rt
+        memos = rt.memos
+        for partition in sorted(memos.unread & rt.ownership.partitions):
+            # Taken out first: a handover while reading puts it back.
+            memos.unread.discard(partition)
+            started = memos.begin()
+            rows: list[tuple[str, SessionInputs]] = []
+
+            async def read(p: int = partition) -> list[tuple[str, SessionInputs]]:
+                async with rt.pool.acquire() as conn:
+                    return await read_partition(conn, p, memos.shared)
+
+            try:
+                rows = await retrying("check_inputs", read, stop=rt.stopping)
+            except DatabaseError as exc:
+                rt.metrics.db_errors.labels(operation="check_inputs").inc()
+                log.warning("partition_inputs_failed", partition=partition, error=str(exc))
+                continue  # its sessions' inputs are read per chunk, as they fall due
+            finally:
+                memos.sessions_read(started, rows)
+            log.info("partition_inputs_read", partition=partition, sessions=len(rows))
+            try:
+                await self._read_accounts({s.account_id for _, s in rows})
+            except DatabaseError as exc:
+                rt.metrics.db_errors.labels(operation="check_inputs").inc()
+                log.warning("check_inputs_failed", sessions=0, error=str(exc))
+        memos.unread &= rt.ownership.partitions
+
     async def _prepare(self, session_ids: Sequence[str]) -> None:
         """Read what memory lacks to decide these sessions: their rows and open alerts
         (a first check, or after a change) and their accounts (not yet read, or
@@ -159,29 +193,31 @@ class Checks:
                 finally:
                     memos.sessions_read(started, rows)
                 accounts.update(s.account_id for _, s in rows if memos.account_due(s.account_id))
-            if accounts:
-                began = memos.begin()
-                loaded: list[AccountInputs] = []
-
-                async def read_accs() -> list[AccountInputs]:
-                    async with rt.pool.acquire() as conn:
-                        return await read_accounts(
-                            conn,
-                            sorted(accounts),
-                            rt.cache,
-                            self._learning,
-                            utcnow(),
-                            memos.shared,
-                            began,
-                        )
-
-                try:
-                    loaded = await retrying("check_accounts", read_accs, stop=rt.stopping)
-                finally:
-                    memos.accounts_read(began, loaded)
+            await self._read_accounts(accounts)
         except DatabaseError as exc:
             rt.metrics.db_errors.labels(operation="check_inputs").inc()
             log.warning("check_inputs_failed", sessions=len(sessions), error=str(exc))
+
+    async def _read_accounts(self, account_ids: set[str]) -> None:
+        """Read the accounts among these that memory does not hold (or must read again)."""
+        rt = self._rt
+        memos = rt.memos
+        accounts = {a for a in account_ids if memos.account_due(a)}
+        if not accounts:
+            return
+        began = memos.begin()
+        loaded: list[AccountInputs] = []
+
+        async def read() -> list[AccountInputs]:
+            async with rt.pool.acquire() as conn:
+                return await read_accounts(
+                    conn, sorted(accounts), rt.cache, self._learning, utcnow(), memos.shared, began
+                )
+
+        try:
+            loaded = await retrying("check_accounts", read, stop=rt.stopping)
+        finally:
+            memos.accounts_read(began, loaded)
 
     async def refresh_versions(self) -> None:
         """Re-read every account's input versions in one query."""

@@ -31,7 +31,17 @@ async def read_sessions(
     conn: asyncpg.Connection, session_ids: Sequence[str], shared: Shared
 ) -> list[tuple[str, SessionInputs]]:
     """The active ones among ``session_ids``, with their open alert."""
-    rows = await conn.fetch(SQL["session_inputs"], list(session_ids))
+    return _sessions(await conn.fetch(SQL["session_inputs"], list(session_ids)), shared)
+
+
+async def read_partition(
+    conn: asyncpg.Connection, partition: int, shared: Shared
+) -> list[tuple[str, SessionInputs]]:
+    """Every active session of ``partition``, with its open alert: one query."""
+    return _sessions(await conn.fetch(SQL["partition_inputs"], partition), shared)
+
+
+def _sessions(rows: Sequence[asyncpg.Record], shared: Shared) -> list[tuple[str, SessionInputs]]:
     out: list[tuple[str, SessionInputs]] = []
     for r in rows:
         bssid, chassis, port = r["bssid"], r["switch_chassis"], r["switch_port"]

@@ -346,3 +346,12 @@ def test_a_kept_decision_is_not_used_once_the_account_is_read_again() -> None:
     started = book.begin()
     book.accounts_read(started, [HOME_WORLD.held(started)])
     assert book.decide("s1") is None  # a raise now: the database decides
+
+
+def test_partitions_handed_over_are_read_whole_once_memory_is_on() -> None:
+    book, _ = book_with("s1")
+    book.handover({1, 2})
+    assert book.unread == {1, 2}
+    off, _ = book_with("s1", enabled=False)
+    off.handover({1})
+    assert off.unread == set()

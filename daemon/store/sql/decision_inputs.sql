@@ -10,6 +10,16 @@ FROM sessions s
 LEFT JOIN alerts al ON al.session_id = s.session_id AND al.resolved_at IS NULL
 WHERE s.session_id = ANY($1::text[]) AND s.ended_at IS NULL;
 
+-- name: partition_inputs
+-- The same for every active session of one partition, when it is assigned.
+SELECT s.session_id, s.account_id, s.user_id, host(s.ip) AS ip, s.ip AS ip_value,
+       s.bssid, s.switch_chassis, s.switch_port,
+       al.fingerprint,
+       al.payload -> 'assigned_location' ->> 'location_id' AS alert_location_id
+FROM sessions s
+LEFT JOIN alerts al ON al.session_id = s.session_id AND al.resolved_at IS NULL
+WHERE s.kafka_partition = $1 AND s.ended_at IS NULL;
+
 -- name: account_inputs
 -- Each account's toggle and input versions, in the snapshot its users are read in.
 SELECT x.account_id,
