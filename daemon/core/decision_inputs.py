@@ -113,6 +113,13 @@ def decide_from(
     return verdict, decide(verdict, session.alert)
 
 
+# Interning tables start afresh past these sizes: ids and fingerprints no longer in use
+# (users gone, alerts resolved) would otherwise accumulate over weeks. Values already
+# handed out stay shared; only later reads allocate anew until the table refills.
+MAX_NAMES = 1_000_000
+MAX_ALERTS = 250_000
+
+
 class Shared:
     """Interning: the ids and open alerts a million sessions hold are a few hundred
     thousand distinct values; each is kept once."""
@@ -124,7 +131,12 @@ class Shared:
         self._alerts: dict[tuple[str, str | None], OpenAlert] = {}
 
     def name(self, value: str) -> str:
-        return self._names.setdefault(value, value)
+        hit = self._names.get(value)
+        if hit is None:
+            if len(self._names) >= MAX_NAMES:
+                self._names.clear()
+            hit = self._names[value] = value
+        return hit
 
     def alert(self, fingerprint: str | None, location_id: str | None) -> OpenAlert | None:
         if fingerprint is None:
@@ -132,6 +144,8 @@ class Shared:
         key = (fingerprint, location_id)
         hit = self._alerts.get(key)
         if hit is None:
+            if len(self._alerts) >= MAX_ALERTS:
+                self._alerts.clear()
             hit = self._alerts[key] = OpenAlert("", fingerprint, location_id)
         return hit
 

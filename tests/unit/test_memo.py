@@ -355,3 +355,17 @@ def test_partitions_handed_over_are_read_whole_once_memory_is_on() -> None:
     off, _ = book_with("s1", enabled=False)
     off.handover({1})
     assert off.unread == set()
+
+
+def test_interning_tables_start_afresh_past_their_bound(monkeypatch) -> None:
+    from e911d.daemon.core import decision_inputs
+
+    monkeypatch.setattr(decision_inputs, "MAX_NAMES", 3)
+    monkeypatch.setattr(decision_inputs, "MAX_ALERTS", 2)
+    shared = decision_inputs.Shared()
+    for i in range(10):
+        shared.name(f"n{i}")
+        shared.alert(f"f{i}", None)
+    assert len(shared._names) <= 3
+    assert len(shared._alerts) <= 2
+    assert shared.name("n9") == "n9"
