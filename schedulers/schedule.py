@@ -7,9 +7,9 @@ benchmarks/README.md).
 Entries are never removed in place: a session that ends or moves to another instance
 is dropped from the index and its heap entries are skipped when they surface.
 
-Each index entry also carries one opaque *memo* (the owner's record of the last
-decision, shared between sessions, so it costs one pointer a session): it goes
-away with the session, and the schedule never looks inside it.
+Each index entry also carries one opaque *memo*: the owner keeps there what it holds
+to decide the session's checks in memory (daemon/core/memo.py: its inputs and last
+decision). It goes away with the session, and the schedule never looks inside it.
 """
 
 from __future__ import annotations

@@ -1,47 +1,59 @@
-"""Deciding a check from memory when nothing it reads changed since the last decision.
+"""Deciding checks in memory, first checks included, and the guards that keep it honest.
 
-Almost every check concludes "still matches" (or "the same mismatch, already
-alerted"). The database path locks the session and joins five tables to say so. A
-check may instead conclude *nothing to do* from memory when it can prove that its
-inputs are the ones of its last database decision:
+Almost every check concludes "nothing to do" (a match, or the same mismatch already
+alerted). For the sessions of the partitions it owns, an instance holds every input
+of that decision (:mod:`e911d.daemon.core.decision_inputs`) and decides with the same
+code as the database path. Only a decision that changes something, or one memory is
+not sure of, goes to the database path, which re-decides under the session's lock and
+is the only writer: a stale memory may send a session there for nothing or delay a
+decision, never write a wrong alert.
 
-- the account's directory (locations, IP groups) and its users and toggle: the two
-  per-account versions the triggers bump on every change (``directory_versions``,
-  ``user_versions``), read with the check's rows and re-read by :class:`MemoBook`
-  once per tick for all accounts, and marked unknown by a NOTIFY until that re-read;
-- the session's own row (its IP) and its open alert: only this instance changes them
-  while it owns the partition (ingest, dismissals, the database path), and each of
-  those forgets the session's memo; a handover forgets the partition's memos.
+What memory holds, and what makes it stale:
 
-Memory never writes and never raises or resolves anything: the database path stays
-the only one that does, as before. Only a decision that changed nothing and does not
-depend on the clock (a snoozed mismatch does) is remembered, so a remembered decision
-re-made on the same inputs is again "nothing to do". Whatever is uncertain (no memo,
-a version not yet re-read, a notice since) goes to the database: a lost notice may
-delay a decision by a tick, never make it wrong.
+- each session's row and open alert (in the schedule's per-session slot): read in one
+  query for the sessions that have none (a first check, after a change), and dropped
+  whenever something may have changed them: ingest (a new IP, a dismissal), a database
+  check of the session (it may have raised or resolved), a handover;
+- each account's toggle, directory and users, read in one snapshot with the account's
+  two input versions (``directory_versions``, ``user_versions``). A directory or
+  account notice drops the account; a user notice makes only that user's sessions
+  uncertain until the account's users are read again (at the next tick); the versions
+  re-read once per tick are the backstop for a lost notice: an account whose versions
+  moved is read again before any of its sessions is decided.
 
-Per session the memo costs one pointer in the schedule's index: :class:`Memo`
-values are shared by every session with the same account, versions and outcome.
+The generation ``gen`` counts the events that make memory stale. A read records its
+rows only if nothing made them stale after it started: a read that saw a row just
+before ingest or a database check changed it must not leave it behind their back.
 """
 
 from __future__ import annotations
 
+import time
 from collections import Counter
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Protocol
 
+from e911d.daemon.core.decision_inputs import (
+    NEVER_CHANGED,
+    AccountInputs,
+    SessionInputs,
+    Shared,
+    Versions,
+    decide_from,
+)
 from e911d.daemon.core.evaluation import AlertDecision
+from e911d.daemon.core.geo import GeoCheck
 from e911d.daemon.core.model import Outcome, Verdict
+from e911d.daemon.core.unlocated import is_unlocated
 
-# (directory version, user version) of one account; (0, 0) before its first change.
-Versions = tuple[int, int]
-NEVER_CHANGED: Versions = (0, 0)
+__all__ = ["NEVER_CHANGED", "Memo", "MemoBook", "MemoSlots", "Versions", "memo_after"]
 
 
 @dataclass(frozen=True, slots=True)
 class Memo:
-    """What the last database decision of a session read and concluded."""
+    """What a database decision read and concluded (``CheckReport.memos``): a record
+    for the caller; memory no longer decides from it (it holds the inputs instead)."""
 
     account_id: str
     versions: Versions
@@ -51,26 +63,17 @@ class Memo:
 def memo_after(
     account_id: str, versions: Versions, verdict: Verdict, decision: AlertDecision
 ) -> Memo | None:
-    """The memo a database decision leaves, or None when it must not be remembered.
-
-    A transition is not remembered (the next check confirms it from the database
-    first), nor is a snoozed mismatch: the same inputs raise once the snooze is over.
-    """
+    """The memo a database decision leaves, or None for a transition or a snooze."""
     if not decision.changes_nothing or decision.snoozed:
         return None
     return Memo(account_id, versions, verdict.outcome)
 
 
-def remembered(memo: object, current: Versions | None) -> Outcome | None:
-    """The outcome memory may conclude (with no transition), or None: ask the database."""
-    if not isinstance(memo, Memo) or current is None or memo.versions != current:
-        return None
-    return memo.outcome
-
-
 class MemoSlots(Protocol):
-    """Where each session's memo is kept: beside its due time in the schedule
-    (``schedulers.CheckSchedule``), so a tick reads both in one lookup."""
+    """Where each session's inputs are kept: beside its due time in the schedule
+    (``schedulers.CheckSchedule``), so they go away with the session."""
+
+    def memo(self, session_id: str) -> object: ...
 
     def set_memo(self, session_id: str, memo: object) -> None: ...
 
@@ -78,107 +81,85 @@ class MemoSlots(Protocol):
 
 
 class MemoBook:
-    """The versions memory compares with, and the guards that keep memos honest.
-
-    ``gen`` counts the events that make memos stale (notices, session changes,
-    handovers). A database check records its memos only if nothing made its session
-    stale after it started (:meth:`begin`): a check that read a row just before
-    ingest changed it must not leave a memo behind ingest's back.
-    """
-
     def __init__(self, schedule: MemoSlots, enabled: bool = True) -> None:
         self.enabled = enabled
+        self.shared = Shared()
         self._schedule = schedule
         self._gen = 0
+        self._accounts: dict[str, AccountInputs] = {}
         self._versions: dict[str, Versions] = {}
-        self._read = False  # no re-read since start-up or an "everything changed"
-        self._all_stale_at = 0
-        self._stale: dict[str, int] = {}  # account -> gen of its last notice
+        self._account_gen: dict[str, int] = {}  # account -> gen of its last notice
+        self._account_wide: dict[str, int] = {}  # ... of its last account-wide notice
+        self._user_gen: dict[tuple[str, str], int] = {}  # (account, user) -> gen
+        self._all_gen = 0  # gen of the last "everything changed"
         self._recent: dict[str, int] = {}  # session -> gen it was last made stale
-        self._barrier = 0  # database checks started before it record nothing
+        self._barrier = 0  # reads started before it record nothing
         self._starts: Counter[int] = Counter()
-        self._interned: dict[Memo, Memo] = {}
+        # Partitions assigned whose sessions' inputs are not read yet (one query each).
+        self.unread: set[int] = set()
 
-    def current(self, account_id: str) -> Versions | None:
-        if not self._read or account_id in self._stale:
+    # -- deciding -----------------------------------------------------------------
+
+    def inputs(self, session_id: str) -> SessionInputs | None:
+        memo = self._schedule.memo(session_id)
+        return memo if isinstance(memo, SessionInputs) else None
+
+    def account(self, account_id: str) -> AccountInputs | None:
+        return self._accounts.get(account_id)
+
+    def decide(
+        self, session_id: str, geo: GeoCheck | None = None, now: float | None = None
+    ) -> SessionInputs | None:
+        """The session's inputs, with the outcome and whether it is unlocated, when
+        memory concludes "nothing to do"; None: ask the database."""
+        if not self.enabled:
             return None
-        return self._versions.get(account_id, NEVER_CHANGED)
-
-    def decide(self, memo: object) -> Outcome | None:
-        """What memory concludes for a session whose memo is ``memo`` (None: don't know)."""
-        if not self.enabled or not isinstance(memo, Memo):
+        session = self.inputs(session_id)
+        if session is None:
             return None
-        return remembered(memo, self.current(memo.account_id))
+        account = self._accounts.get(session.account_id)
+        if account is None:
+            return None
+        if self._user_gen.get((session.account_id, session.user_id), -1) > account.loaded_at:
+            return None
+        user = account.users.get(session.user_id)
+        if user is not None and user.confirmed_until <= (time.time() if now is None else now):
+            return None
+        if session.decided_on is account:
+            return session
+        verdict, decision = decide_from(account, session, geo)
+        if not decision.changes_nothing:
+            return None
+        session.decided_on = account
+        session.outcome = verdict.outcome
+        session.unlocated = is_unlocated(verdict)
+        return session
 
-    # -- the backstop -----------------------------------------------------------
-
-    def refresh_begin(self) -> int:
-        """Call just before reading every account's versions; pass the result on."""
-        return self._gen
-
-    def refresh_end(self, started: int, rows: Iterable[tuple[str, int, int]]) -> None:
-        """The versions read by a query that started after ``started`` was taken.
-
-        Notices heard before then are covered by the read; later ones stay stale.
-        """
-        self._versions = {a: (d, u) for a, d, u in rows}
-        self._stale = {a: g for a, g in self._stale.items() if g > started}
-        if self._all_stale_at <= started:
-            self._read = True
-        current = self._versions
-        self._interned = {
-            m: m for m in self._interned if current.get(m.account_id, NEVER_CHANGED) == m.versions
-        }
-
-    # -- what makes memos stale -------------------------------------------------
-
-    def account_changed(self, account_id: str | None) -> None:
-        """A directory notice for an account (None: everything)."""
-        self._gen += 1
-        if account_id is None:
-            self._read = False
-            self._all_stale_at = self._gen
-        else:
-            self._stale[account_id] = self._gen
-
-    def sessions_changed(self, session_ids: Iterable[str]) -> None:
-        """Ingest changed these sessions' rows or alerts (an IP, a dismissal)."""
-        self._gen += 1
-        # Only a database check in flight can leave a memo behind: with none, there
-        # is nothing to remember (and nothing would prune it).
-        recent = self._recent if self._starts else None
+    def missing(self, session_ids: Iterable[str]) -> tuple[list[str], set[str]]:
+        """The sessions whose inputs are not held, and the accounts to read (those of
+        the held sessions that are not held or whose users changed since read)."""
+        sessions: list[str] = []
+        accounts: set[str] = set()
         for sid in session_ids:
-            if recent is not None:
-                recent[sid] = self._gen
-            self._schedule.set_memo(sid, None)
+            s = self.inputs(sid)
+            if s is None:
+                sessions.append(sid)
+            elif self.account_due(s.account_id):
+                accounts.add(s.account_id)
+        return sessions, accounts
 
-    def handover(self, partitions: set[int]) -> None:
-        """Partitions came or went: another instance may have decided meanwhile.
+    def account_due(self, account_id: str) -> bool:
+        held = self._accounts.get(account_id)
+        return held is None or held.loaded_at < self._account_gen.get(account_id, -1)
 
-        Database checks already started record nothing; the memos of ``partitions``
-        go (revoked partitions' sessions left the schedule with theirs)."""
-        self._gen += 1
-        self._barrier = self._gen
-        self._schedule.clear_memos(partitions)
-
-    # -- the database path ------------------------------------------------------
+    # -- reads ----------------------------------------------------------------------
 
     def begin(self) -> int:
-        """Call before a database check takes its locks; pass the result to :meth:`end`."""
+        """Call before a read (or a database check) starts; pass the result on."""
         self._starts[self._gen] += 1
         return self._gen
 
-    def end(self, started: int, memos: Mapping[str, Memo | None]) -> None:
-        """Record what a committed database check concluded (also call it on failure,
-        with no memos)."""
-        for sid, memo in memos.items():
-            allowed = (
-                memo is not None
-                and self.enabled
-                and started >= self._barrier
-                and self._recent.get(sid, -1) <= started
-            )
-            self._schedule.set_memo(sid, self._intern(memo) if allowed and memo else None)
+    def _finish(self, started: int) -> None:
         self._starts[started] -= 1
         if self._starts[started] <= 0:
             del self._starts[started]
@@ -188,5 +169,95 @@ class MemoBook:
             oldest = min(self._starts)
             self._recent = {s: g for s, g in self._recent.items() if g > oldest}
 
-    def _intern(self, memo: Memo) -> Memo:
-        return self._interned.setdefault(memo, memo)
+    def sessions_read(self, started: int, rows: Iterable[tuple[str, SessionInputs]]) -> None:
+        """Record sessions read by a query that began at ``started`` (call it on failure
+        too, with no rows): a session made stale since keeps no inputs."""
+        if self.enabled and started >= self._barrier:
+            recent = self._recent
+            for sid, inputs in rows:
+                if recent.get(sid, -1) <= started:
+                    self._schedule.set_memo(sid, inputs)
+        self._finish(started)
+
+    def accounts_read(self, started: int, accounts: Iterable[AccountInputs]) -> None:
+        """Record accounts read in one snapshot by a read that began at ``started``.
+
+        An account with a directory or account notice since is left out (read again
+        later); users with a notice since stay uncertain (``loaded_at``)."""
+        if self.enabled:
+            for account in accounts:
+                wide = max(self._account_wide.get(account.account_id, -1), self._all_gen)
+                if wide > started:
+                    continue
+                self._accounts[account.account_id] = account
+        self._finish(started)
+
+    # -- the backstop -----------------------------------------------------------------
+
+    def refresh_begin(self) -> int:
+        """Call just before reading every account's versions; pass the result on."""
+        return self._gen
+
+    def refresh_end(self, started: int, rows: Iterable[tuple[str, int, int]]) -> None:
+        """The versions read by a query that started after ``started`` was taken: an
+        account held at other versions is dropped and read again before its next
+        decision (a change whose notice was lost)."""
+        self._versions = {a: (d, u) for a, d, u in rows}
+        current = self._versions
+        for account_id, held in list(self._accounts.items()):
+            if current.get(account_id, NEVER_CHANGED) != held.versions:
+                del self._accounts[account_id]
+        self._account_gen = {a: g for a, g in self._account_gen.items() if g > started}
+        self._account_wide = {a: g for a, g in self._account_wide.items() if g > started}
+        self._user_gen = {k: g for k, g in self._user_gen.items() if g > started}
+
+    # -- what makes memory stale ----------------------------------------------------
+
+    def account_changed(self, account_id: str | None) -> None:
+        """A directory or account notice (None: everything changed)."""
+        self._gen += 1
+        if account_id is None:
+            self._all_gen = self._gen
+            self._accounts.clear()
+        else:
+            self._account_gen[account_id] = self._gen
+            self._account_wide[account_id] = self._gen
+            self._accounts.pop(account_id, None)
+
+    def user_changed(self, account_id: str, user_id: str) -> None:
+        """A user notice: only that user's sessions are uncertain until the account's
+        users are read again."""
+        self._gen += 1
+        self._account_gen[account_id] = self._gen
+        self._user_gen[(account_id, user_id)] = self._gen
+
+    def sessions_changed(self, session_ids: Iterable[str]) -> None:
+        """Ingest or a database check changed (or may have changed) these sessions' rows
+        or alerts: their inputs are read again before their next decision."""
+        self._gen += 1
+        recent = self._recent if self._starts else None
+        for sid in session_ids:
+            if recent is not None:
+                recent[sid] = self._gen
+            self._schedule.set_memo(sid, None)
+
+    def handover(self, partitions: set[int]) -> None:
+        """Partitions came or went: another instance may have decided meanwhile.
+
+        Reads already started record nothing; the inputs of ``partitions`` go (revoked
+        partitions' sessions left the schedule with theirs)."""
+        self._gen += 1
+        self._barrier = self._gen
+        self._schedule.clear_memos(partitions)
+        if self.enabled:
+            self.unread |= partitions
+
+    def end(self, started: int, session_ids: Iterable[str]) -> None:
+        """A database check that began at ``started`` is over (committed or not): what
+        it decided is re-read before these sessions are decided in memory again."""
+        self.sessions_changed(session_ids)
+        self._finish(started)
+
+    def held(self) -> tuple[int, int]:
+        """(accounts, users) held: for the memory figures."""
+        return len(self._accounts), sum(len(a.users) for a in self._accounts.values())

@@ -116,6 +116,11 @@ class UnlocatedToday:
     def needs_database(self, session_id: str) -> bool:
         return session_id in self._due
 
+    def recorded(self, session_id: str, key: NetworkKey) -> bool:
+        """Whether the session was recorded on ``key`` today: memory decides an
+        unlocated session only then (the database path records it)."""
+        return self._today.get(session_id) == hash(key)
+
     def claim(
         self, decided: Iterable[str], sightings: Iterable[Sighting], now: dt.datetime
     ) -> SightingClaim:

@@ -1,11 +1,12 @@
 """Checks: the tick that drains the due sessions, and checking given sessions at once.
 
-A due session whose inputs did not change since its last decision is decided from
-memory (:mod:`e911d.daemon.core.memo`): counted, nothing written. Every other one, and
-every session checked at once after a notice, runs the same
-:class:`~e911d.daemon.store.check_batches.CheckRunner` in one transaction per chunk; the session
-row locks taken there serialise a tick and an immediate re-evaluation of the same
-session, on this instance or another.
+A due session whose decision memory holds every input of, and that changes nothing,
+is decided in memory (:mod:`e911d.daemon.core.memo`): counted, nothing written. Every
+other one (a transition, a doubt), and every session checked at once after a notice,
+runs the same :class:`~e911d.daemon.store.check_batches.CheckRunner`: the chunk read
+without locks and its transitions written together under each session's version
+(compare-and-set), so a tick and an immediate re-evaluation of the same session, on
+this instance or another, never both apply a decision.
 
 Every session decided either way is recorded in ``checked_sessions`` the first time
 on each UTC day (:mod:`e911d.daemon.core.checked_today`) by a writer task of its own: the claims
@@ -28,9 +29,10 @@ from collections.abc import Iterable, Sequence
 import structlog
 
 from e911d.daemon.core.checked_today import PAUSE, CheckedToday, Claim
+from e911d.daemon.core.decision_inputs import AccountInputs, SessionInputs
 from e911d.daemon.core.geo import GeoCheck
-from e911d.daemon.core.memo import Memo
 from e911d.daemon.core.model import Outcome
+from e911d.daemon.core.network_key import network_key
 from e911d.daemon.services.deps import Runtime, learning_config, utcnow
 from e911d.daemon.services.inflight import InFlight
 from e911d.daemon.services.relay import Relay
@@ -38,6 +40,7 @@ from e911d.daemon.services.unconfigured import UnconfiguredRecorder
 from e911d.daemon.store.check_batches import CheckConfig, CheckReport, CheckRunner, input_versions
 from e911d.daemon.store.checked_sessions import record_checked
 from e911d.daemon.store.db import DatabaseError, errors, retrying
+from e911d.daemon.store.decision_rows import read_accounts, read_partition, read_sessions
 
 log = structlog.get_logger(__name__)
 # The sessions-checked write waits no longer: a tick deciding from memory must not
@@ -58,6 +61,8 @@ class Checks:
         self._writer: asyncio.Task[None] | None = None
         self._unconfigured = UnconfiguredRecorder(rt)
         s = rt.settings
+        self._geo = geo
+        self._learning = learning_config(s)
         self._runner = CheckRunner(
             rt.alerts,
             rt.cache,
@@ -74,32 +79,44 @@ class Checks:
         batch_size = rt.settings.checks.batch_size
         memos = rt.memos
         with self._in_flight:
+            if memos.enabled and memos.unread and rt.ownership.loaded:
+                await self._read_partitions()
             first = rt.schedule.next_due()
             if memos.enabled and first is not None and first <= time.time():
                 # The backstop against lost notices: once per tick, for all accounts,
-                # before anything is taken from the schedule (no await between taking
-                # a session and deciding it from memory).
+                # before anything is taken from the schedule; an account whose
+                # versions moved is read again before its sessions are decided.
                 await self.refresh_versions()
             while not rt.stopping.is_set():
                 due = rt.schedule.pop_due(time.time(), batch_size)
                 if not due:
                     return
                 owned = [d for d in due if d.partition in rt.ownership.partitions]
+                if memos.enabled:
+                    await self._prepare([d.session_id for d in owned])
                 remembered: Counter[Outcome] = Counter()
                 ask: list[str] = []
                 # The schedule's own id strings: the day's record shares them.
                 checked: list[tuple[str, str]] = []
                 unlocated = self._unconfigured.due()
+                decided_at = time.time()
                 for d in owned:
-                    memo = d.memo
-                    outcome = memos.decide(memo)
                     # A session on a network nobody configured is read from the
                     # database once a day, to record its network (daemon/core/unlocated.py).
-                    if outcome is None or not isinstance(memo, Memo) or d.session_id in unlocated:
+                    hit = (
+                        None
+                        if d.session_id in unlocated
+                        else memos.decide(d.session_id, self._geo, decided_at)
+                    )
+                    if (
+                        hit is None
+                        or hit.outcome is None
+                        or (hit.unlocated and not self._sighted(d.session_id, hit))
+                    ):
                         ask.append(d.session_id)
                     else:
-                        remembered[outcome] += 1
-                        checked.append((d.session_id, memo.account_id))
+                        remembered[hit.outcome] += 1
+                        checked.append((d.session_id, hit.account_id))
                 accounts = (await self._check(ask)).accounts
                 for outcome, n in remembered.items():
                     rt.metrics.checks.labels(outcome=outcome).inc(n)
@@ -116,6 +133,92 @@ class Checks:
                 # /readyz, the consumer's heartbeats) for seconds. Safe: the next
                 # chunk is taken and decided after it, with no await in between.
                 await asyncio.sleep(0)
+
+    def _sighted(self, session_id: str, inputs: SessionInputs) -> bool:
+        """Whether an unlocated session's network is recorded today: until it is, the
+        database path decides the session (and records it)."""
+        p = self._learning.prefixes
+        key = network_key(inputs.ip, inputs.network, p.ipv4, p.ipv6)
+        return self._unconfigured.recorded(session_id, key)
+
+    async def _read_partitions(self) -> None:
+        """Read the inputs of the sessions of partitions just assigned, one query each
+        (then their accounts), so that their checks, first ones and a restart's
+        overdue ones included, are decided in memory without a read per chunk."""
+        rt = self._rt
+        memos = rt.memos
+        for partition in sorted(memos.unread & rt.ownership.partitions):
+            # Taken out first: a handover while reading puts it back.
+            memos.unread.discard(partition)
+            started = memos.begin()
+            rows: list[tuple[str, SessionInputs]] = []
+
+            async def read(p: int = partition) -> list[tuple[str, SessionInputs]]:
+                async with rt.pool.acquire() as conn:
+                    return await read_partition(conn, p, memos.shared)
+
+            try:
+                rows = await retrying("check_inputs", read, stop=rt.stopping)
+            except DatabaseError as exc:
+                rt.metrics.db_errors.labels(operation="check_inputs").inc()
+                log.warning("partition_inputs_failed", partition=partition, error=str(exc))
+                continue  # its sessions' inputs are read per chunk, as they fall due
+            finally:
+                memos.sessions_read(started, rows)
+            log.info("partition_inputs_read", partition=partition, sessions=len(rows))
+            try:
+                await self._read_accounts({s.account_id for _, s in rows})
+            except DatabaseError as exc:
+                rt.metrics.db_errors.labels(operation="check_inputs").inc()
+                log.warning("check_inputs_failed", sessions=0, error=str(exc))
+        memos.unread &= rt.ownership.partitions
+
+    async def _prepare(self, session_ids: Sequence[str]) -> None:
+        """Read what memory lacks to decide these sessions: their rows and open alerts
+        (a first check, or after a change) and their accounts (not yet read, or
+        changed). A failed read leaves them to the database path."""
+        rt = self._rt
+        memos = rt.memos
+        sessions, accounts = memos.missing(session_ids)
+        try:
+            if sessions:
+                started = memos.begin()
+                rows: list[tuple[str, SessionInputs]] = []
+
+                async def read() -> list[tuple[str, SessionInputs]]:
+                    async with rt.pool.acquire() as conn:
+                        return await read_sessions(conn, sessions, memos.shared)
+
+                try:
+                    rows = await retrying("check_inputs", read, stop=rt.stopping)
+                finally:
+                    memos.sessions_read(started, rows)
+                accounts.update(s.account_id for _, s in rows if memos.account_due(s.account_id))
+            await self._read_accounts(accounts)
+        except DatabaseError as exc:
+            rt.metrics.db_errors.labels(operation="check_inputs").inc()
+            log.warning("check_inputs_failed", sessions=len(sessions), error=str(exc))
+
+    async def _read_accounts(self, account_ids: set[str]) -> None:
+        """Read the accounts among these that memory does not hold (or must read again)."""
+        rt = self._rt
+        memos = rt.memos
+        accounts = {a for a in account_ids if memos.account_due(a)}
+        if not accounts:
+            return
+        began = memos.begin()
+        loaded: list[AccountInputs] = []
+
+        async def read() -> list[AccountInputs]:
+            async with rt.pool.acquire() as conn:
+                return await read_accounts(
+                    conn, sorted(accounts), rt.cache, self._learning, utcnow(), memos.shared, began
+                )
+
+        try:
+            loaded = await retrying("check_accounts", read, stop=rt.stopping)
+        finally:
+            memos.accounts_read(began, loaded)
 
     async def refresh_versions(self) -> None:
         """Re-read every account's input versions in one query."""
@@ -148,11 +251,11 @@ class Checks:
                     )
 
             started = rt.memos.begin()
-            report = CheckReport()
             try:
                 report = await retrying("checks", tx, stop=rt.stopping)
             finally:
-                rt.memos.end(started, report.memos)
+                # Raised or resolved, or not: read again before memory decides them.
+                rt.memos.end(started, session_ids)
         for outcome, n in report.outcomes.items():
             rt.metrics.checks.labels(outcome=outcome).inc(n)
         self._relay.decided(report.raised, report.resolved)

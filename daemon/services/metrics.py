@@ -49,6 +49,7 @@ OPEN_DURATION_BUCKETS = (
 # one is not listed here): each starts at 0, so rate() and an alert rule see its first
 # error, and a dashboard panel has a series before anything failed.
 DATABASE_OPERATIONS = (
+    "check_inputs",
     "checked_sessions",
     "gauges",
     "reevaluate",

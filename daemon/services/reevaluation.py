@@ -41,9 +41,14 @@ class Reevaluation:
 
     def on_notice(self, notice: Notice) -> None:
         self._rt.metrics.directory_notices.labels(kind=notice.kind).inc()
-        # Until versions are re-read after this notice, the account is decided in
-        # PostgreSQL (the re-evaluation below does so for the sessions it affects).
-        self._rt.memos.account_changed(None if notice.kind == "all" else notice.account_id)
+        # Until memory reads the account again (at the next tick), the user's sessions
+        # (an account-wide notice: the account's) are decided in PostgreSQL; the
+        # re-evaluation below does so at once for the sessions it affects.
+        memos = self._rt.memos
+        if notice.kind == "user" and notice.account_id is not None and notice.user_id:
+            memos.user_changed(notice.account_id, notice.user_id)
+        else:
+            memos.account_changed(None if notice.kind == "all" else notice.account_id)
         self._pending.add(notice)
         if self._first_notice_at is None:
             self._first_notice_at = time.perf_counter()

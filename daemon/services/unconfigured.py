@@ -20,6 +20,7 @@ from typing import Final
 
 import structlog
 
+from e911d.daemon.core.network_key import NetworkKey
 from e911d.daemon.core.unlocated import PAUSE, SightingClaim, UnlocatedToday
 from e911d.daemon.services.deps import Runtime, utcnow
 from e911d.daemon.store.check_batches import CheckReport
@@ -47,6 +48,10 @@ class UnconfiguredRecorder:
         (it starts the new UTC day, if it is one); valid until the chunk is decided."""
         self._today.roll(utcnow())
         return self._today.due
+
+    def recorded(self, session_id: str, key: NetworkKey) -> bool:
+        """Whether the session's sighting on ``key`` is recorded today (or claimed)."""
+        return self._today.recorded(session_id, key)
 
     def decided(self, report: CheckReport) -> None:
         """Claim the unlocated sessions of a database check for the writer task."""

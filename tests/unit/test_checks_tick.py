@@ -8,13 +8,16 @@ a pass over a million sessions held the loop for seconds: the 1M benchmark's
 from __future__ import annotations
 
 import asyncio
+import ipaddress
 from collections.abc import Iterable
 from types import SimpleNamespace
 from typing import Any, cast
 
 from e911d.config import load_settings
-from e911d.daemon.core.memo import Memo, MemoBook
-from e911d.daemon.core.model import Outcome
+from e911d.daemon.core.decision_inputs import AccountInputs, SessionInputs, UserInputs
+from e911d.daemon.core.evaluation import AccountDirectory
+from e911d.daemon.core.memo import MemoBook
+from e911d.daemon.core.model import Account, IpGroup, Location, User
 from e911d.daemon.services.checks import Checks
 from e911d.daemon.services.deps import Runtime
 from e911d.daemon.services.metrics import Metrics
@@ -42,10 +45,17 @@ async def test_a_tick_decided_from_memory_lets_other_tasks_run_between_chunks() 
     for i in range(SESSIONS):
         schedule.add(f"s{i}", 0.0, 0, 0.0)  # all due since the epoch
     memos = MemoBook(schedule)
-    memos.refresh_end(memos.refresh_begin(), [("acme", 1, 1)])
-    remembered = Memo("acme", (1, 1), Outcome.MATCH)
-    for i in range(SESSIONS):
-        schedule.set_memo(f"s{i}", remembered)
+    directory = AccountDirectory(
+        "acme",
+        [Location("hq", "HQ")],
+        [IpGroup("g", "g", "hq", (ipaddress.ip_network("10.0.0.0/24"),))],
+    )
+    started = memos.begin()
+    user = UserInputs(User("acme", "u", True, "hq"))
+    held = AccountInputs("acme", Account("acme", True), directory, (1, 1), {"u": user}, started)
+    memos.accounts_read(started, [held])
+    session = SessionInputs("acme", "u", ipaddress.IPv4Address("10.0.0.7").packed, None, None)
+    memos.sessions_read(memos.begin(), [(f"s{i}", session) for i in range(SESSIONS)])
     metrics = Metrics()
     rt: Any = SimpleNamespace(
         stopping=asyncio.Event(),
