@@ -1,0 +1,244 @@
+"""One design's run of the million-session workload on one or several instances.
+
+The phases, in order: directory ingest, login ingest, the first-check burst, the
+steady state, a restart. Each phase is a window over which the daemons' /metrics, the
+daemons' /proc and PostgreSQL (benchmarks/pgprobe.py) are read at both ends.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import datetime as dt
+import signal
+import time
+import uuid
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from benchmarks import pgprobe
+from benchmarks import workload as w
+from benchmarks.daemons import Group, environment, merged, wait
+from e911d.consumers.topics import ensure_topics
+
+SPREAD = 20.0  # every first check falls due within this window
+
+
+@dataclass
+class Figures:
+    """One column of a table: figure name -> formatted value."""
+
+    design: str
+    values: dict[str, str] = field(default_factory=dict)
+
+    def put(self, name: str, value: float, fmt: str = "{:,.0f}") -> None:
+        self.values[name] = fmt.format(value)
+
+
+@dataclass
+class Result:
+    """The design's totals, and per instance when there are several."""
+
+    total: Figures
+    instances: list[Figures] = field(default_factory=list)
+
+
+@dataclass(frozen=True)
+class Target:
+    """Where a run goes: the broker, the scratch database and how to probe it."""
+
+    bootstrap: str
+    admin_dsn: str
+    dsn: str
+    database: str
+    postmaster: int
+    statements: bool
+
+
+def _pg(target: Target) -> pgprobe.Snapshot:
+    return asyncio.run(
+        pgprobe.snapshot(
+            target.admin_dsn, target.database, target.postmaster, statements=target.statements
+        )
+    )
+
+
+def _batches(f: Figures, kind: str, now: w.Scrape, wall: float) -> None:
+    """Where ingest time goes: the share spent storing batches (the transaction),
+    the rest being fetching, decoding and waiting (``e911_batch_seconds``)."""
+    count = now.get(f'e911_batch_seconds_count{{kind="{kind}"}}')
+    spent = now.get(f'e911_batch_seconds_sum{{kind="{kind}"}}')
+    if count:
+        f.values[f"{kind} batches: count, mean s, share of wall"] = (
+            f"{count:,.0f}, {spent / count:.3f}, {spent / wall:.0%}"
+        )
+
+
+def _postgres(f: Figures, what: str, win: pgprobe.Window, per: float, unit: str) -> None:
+    """Per-event costs in PostgreSQL over one window: ``per`` events of ``unit``."""
+    n = max(1.0, per)
+    f.put(f"{what}: WAL bytes / {unit}", win.wal_bytes / n)
+    f.put(f"{what}: commits / 1,000 {unit}s", 1000 * win.commits / n, "{:,.1f}")
+    f.put(f"{what}: rows written / {unit}", win.rows_written / n, "{:,.2f}")
+    f.put(f"{what}: PostgreSQL CPU ms / {unit} (/proc)", 1000 * win.cpu_total / n, "{:.3f}")
+    if win.statements:
+        f.put(f"{what}: statements / {unit}", win.statements["calls"] / n, "{:,.2f}")
+        ms = win.statements["exec_ms"] + win.statements["plan_ms"]
+        f.put(f"{what}: statement time ms / {unit} (pg_stat_statements)", ms / n, "{:.3f}")
+
+
+def _p99(before: w.Scrape, after: w.Scrape) -> str:
+    got = w.lateness_p99(before, after)
+    if got is None:
+        return "—"
+    p99, lower, upper = got
+    return f"{p99:.2f} (bucket {lower:g}-{upper:g})"
+
+
+def _cpu(group: Group) -> list[float]:
+    return [w.cpu_seconds(d.pid) for d in group.members]
+
+
+def measure(design: str, root: Path, target: Target, args: Any) -> Result:
+    n, users = args.sessions, args.users
+    f = Figures(design)
+    prefix = f"m{uuid.uuid4().hex[:6]}"
+    env = environment(
+        target.bootstrap,
+        target.dsn,
+        prefix,
+        initial_delay=args.initial_delay,
+        interval=args.interval,
+    )
+    topics = [f"{prefix}.{t}" for t in ("sessions", "directory", "alerts", "dlq")]
+    asyncio.run(ensure_topics({"bootstrap_servers": target.bootstrap}, topics, 12, 1))
+    group = Group(env, root, args.instances, prefix)
+    each = [Figures(f"instance {i + 1}") for i in range(args.instances)]
+    group.start()
+    try:
+        wait(group.ready, 180, "daemons ready", alive=group.alive)
+        wait(lambda: group.total("e911_partitions_owned") >= 12, 180, "partitions assigned", 0.5)
+        # Directory ingest.
+        size = w.directory_size(users)
+        pg0, t0 = _pg(target), time.monotonic()
+        now = dt.datetime.now(dt.UTC)
+        asyncio.run(w.produce(target.bootstrap, topics[1], w.directory_events(users, now)))
+        user_type = f'e911_events_total{{topic="{topics[1]}",type="e911.user.upserted"}}'
+        done = wait(lambda: group.total(user_type) >= users, 3600, "directory ingest")
+        f.put("directory ingest (events/s)", size / (done - t0))
+        _batches(f, "directory", merged(group.scrape()), (done - t0) * args.instances)
+        pg1 = _pg(target)
+        _postgres(f, "directory", pgprobe.delta(pg0, pg1), size, "event")
+        # Login ingest: logins stamped from now on, due together after initial_delay.
+        login_at = dt.datetime.now(dt.UTC)
+        t0 = time.monotonic()
+        events = w.login_events(n, users, login_at, SPREAD)
+        sent, produce_s = asyncio.run(w.produce(target.bootstrap, topics[0], events))
+        done = wait(lambda: group.total("e911_sessions_active") >= n, 3600, "login ingest")
+        f.put("login ingest (events/s)", n / (done - t0))
+        _batches(f, "sessions", merged(group.scrape()), (done - t0) * args.instances)
+        f.put("producer (events/s)", sent / produce_s)
+        pg2 = _pg(target)
+        _postgres(f, "login", pgprobe.delta(pg1, pg2), n, "login")
+        rss = [w.rss_mib(d.pid) for d in group.members]
+        f.put("RSS holding N sessions (MiB)", sum(rss))
+        for fi, scrape, r in zip(each, group.scrape(), rss, strict=True):
+            fi.put("sessions held", scrape.get("e911_sessions_active"))
+            fi.put("partitions owned", scrape.get("e911_partitions_owned"))
+            fi.put("RSS holding its sessions (MiB)", r)
+        # The burst.
+        first_due = login_at.timestamp() + args.initial_delay
+        if time.time() > first_due:
+            f.values["note"] = "ingest ran past the first due time: raise --initial-delay"
+        wait(lambda: time.time() >= first_due, args.initial_delay + 60, "first due")
+        pg3, start = _pg(target), group.scrape()
+        best, last = 0.0, start
+        while sum(s.checks() for s in last) < n:
+            time.sleep(5)
+            cur = group.scrape()
+            rate = sum(c.checks() - p.checks() for c, p in zip(cur, last, strict=True))
+            best = max(best, rate / max(0.1, cur[0].at - last[0].at))
+            last = cur
+            if time.time() - first_due > 3600:
+                raise TimeoutError("burst not drained within an hour")
+        f.put("burst drained (s after first due)", time.time() - first_due, "{:,.1f}")
+        f.put("burst checks/s (best 5 s)", best)
+        for fi, s0, s1 in zip(each, start, last, strict=True):
+            fi.put("burst: checks", s1.checks() - s0.checks())
+        wait(lambda: group.total("e911_outbox_pending") == 0, 300, "outbox drained", 0.5)
+        raised = merged(group.scrape()).get("e911_alerts_raised_total") - merged(start).get(
+            "e911_alerts_raised_total"
+        )
+        f.put("burst: alerts raised (transitions)", raised)
+        burst = pgprobe.delta(pg3, _pg(target))
+        _postgres(f, "burst", burst, n, "check")
+        f.put("burst: WAL bytes / transition (all burst WAL)", burst.wal_bytes / max(1, raised))
+        _steady(f, each, group, target, args)
+        _restart(f, group, n)
+    finally:
+        group.stop()
+    return Result(f, each if args.instances > 1 else [])
+
+
+def _steady(f: Figures, each: list[Figures], group: Group, target: Target, args: Any) -> None:
+    n = args.sessions
+    before, cpu0, pg0 = group.scrape(), _cpu(group), _pg(target)
+    time.sleep(args.steady_seconds)
+    after, cpu1, pg1 = group.scrape(), _cpu(group), _pg(target)
+    win = pgprobe.delta(pg0, pg1)
+    b, a = merged(before), merged(after)
+    checks = a.checks() - b.checks()
+    seconds = after[0].at - before[0].at
+    f.put("steady checks/s", checks / seconds)
+    f.put("steady checks/s asked (N/interval)", n / args.interval)
+    in_memory = a.get("e911_checks_decided_in_memory_total") - b.get(
+        "e911_checks_decided_in_memory_total"
+    )
+    f.put("steady: share decided from memory (%)", 100 * in_memory / max(1.0, checks))
+    f.values["steady lateness p99 (s)"] = _p99(b, a)
+    per = 1000 / max(1.0, checks)
+    f.put("daemon CPU s / 1,000 checks", (sum(cpu1) - sum(cpu0)) * per, "{:.3f}")
+    f.put("PostgreSQL CPU s / 1,000 checks (/proc, all processes)", win.cpu_total * per, "{:.4f}")
+    background = sum(v for k, v in win.cpu.items() if k not in ("client backends",))
+    f.put("  of which client backends", win.cpu.get("client backends", 0.0) * per, "{:.4f}")
+    f.put("  of which background and postmaster", background * per, "{:.4f}")
+    if win.statements:
+        ms = win.statements["exec_ms"] + win.statements["plan_ms"]
+        f.put(
+            "PostgreSQL statement s / 1,000 checks (pg_stat_statements)", ms / 1000 * per, "{:.4f}"
+        )
+        f.put("steady: statements / 1,000 checks", win.statements["calls"] * per, "{:,.1f}")
+    f.put("steady: WAL bytes / check", win.wal_bytes / max(1.0, checks), "{:,.1f}")
+    f.put("steady: commits / 1,000 checks", win.commits * per, "{:,.2f}")
+    f.put("RSS peak (MiB)", sum(w.rss_mib(d.pid, "VmHWM") for d in group.members))
+    for i, fi in enumerate(each):
+        c = after[i].checks() - before[i].checks()
+        fi.put("steady checks/s", c / seconds)
+        fi.values["steady lateness p99 (s)"] = _p99(before[i], after[i])
+        fi.put("daemon CPU s / 1,000 checks", (cpu1[i] - cpu0[i]) * 1000 / max(1.0, c), "{:.3f}")
+        fi.put("daemon CPU (% of a core)", 100 * (cpu1[i] - cpu0[i]) / seconds, "{:.0f}")
+        fi.put("RSS peak (MiB)", w.rss_mib(group.members[i].pid, "VmHWM"))
+    f.put("PostgreSQL CPU (% of a core, steady)", 100 * win.cpu_total / seconds, "{:.0f}")
+
+
+def _restart(f: Figures, group: Group, n: int) -> None:
+    """kill -9 the first instance and start it again under the same member id."""
+    daemon = group.members[0]
+    daemon.kill(signal.SIGKILL)
+    t0 = daemon.start()
+    up = wait(daemon.answers, 600, "restart: HTTP", step=0.1)
+    f.put("restart: process up, HTTP answers (s)", up - t0, "{:.1f}")
+    owned = wait(
+        lambda: w.scrape(daemon.port).get("e911_partitions_owned") > 0,
+        600,
+        "restart: partitions assigned",
+        step=0.1,
+    )
+    f.put("restart: partitions assigned and loaded (s)", owned - t0, "{:.1f}")
+    done = wait(
+        lambda: group.ready() and group.total("e911_sessions_active") >= n,
+        600,
+        "restart",
+        step=0.1,
+    )
+    f.put("restart → ready, all scheduled (s)", done - t0, "{:.1f}")
