@@ -3,11 +3,14 @@ pointing at a runbook section that exists (promtool checks the PromQL itself).""
 
 from __future__ import annotations
 
+import itertools
 import re
 from pathlib import Path
 from typing import Any
 
 import yaml
+
+from e911d.daemon.services.metrics import LATENESS_BUCKETS, Metrics
 
 ROOT = Path(__file__).resolve().parents[2]
 RULES = ROOT / "deploy" / "prometheus" / "e911d-rules.yml"
@@ -119,8 +122,6 @@ def test_the_lateness_threshold_and_goal_are_bounds_of_the_histogram():
     "within" are read exactly there, and past a minute the buckets must stay narrow
     enough (each at most 2.5 x the last) that a p99 of a lagging instance is told
     apart from "somewhere up to 300 s", as the old buckets did."""
-    from e911d.daemon.services.metrics import LATENESS_BUCKETS, Metrics
-
     (rule,) = [a for a in _alerts() if a["alert"] == "E911CheckLatenessHigh"]
     threshold = re.search(r">\s*(\d+(?:\.\d+)?)\s*$", rule["expr"].strip())
     assert threshold is not None, rule["expr"]
@@ -128,7 +129,7 @@ def test_the_lateness_threshold_and_goal_are_bounds_of_the_histogram():
     assert 2 in LATENESS_BUCKETS
     bounds = list(LATENESS_BUCKETS)
     assert bounds == sorted(bounds) and bounds[-1] >= 600
-    for low, high in zip(bounds, bounds[1:], strict=False):
+    for low, high in itertools.pairwise(bounds):
         assert high <= 2.5 * low, (low, high)
     exported = {
         s.labels["le"]
