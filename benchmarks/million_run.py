@@ -12,6 +12,7 @@ import datetime as dt
 import signal
 import time
 import uuid
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -95,6 +96,39 @@ def _p99(before: w.Scrape, after: w.Scrape) -> str:
     return f"{p99:.2f} (bucket {lower:g}-{upper:g})"
 
 
+@dataclass
+class Progress:
+    """Each instance's share of a phase: its last count and when it last moved."""
+
+    started: float
+    counts: list[float]
+    moved: list[float]
+
+    def rates(self) -> list[float]:
+        return [
+            c / max(1e-3, t - self.started) for c, t in zip(self.counts, self.moved, strict=True)
+        ]
+
+
+def follow(
+    group: Group, value: Callable[[w.Scrape], float], goal: float, what: str, within: float = 3600
+) -> tuple[float, Progress]:
+    """Poll every instance until their values sum to ``goal``; returns when, and each
+    instance's count and the time it last grew (its own finish)."""
+    t0 = time.monotonic()
+    base = [value(s) for s in group.scrape()]
+    progress = Progress(t0, [0.0] * len(base), [t0] * len(base))
+
+    def done() -> bool:
+        now = [value(s) - b for s, b in zip(group.scrape(), base, strict=True)]
+        for i, v in enumerate(now):
+            if v != progress.counts[i]:
+                progress.counts[i], progress.moved[i] = v, time.monotonic()
+        return sum(now) >= goal
+
+    return wait(done, within, what, alive=group.alive), progress
+
+
 def _cpu(group: Group) -> list[float]:
     return [w.cpu_seconds(d.pid) for d in group.members]
 
@@ -124,17 +158,20 @@ def measure(design: str, root: Path, target: Target, args: Any) -> Result:
         now = dt.datetime.now(dt.UTC)
         asyncio.run(w.produce(target.bootstrap, topics[1], w.directory_events(users, now)))
         user_type = f'e911_events_total{{topic="{topics[1]}",type="e911.user.upserted"}}'
-        done = wait(lambda: group.total(user_type) >= users, 3600, "directory ingest")
+        done, _ = follow(group, lambda s: s.get(user_type), users, "directory ingest")
         f.put("directory ingest (events/s)", size / (done - t0))
         _batches(f, "directory", merged(group.scrape()), (done - t0) * args.instances)
         pg1 = _pg(target)
         _postgres(f, "directory", pgprobe.delta(pg0, pg1), size, "event")
         # Login ingest: logins stamped from now on, due together after initial_delay.
         login_at = dt.datetime.now(dt.UTC)
-        t0 = time.monotonic()
+        t0, cpu0 = time.monotonic(), _cpu(group)
         events = w.login_events(n, users, login_at, SPREAD)
         sent, produce_s = asyncio.run(w.produce(target.bootstrap, topics[0], events))
-        done = wait(lambda: group.total("e911_sessions_active") >= n, 3600, "login ingest")
+        done, logins = follow(group, lambda s: s.get("e911_sessions_active"), n, "login ingest")
+        logins.started = t0
+        cpu1 = _cpu(group)
+        f.put("login: daemon CPU ms / login", 1000 * (sum(cpu1) - sum(cpu0)) / n, "{:.3f}")
         f.put("login ingest (events/s)", n / (done - t0))
         _batches(f, "sessions", merged(group.scrape()), (done - t0) * args.instances)
         f.put("producer (events/s)", sent / produce_s)
@@ -142,29 +179,52 @@ def measure(design: str, root: Path, target: Target, args: Any) -> Result:
         _postgres(f, "login", pgprobe.delta(pg1, pg2), n, "login")
         rss = [w.rss_mib(d.pid) for d in group.members]
         f.put("RSS holding N sessions (MiB)", sum(rss))
-        for fi, scrape, r in zip(each, group.scrape(), rss, strict=True):
+        for i, (fi, scrape) in enumerate(zip(each, group.scrape(), strict=True)):
             fi.put("sessions held", scrape.get("e911_sessions_active"))
             fi.put("partitions owned", scrape.get("e911_partitions_owned"))
-            fi.put("RSS holding its sessions (MiB)", r)
+            fi.put("login ingest (events/s, its sessions / its own finish)", logins.rates()[i])
+            fi.put(
+                "login: daemon CPU ms / login",
+                1000 * (cpu1[i] - cpu0[i]) / max(1.0, logins.counts[i]),
+                "{:.3f}",
+            )
+            fi.put("RSS holding its sessions (MiB)", rss[i])
         # The burst.
         first_due = login_at.timestamp() + args.initial_delay
         if time.time() > first_due:
             f.values["note"] = "ingest ran past the first due time: raise --initial-delay"
         wait(lambda: time.time() >= first_due, args.initial_delay + 60, "first due")
-        pg3, start = _pg(target), group.scrape()
+        pg3, start, cpu0 = _pg(target), group.scrape(), _cpu(group)
         best, last = 0.0, start
+        held = [s.get("e911_sessions_active") for s in start]
+        drained = [0.0] * len(held)
         while sum(s.checks() for s in last) < n:
             time.sleep(5)
             cur = group.scrape()
             rate = sum(c.checks() - p.checks() for c, p in zip(cur, last, strict=True))
             best = max(best, rate / max(0.1, cur[0].at - last[0].at))
+            for i, (c, s0) in enumerate(zip(cur, start, strict=True)):
+                if not drained[i] and c.checks() - s0.checks() >= held[i]:
+                    drained[i] = time.time() - first_due
             last = cur
             if time.time() - first_due > 3600:
                 raise TimeoutError("burst not drained within an hour")
         f.put("burst drained (s after first due)", time.time() - first_due, "{:,.1f}")
         f.put("burst checks/s (best 5 s)", best)
-        for fi, s0, s1 in zip(each, start, last, strict=True):
+        cpu1 = _cpu(group)
+        f.put("burst: daemon CPU ms / check", 1000 * (sum(cpu1) - sum(cpu0)) / n, "{:.3f}")
+        for i, (fi, s0, s1) in enumerate(zip(each, start, last, strict=True)):
             fi.put("burst: checks", s1.checks() - s0.checks())
+            fi.put(
+                "burst: its sessions drained (s after first due)",
+                drained[i] or time.time() - first_due,
+                "{:,.1f}",
+            )
+            fi.put(
+                "burst: daemon CPU ms / check",
+                1000 * (cpu1[i] - cpu0[i]) / max(1.0, s1.checks() - s0.checks()),
+                "{:.3f}",
+            )
         wait(lambda: group.total("e911_outbox_pending") == 0, 300, "outbox drained", 0.5)
         raised = merged(group.scrape()).get("e911_alerts_raised_total") - merged(start).get(
             "e911_alerts_raised_total"
