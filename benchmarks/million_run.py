@@ -103,6 +103,7 @@ class Progress:
     started: float
     counts: list[float]
     moved: list[float]
+    base: list[float]
 
     def rates(self) -> list[float]:
         return [
@@ -110,23 +111,36 @@ class Progress:
         ]
 
 
-def follow(
-    group: Group, value: Callable[[w.Scrape], float], goal: float, what: str, within: float = 3600
-) -> tuple[float, Progress]:
-    """Poll every instance until their values sum to ``goal``; returns when, and each
-    instance's count and the time it last grew (its own finish)."""
+def start_following(group: Group, value: Callable[[w.Scrape], float]) -> Progress:
+    """Each instance's ``value`` now; take it before producing the phase's events."""
     t0 = time.monotonic()
     base = [value(s) for s in group.scrape()]
-    progress = Progress(t0, [0.0] * len(base), [t0] * len(base))
+    return Progress(t0, [0.0] * len(base), [t0] * len(base), base)
+
+
+def follow(
+    group: Group,
+    progress: Progress,
+    value: Callable[[w.Scrape], float],
+    goal: float,
+    what: str,
+    within: float = 3600,
+) -> float:
+    """Poll every instance until their values have grown by ``goal`` in all; returns
+    when, and keeps each instance's growth and the time it last grew (its own finish)."""
 
     def done() -> bool:
-        now = [value(s) - b for s, b in zip(group.scrape(), base, strict=True)]
+        now = [value(s) - b for s, b in zip(group.scrape(), progress.base, strict=True)]
         for i, v in enumerate(now):
             if v != progress.counts[i]:
                 progress.counts[i], progress.moved[i] = v, time.monotonic()
         return sum(now) >= goal
 
-    return wait(done, within, what, alive=group.alive), progress
+    return wait(done, within, what, alive=group.alive)
+
+
+def _sessions(s: w.Scrape) -> float:
+    return s.get("e911_sessions_active")
 
 
 def _cpu(group: Group) -> list[float]:
@@ -154,22 +168,23 @@ def measure(design: str, root: Path, target: Target, args: Any) -> Result:
         wait(lambda: group.total("e911_partitions_owned") >= 12, 180, "partitions assigned", 0.5)
         # Directory ingest.
         size = w.directory_size(users)
+        user_type = f'e911_events_total{{topic="{topics[1]}",type="e911.user.upserted"}}'
+        directory = start_following(group, lambda s: s.get(user_type))
         pg0, t0 = _pg(target), time.monotonic()
         now = dt.datetime.now(dt.UTC)
         asyncio.run(w.produce(target.bootstrap, topics[1], w.directory_events(users, now)))
-        user_type = f'e911_events_total{{topic="{topics[1]}",type="e911.user.upserted"}}'
-        done, _ = follow(group, lambda s: s.get(user_type), users, "directory ingest")
+        done = follow(group, directory, lambda s: s.get(user_type), users, "directory ingest")
         f.put("directory ingest (events/s)", size / (done - t0))
         _batches(f, "directory", merged(group.scrape()), (done - t0) * args.instances)
         pg1 = _pg(target)
         _postgres(f, "directory", pgprobe.delta(pg0, pg1), size, "event")
         # Login ingest: logins stamped from now on, due together after initial_delay.
         login_at = dt.datetime.now(dt.UTC)
+        logins = start_following(group, _sessions)
         t0, cpu0 = time.monotonic(), _cpu(group)
         events = w.login_events(n, users, login_at, SPREAD)
         sent, produce_s = asyncio.run(w.produce(target.bootstrap, topics[0], events))
-        done, logins = follow(group, lambda s: s.get("e911_sessions_active"), n, "login ingest")
-        logins.started = t0
+        done = follow(group, logins, _sessions, n, "login ingest")
         cpu1 = _cpu(group)
         f.put("login: daemon CPU ms / login", 1000 * (sum(cpu1) - sum(cpu0)) / n, "{:.3f}")
         f.put("login ingest (events/s)", n / (done - t0))
