@@ -274,9 +274,8 @@ def _steady(f: Figures, each: list[Figures], group: Group, target: Target, args:
     per = 1000 / max(1.0, checks)
     f.put("daemon CPU s / 1,000 checks", (sum(cpu1) - sum(cpu0)) * per, "{:.3f}")
     f.put("PostgreSQL CPU s / 1,000 checks (/proc, all processes)", win.cpu_total * per, "{:.4f}")
-    background = sum(v for k, v in win.cpu.items() if k not in ("client backends",))
-    f.put("  of which client backends", win.cpu.get("client backends", 0.0) * per, "{:.4f}")
-    f.put("  of which background and postmaster", background * per, "{:.4f}")
+    for kind, spent in win.cpu.items():
+        f.put(f"  of which {kind}", spent * per, "{:.4f}")
     if win.statements:
         ms = win.statements["exec_ms"] + win.statements["plan_ms"]
         f.put(
