@@ -37,6 +37,9 @@ _BACKGROUND = {
 }
 
 
+REAPED = "postmaster + reaped"
+
+
 def _stat(pid: int | str) -> list[str] | None:
     try:
         return Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
@@ -67,7 +70,7 @@ def process_cpu(postmaster: int) -> dict[str, float]:
     out: dict[str, float] = {}
     own = _stat(postmaster)
     if own is not None:
-        out["postmaster + reaped"] = sum(int(x) for x in own[11:15]) / _TICK
+        out[REAPED] = sum(int(x) for x in own[11:15]) / _TICK
     for entry in Path("/proc").iterdir():
         if not entry.name.isdigit():
             continue
@@ -157,9 +160,18 @@ async def snapshot(admin_dsn: str, database: str, postmaster: int, *, statements
 
 
 def delta(before: Snapshot, after: Snapshot) -> Window:
+    """``after - before``. A kind whose processes exited within the window (an
+    autovacuum worker, a short connection) loses their earlier time, which the
+    kernel moved into the postmaster's reaped time: such a loss is netted there, so
+    every kind reads zero or more and the sum stays exact."""
     kinds = set(before.cpu) | set(after.cpu)
+    cpu = {k: after.cpu.get(k, 0.0) - before.cpu.get(k, 0.0) for k in sorted(kinds)}
+    for kind, spent in list(cpu.items()):
+        if spent < 0 and kind != REAPED:
+            cpu[REAPED] = cpu.get(REAPED, 0.0) + spent
+            cpu[kind] = 0.0
     return Window(
-        cpu={k: after.cpu.get(k, 0.0) - before.cpu.get(k, 0.0) for k in sorted(kinds)},
+        cpu=cpu,
         wal_bytes=after.wal_bytes - before.wal_bytes,
         commits=after.commits - before.commits,
         rows_written=after.rows_written - before.rows_written,

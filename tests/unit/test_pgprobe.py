@@ -41,6 +41,15 @@ def test_delta_subtracts_every_counter_and_keeps_kinds_seen_once():
     b = Snapshot({"WAL writer": 1.5, "client backends": 2.0}, 900.0, 14.0, 80.0, {"calls": 9.0})
     win = delta(a, b)
     assert win.wal_bytes == 800 and win.commits == 4 and win.rows_written == 30
-    assert win.cpu == {"WAL writer": 0.5, "client backends": 2.0, "gone": -0.5}
+    # "gone" exited: its 0.5 s before the window is netted against the reaped time.
+    assert win.cpu == {
+        "WAL writer": 0.5,
+        "client backends": 2.0,
+        "gone": 0.0,
+        "postmaster + reaped": -0.5,
+    }
     assert win.statements == {"calls": 6.0}
     assert win.cpu_total == 2.0
+    exited = Snapshot({"postmaster + reaped": 3.0, "autovacuum": 0.5}, 0, 0, 0)
+    later = Snapshot({"postmaster + reaped": 3.75}, 0, 0, 0)
+    assert delta(exited, later).cpu == {"autovacuum": 0.0, "postmaster + reaped": 0.25}
