@@ -37,7 +37,7 @@ _BACKGROUND = {
 }
 
 
-REAPED = "postmaster + reaped"
+REAPED = "exited processes (reaped)"
 
 
 def _stat(pid: int | str) -> list[str] | None:
@@ -62,15 +62,17 @@ def _kind(pid: str) -> str:
 def process_cpu(postmaster: int) -> dict[str, float]:
     """CPU seconds (user + system) of the cluster's processes, by kind, cumulative.
 
-    ``postmaster`` includes the reaped children (cutime + cstime): a backend that
-    exits within a window moves its time from "client backends" to there, so only the
-    sum over kinds is exact across such a window; kinds are exact when connections
-    live through it (the daemon's pool does).
+    The postmaster's reaped children (its cutime + cstime) are a kind of their own: a
+    backend that exits within a window (an autovacuum worker, a short connection such
+    as the probe's own) moves its time from its kind to there, so only the sum over
+    kinds is exact across such a window (:func:`delta` nets it); kinds are exact for
+    processes that live through it (the daemon's pool does).
     """
     out: dict[str, float] = {}
     own = _stat(postmaster)
     if own is not None:
-        out[REAPED] = sum(int(x) for x in own[11:15]) / _TICK
+        out["postmaster"] = (int(own[11]) + int(own[12])) / _TICK
+        out[REAPED] = (int(own[13]) + int(own[14])) / _TICK
     for entry in Path("/proc").iterdir():
         if not entry.name.isdigit():
             continue

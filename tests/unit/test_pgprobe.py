@@ -32,7 +32,7 @@ def test_a_childs_cpu_counts_while_it_runs_and_after_it_is_reaped():
     after = process_cpu(me)
     assert alive["client backends"] >= 0.25
     assert "client backends" not in after or after["client backends"] < 0.05
-    reaped = after["postmaster + reaped"] - before["postmaster + reaped"]
+    reaped = after["exited processes (reaped)"] - before["exited processes (reaped)"]
     assert reaped >= 0.25, (before, after)
 
 
@@ -46,10 +46,10 @@ def test_delta_subtracts_every_counter_and_keeps_kinds_seen_once():
         "WAL writer": 0.5,
         "client backends": 2.0,
         "gone": 0.0,
-        "postmaster + reaped": -0.5,
+        "exited processes (reaped)": -0.5,
     }
     assert win.statements == {"calls": 6.0}
     assert win.cpu_total == 2.0
-    exited = Snapshot({"postmaster + reaped": 3.0, "autovacuum": 0.5}, 0, 0, 0)
-    later = Snapshot({"postmaster + reaped": 3.75}, 0, 0, 0)
-    assert delta(exited, later).cpu == {"autovacuum": 0.0, "postmaster + reaped": 0.25}
+    exited = Snapshot({"exited processes (reaped)": 3.0, "autovacuum": 0.5}, 0, 0, 0)
+    later = Snapshot({"exited processes (reaped)": 3.75}, 0, 0, 0)
+    assert delta(exited, later).cpu == {"autovacuum": 0.0, "exited processes (reaped)": 0.25}
