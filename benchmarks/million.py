@@ -110,6 +110,12 @@ def parse(argv: Sequence[str] | None) -> argparse.Namespace:
     parser.add_argument("--initial-delay", type=float, default=None)
     parser.add_argument("--steady-seconds", type=float, default=60.0)
     parser.add_argument(
+        "--restart-within",
+        type=float,
+        default=120.0,
+        help="give up waiting for the restarted instance after this many seconds",
+    )
+    parser.add_argument(
         "--postgres-bin",
         type=Path,
         default=None,
