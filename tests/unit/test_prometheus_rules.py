@@ -3,11 +3,14 @@ pointing at a runbook section that exists (promtool checks the PromQL itself).""
 
 from __future__ import annotations
 
+import itertools
 import re
 from pathlib import Path
 from typing import Any
 
 import yaml
+
+from e911d.daemon.services.metrics import LATENESS_BUCKETS, Metrics
 
 ROOT = Path(__file__).resolve().parents[2]
 RULES = ROOT / "deploy" / "prometheus" / "e911d-rules.yml"
@@ -111,3 +114,28 @@ def test_the_runbook_covers_the_operations_and_its_links_resolve():
     assert links <= anchors, links - anchors
     assert "-l app=" not in text
     assert "-l app.kubernetes.io/name=e911d" in text
+
+
+def test_the_lateness_threshold_and_goal_are_bounds_of_the_histogram():
+    """histogram_quantile interpolates within a bucket: the alert's threshold (30 s) and
+    the benchmark's goal (p99 within 2 s) must be bucket bounds so that "above" and
+    "within" are read exactly there, and past a minute the buckets must stay narrow
+    enough (each at most 2.5 x the last) that a p99 of a lagging instance is told
+    apart from "somewhere up to 300 s", as the old buckets did."""
+    (rule,) = [a for a in _alerts() if a["alert"] == "E911CheckLatenessHigh"]
+    threshold = re.search(r">\s*(\d+(?:\.\d+)?)\s*$", rule["expr"].strip())
+    assert threshold is not None, rule["expr"]
+    assert float(threshold.group(1)) in LATENESS_BUCKETS
+    assert 2 in LATENESS_BUCKETS
+    bounds = list(LATENESS_BUCKETS)
+    assert bounds == sorted(bounds) and bounds[-1] >= 600
+    for low, high in itertools.pairwise(bounds):
+        assert high <= 2.5 * low, (low, high)
+    exported = {
+        s.labels["le"]
+        for family in Metrics().registry.collect()
+        if family.name == "e911_check_lateness_seconds"
+        for s in family.samples
+        if s.name.endswith("_bucket")
+    }
+    assert {"2.0", "30.0", "120.0", "+Inf"} <= exported
