@@ -10,15 +10,16 @@ same session twice, and *released* when the write failed, so a later check of th
 sessions tries again. After a failure nothing is claimed for ``pause`` (:data:`PAUSE`,
 or one check interval when that is shorter: a session is due again after one): during an
 outage the checks from memory go on, and at most one chunk in that time waits for the
-write's timeout. The set is emptied when the UTC day changes; it holds at most
-one day's checked sessions (ended ones stay until then), about 32 MiB for a million
-(measured: benchmarks/README.md).
+write's timeout. The set is emptied when the UTC day changes, and forgets the
+sessions no longer active once it holds twice as many as are active (plus 1,000):
+without that it grew with every login of the day, which a soak took for a leak. It
+costs about 32 MiB for a million (measured: benchmarks/README.md).
 """
 
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Iterable
+from collections.abc import Container, Iterable
 from dataclasses import dataclass, field
 
 # How long nothing is written after a failed write.
@@ -35,6 +36,18 @@ class Claim:
 
     def __len__(self) -> int:
         return len(self.session_ids)
+
+
+# A day's record forgets the sessions no longer active once it holds this many times
+# the active ones, plus the slack: a prune is a pass over the record, so its cost is
+# spread over the logins that doubled it, and the record follows the active sessions,
+# not every login of the day.
+PRUNE_FACTOR = 2
+PRUNE_SLACK = 1_000
+
+
+def due_for_pruning(held: int, active: int) -> bool:
+    return held > PRUNE_FACTOR * active + PRUNE_SLACK
 
 
 @dataclass(slots=True)
@@ -68,6 +81,15 @@ class CheckedToday:
                 sessions.append(sid)
                 accounts.append(account)
         return Claim(day, sessions, accounts)
+
+    def prune(self, active: Container[str]) -> int:
+        """Forget the sessions no longer ``active`` (ended, expired, handed over): they
+        are not checked again, so remembering them only grows the day's set with every
+        login of the day. One that comes back the same day (a partition handed back) is
+        claimed again: its second write changes nothing. Returns how many went."""
+        before = len(self._ids)
+        self._ids = {sid for sid in self._ids if sid in active}
+        return before - len(self._ids)
 
     def failed(self, claim: Claim, now: dt.datetime) -> None:
         """The write of ``claim`` failed: its sessions are recorded at a later check,

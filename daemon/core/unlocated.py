@@ -19,8 +19,9 @@ reads its network and records it: one database check a day per such session, ins
 of a key kept in every memo.
 
 Memory: the sessions recorded today (with their key's hash) and those known unlocated
-but not yet recorded today; both are emptied a day after they were last touched, so
-they hold at most two days' unlocated sessions: about 63 MiB for a million unlocated
+but not yet recorded today; both are emptied a day after they were last touched, and
+forget the sessions no longer active once they hold twice as many as are active (plus
+1,000), as the sessions-checked record does: about 63 MiB for a million unlocated
 sessions recorded today, 32 MiB once carried to the next day (the ids are the
 schedule's own strings).
 """
@@ -28,7 +29,7 @@ schedule's own strings).
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Collection, Iterable
+from collections.abc import Collection, Container, Iterable
 from dataclasses import dataclass, field
 from typing import Final
 
@@ -144,6 +145,17 @@ class UnlocatedToday:
             self._today[s.session_id] = key
             new.append(s)
         return SightingClaim(day, new)
+
+    def prune(self, active: Container[str]) -> int:
+        """Forget the sessions no longer ``active`` (ended, expired, handed over), as
+        :meth:`CheckedToday.prune <e911d.daemon.core.checked_today.CheckedToday.prune>`
+        does: one handed back the same day is recorded again, which changes nothing.
+        Returns how many went."""
+        before = len(self._today)
+        self._today = {sid: key for sid, key in self._today.items() if sid in active}
+        self._due = {sid for sid in self._due if sid in active}
+        self._failed = {sid for sid in self._failed if sid in active}
+        return before - len(self._today)
 
     def failed(self, claim: SightingClaim, now: dt.datetime) -> None:
         """The write of ``claim`` failed: its sessions go to the database path again at

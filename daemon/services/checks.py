@@ -28,7 +28,7 @@ from collections.abc import Iterable, Sequence
 
 import structlog
 
-from e911d.daemon.core.checked_today import PAUSE, CheckedToday, Claim
+from e911d.daemon.core.checked_today import PAUSE, CheckedToday, Claim, due_for_pruning
 from e911d.daemon.core.decision_inputs import AccountInputs, SessionInputs
 from e911d.daemon.core.geo import GeoCheck
 from e911d.daemon.core.model import Outcome
@@ -266,6 +266,9 @@ class Checks:
         """Claim the sessions not yet recorded today for the writer task: no check
         waits for this evidence (the first pass of a day records every session)."""
         claim = self._checked.claim(checked, utcnow())
+        schedule = self._rt.schedule
+        if due_for_pruning(len(self._checked), len(schedule)):
+            self._checked.prune(schedule)
         if not claim:
             return
         self._unwritten.append(claim)

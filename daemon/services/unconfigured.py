@@ -20,6 +20,7 @@ from typing import Final
 
 import structlog
 
+from e911d.daemon.core.checked_today import due_for_pruning
 from e911d.daemon.core.network_key import NetworkKey
 from e911d.daemon.core.unlocated import PAUSE, SightingClaim, UnlocatedToday
 from e911d.daemon.services.deps import Runtime, utcnow
@@ -56,6 +57,9 @@ class UnconfiguredRecorder:
     def decided(self, report: CheckReport) -> None:
         """Claim the unlocated sessions of a database check for the writer task."""
         claim = self._today.claim(report.checked, report.unlocated, utcnow())
+        schedule = self._rt.schedule
+        if due_for_pruning(len(self._today), len(schedule)):
+            self._today.prune(schedule)
         if not claim:
             return
         self._unwritten.append(claim)

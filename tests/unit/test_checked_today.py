@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import datetime as dt
 
-from e911d.daemon.core.checked_today import PAUSE, CheckedToday
+from e911d.daemon.core.checked_today import PAUSE, CheckedToday, due_for_pruning
 
 DAY = dt.datetime(2026, 11, 30, 9, 0, tzinfo=dt.UTC)
 
@@ -74,3 +74,21 @@ def test_the_pause_can_be_shorter_than_the_default() -> None:
     today.failed(today.claim([("s1", "acme")], DAY), DAY)
     assert not today.claim([("s1", "acme")], DAY + dt.timedelta(seconds=1))
     assert today.claim([("s1", "acme")], DAY + dt.timedelta(seconds=2)).session_ids == ["s1"]
+
+
+def test_the_days_record_forgets_the_sessions_no_longer_active() -> None:
+    """A soak's logins (a new session id each) grew the record all day: it now follows
+    the active sessions. One handed back the same day is claimed again."""
+    today = CheckedToday()
+    today.claim([("s1", "acme"), ("s2", "acme"), ("s3", "acme")], DAY)
+    assert today.prune({"s2"}) == 2
+    assert "s1" not in today
+    assert "s2" in today
+    assert today.claim([("s1", "acme"), ("s2", "acme")], DAY).session_ids == ["s1"]
+
+
+def test_a_prune_waits_until_the_record_holds_twice_the_active_sessions() -> None:
+    assert not due_for_pruning(held=1_000, active=0)
+    assert due_for_pruning(held=1_001, active=0)
+    assert not due_for_pruning(held=201_000, active=100_000)
+    assert due_for_pruning(held=201_001, active=100_000)

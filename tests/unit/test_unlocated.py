@@ -155,3 +155,18 @@ def test_a_failed_claim_of_a_day_already_over_is_forgotten() -> None:
     today.failed(claim, DAY + dt.timedelta(days=1))
     assert today.needs_database("s1")  # carried from yesterday: recorded today
     assert len(today) == 0
+
+
+def test_the_days_record_forgets_the_sessions_no_longer_active() -> None:
+    today = UnlocatedToday()
+    today.claim(["s1", "s2"], [_s("s1"), _s("s2")], DAY)
+    assert today.prune({"s2"}) == 1
+    assert len(today) == 1
+    # Handed back the same day: recorded again (the write changes nothing).
+    assert [s.session_id for s in today.claim(["s1"], [_s("s1")], DAY).sightings] == ["s1"]
+    # Those due from yesterday that ended are forgotten too.
+    today.roll(DAY + dt.timedelta(days=1))
+    assert today.needs_database("s1") and today.needs_database("s2")
+    today.prune({"s1"})
+    assert today.needs_database("s1")
+    assert not today.needs_database("s2")
