@@ -40,6 +40,8 @@ SESSION_TOPIC, DIRECTORY_TOPIC, ALERTS_TOPIC = (
     "e911.alerts",
 )
 SCRAPE_EVERY = 5.0
+# After the churn stops: time for the outbox to empty and the watcher to read it all.
+SETTLE_SECONDS = 90.0
 COLUMNS = (
     ("min", "{:>3}"),
     ("load", "{:>14}"),
@@ -212,6 +214,27 @@ async def sample(options: Options, proc: asyncio.subprocess.Process, port: int, 
         print(run.lines[-1], flush=True)
 
 
+async def settle(port: int, tasks: list[asyncio.Task[None]], run: Run) -> probe.Scrape:
+    """Stop the churn, let the daemon publish what it decided and the watcher read it:
+    the counts compared in the summary are then final, not a moment of a moving stream."""
+    loop = asyncio.get_running_loop()
+    tasks[1].cancel()  # the churn
+    await asyncio.gather(tasks[1], return_exceptions=True)
+    deadline = loop.time() + SETTLE_SECONDS
+    final = await asyncio.to_thread(probe.scrape, port)
+    while loop.time() < deadline:
+        await asyncio.sleep(SCRAPE_EVERY)
+        before, final = final, await asyncio.to_thread(probe.scrape, port)
+        published = final.get("e911_alert_events_published_total")
+        if (
+            final.get("e911_outbox_pending") == 0
+            and published == before.get("e911_alert_events_published_total")
+            and run.alerts_seen >= published
+        ):
+            break
+    return final
+
+
 async def soak(options: Options, bootstrap: str, dsn: str, log: Path) -> int:
     port = free_port()
     with log.open("wb") as out:
@@ -240,7 +263,7 @@ async def soak(options: Options, bootstrap: str, dsn: str, log: Path) -> int:
             sampler.cancel()
         for task in done:
             task.result()  # a churn or watcher failure ends the soak with its error
-        final = await asyncio.to_thread(probe.scrape, port)
+        final = await settle(port, tasks, run)
     finally:
         for task in tasks:
             task.cancel()
@@ -262,12 +285,14 @@ def report(
     columns = {name: [r[name] for r in run.rows] for name, _ in COLUMNS}
     verdicts = growth.judge_all(columns)
     invalid = final.get("e911_events_invalid_total")
-    bad = growth.failed(verdicts) or invalid > 0 or code != 0
+    published = final.get("e911_alert_events_published_total")
+    # After settle(), every event published has had time to be read: one missing is lost.
+    bad = growth.failed(verdicts) or invalid > 0 or code != 0 or run.alerts_seen != published
     summary = [
         "churn sent: " + ", ".join(f"{k} {v}" for k, v in sorted(churn.counts.items())),
         f"daemon: {int(final.get('e911_checks_total'))} checks, "
         f"{int(final.get('e911_alerts_raised_total'))} alerts raised, "
-        f"{int(final.get('e911_alert_events_published_total'))} alert events published, "
+        f"{int(published)} alert events published, "
         f"{run.alerts_seen} seen on the topic, {int(invalid)} events dead-lettered, "
         f"exit code {code} on SIGTERM",
     ]
