@@ -15,14 +15,17 @@ BURN = "import time\nt = time.process_time()\nwhile time.process_time() - t < 0.
 def test_a_childs_cpu_counts_while_it_runs_and_after_it_is_reaped():
     """The probe's parent stands in for the postmaster: a child that burns 0.3 s of CPU
     is counted as a backend while alive, and in the parent's reaped time once waited
-    for, so a backend that exits within a window is not lost from the sum."""
+    for, so a backend that exits within a window is not lost from the sum. Other
+    children of this process (a test worker's broker or PostgreSQL) count too, so the
+    figures are compared with those before the child started."""
     me = os.getpid()
     before = process_cpu(me)
+    others = before.get("client backends", 0.0)
     child = subprocess.Popen(
         [sys.executable, "-c", BURN + "import sys; sys.stdin.read()"], stdin=subprocess.PIPE
     )
     try:
-        while process_cpu(me).get("client backends", 0.0) < 0.25:
+        while process_cpu(me).get("client backends", 0.0) - others < 0.25:
             assert child.poll() is None
         alive = process_cpu(me)
     finally:
@@ -30,8 +33,9 @@ def test_a_childs_cpu_counts_while_it_runs_and_after_it_is_reaped():
         child.stdin.close()
         child.wait(10)
     after = process_cpu(me)
-    assert alive["client backends"] >= 0.25
-    assert "client backends" not in after or after["client backends"] < 0.05
+    assert alive["client backends"] - others >= 0.25
+    # The child left the living: what is left is the others' (which only grow).
+    assert after.get("client backends", 0.0) <= alive["client backends"] - 0.2
     reaped = after["exited processes (reaped)"] - before["exited processes (reaped)"]
     assert reaped >= 0.25, (before, after)
 
