@@ -56,7 +56,9 @@ class Pass:
         )
 
 
-async def _fill(conn: asyncpg.Connection, sessions: int) -> None:
+async def fill_account(conn: asyncpg.Connection) -> None:
+    """The schema and one account of LOCATIONS locations, each with an IP group of its
+    own /24 (10.0.i.0/24): the directory both checks benchmarks decide against."""
     await migrate(conn)
     await conn.execute("INSERT INTO accounts VALUES ('acme', true)")
     await conn.execute(
@@ -76,6 +78,10 @@ async def _fill(conn: asyncpg.Connection, sessions: int) -> None:
         " FROM generate_series(0, $1 - 1) i",
         LOCATIONS,
     )
+
+
+async def _fill(conn: asyncpg.Connection, sessions: int) -> None:
+    await fill_account(conn)
     users = max(1, sessions // 4)
     await conn.execute(
         "INSERT INTO users SELECT 'acme', 'u' || i, false, 'l' || (i % $2)"

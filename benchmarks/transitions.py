@@ -26,15 +26,15 @@ from dataclasses import dataclass
 
 import asyncpg
 
+from benchmarks.checks_memory import LOCATIONS, fill_account
 from benchmarks.harness import report, scratch_database
 from e911d.daemon.commands.embedded import EmbeddedPostgres
 from e911d.daemon.runtime.logs import configure_logging
 from e911d.daemon.store.alerts import AlertStore
 from e911d.daemon.store.check_batches import CheckConfig, CheckRunner
-from e911d.daemon.store.db import _init_connection, migrate
+from e911d.daemon.store.db import _init_connection
 from e911d.daemon.store.directory import DirectoryCache
 
-LOCATIONS = 50
 BATCH = 2_000
 DEFAULT_SESSIONS = 30_000
 DEFAULT_REPEAT = 3
@@ -60,25 +60,7 @@ class Pass:
 
 
 async def _fill(conn: asyncpg.Connection, sessions: int) -> None:
-    await migrate(conn)
-    await conn.execute("INSERT INTO accounts VALUES ('acme', true)")
-    await conn.execute(
-        "INSERT INTO locations (account_id, location_id, name, address)"
-        " SELECT 'acme', 'l' || i, 'L' || i, '{}' FROM generate_series(0, $1 - 1) i",
-        LOCATIONS,
-    )
-    await conn.execute(
-        "INSERT INTO ip_groups (account_id, ip_group_id, name, location_id, addresses)"
-        " SELECT 'acme', 'g' || i, 'G' || i, 'l' || i, ARRAY['10.0.' || i || '.0/24']"
-        " FROM generate_series(0, $1 - 1) i",
-        LOCATIONS,
-    )
-    await conn.execute(
-        "INSERT INTO ip_group_networks"
-        " SELECT 'acme', 'g' || i, ('10.0.' || i || '.0/24')::cidr"
-        " FROM generate_series(0, $1 - 1) i",
-        LOCATIONS,
-    )
+    await fill_account(conn)
     users = max(1, sessions // 2)
     # User j is on network j % 50 and assigned location (j + 1) % 50: a mismatch.
     await conn.execute(
