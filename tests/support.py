@@ -102,6 +102,14 @@ def dismissed(account: str, user: str, session: str, alert_id: str) -> bytes:
     )
 
 
+def location_changed(account: str, user: str, location: str, via: str = "app") -> bytes:
+    """The user's assigned E911 location changed (in the app, by default)."""
+    return ce(
+        "e911.user.location_changed",
+        {"account_id": account, "user_id": user, "e911_location_id": location, "changed_via": via},
+    )
+
+
 # The addresses of directory()'s locations, and what an alert shows of them
 # (docs/spec.md#dispatchable-addresses).
 ADDRESSES: dict[str, dict[str, str]] = {

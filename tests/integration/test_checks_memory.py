@@ -18,10 +18,10 @@ from e911d.daemon.store.db import migrate
 from tests.support import (
     Producer,
     TopicWatcher,
-    ce,
     directory,
     eventually,
     ip_changed,
+    location_changed,
     login,
     now,
     sample,
@@ -100,15 +100,7 @@ async def test_a_location_change_through_the_topic_raises_the_alert(
             await _steady(app)
             await p.send(
                 topics.directory_events,
-                ce(
-                    "e911.user.location_changed",
-                    {
-                        "account_id": "acme",
-                        "user_id": "u1",
-                        "e911_location_id": "home",
-                        "changed_via": "app",
-                    },
-                ),
+                location_changed("acme", "u1", "home"),
                 "acme",
             )
             raised = (await alerts.wait_count("e911.alert.raised", 1, within=WAIT))[0].data

@@ -11,9 +11,9 @@ from __future__ import annotations
 from tests.support import (
     Producer,
     TopicWatcher,
-    ce,
     directory,
     eventually,
+    location_changed,
     login,
     now,
     sample,
@@ -108,15 +108,7 @@ async def test_a_users_change_sends_only_that_users_sessions_to_the_database(
         assert in_database(app) == 0
         await p.send(
             topics.directory_events,
-            ce(
-                "e911.user.location_changed",
-                {
-                    "account_id": "acme",
-                    "user_id": "u1",
-                    "e911_location_id": "home",
-                    "changed_via": "app",
-                },
-            ),
+            location_changed("acme", "u1", "home"),
             "acme",
         )
         raised = (await alerts.wait_count("e911.alert.raised", 1, within=WAIT))[0].data
