@@ -80,6 +80,7 @@ bench: $(STAMP)
 	$(BIN)/python -m benchmarks.reaction
 	$(BIN)/python -m benchmarks.checks_memory
 	$(BIN)/python -m benchmarks.transitions
+	$(BIN)/python -m benchmarks.loading
 	$(BIN)/python -m benchmarks.signals
 	$(BIN)/python -m benchmarks.checked
 	$(BIN)/python -m benchmarks.lint

@@ -16,6 +16,7 @@ from e911d import __version__
 from e911d.config import ConfigError, Settings, load_settings, masked_settings
 from e911d.config.secret_settings import FILE_SUFFIX
 from e911d.daemon.core.retry import BRIEF
+from e911d.daemon.runtime.collector import tune_collector
 from e911d.daemon.runtime.logs import configure_logging, redaction_key
 from e911d.daemon.runtime.stop_signals import capture_signals
 from e911d.daemon.store.db import DatabaseError, PoolConfig, errors, migrate, open_pool
@@ -299,6 +300,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         if args.command == "migrate":
             return asyncio.run(_migrate(settings))
         if args.command == "run":
+            tune_collector()
             return asyncio.run(_run(settings))
         if args.command == "directory":
             from e911d.daemon.commands import directory_file

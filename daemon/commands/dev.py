@@ -25,6 +25,7 @@ from e911d.config import Settings, load_settings
 from e911d.consumers.envelope import encode_event
 from e911d.daemon.commands.embedded import EmbeddedBroker, EmbeddedError, EmbeddedPostgres
 from e911d.daemon.runtime.app import App
+from e911d.daemon.runtime.collector import tune_collector
 from e911d.daemon.runtime.logs import configure_logging
 from e911d.daemon.runtime.stop_signals import capture_signals
 
@@ -317,6 +318,7 @@ def run_dev(options: DevOptions, out: TextIO | None = None) -> int:
         print("e911d dev: starting embedded broker and PostgreSQL ...", file=out, flush=True)
         broker.start()
         pg.start()
+        tune_collector()
         return asyncio.run(_dev(options, broker.bootstrap_servers, pg.dsn, out))
     except EmbeddedError as exc:
         print(f"e911d dev: {exc}", file=sys.stderr)

@@ -31,6 +31,7 @@ from e911d.daemon.store.db import DatabaseError, retrying
 from e911d.daemon.store.directory_bulk import apply_changes
 from e911d.daemon.store.offsets import load_offsets, lock_offsets, rewound, store_offsets
 from e911d.daemon.store.sessions import PartitionSessions, SessionStore
+from e911d.schedulers.loaded import LoadedPartition
 
 log = structlog.get_logger(__name__)
 
@@ -99,7 +100,8 @@ class Ingest:
         # sixth of a login storm's CPU (py-spy, benchmarks.million).
         verbose = log.is_enabled_for(logging.DEBUG)
         for sid in fold.ended:
-            rt.schedule.remove(sid)
+            ended = fold.rows.get(sid)
+            rt.schedule.remove(sid, None if ended is None else ended.partition)
             if verbose:
                 log.debug("session_ended", session_id=sid)
         for sid in fold.started:
@@ -229,8 +231,11 @@ class Ingest:
         now = time.time()
         sessions = 0
         for part in loaded:
-            rt.schedule.add_many(part.session_ids, part.logged_in_at, part.partition, now)
-            sessions += len(part.session_ids)
+            sessions += rt.schedule.add_loaded(
+                LoadedPartition.of_packed(
+                    part.partition, part.ids, part.lengths, part.logged_in_at, part.due_order, now
+                )
+            )
             await asyncio.sleep(0)  # a partition at a time: the loop serves /readyz between
         rt.ownership.loaded = True
         rt.metrics.partitions_owned.set(len(parts))

@@ -17,11 +17,14 @@ SQL = load_queries("sessions.sql")
 
 @dataclass(frozen=True, slots=True)
 class PartitionSessions:
-    """A partition's active sessions as parallel lists (ids, login times in epoch s)."""
+    """A partition's active sessions, packed as the database sent them (see
+    ``active_in_partitions`` in sql/sessions.sql; schedulers/loaded.py unpacks)."""
 
     partition: int
-    session_ids: list[str]
-    logged_in_at: list[float]
+    ids: str
+    lengths: bytes
+    logged_in_at: bytes
+    due_order: bytes
 
 
 def _row(r: asyncpg.Record) -> SessionRow:
@@ -74,13 +77,16 @@ class SessionStore:
         self, conn: asyncpg.Connection, partitions: Sequence[int]
     ) -> AsyncIterator[PartitionSessions]:
         """The active sessions, one partition at a time, through a server-side cursor:
-        each partition arrives as two arrays, so loading a million sessions costs a
-        handful of array decodes in the driver rather than a record per session, and
-        only one partition's arrays are in flight at a time. Must run in a transaction.
+        each partition arrives as one string and three byte strings, so loading a
+        million sessions costs a handful of decodes in the driver rather than a record
+        (or a list item) per session, and only one partition is in flight at a time.
+        Must run in a transaction.
         """
         query = SQL["active_in_partitions"]
         async for r in conn.cursor(query, list(partitions), prefetch=1):
-            yield PartitionSessions(r["kafka_partition"], r["ids"], r["logged_in_at"])
+            yield PartitionSessions(
+                r["kafka_partition"], r["ids"], r["lengths"], r["logged_in_at"], r["due_order"]
+            )
 
     async def expire(
         self, conn: asyncpg.Connection, partitions: Sequence[int], cutoff: dt.datetime

@@ -34,12 +34,25 @@ ON CONFLICT (session_id) DO UPDATE SET
     switch_port = EXCLUDED.switch_port;
 
 -- name: active_in_partitions
--- One row per partition, its active sessions as two arrays: the driver decodes an
--- array in C, so a million sessions cost three array decodes, not a million records.
-SELECT kafka_partition, array_agg(session_id) AS ids,
-       array_agg(extract(epoch FROM logged_in_at)::float8) AS logged_in_at
-FROM sessions
-WHERE kafka_partition = ANY($1::int[]) AND ended_at IS NULL
+-- One row per partition, its active sessions packed: the ids concatenated in
+-- code-point order (COLLATE "C" on UTF-8), their lengths, their login times (binary
+-- int4/float8, big-endian) and their positions in login order. The driver decodes a
+-- string and three byte strings a partition, and the daemon keeps them as arrays
+-- (schedulers/loaded.py): no record, and no Python object, per session.
+WITH active AS (
+    SELECT kafka_partition, session_id, logged_in_at,
+           (row_number() OVER (PARTITION BY kafka_partition
+                               ORDER BY session_id COLLATE "C") - 1)::int4 AS pos
+    FROM sessions
+    WHERE kafka_partition = ANY($1::int[]) AND ended_at IS NULL
+)
+SELECT kafka_partition,
+       string_agg(session_id, '' ORDER BY pos) AS ids,
+       string_agg(int4send(length(session_id)), ''::bytea ORDER BY pos) AS lengths,
+       string_agg(float8send(extract(epoch FROM logged_in_at)::float8), ''::bytea
+                  ORDER BY pos) AS logged_in_at,
+       string_agg(int4send(pos), ''::bytea ORDER BY logged_in_at, pos) AS due_order
+FROM active
 GROUP BY kafka_partition;
 
 -- name: expire_sessions
