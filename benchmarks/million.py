@@ -122,6 +122,13 @@ def parse(argv: Sequence[str] | None) -> argparse.Namespace:
         help="run PostgreSQL from this bin/ (e.g. /usr/lib/postgresql/15/bin) with "
         "pg_stat_statements preloaded, instead of the embedded pgserver (which has none)",
     )
+    parser.add_argument(
+        "--broker-log",
+        type=Path,
+        default=None,
+        help="append the embedded broker's output, with its group coordinator's debug "
+        "lines, to this file (what it did with the group's joins and syncs)",
+    )
     parser.add_argument("--no-write-readme", action="store_true")
     args = parser.parse_args(argv)
     if args.instances < 1 or args.instances > 12:
@@ -146,7 +153,10 @@ def command(args: argparse.Namespace) -> str:
 def main(argv: Sequence[str] | None = None) -> int:
     args = parse(argv)
     started = time.monotonic()
-    broker = EmbeddedBroker().start()
+    broker = EmbeddedBroker(
+        log=args.broker_log,
+        env={"RUST_LOG": "warn,tansu_broker::coordinator=debug"} if args.broker_log else {},
+    ).start()
     cluster = pgcluster.with_statements(args.postgres_bin) if args.postgres_bin else None
     cluster = cluster or pgcluster.embedded()
     results: list[Result] = []
