@@ -5,6 +5,7 @@ Kept apart so that each benchmark file holds only what it measures.
 
 from __future__ import annotations
 
+import argparse
 import asyncio
 import contextlib
 import datetime as dt
@@ -12,7 +13,8 @@ import os
 import platform
 import time
 import uuid
-from collections.abc import AsyncIterator, Callable, Coroutine
+from collections.abc import AsyncIterator, Callable, Coroutine, Sequence
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, TypeVar
 
@@ -106,6 +108,47 @@ def on_embedded(measure: Callable[[str, str], Coroutine[Any, Any, T]]) -> tuple[
         return result, time.monotonic() - started
     finally:
         broker.stop()
+        pg.stop()
+
+
+@dataclass(frozen=True, slots=True)
+class SizedRun:
+    """The options of a benchmark that runs N sessions ``repeat`` times on PostgreSQL."""
+
+    module: str
+    sessions: int
+    repeat: int
+    write: bool
+    command: str
+
+
+def sized_run(
+    module: str, doc: str | None, sessions: int, repeat: int, argv: Sequence[str] | None
+) -> SizedRun:
+    """``--sessions``, ``--repeat`` (best kept) and ``--no-write-readme``, checked, and
+    the command line that reproduces them (defaults left out)."""
+    p = argparse.ArgumentParser(prog=f"python -m {module}", description=doc)
+    p.add_argument("--sessions", type=int, default=sessions)
+    p.add_argument("--repeat", type=int, default=repeat, help="runs, best kept")
+    p.add_argument("--no-write-readme", action="store_true")
+    args = p.parse_args(argv)
+    if args.sessions <= 0 or args.repeat <= 0:
+        p.error("--sessions and --repeat must be positive")
+    command = (
+        f"python -m {module}"
+        + (f" --sessions {args.sessions}" if args.sessions != sessions else "")
+        + (f" --repeat {args.repeat}" if args.repeat != repeat else "")
+    )
+    return SizedRun(module, args.sessions, args.repeat, not args.no_write_readme, command)
+
+
+def on_postgres(measure: Callable[[str], Coroutine[Any, Any, T]]) -> T:
+    """Run ``measure(admin_dsn)`` against a fresh embedded PostgreSQL, stopped after."""
+    configure_logging("json", "error")
+    pg = EmbeddedPostgres().start()
+    try:
+        return asyncio.run(measure(pg.dsn))
+    finally:
         pg.stop()
 
 

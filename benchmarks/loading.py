@@ -26,8 +26,6 @@ run ``--repeat`` times, alternating; the fastest of each step is kept. No broker
 
 from __future__ import annotations
 
-import argparse
-import asyncio
 import gc
 import heapq
 import time
@@ -37,10 +35,8 @@ from dataclasses import dataclass
 
 import asyncpg
 
-from benchmarks.harness import report, scratch_database
-from e911d.daemon.commands.embedded import EmbeddedPostgres
+from benchmarks.harness import on_postgres, report, scratch_database, sized_run
 from e911d.daemon.runtime.collector import tune_collector
-from e911d.daemon.runtime.logs import configure_logging
 from e911d.daemon.store.db import migrate
 from e911d.daemon.store.sessions import SessionStore
 from e911d.schedulers.loaded import LoadedPartition
@@ -238,20 +234,9 @@ async def measure(admin_dsn: str, sessions: int, repeat: int) -> dict[bool, Step
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    p = argparse.ArgumentParser(prog="python -m benchmarks.loading", description=__doc__)
-    p.add_argument("--sessions", type=int, default=DEFAULT_SESSIONS)
-    p.add_argument("--repeat", type=int, default=DEFAULT_REPEAT, help="runs, best kept")
-    p.add_argument("--no-write-readme", action="store_true")
-    args = p.parse_args(argv)
-    if args.sessions <= 0 or args.repeat <= 0:
-        p.error("--sessions and --repeat must be positive")
-    configure_logging("json", "error")
-    pg = EmbeddedPostgres().start()
-    try:
-        best = asyncio.run(measure(pg.dsn, args.sessions, args.repeat))
-    finally:
-        pg.stop()
-    n = args.sessions
+    run = sized_run("benchmarks.loading", __doc__, DEFAULT_SESSIONS, DEFAULT_REPEAT, argv)
+    best = on_postgres(lambda dsn: measure(dsn, run.sessions, run.repeat))
+    n = run.sessions
     rows = [
         f"| {DESIGNS[packed]} | {s.fetch_s:.2f} | {s.build_s:.2f} | {s.fetch_s + s.build_s:.2f} "
         f"| {s.retained_bytes / n:.0f} | {s.drain_s:.2f} | {s.drain_default_gc_s:.2f} |"
@@ -259,7 +244,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     ]
     table = "\n".join(
         [
-            f"{n:,} active sessions in {PARTITIONS} partitions, UUID ids; best of {args.repeat}",
+            f"{n:,} active sessions in {PARTITIONS} partitions, UUID ids; best of {run.repeat}",
             "",
             "| design | fetch (s) | build (s) | loaded (s) | retained bytes / session "
             "| first checks popped (s) | popped, the collector's defaults (s) |",
@@ -267,12 +252,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             *rows,
         ]
     )
-    command = (
-        "python -m benchmarks.loading"
-        + (f" --sessions {n}" if n != DEFAULT_SESSIONS else "")
-        + (f" --repeat {args.repeat}" if args.repeat != DEFAULT_REPEAT else "")
-    )
-    report("loading", command, table, write=not args.no_write_readme)
+    report("loading", run.command, table, write=run.write)
     return 0
 
 

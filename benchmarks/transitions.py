@@ -16,8 +16,6 @@ sessions locked, re-read and written a statement per row). Both designs run
 
 from __future__ import annotations
 
-import argparse
-import asyncio
 import datetime as dt
 import resource
 import time
@@ -27,9 +25,7 @@ from dataclasses import dataclass
 import asyncpg
 
 from benchmarks.checks_memory import LOCATIONS, fill_account
-from benchmarks.harness import report, scratch_database
-from e911d.daemon.commands.embedded import EmbeddedPostgres
-from e911d.daemon.runtime.logs import configure_logging
+from benchmarks.harness import on_postgres, report, scratch_database, sized_run
 from e911d.daemon.store.alerts import AlertStore
 from e911d.daemon.store.check_batches import CheckConfig, CheckRunner
 from e911d.daemon.store.db import _init_connection
@@ -145,23 +141,12 @@ async def measure(admin_dsn: str, sessions: int, repeat: int) -> list[Pass]:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    p = argparse.ArgumentParser(prog="python -m benchmarks.transitions", description=__doc__)
-    p.add_argument("--sessions", type=int, default=DEFAULT_SESSIONS)
-    p.add_argument("--repeat", type=int, default=DEFAULT_REPEAT, help="runs, best kept")
-    p.add_argument("--no-write-readme", action="store_true")
-    args = p.parse_args(argv)
-    if args.sessions <= 0 or args.repeat <= 0:
-        p.error("--sessions and --repeat must be positive")
-    configure_logging("json", "error")
-    pg = EmbeddedPostgres().start()
-    try:
-        passes = asyncio.run(measure(pg.dsn, args.sessions, args.repeat))
-    finally:
-        pg.stop()
+    run = sized_run("benchmarks.transitions", __doc__, DEFAULT_SESSIONS, DEFAULT_REPEAT, argv)
+    passes = on_postgres(lambda dsn: measure(dsn, run.sessions, run.repeat))
     table = "\n".join(
         [
-            f"{args.sessions:,} mismatched sessions, one account, batches of {BATCH:,}, "
-            f"best of {args.repeat}; a supersede is two transitions (a resolution and a raise)",
+            f"{run.sessions:,} mismatched sessions, one account, batches of {BATCH:,}, "
+            f"best of {run.repeat}; a supersede is two transitions (a resolution and a raise)",
             "",
             "| design | pass | sessions | transitions | seconds | transitions/s "
             "| daemon CPU s per 1,000 transitions |",
@@ -169,12 +154,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             *(result.row() for result in passes),
         ]
     )
-    command = (
-        "python -m benchmarks.transitions"
-        + (f" --sessions {args.sessions}" if args.sessions != DEFAULT_SESSIONS else "")
-        + (f" --repeat {args.repeat}" if args.repeat != DEFAULT_REPEAT else "")
-    )
-    report("transitions", command, table, write=not args.no_write_readme)
+    report("transitions", run.command, table, write=run.write)
     return 0
 
 
