@@ -133,6 +133,17 @@ def parse(argv: Sequence[str] | None) -> argparse.Namespace:
     args = parser.parse_args(argv)
     if args.instances < 1 or args.instances > 12:
         parser.error("--instances must be between 1 and 12 (the topics' partitions)")
+    args.explicit = {
+        flag: value
+        for flag, value, default in (
+            ("--users", args.users, None),
+            ("--interval", args.interval, 30.0),
+            ("--initial-delay", args.initial_delay, None),
+            ("--steady-seconds", args.steady_seconds, 60.0),
+            ("--restart-within", args.restart_within, 120.0),
+        )
+        if value != default
+    }
     args.users = args.users or max(1, args.sessions // 4)
     # Long enough for the slowest design's directory and login ingest to finish first.
     args.initial_delay = args.initial_delay or max(90.0, 60 + args.sessions / 3_000)
@@ -147,6 +158,7 @@ def command(args: argparse.Namespace) -> str:
         words.append(f"--instances {args.instances}")
     if args.postgres_bin:
         words.append(f"--postgres-bin {args.postgres_bin}")
+    words += [f"{flag} {value:g}" for flag, value in args.explicit.items()]
     return " ".join(words)
 
 

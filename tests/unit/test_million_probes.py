@@ -56,3 +56,17 @@ def test_the_baseline_is_todays_main_and_the_command_says_what_ran():
     )
     other = parse(["--baseline-ref", "e3ddfcb", "--designs", "baseline"])
     assert "--baseline-ref e3ddfcb" in command(other)
+    # What changes the workload is in the command, so that the table can be rerun.
+    paced = parse(["--sessions", "1000", "--designs", "new", "--interval", "20"])
+    assert (
+        command(paced) == "python -m benchmarks.million --sessions 1000 --designs new --interval 20"
+    )
+    every = parse(
+        [
+            *("--users", "7", "--initial-delay", "30.5", "--steady-seconds", "5"),
+            *("--restart-within", "40", "--interval", "30"),
+        ]
+    )
+    assert command(every).endswith(
+        "--users 7 --initial-delay 30.5 --steady-seconds 5 --restart-within 40"
+    )
