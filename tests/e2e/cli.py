@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import os
+import signal
 import sys
 from pathlib import Path
 
@@ -13,6 +14,7 @@ import asyncpg
 from e911d.daemon.store.db import migrate
 
 E911D = str(Path(sys.executable).with_name("e911d"))
+ROOT = Path(__file__).resolve().parents[2]
 
 
 def cli_env(dsn: str, **extra: str) -> dict[str, str]:
@@ -35,6 +37,28 @@ async def run_cli(
     try:
         out, err = await asyncio.wait_for(proc.communicate(), within)
     finally:
+        await kill(proc)
+    assert proc.returncode is not None
+    return proc.returncode, out.decode(), err.decode()
+
+
+async def run_benchmark(module: str, *args: str, within: float) -> tuple[int, str, str]:
+    """Exit code, stdout and stderr of ``python -m MODULE ARGS`` from the repository's
+    root, in a session of its own: its broker, PostgreSQL and daemons go with it when
+    it has to be killed."""
+    proc = await asyncio.create_subprocess_exec(
+        sys.executable,
+        *("-m", module, *args),
+        cwd=ROOT,
+        stdout=asyncio.subprocess.PIPE,
+        stderr=asyncio.subprocess.PIPE,
+        start_new_session=True,
+    )
+    try:
+        out, err = await asyncio.wait_for(proc.communicate(), within)
+    finally:
+        if proc.returncode is None:
+            os.killpg(proc.pid, signal.SIGKILL)
         await kill(proc)
     assert proc.returncode is not None
     return proc.returncode, out.decode(), err.decode()

@@ -4,38 +4,19 @@ carries each of its figures."""
 
 from __future__ import annotations
 
-import asyncio
-import os
-import signal
-import sys
-from pathlib import Path
-
 import pytest
 
-from tests.e2e.cli import kill
-
-ROOT = Path(__file__).resolve().parents[2]
+from tests.e2e.cli import run_benchmark
 
 
 @pytest.mark.timeout(180)
 async def test_both_designs_load_and_drain_every_session_and_are_reported():
-    proc = await asyncio.create_subprocess_exec(
-        sys.executable,
-        *("-m", "benchmarks.loading", "--sessions", "3000", "--repeat", "1"),
-        "--no-write-readme",
-        cwd=ROOT,
-        stdout=asyncio.subprocess.PIPE,
-        stderr=asyncio.subprocess.PIPE,
-        start_new_session=True,  # its PostgreSQL goes with it
+    code, text, err = await run_benchmark(
+        "benchmarks.loading",
+        *("--sessions", "3000", "--repeat", "1", "--no-write-readme"),
+        within=170,
     )
-    try:
-        out, err = await asyncio.wait_for(proc.communicate(), 170)
-    finally:
-        if proc.returncode is None:
-            os.killpg(proc.pid, signal.SIGKILL)
-        await kill(proc)
-    text = out.decode()
-    assert proc.returncode == 0, err.decode()[-2000:]
+    assert code == 0, err[-2000:]
     assert "`python -m benchmarks.loading --sessions 3000 --repeat 1`" in text
     rows = [line for line in text.splitlines() if line.startswith("| ") and "(" in line]
     designs = {row.split("|")[1].strip(): row.split("|")[2:-1] for row in rows[1:]}

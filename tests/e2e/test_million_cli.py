@@ -5,18 +5,12 @@ process kind and its WAL per event)."""
 
 from __future__ import annotations
 
-import asyncio
-import os
 import re
-import signal
-import sys
-from pathlib import Path
 
 import pytest
 
-from tests.e2e.cli import kill
+from tests.e2e.cli import run_benchmark
 
-ROOT = Path(__file__).resolve().parents[2]
 SESSIONS = 600
 
 
@@ -39,27 +33,15 @@ def _number(cell: str) -> float:
 
 @pytest.mark.timeout(300)
 async def test_two_instances_share_the_workload_and_every_figure_is_reported():
-    proc = await asyncio.create_subprocess_exec(
-        sys.executable,
-        "-m",
+    code, text, err = await run_benchmark(
         "benchmarks.million",
         *("--sessions", str(SESSIONS), "--designs", "new", "--instances", "2"),
         *("--initial-delay", "30", "--interval", "5", "--steady-seconds", "5"),
         *("--restart-within", "40"),
         "--no-write-readme",
-        cwd=ROOT,
-        stdout=asyncio.subprocess.PIPE,
-        stderr=asyncio.subprocess.PIPE,
-        start_new_session=True,  # its broker, PostgreSQL and daemons go with it
+        within=280,
     )
-    try:
-        out, err = await asyncio.wait_for(proc.communicate(), 280)
-    finally:
-        if proc.returncode is None:
-            os.killpg(proc.pid, signal.SIGKILL)
-        await kill(proc)
-    text = out.decode()
-    assert proc.returncode == 0, err.decode()[-3000:]
+    assert code == 0, err[-3000:]
     assert f"--sessions {SESSIONS} --designs new --instances 2" in text
     total = _rows(text.split("- date:", 1)[1], "| figure | new |")
     each = _rows(text.split("Per instance, new:", 1)[1], "| figure | instance 1 | instance 2 |")
