@@ -80,30 +80,38 @@ async def fill_account(conn: asyncpg.Connection) -> None:
     )
 
 
-async def _fill(conn: asyncpg.Connection, sessions: int) -> None:
+async def fill_sessions(
+    conn: asyncpg.Connection, sessions: int, users: int, *, shift: int, partitions: int
+) -> None:
+    """:func:`fill_account`, then ``users`` users and ``sessions`` sessions of user
+    ``i % users`` over ``partitions`` partitions. User j is on network j % LOCATIONS
+    and assigned location (j + shift) % LOCATIONS: shift 0 matches, shift 1 is a
+    mismatch for everyone."""
     await fill_account(conn)
-    users = max(1, sessions // 4)
     await conn.execute(
-        "INSERT INTO users SELECT 'acme', 'u' || i, false, 'l' || (i % $2)"
+        "INSERT INTO users SELECT 'acme', 'u' || i, false, 'l' || ((i + $3) % $2)"
         " FROM generate_series(0, $1 - 1) i",
         users,
         LOCATIONS,
+        shift,
     )
     await conn.execute(
         "INSERT INTO sessions (session_id, account_id, user_id, ip, logged_in_at,"
         " last_event_at, kafka_partition)"
         " SELECT 's' || i, 'acme', 'u' || (i % $2),"
         " ('10.0.' || ((i % $2) % $3) || '.' || (1 + i % 200))::inet,"
-        " now() - interval '1 hour', now(), 0"
+        " now() - interval '1 hour', now(), i % $4"
         " FROM generate_series(0, $1 - 1) i",
         sessions,
         users,
         LOCATIONS,
+        partitions,
     )
     await conn.execute("ANALYZE")
 
 
-def _cpu() -> float:
+def cpu_seconds() -> float:
+    """This process's CPU time (user and system)."""
     usage = resource.getrusage(resource.RUSAGE_SELF)
     return usage.ru_utime + usage.ru_stime
 
@@ -144,7 +152,7 @@ async def _pass(
     "screened" (one read without locks; only transitions lock), "cold" (memory, nothing
     held yet: first checks), "memory" (everything held: the steady state).
     """
-    started, cpu = time.perf_counter(), _cpu()
+    started, cpu = time.perf_counter(), cpu_seconds()
     checked = in_memory = 0
     in_mem = path in ("cold", "memory")
     if in_mem:
@@ -175,7 +183,7 @@ async def _pass(
     }[path]
     if in_mem and in_memory != checked:
         name += f" ({checked - in_memory:,} asked PostgreSQL)"
-    return Pass(name, checked, time.perf_counter() - started, _cpu() - cpu)
+    return Pass(name, checked, time.perf_counter() - started, cpu_seconds() - cpu)
 
 
 @dataclass(frozen=True, slots=True)
@@ -226,7 +234,7 @@ async def measure(admin_dsn: str, sessions: int) -> tuple[list[Pass], Footprint]
     async with scratch_database(admin_dsn) as dsn:
         conn = await asyncpg.connect(dsn)
         try:
-            await _fill(conn, sessions)
+            await fill_sessions(conn, sessions, max(1, sessions // 4), shift=0, partitions=1)
         finally:
             await conn.close()
         schedule = CheckSchedule(0.0, 300.0)

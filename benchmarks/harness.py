@@ -13,7 +13,7 @@ import os
 import platform
 import time
 import uuid
-from collections.abc import AsyncIterator, Callable, Coroutine, Sequence
+from collections.abc import AsyncIterator, Callable, Coroutine, Iterable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, TypeVar
@@ -150,6 +150,15 @@ def on_postgres(measure: Callable[[str], Coroutine[Any, Any, T]]) -> T:
         return asyncio.run(measure(pg.dsn))
     finally:
         pg.stop()
+
+
+def table(
+    caption: str, columns: Sequence[str], rows: Iterable[str], *, text_columns: int = 1
+) -> str:
+    """A caption and a Markdown table: the first ``text_columns`` left-aligned, the
+    figures right-aligned; ``rows`` already rendered."""
+    align = ["---"] * text_columns + ["---:"] * (len(columns) - text_columns)
+    return "\n".join([caption, "", f"| {' | '.join(columns)} |", f"| {' | '.join(align)} |", *rows])
 
 
 def report(

@@ -35,7 +35,7 @@ from dataclasses import dataclass
 
 import asyncpg
 
-from benchmarks.harness import on_postgres, report, scratch_database, sized_run
+from benchmarks.harness import on_postgres, report, scratch_database, sized_run, table
 from e911d.daemon.runtime.collector import tune_collector
 from e911d.daemon.store.db import migrate
 from e911d.daemon.store.sessions import SessionStore
@@ -242,17 +242,15 @@ def main(argv: Sequence[str] | None = None) -> int:
         f"| {s.retained_bytes / n:.0f} | {s.drain_s:.2f} | {s.drain_default_gc_s:.2f} |"
         for packed, s in sorted(best.items())
     ]
-    table = "\n".join(
+    text = table(
+        f"{n:,} active sessions in {PARTITIONS} partitions, UUID ids; best of {run.repeat}",
         [
-            f"{n:,} active sessions in {PARTITIONS} partitions, UUID ids; best of {run.repeat}",
-            "",
-            "| design | fetch (s) | build (s) | loaded (s) | retained bytes / session "
-            "| first checks popped (s) | popped, the collector's defaults (s) |",
-            "| --- | ---: | ---: | ---: | ---: | ---: | ---: |",
-            *rows,
-        ]
+            *("design", "fetch (s)", "build (s)", "loaded (s)", "retained bytes / session"),
+            *("first checks popped (s)", "popped, the collector's defaults (s)"),
+        ],
+        rows,
     )
-    report("loading", run.command, table, write=run.write)
+    report("loading", run.command, text, write=run.write)
     return 0
 
 

@@ -17,15 +17,14 @@ sessions locked, re-read and written a statement per row). Both designs run
 from __future__ import annotations
 
 import datetime as dt
-import resource
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass
 
 import asyncpg
 
-from benchmarks.checks_memory import LOCATIONS, fill_account
-from benchmarks.harness import on_postgres, report, scratch_database, sized_run
+from benchmarks.checks_memory import LOCATIONS, cpu_seconds, fill_sessions
+from benchmarks.harness import on_postgres, report, scratch_database, sized_run, table
 from e911d.daemon.store.alerts import AlertStore
 from e911d.daemon.store.check_batches import CheckConfig, CheckRunner
 from e911d.daemon.store.db import _init_connection
@@ -55,52 +54,24 @@ class Pass:
         )
 
 
-async def _fill(conn: asyncpg.Connection, sessions: int) -> None:
-    await fill_account(conn)
-    users = max(1, sessions // 2)
-    # User j is on network j % 50 and assigned location (j + 1) % 50: a mismatch.
-    await conn.execute(
-        "INSERT INTO users SELECT 'acme', 'u' || i, false, 'l' || ((i + 1) % $2)"
-        " FROM generate_series(0, $1 - 1) i",
-        users,
-        LOCATIONS,
-    )
-    await conn.execute(
-        "INSERT INTO sessions (session_id, account_id, user_id, ip, logged_in_at,"
-        " last_event_at, kafka_partition)"
-        " SELECT 's' || i, 'acme', 'u' || (i % $2),"
-        " ('10.0.' || ((i % $2) % $3) || '.' || (1 + i % 200))::inet,"
-        " now() - interval '1 hour', now(), i % 12"
-        " FROM generate_series(0, $1 - 1) i",
-        sessions,
-        users,
-        LOCATIONS,
-    )
-    await conn.execute("ANALYZE")
-
-
-def _cpu() -> float:
-    usage = resource.getrusage(resource.RUSAGE_SELF)
-    return usage.ru_utime + usage.ru_stime
-
-
 async def _pass(
     conn: asyncpg.Connection, runner: CheckRunner, ids: list[str]
 ) -> tuple[int, float, float]:
     """Check every session in chunks; returns (transitions, seconds, daemon CPU s)."""
-    started, cpu = time.perf_counter(), _cpu()
+    started, cpu = time.perf_counter(), cpu_seconds()
     transitions = 0
     for i in range(0, len(ids), BATCH):
         r = await runner.check(conn, ids[i : i + BATCH], dt.datetime.now(dt.UTC))
         transitions += len(r.raised) + len(r.resolved)
-    return transitions, time.perf_counter() - started, _cpu() - cpu
+    return transitions, time.perf_counter() - started, cpu_seconds() - cpu
 
 
 async def _design(admin_dsn: str, sessions: int, set_based: bool) -> list[Pass]:
     async with scratch_database(admin_dsn) as dsn:
         conn = await asyncpg.connect(dsn)
         try:
-            await _fill(conn, sessions)
+            # Two sessions a user, each assigned the location after its network's.
+            await fill_sessions(conn, sessions, max(1, sessions // 2), shift=1, partitions=12)
             await _init_connection(conn)
             ids = [f"s{i}" for i in range(sessions)]
             runner = CheckRunner(
@@ -143,18 +114,17 @@ async def measure(admin_dsn: str, sessions: int, repeat: int) -> list[Pass]:
 def main(argv: Sequence[str] | None = None) -> int:
     run = sized_run("benchmarks.transitions", __doc__, DEFAULT_SESSIONS, DEFAULT_REPEAT, argv)
     passes = on_postgres(lambda dsn: measure(dsn, run.sessions, run.repeat))
-    table = "\n".join(
+    text = table(
+        f"{run.sessions:,} mismatched sessions, one account, batches of {BATCH:,}, "
+        f"best of {run.repeat}; a supersede is two transitions (a resolution and a raise)",
         [
-            f"{run.sessions:,} mismatched sessions, one account, batches of {BATCH:,}, "
-            f"best of {run.repeat}; a supersede is two transitions (a resolution and a raise)",
-            "",
-            "| design | pass | sessions | transitions | seconds | transitions/s "
-            "| daemon CPU s per 1,000 transitions |",
-            "| --- | --- | ---: | ---: | ---: | ---: | ---: |",
-            *(result.row() for result in passes),
-        ]
+            *("design", "pass", "sessions", "transitions", "seconds", "transitions/s"),
+            "daemon CPU s per 1,000 transitions",
+        ],
+        (result.row() for result in passes),
+        text_columns=2,
     )
-    report("transitions", run.command, table, write=run.write)
+    report("transitions", run.command, text, write=run.write)
     return 0
 
 

@@ -17,7 +17,6 @@ transaction (:meth:`CheckRunner.run`).
 from __future__ import annotations
 
 import datetime as dt
-import ipaddress
 from collections import Counter
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
@@ -25,13 +24,10 @@ from dataclasses import dataclass, field
 import asyncpg
 import structlog
 
-from e911d.daemon.core.confirmed_network import UserConfirmed
 from e911d.daemon.core.evaluation import AlertDecision, decide, evaluate
 from e911d.daemon.core.geo import GeoCheck
-from e911d.daemon.core.ip import IPAddress
 from e911d.daemon.core.memo import Memo, memo_after
 from e911d.daemon.core.model import Account, OpenAlert, Outcome, User, Verdict
-from e911d.daemon.core.network import NetworkSignals
 from e911d.daemon.core.network_key import network_key
 from e911d.daemon.core.unlocated import Sighting, is_unlocated
 from e911d.daemon.store.alerts import (
@@ -41,9 +37,10 @@ from e911d.daemon.store.alerts import (
     SessionRef,
     raised_alert,
 )
-from e911d.daemon.store.confirmed_networks import LearningConfig, entries_of_arrays
+from e911d.daemon.store.confirmed_networks import LearningConfig
 from e911d.daemon.store.db import load_queries
 from e911d.daemon.store.directory import DirectoryCache
+from e911d.daemon.store.session_record import session_address, session_network, user_confirmed
 from e911d.daemon.store.transitions import Transition, write_transitions
 
 log = structlog.get_logger(__name__)
@@ -209,7 +206,7 @@ class CheckRunner:
         if is_unlocated(verdict):
             c = self._config
             p = c.learning.prefixes
-            key = network_key(_address(r), _network(r), p.ipv4, p.ipv6)
+            key = network_key(session_address(r), session_network(r), p.ipv4, p.ipv6)
             report.unlocated.append(Sighting(sid, r["account_id"], r["user_id"], key))
 
     def _cutoff(self, now: dt.datetime) -> dt.datetime:
@@ -233,10 +230,12 @@ class CheckRunner:
                 snapshots.get(r["account_id"]),
                 account,
                 user,
-                _address(r),
-                network=_network(r),
+                session_address(r),
+                network=session_network(r),
                 geo=self._config.geo,
-                confirmed=self._confirmed(r),
+                confirmed=user_confirmed(
+                    r, r["account_id"], r["user_id"], self._config.learning.prefixes
+                ),
             )
             open_alert = (
                 OpenAlert(r["alert_id"], r["fingerprint"], r["alert_location_id"])
@@ -307,44 +306,6 @@ class CheckRunner:
         if not raising or self._config.dismiss_snooze <= dt.timedelta(0):
             return {}
         return await self._alerts.snoozed(conn, raising, now - self._config.dismiss_snooze)
-
-    def _confirmed(self, r: asyncpg.Record) -> UserConfirmed | None:
-        """The session's user's confirmed networks; None (nothing allocated) for the
-        users who have none."""
-        if r["confirmed_kinds"] is None:
-            return None
-        account_id, user_id = r["account_id"], r["user_id"]
-        entries = entries_of_arrays(
-            account_id,
-            user_id,
-            r["confirmed_kinds"],
-            r["confirmed_keys"],
-            r["confirmed_locations"],
-        )
-        return UserConfirmed(account_id, user_id, entries, self._config.learning.prefixes)
-
-
-def _network(r: asyncpg.Record) -> NetworkSignals | None:
-    """The session's stored signals; most sessions report none, and those allocate
-    nothing here (a million of them per tick)."""
-    bssid, chassis, port = r["bssid"], r["switch_chassis"], r["switch_port"]
-    if bssid is None and chassis is None and port is None:
-        return None
-    return NetworkSignals(bssid, chassis, port)
-
-
-def _address(r: asyncpg.Record) -> IPAddress:
-    """The session's IP as the driver decoded it (from binary: no text parsing).
-
-    A host address decodes to an address; anything else to an interface. The text
-    form (``ip``) stays what alerts carry.
-    """
-    value = r["ip_value"]
-    if isinstance(value, ipaddress.IPv4Address | ipaddress.IPv6Address):
-        return value
-    if isinstance(value, ipaddress.IPv4Interface | ipaddress.IPv6Interface):
-        return value.ip
-    return ipaddress.ip_address(r["ip"])
 
 
 async def input_versions(conn: asyncpg.Connection) -> list[tuple[str, int, int]]:

@@ -14,7 +14,6 @@ version and tells running instances, so no remembered decision outlives it.
 from __future__ import annotations
 
 import datetime as dt
-import ipaddress
 from collections import Counter
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
@@ -24,12 +23,11 @@ import structlog
 
 from e911d.daemon.core.confirmed_network import Confirmation, KeyPrefixes, learned_key
 from e911d.daemon.core.events import DirectoryEvent, UserLocationChanged
-from e911d.daemon.core.ip import IPAddress
 from e911d.daemon.core.model import ConfirmedNetwork
-from e911d.daemon.core.network import NetworkSignals
 from e911d.daemon.core.network_key import NetworkKey, NetworkKeyKind
 from e911d.daemon.store.db import load_queries
 from e911d.daemon.store.directory import load_accounts
+from e911d.daemon.store.session_record import session_address, session_network
 
 log = structlog.get_logger(__name__)
 SQL = load_queries("confirmed_networks.sql")
@@ -82,34 +80,6 @@ def entry_of(r: asyncpg.Record | Mapping[str, object]) -> ConfirmedNetwork | Non
         r["first_confirmed_at"],  # type: ignore[arg-type]
         r["last_confirmed_at"],  # type: ignore[arg-type]
     )
-
-
-def entries_of_arrays(
-    account_id: str,
-    user_id: str,
-    kinds: Sequence[str] | None,
-    keys: Sequence[str] | None,
-    locations: Sequence[str] | None,
-) -> tuple[ConfirmedNetwork, ...]:
-    """The entries a check row carries as three parallel arrays (None: the user has none)."""
-    if not kinds or not keys or not locations:
-        return ()
-    out: list[ConfirmedNetwork] = []
-    for kind, key, location_id in zip(kinds, keys, locations, strict=False):
-        try:
-            key_of = NetworkKey(NetworkKeyKind(kind), key)
-            out.append(ConfirmedNetwork(account_id, user_id, key_of, location_id))
-        except ValueError:
-            continue
-    return tuple(out)
-
-
-def _address(value: object, text: str) -> IPAddress:
-    if isinstance(value, ipaddress.IPv4Address | ipaddress.IPv6Address):
-        return value
-    if isinstance(value, ipaddress.IPv4Interface | ipaddress.IPv6Interface):
-        return value.ip
-    return ipaddress.ip_address(text)
 
 
 def _when(event: DirectoryEvent, now: dt.datetime) -> dt.datetime:
@@ -186,9 +156,9 @@ async def learn(
             )
             continue
         s = found[0]
-        ip = _address(s["ip_value"], s["ip"])
-        network = NetworkSignals(s["bssid"], s["switch_chassis"], s["switch_port"])
-        signals = None if network.empty else network
+        ip = session_address(s)
+        network = session_network(s)
+        signals = None if network is None or network.empty else network
         key = learned_key(directory.locate(ip, signals), ip, signals, config.prefixes)
         if key is None:
             results[Confirmation.NETWORK_LOCATED] += 1

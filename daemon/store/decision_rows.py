@@ -9,20 +9,17 @@ comes from the shared snapshot cache at (at least) the version read.
 from __future__ import annotations
 
 import datetime as dt
-import ipaddress
 import math
 from collections.abc import Sequence
 
 import asyncpg
 
-from e911d.daemon.core.confirmed_network import UserConfirmed
 from e911d.daemon.core.decision_inputs import AccountInputs, SessionInputs, Shared, UserInputs
-from e911d.daemon.core.ip import IPAddress
 from e911d.daemon.core.model import Account, User
-from e911d.daemon.core.network import NetworkSignals
-from e911d.daemon.store.confirmed_networks import LearningConfig, entries_of_arrays
+from e911d.daemon.store.confirmed_networks import LearningConfig
 from e911d.daemon.store.db import load_queries
 from e911d.daemon.store.directory import DirectoryCache
+from e911d.daemon.store.session_record import session_address, session_network, user_confirmed
 
 SQL = load_queries("decision_inputs.sql")
 
@@ -44,17 +41,11 @@ async def read_partition(
 def _sessions(rows: Sequence[asyncpg.Record], shared: Shared) -> list[tuple[str, SessionInputs]]:
     out: list[tuple[str, SessionInputs]] = []
     for r in rows:
-        bssid, chassis, port = r["bssid"], r["switch_chassis"], r["switch_port"]
-        network = (
-            None
-            if bssid is None and chassis is None and port is None
-            else NetworkSignals(bssid, chassis, port)
-        )
         inputs = shared.session(
             r["account_id"],
             r["user_id"],
-            _address(r["ip_value"], r["ip"]),
-            network,
+            session_address(r),
+            session_network(r),
             r["fingerprint"],
             r["alert_location_id"],
         )
@@ -87,17 +78,8 @@ async def read_accounts(
         location_id = r["e911_location_id"]
         location_id = None if location_id is None else shared.name(location_id)
         user = User(account_id, user_id, r["e911_recommendations"], location_id)
-        confirmed, until = None, math.inf
-        if r["confirmed_kinds"] is not None:
-            entries = entries_of_arrays(
-                account_id,
-                user_id,
-                r["confirmed_kinds"],
-                r["confirmed_keys"],
-                r["confirmed_locations"],
-            )
-            confirmed = UserConfirmed(account_id, user_id, entries, learning.prefixes)
-            until = r["confirmed_oldest"].timestamp() + ttl
+        confirmed = user_confirmed(r, account_id, user_id, learning.prefixes)
+        until = math.inf if confirmed is None else r["confirmed_oldest"].timestamp() + ttl
         by_account[r["account_id"]][user_id] = UserInputs(user, confirmed, until)
     return [
         AccountInputs(
@@ -110,12 +92,3 @@ async def read_accounts(
         )
         for r in heads
     ]
-
-
-def _address(value: object, text: str) -> IPAddress:
-    """The session's IP as the driver decoded it (binary: no text parsing)."""
-    if isinstance(value, ipaddress.IPv4Address | ipaddress.IPv6Address):
-        return value
-    if isinstance(value, ipaddress.IPv4Interface | ipaddress.IPv6Interface):
-        return value.ip
-    return ipaddress.ip_address(text)

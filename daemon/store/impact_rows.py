@@ -15,8 +15,8 @@ import asyncpg
 
 from e911d.daemon.core.ip import IPAddress
 from e911d.daemon.core.model import Account, ConfirmedNetwork, User
-from e911d.daemon.store.confirmed_networks import entries_of_arrays
 from e911d.daemon.store.db import load_queries
+from e911d.daemon.store.session_record import entries_of_arrays
 
 SQL = load_queries("impact.sql")
 
